@@ -1,0 +1,3 @@
+module github.com/wisp-dev/wisp
+
+go 1.26.8

@@ -1,0 +1,316 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wisp-dev/wisp/host/engine"
+	"github.com/wisp-dev/wisp/internal/testwasm"
+)
+
+// modes is the engine table every behaviour test runs against.
+func modes(t *testing.T) []engine.Config {
+	cfgs := []engine.Config{{Name: "wazero", Mode: "interpreter"}}
+	if engine.CompilerSupported() {
+		cfgs = append(cfgs, engine.Config{Name: "wazero", Mode: "compiler"})
+	}
+	return cfgs
+}
+
+func newEngine(t testing.TB, cfg engine.Config) engine.Engine {
+	t.Helper()
+	e, err := engine.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return e
+}
+
+// echoHost answers the guests' ("testing", "echo") host call, as wapc-go's
+// tests do, and refuses everything else.
+func echoHost(_ context.Context, c engine.HostCall) ([]byte, error) {
+	if c.Namespace == "testing" && c.Operation == "echo" {
+		return append([]byte(nil), c.Payload...), nil
+	}
+	return nil, errors.New("no such host operation: " + c.Namespace + "." + c.Operation)
+}
+
+func instantiate(t testing.TB, e engine.Engine, wasm []byte, lim engine.Limits, cfg engine.InstanceConfig) engine.Instance {
+	t.Helper()
+	ctx := context.Background()
+	m, err := e.Compile(ctx, wasm, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(ctx) })
+	if cfg.HostCall == nil {
+		cfg.HostCall = echoHost
+	}
+	i, err := m.Instantiate(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { i.Close(ctx) })
+	return i
+}
+
+func TestEngineRefusesBadModules(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	ctx := context.Background()
+	noGuestCall := testwasm.Wat(t, "testdata/no_guest_call.wat")
+	foreignImport := testwasm.Wat(t, "testdata/foreign_import.wat")
+	cases := []struct {
+		name string
+		wasm []byte
+		want error
+		msg  string
+	}{
+		{"text file", []byte("hello, I am not wasm"), engine.ErrNotWasm, ""},
+		{"empty", nil, engine.ErrNotWasm, ""},
+		{"component version", []byte{0, 'a', 's', 'm', 0x0d, 0, 1, 0}, engine.ErrNotWasm, "component"},
+		{"truncated", testwasm.Wat(t, "testdata/guest.wat")[:40], nil, "compile"},
+		{"missing __guest_call", noGuestCall, engine.ErrNotWaPC, "__guest_call"},
+		{"unknown import", foreignImport, engine.ErrNotWaPC, "env.abort"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.Compile(ctx, c.wasm, engine.Limits{})
+			if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
+				t.Fatalf("Compile = %v, want %v", err, c.want)
+			}
+			if !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("error %q does not say %q", err, c.msg)
+			}
+		})
+	}
+}
+
+func TestWatGuestBehaviours(t *testing.T) {
+	wasm := testwasm.Wat(t, "testdata/guest.wat")
+	for _, cfg := range modes(t) {
+		t.Run(cfg.Mode, func(t *testing.T) {
+			e := newEngine(t, cfg)
+			ctx := context.Background()
+			var logged []string
+			i := instantiate(t, e, wasm, engine.Limits{CallTimeout: 300 * time.Millisecond, MaxMemoryPages: 100},
+				engine.InstanceConfig{Name: "wat", ConsoleLog: func(m string) { logged = append(logged, m) }})
+
+			out, err := i.Invoke(ctx, "echo", []byte("hello"))
+			if err != nil || string(out) != "hello" {
+				t.Fatalf("echo = %q, %v", out, err)
+			}
+			out, err = i.Invoke(ctx, "hostcall", []byte("via host"))
+			if err != nil || string(out) != "via host" {
+				t.Fatalf("host call = %q, %v", out, err)
+			}
+			var ge *engine.GuestError
+			if _, err = i.Invoke(ctx, "fail", nil); !errors.As(err, &ge) || ge.Message != "planned failure" {
+				t.Fatalf("fail = %v, want guest error 'planned failure'", err)
+			}
+			if _, err = i.Invoke(ctx, "zzz-unknown", nil); !errors.As(err, &ge) || ge.Message != "zzz-unknown" {
+				t.Fatalf("unknown op = %v", err)
+			}
+			if _, err = i.Invoke(ctx, "console", []byte("a log line")); err != nil || len(logged) != 1 || logged[0] != "a log line" {
+				t.Fatalf("console = %v, logged %q", err, logged)
+			}
+			// A guest error leaves the instance usable.
+			if out, err = i.Invoke(ctx, "echo", []byte("still here")); err != nil || string(out) != "still here" {
+				t.Fatalf("echo after guest error = %q, %v", out, err)
+			}
+		})
+	}
+}
+
+func TestHostCallErrorReachesGuest(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	var got engine.HostCall
+	i := instantiate(t, e, testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{}, engine.InstanceConfig{
+		HostCall: func(_ context.Context, c engine.HostCall) ([]byte, error) {
+			got = c
+			got.Payload = append([]byte(nil), c.Payload...)
+			return nil, errors.New("link not found")
+		},
+	})
+	_, err := i.Invoke(context.Background(), "hostcall", []byte("p"))
+	var ge *engine.GuestError
+	if !errors.As(err, &ge) || ge.Message != "link not found" {
+		t.Fatalf("Invoke = %v, want the host's error as guest error", err)
+	}
+	want := engine.HostCall{Binding: "default", Namespace: "testing", Operation: "echo", Payload: []byte("p")}
+	if got.Binding != want.Binding || got.Namespace != want.Namespace || got.Operation != want.Operation || !bytes.Equal(got.Payload, want.Payload) {
+		t.Fatalf("host saw %+v, want %+v", got, want)
+	}
+}
+
+func TestGuestTrapIsReported(t *testing.T) {
+	for _, cfg := range modes(t) {
+		t.Run(cfg.Mode, func(t *testing.T) {
+			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{}, engine.InstanceConfig{})
+			_, err := i.Invoke(context.Background(), "trap", nil)
+			if !errors.Is(err, engine.ErrTrap) || !strings.Contains(err.Error(), "unreachable") {
+				t.Fatalf("trap = %v, want ErrTrap naming unreachable", err)
+			}
+		})
+	}
+}
+
+func TestInfiniteLoopStoppedAtTimeout(t *testing.T) {
+	for _, cfg := range modes(t) {
+		t.Run(cfg.Mode, func(t *testing.T) {
+			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"),
+				engine.Limits{CallTimeout: 100 * time.Millisecond}, engine.InstanceConfig{})
+			_, err := i.Invoke(context.Background(), "loop", nil)
+			if !errors.Is(err, engine.ErrTimeout) {
+				t.Fatalf("loop = %v, want ErrTimeout", err)
+			}
+		})
+	}
+}
+
+func TestContextDeadlineShortensTimeout(t *testing.T) {
+	i := instantiate(t, newEngine(t, engine.Config{}), testwasm.Wat(t, "testdata/guest.wat"),
+		engine.Limits{CallTimeout: time.Hour}, engine.InstanceConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := i.Invoke(ctx, "loop", nil); !errors.Is(err, engine.ErrTimeout) {
+		t.Fatalf("loop = %v, want ErrTimeout from the context's deadline", err)
+	}
+}
+
+func TestMemoryGrowthPastLimitTraps(t *testing.T) {
+	wasm := testwasm.Wat(t, "testdata/guest.wat")
+	e := newEngine(t, engine.Config{})
+	small := instantiate(t, e, wasm, engine.Limits{MaxMemoryPages: 100}, engine.InstanceConfig{})
+	if _, err := small.Invoke(context.Background(), "grow", nil); !errors.Is(err, engine.ErrTrap) {
+		t.Fatalf("grow past 100 pages = %v, want ErrTrap", err)
+	}
+	big := instantiate(t, e, wasm, engine.Limits{MaxMemoryPages: 2000}, engine.InstanceConfig{})
+	if _, err := big.Invoke(context.Background(), "grow", nil); err != nil {
+		t.Fatalf("grow within 2000 pages = %v", err)
+	}
+}
+
+func TestModuleLargerThanMemoryLimitRefused(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	_, err := e.Compile(context.Background(), testwasm.GoActor(t, "actors/echo"), engine.Limits{MaxMemoryPages: 4})
+	if err == nil || !strings.Contains(err.Error(), "over limit of 4 pages") {
+		t.Fatalf("Compile with 4 pages = %v, want a clear memory limit error", err)
+	}
+}
+
+func TestGoActorEcho(t *testing.T) {
+	wasm := testwasm.GoActor(t, "actors/echo")
+	for _, cfg := range modes(t) {
+		t.Run(cfg.Mode, func(t *testing.T) {
+			i := instantiate(t, newEngine(t, cfg), wasm, engine.Limits{}, engine.InstanceConfig{Name: "echo"})
+			ctx := context.Background()
+			payload := bytes.Repeat([]byte("wisp"), 256)
+			for n := 0; n < 3; n++ {
+				out, err := i.Invoke(ctx, "Echo.Reply", payload)
+				if err != nil || !bytes.Equal(out, payload) {
+					t.Fatalf("Echo.Reply = %d bytes, %v", len(out), err)
+				}
+			}
+			var ge *engine.GuestError
+			if _, err := i.Invoke(ctx, "Echo.Nope", nil); !errors.As(err, &ge) || !strings.Contains(ge.Message, `unknown operation "Echo.Nope"`) {
+				t.Fatalf("unknown operation = %v", err)
+			}
+		})
+	}
+}
+
+// TestConformanceWaPCGuests runs the waPC guests of wapc-go's test suite,
+// compiled by TinyGo, Rust and AssemblyScript, unchanged.
+func TestConformanceWaPCGuests(t *testing.T) {
+	for _, name := range []string{"hello_go", "hello_rust", "hello_as"} {
+		wasm := testwasm.Conformance(t, "wapc/"+name+".wasm")
+		for _, cfg := range modes(t) {
+			t.Run(name+"/"+cfg.Mode, func(t *testing.T) {
+				i := instantiate(t, newEngine(t, cfg), wasm, engine.Limits{}, engine.InstanceConfig{Name: name})
+				ctx := context.Background()
+				out, err := i.Invoke(ctx, "echo", []byte("conformance"))
+				if err != nil || string(out) != "conformance" {
+					t.Fatalf("echo = %q, %v", out, err)
+				}
+				_, err = i.Invoke(ctx, "nope", nil)
+				if name == "hello_as" {
+					if !errors.Is(err, engine.ErrTrap) {
+						t.Fatalf("nope = %v, want a trap", err)
+					}
+					return
+				}
+				var ge *engine.GuestError
+				if !errors.As(err, &ge) || ge.Message != "Planned Failure" {
+					t.Fatalf("nope = %v, want guest error 'Planned Failure'", err)
+				}
+				if out, err = i.Invoke(ctx, "echo", []byte("again")); err != nil || string(out) != "again" {
+					t.Fatalf("echo after guest error = %q, %v", out, err)
+				}
+			})
+		}
+	}
+}
+
+func TestInstancesAreIndependentAndConcurrent(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	ctx := context.Background()
+	m, err := e.Compile(ctx, testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		i, err := m.Instantiate(ctx, engine.InstanceConfig{HostCall: echoHost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			defer i.Close(ctx)
+			for n := 0; n < 200; n++ {
+				want := []byte(strings.Repeat(string(rune('a'+g)), n%50+1))
+				out, err := i.Invoke(ctx, "hostcall", want)
+				if err != nil || !bytes.Equal(out, want) {
+					t.Errorf("instance %d call %d = %q, %v", g, n, out, err)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+}
+
+func TestCompilationCacheOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	wasm := testwasm.GoActor(t, "actors/echo")
+	for round := 0; round < 2; round++ {
+		e := newEngine(t, engine.Config{CacheDir: dir})
+		i := instantiate(t, e, wasm, engine.Limits{}, engine.InstanceConfig{})
+		if out, err := i.Invoke(context.Background(), "Echo.Reply", []byte("x")); err != nil || string(out) != "x" {
+			t.Fatalf("round %d: %q, %v", round, out, err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("cache dir holds %d entries (%v), want compiled code", len(entries), err)
+	}
+}
+
+func TestUnknownEngineNamesWhatIsCompiledIn(t *testing.T) {
+	_, err := engine.New(engine.Config{Name: "v8"})
+	if !errors.Is(err, engine.ErrUnknownEngine) || !strings.Contains(err.Error(), "wazero") {
+		t.Fatalf("New(v8) = %v", err)
+	}
+	if _, err := engine.New(engine.Config{Mode: "jit"}); err == nil {
+		t.Fatal("New with mode jit succeeded")
+	}
+}

@@ -1,0 +1,432 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+	"golang.org/x/sys/cpu"
+)
+
+func init() { register("wazero", newWazero) }
+
+// wazeroEngine compiles modules with wazero. Each module gets its own
+// wazero.Runtime, because memory limits are per runtime; compiled code is
+// shared through one compilation cache.
+type wazeroEngine struct {
+	compiler bool
+	cache    wazero.CompilationCache
+}
+
+// CompilerSupported reports whether wazero's compiler runs on this platform;
+// where it does not, the "auto" mode uses the interpreter. It mirrors wazero's
+// own check (OS and arch, SSE4.1 on amd64).
+func CompilerSupported() bool {
+	switch runtime.GOOS {
+	case "linux", "darwin", "freebsd", "netbsd", "windows":
+		if runtime.GOARCH == "arm64" {
+			return true
+		}
+		return runtime.GOARCH == "amd64" && cpu.X86.HasSSE41
+	case "dragonfly", "solaris", "illumos":
+		return runtime.GOARCH == "amd64" && cpu.X86.HasSSE41
+	}
+	return false
+}
+
+func newWazero(cfg Config) (Engine, error) {
+	e := &wazeroEngine{}
+	switch cfg.Mode {
+	case "", "auto":
+		e.compiler = CompilerSupported()
+	case "compiler":
+		if !CompilerSupported() {
+			return nil, fmt.Errorf("wazero compiler is not supported on %s/%s: use mode interpreter or auto", runtime.GOOS, runtime.GOARCH)
+		}
+		e.compiler = true
+	case "interpreter":
+	default:
+		return nil, fmt.Errorf("engine mode %q: want auto, compiler or interpreter", cfg.Mode)
+	}
+	if cfg.CacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache %s: %w", cfg.CacheDir, err)
+		}
+		e.cache = c
+	} else {
+		e.cache = wazero.NewCompilationCache()
+	}
+	return e, nil
+}
+
+func (e *wazeroEngine) Name() string {
+	if e.compiler {
+		return "wazero/compiler"
+	}
+	return "wazero/interpreter"
+}
+
+func (e *wazeroEngine) Close(ctx context.Context) error {
+	return e.cache.Close(ctx)
+}
+
+func (e *wazeroEngine) Compile(ctx context.Context, wasm []byte, limits Limits) (Module, error) {
+	if err := checkWasm(wasm); err != nil {
+		return nil, err
+	}
+	limits = limits.WithDefaults()
+	rc := wazero.NewRuntimeConfigInterpreter()
+	if e.compiler {
+		rc = wazero.NewRuntimeConfigCompiler()
+	}
+	rc = rc.WithCompilationCache(e.cache).
+		WithMemoryLimitPages(limits.MaxMemoryPages).
+		// Compiles a check into loop headers and function entries that lets a
+		// cancelled context stop a running guest: the only way to stop a loop.
+		WithCloseOnContextDone(true)
+	r := wazero.NewRuntimeWithConfig(ctx, rc)
+	m, err := e.compile(ctx, r, wasm, limits)
+	if err != nil {
+		_ = r.Close(ctx)
+		return nil, err
+	}
+	return m, nil
+}
+
+func (e *wazeroEngine) compile(ctx context.Context, r wazero.Runtime, wasm []byte, limits Limits) (*wazeroModule, error) {
+	cm, err := r.CompileModule(ctx, wasm)
+	if err != nil {
+		// Decoding, validation, and a start memory above the limit.
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	if err := checkWaPC(cm); err != nil {
+		return nil, err
+	}
+	var pages uint32
+	if mem, ok := cm.ExportedMemories()[exportMemory]; ok {
+		pages = mem.Min()
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
+		return nil, fmt.Errorf("instantiate WASI: %w", err)
+	}
+	for _, name := range []string{ModuleWaPC, ModuleWasmbus} {
+		if err := instantiateWaPC(ctx, r, name); err != nil {
+			return nil, fmt.Errorf("instantiate %s host module: %w", name, err)
+		}
+	}
+	return &wazeroModule{r: r, cm: cm, limits: limits, pages: pages}, nil
+}
+
+// checkWaPC refuses modules that cannot be waPC guests, with an error that
+// names what is missing, instead of failing later at the first call.
+func checkWaPC(cm wazero.CompiledModule) error {
+	gc, ok := cm.ExportedFunctions()[exportGuestCall]
+	if !ok {
+		return fmt.Errorf("%w: no %s export", ErrNotWaPC, exportGuestCall)
+	}
+	p, res := gc.ParamTypes(), gc.ResultTypes()
+	if len(p) != 2 || p[0] != api.ValueTypeI32 || p[1] != api.ValueTypeI32 || len(res) != 1 || res[0] != api.ValueTypeI32 {
+		return fmt.Errorf("%w: %s must be (i32, i32) -> i32", ErrNotWaPC, exportGuestCall)
+	}
+	if _, ok := cm.ExportedMemories()[exportMemory]; !ok {
+		return fmt.Errorf("%w: no %q export", ErrNotWaPC, exportMemory)
+	}
+	for _, f := range cm.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		switch mod {
+		case ModuleWaPC, ModuleWasmbus, moduleWASI:
+		default:
+			return fmt.Errorf("%w: imports %s.%s, which no wisp host provides", ErrNotWaPC, mod, name)
+		}
+	}
+	return nil
+}
+
+type wazeroModule struct {
+	r      wazero.Runtime
+	cm     wazero.CompiledModule
+	limits Limits
+	pages  uint32
+}
+
+func (m *wazeroModule) MemoryPages() uint32 { return m.pages }
+
+func (m *wazeroModule) Close(ctx context.Context) error {
+	return m.r.Close(ctx)
+}
+
+// stateKey finds an instance's callState in the context wazero hands to host
+// functions. Each instance has one context for its whole life, so an
+// invocation allocates nothing to pass its state.
+type stateKey struct{}
+
+func (m *wazeroModule) Instantiate(ctx context.Context, cfg InstanceConfig) (Instance, error) {
+	st := &callState{cfg: &cfg}
+	base, cancel := context.WithCancel(context.WithValue(context.Background(), stateKey{}, st))
+	i := &wazeroInstance{st: st, cancel: cancel, timeout: m.limits.CallTimeout, epoch: time.Now()}
+	i.timer = time.AfterFunc(time.Hour, i.expire)
+	i.timer.Stop()
+	i.ctx = base
+
+	mc := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module per runtime
+		WithStartFunctions().
+		WithArgs(cfg.Name).
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
+		WithRandSource(rand.Reader).
+		WithStdout(writerOrDiscard(cfg.Stdout)).
+		WithStderr(writerOrDiscard(cfg.Stderr))
+	mod, err := m.r.InstantiateModule(base, m.cm, mc)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("instantiate %s: %w", cfg.Name, err)
+	}
+	i.mod = mod
+	i.guestCall = mod.ExportedFunction(exportGuestCall)
+	if err := i.start(ctx); err != nil {
+		_ = i.Close(ctx)
+		return nil, fmt.Errorf("start %s: %w", cfg.Name, err)
+	}
+	return i, nil
+}
+
+func writerOrDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+type wazeroInstance struct {
+	mod       api.Module
+	guestCall api.Function
+	st        *callState
+	stack     [2]uint64
+
+	// ctx is the instance's context for its whole life; cancel stops a
+	// running guest (wazero checks it at loop headers and calls).
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// The call timeout: timer fires expire, which cancels the instance if a
+	// call is still running past deadline (nanoseconds since epoch, on the
+	// monotonic clock). The timer is reused across calls.
+	timeout  time.Duration
+	timer    *time.Timer
+	epoch    time.Time
+	deadline atomic.Int64
+	running  atomic.Bool
+	timedOut atomic.Bool
+
+	closeOnce sync.Once
+}
+
+// expire runs on the timer's goroutine. A stale fire from an earlier call
+// finds a later deadline and does nothing.
+func (i *wazeroInstance) expire() {
+	if i.running.Load() && int64(time.Since(i.epoch)) >= i.deadline.Load() {
+		i.timedOut.Store(true)
+		i.cancel()
+	}
+}
+
+// arm starts the clock for a call of at most d.
+func (i *wazeroInstance) arm(d time.Duration) {
+	i.deadline.Store(int64(time.Since(i.epoch) + d))
+	i.running.Store(true)
+	i.timer.Reset(d)
+}
+
+func (i *wazeroInstance) disarm() {
+	i.running.Store(false)
+	i.timer.Stop()
+}
+
+// start runs the module's start function and wapc_init, under the call
+// timeout like any invocation.
+func (i *wazeroInstance) start(ctx context.Context) error {
+	i.st.begin(ctx, "", nil)
+	defer i.st.end()
+	for _, name := range []string{exportInitialize, exportStart} {
+		fn := i.mod.ExportedFunction(name)
+		if fn == nil {
+			continue
+		}
+		if err := i.callStart(name, fn); err != nil {
+			return err
+		}
+		break // _start only when there is no _initialize
+	}
+	if fn := i.mod.ExportedFunction(exportWaPCInit); fn != nil {
+		return i.callStart(exportWaPCInit, fn)
+	}
+	return nil
+}
+
+func (i *wazeroInstance) callStart(name string, fn api.Function) error {
+	i.arm(i.timeout)
+	_, err := fn.Call(i.ctx)
+	i.disarm()
+	if err == nil {
+		return nil
+	}
+	var exit *sys.ExitError
+	if name == exportStart && errors.As(err, &exit) && exit.ExitCode() == 0 && !i.mod.IsClosed() {
+		return nil
+	}
+	return i.callError(name, err)
+}
+
+func (i *wazeroInstance) Invoke(ctx context.Context, op string, payload []byte) ([]byte, error) {
+	d := i.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < d {
+			d = left
+		}
+	}
+	if d <= 0 {
+		return nil, timeoutError(op, 0)
+	}
+	st := i.st
+	st.begin(ctx, op, payload)
+	defer st.end()
+	i.stack[0] = uint64(len(op))
+	i.stack[1] = uint64(len(payload))
+	i.arm(d)
+	err := i.guestCall.CallWithStack(i.ctx, i.stack[:])
+	i.disarm()
+	if err != nil {
+		return nil, i.callError(op, err)
+	}
+	out, err := st.result(uint32(i.stack[0]) == 1)
+	if err != nil {
+		return nil, err
+	}
+	// st.response is a view of guest memory: the next call may overwrite it.
+	return append([]byte(nil), out...), nil
+}
+
+// callError classifies an error from a guest function.
+func (i *wazeroInstance) callError(op string, err error) error {
+	if i.timedOut.Load() {
+		return timeoutError(op, i.timeout)
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		return fmt.Errorf("%s: %w: guest exited with code %d", op, ErrTrap, exit.ExitCode())
+	}
+	return fmt.Errorf("%s: %w: %v", op, ErrTrap, err)
+}
+
+func (i *wazeroInstance) Close(ctx context.Context) error {
+	var err error
+	i.closeOnce.Do(func() {
+		i.timer.Stop()
+		i.cancel()
+		err = i.mod.Close(ctx)
+	})
+	return err
+}
+
+// instantiateWaPC registers the waPC host functions under module name.
+func instantiateWaPC(ctx context.Context, r wazero.Runtime, name string) error {
+	i32 := api.ValueTypeI32
+	b := r.NewHostModuleBuilder(name)
+	fn := func(export string, f api.GoModuleFunc, params, results []api.ValueType) {
+		b.NewFunctionBuilder().WithGoModuleFunction(f, params, results).Export(export)
+	}
+	fn("__guest_request", guestRequest, []api.ValueType{i32, i32}, nil)
+	fn("__guest_response", guestResponse, []api.ValueType{i32, i32}, nil)
+	fn("__guest_error", guestError, []api.ValueType{i32, i32}, nil)
+	fn("__host_call", hostCall, []api.ValueType{i32, i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32})
+	fn("__host_response_len", hostResponseLen, nil, []api.ValueType{i32})
+	fn("__host_response", hostResponse, []api.ValueType{i32}, nil)
+	fn("__host_error_len", hostErrorLen, nil, []api.ValueType{i32})
+	fn("__host_error", hostError, []api.ValueType{i32}, nil)
+	fn("__console_log", consoleLog, []api.ValueType{i32, i32}, nil)
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+func state(ctx context.Context) *callState { return ctx.Value(stateKey{}).(*callState) }
+
+// read returns a view of guest memory; out of range is a guest bug, and
+// panicking here traps the guest.
+func read(mod api.Module, ptr, n uint64) []byte {
+	b, ok := mod.Memory().Read(uint32(ptr), uint32(n))
+	if !ok {
+		panic(fmt.Errorf("guest memory read out of range: %d bytes at %d", uint32(n), uint32(ptr)))
+	}
+	return b
+}
+
+func write(mod api.Module, ptr uint64, b []byte) {
+	if !mod.Memory().Write(uint32(ptr), b) {
+		panic(fmt.Errorf("guest memory write out of range: %d bytes at %d", len(b), uint32(ptr)))
+	}
+}
+
+func guestRequest(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx)
+	if !mod.Memory().WriteString(uint32(stack[0]), st.operation) {
+		panic(fmt.Errorf("guest memory write out of range: operation at %d", uint32(stack[0])))
+	}
+	write(mod, stack[1], st.payload)
+}
+
+func guestResponse(ctx context.Context, mod api.Module, stack []uint64) {
+	state(ctx).response = read(mod, stack[0], stack[1])
+}
+
+func guestError(ctx context.Context, mod api.Module, stack []uint64) {
+	st := state(ctx)
+	st.guestErr = string(read(mod, stack[0], stack[1]))
+	st.hasGuestErr = true
+}
+
+func hostCall(ctx context.Context, mod api.Module, stack []uint64) {
+	call := HostCall{
+		Binding:   string(read(mod, stack[0], stack[1])),
+		Namespace: string(read(mod, stack[2], stack[3])),
+		Operation: string(read(mod, stack[4], stack[5])),
+		Payload:   read(mod, stack[6], stack[7]),
+	}
+	if state(ctx).hostCall(call) {
+		stack[0] = 1
+	} else {
+		stack[0] = 0
+	}
+}
+
+func hostResponseLen(ctx context.Context, _ api.Module, stack []uint64) {
+	stack[0] = uint64(len(state(ctx).hostResp))
+}
+
+func hostResponse(ctx context.Context, mod api.Module, stack []uint64) {
+	write(mod, stack[0], state(ctx).hostResp)
+}
+
+func hostErrorLen(ctx context.Context, _ api.Module, stack []uint64) {
+	stack[0] = uint64(len(state(ctx).hostErr))
+}
+
+func hostError(ctx context.Context, mod api.Module, stack []uint64) {
+	if !mod.Memory().WriteString(uint32(stack[0]), state(ctx).hostErr) {
+		panic(fmt.Errorf("guest memory write out of range: host error at %d", uint32(stack[0])))
+	}
+}
+
+func consoleLog(ctx context.Context, mod api.Module, stack []uint64) {
+	state(ctx).consoleLog(read(mod, stack[0], stack[1]))
+}

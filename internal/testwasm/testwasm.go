@@ -1,0 +1,90 @@
+// Package testwasm gives tests the Wasm modules they run: Go actors built
+// from source, hand-written .wat guests assembled with wat2wasm, and the
+// conformance modules written by other people (testdata/conformance).
+package testwasm
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/wisp-dev/wisp/internal/wasmbuild"
+)
+
+var (
+	mu    sync.Mutex
+	built = map[string][]byte{}
+)
+
+// Root is the repository's root directory.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// GoActor builds the Go actor in dir (relative to the repository root) once
+// per test process and returns its module.
+func GoActor(t testing.TB, dir string) []byte {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if b, ok := built[dir]; ok {
+		return b
+	}
+	out := filepath.Join(t.TempDir(), filepath.Base(dir)+".wasm")
+	if _, err := wasmbuild.Build(context.Background(), filepath.Join(Root(), dir), wasmbuild.Options{Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built[dir] = b
+	return b
+}
+
+// GoActorFile builds the Go actor in dir and returns the path of its module,
+// in a directory that lives as long as the test.
+func GoActorFile(t testing.TB, dir string) string {
+	t.Helper()
+	b := GoActor(t, dir)
+	p := filepath.Join(t.TempDir(), filepath.Base(dir)+".wasm")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Wat assembles the .wat file at path (relative to the caller's package
+// directory) with wabt's wat2wasm.
+func Wat(t testing.TB, path string) []byte {
+	t.Helper()
+	tool, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Fatal("wat2wasm not found: install Debian's wabt package (.ci/run does)")
+	}
+	out := filepath.Join(t.TempDir(), "guest.wasm")
+	if msg, err := exec.Command(tool, path, "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm %s: %v\n%s", path, err, msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Conformance reads a module from testdata/conformance, such as
+// "wapc/hello_go.wasm".
+func Conformance(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(Root(), "testdata", "conformance", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

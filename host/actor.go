@@ -1,0 +1,285 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/host/engine"
+	"github.com/wisp-dev/wisp/host/pool"
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+// ErrPayloadTooLarge reports a payload or response above the actor's limit.
+var ErrPayloadTooLarge = errors.New("payload too large")
+
+// Actor is one actor running on a host: a compiled module, a pool of its
+// instances and its subscription on the lattice.
+type Actor struct {
+	name    string
+	ref     string
+	hash    string
+	limits  lattice.ActorLimits
+	started time.Time
+	host    *Host
+	mod     engine.Module
+	pool    *pool.Pool
+	sub     *nats.Subscription
+	log     *slog.Logger
+	wg      sync.WaitGroup // calls from the lattice in flight
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+// Name is the actor's call alias.
+func (a *Actor) Name() string { return a.name }
+
+// Describe reports the actor's state.
+func (a *Actor) Describe() lattice.ActorDescription {
+	st := a.pool.Stats()
+	return lattice.ActorDescription{
+		Name:      a.name,
+		Ref:       a.ref,
+		Hash:      a.hash,
+		Instances: st.Live,
+		Busy:      st.Busy,
+		Replaced:  st.Replaced,
+		Limits:    a.limits,
+		StartedAt: a.started.UTC(),
+		LastError: st.LastError,
+	}
+}
+
+// StartActor loads, compiles and instantiates an actor, then subscribes it
+// to the lattice. It returns once the actor can serve calls.
+func (h *Host) StartActor(ctx context.Context, req lattice.StartActorRequest) (*Actor, error) {
+	if req.Ref == "" {
+		return nil, errors.New("start actor: no module reference")
+	}
+	wasm, err := os.ReadFile(req.Ref)
+	if err != nil {
+		return nil, fmt.Errorf("start actor: read module: %w", err)
+	}
+	name := req.Name
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(req.Ref), filepath.Ext(req.Ref))
+	}
+	if err := lattice.ValidateName("actor name", name); err != nil {
+		return nil, fmt.Errorf("start actor %s: %w (choose one with --name)", req.Ref, err)
+	}
+	return h.startModule(ctx, name, req.Ref, wasm, req.Count, req.Limits)
+}
+
+// startModule runs wasm as actor name.
+func (h *Host) startModule(ctx context.Context, name, ref string, wasm []byte, count int, lim lattice.ActorLimits) (*Actor, error) {
+	if count < 1 {
+		count = 1
+	}
+	lim = h.limitsWithDefaults(lim)
+	h.mu.Lock()
+	_, exists := h.actors[name]
+	stopping := h.stopping
+	if !exists && !stopping {
+		h.actors[name] = nil // reserve the name while starting
+	}
+	h.mu.Unlock()
+	switch {
+	case stopping:
+		return nil, fmt.Errorf("start actor %s: %w", name, ErrHostStopping)
+	case exists:
+		return nil, fmt.Errorf("start actor %s: already running on this host (scale it, or stop it first)", name)
+	}
+	a, err := h.newActor(ctx, name, ref, wasm, count, lim)
+	h.mu.Lock()
+	stopping = h.stopping
+	if err != nil || stopping {
+		delete(h.actors, name)
+	} else {
+		h.actors[name] = a
+	}
+	h.mu.Unlock()
+	if err == nil && stopping {
+		a.stop(ctx)
+		err = ErrHostStopping
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start actor %s: %w", name, err)
+	}
+	h.log.Info("actor started", "actor", name, "instances", count, "ref", ref)
+	return a, nil
+}
+
+func (h *Host) limitsWithDefaults(l lattice.ActorLimits) lattice.ActorLimits {
+	d := h.opts.limits
+	if l.MaxMemoryPages == 0 {
+		l.MaxMemoryPages = d.MaxMemoryPages
+	}
+	if l.MaxPayload == 0 {
+		l.MaxPayload = d.MaxPayload
+	}
+	if l.CallTimeoutMS == 0 {
+		l.CallTimeoutMS = d.CallTimeoutMS
+	}
+	return l
+}
+
+func (h *Host) newActor(ctx context.Context, name, ref string, wasm []byte, count int, lim lattice.ActorLimits) (*Actor, error) {
+	sum := sha256.Sum256(wasm)
+	mod, err := h.eng.Compile(ctx, wasm, engine.Limits{MaxMemoryPages: lim.MaxMemoryPages, CallTimeout: lim.CallTimeout()})
+	if err != nil {
+		return nil, err
+	}
+	a := &Actor{
+		name:    name,
+		ref:     ref,
+		hash:    hex.EncodeToString(sum[:]),
+		limits:  lim,
+		started: time.Now(),
+		host:    h,
+		mod:     mod,
+		log:     h.log.With("actor", name),
+	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	icfg := engine.InstanceConfig{
+		Name:       name,
+		HostCall:   h.hostCallFor(a),
+		ConsoleLog: func(msg string) { a.log.Info(msg, "source", "console") },
+		Stdout:     &lineLogger{log: a.log, level: slog.LevelInfo, stream: "stdout"},
+		Stderr:     &lineLogger{log: a.log, level: slog.LevelWarn, stream: "stderr"},
+	}
+	a.pool, err = pool.New(ctx, mod, pool.Config{
+		Size:      count,
+		Instance:  icfg,
+		OnReplace: func(err error) { a.log.Warn("instance replaced", "cause", err) },
+	})
+	if err != nil {
+		mod.Close(ctx)
+		return nil, err
+	}
+	subject := lattice.RPCSubject(h.opts.lattice, name)
+	a.sub, err = h.nc.QueueSubscribe(subject, subject, a.handle)
+	if err == nil {
+		err = h.nc.Flush()
+	}
+	if err != nil {
+		a.pool.Close(ctx)
+		mod.Close(ctx)
+		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+	}
+	// The queue may hold many calls while instances are busy.
+	a.sub.SetPendingLimits(-1, -1)
+	return a, nil
+}
+
+// Invoke runs operation on one of the actor's instances.
+func (a *Actor) Invoke(ctx context.Context, operation string, payload []byte) ([]byte, error) {
+	if len(payload) > a.limits.MaxPayload {
+		return nil, fmt.Errorf("%s: %w: %d bytes, the actor's limit is %d", operation, ErrPayloadTooLarge, len(payload), a.limits.MaxPayload)
+	}
+	out, err := a.pool.Invoke(ctx, operation, payload)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > a.limits.MaxPayload {
+		return nil, fmt.Errorf("%s: %w: the response has %d bytes, the actor's limit is %d", operation, ErrPayloadTooLarge, len(out), a.limits.MaxPayload)
+	}
+	return out, nil
+}
+
+// handle serves one call from the lattice in its own goroutine, so that
+// the actor's instances work in parallel.
+func (a *Actor) handle(m *nats.Msg) {
+	a.wg.Add(1)
+	go a.serve(m)
+}
+
+func (a *Actor) serve(m *nats.Msg) {
+	defer a.wg.Done()
+	op := m.Header.Get(lattice.HeaderOperation)
+	var out []byte
+	var err error
+	if op == "" {
+		err = fmt.Errorf("missing %s header: name the operation to run", lattice.HeaderOperation)
+	} else {
+		out, err = a.Invoke(a.ctx, op, m.Data)
+	}
+	if m.Reply == "" {
+		if err != nil {
+			a.log.Warn("call without reply subject failed", "operation", op, "err", err)
+		}
+		return
+	}
+	reply := &nats.Msg{Subject: m.Reply, Data: out}
+	if err != nil {
+		reply.Header = nats.Header{lattice.HeaderError: []string{err.Error()}}
+	}
+	if err := m.RespondMsg(reply); err != nil {
+		a.log.Warn("reply failed", "operation", op, "err", err)
+	}
+}
+
+// stop leaves the queue group, lets calls already received finish, and
+// closes the instances.
+func (a *Actor) stop(ctx context.Context) error {
+	closed := a.sub.StatusChanged(nats.SubscriptionClosed)
+	var errs []error
+	if err := a.sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		errs = append(errs, fmt.Errorf("drain %s: %w", a.name, err))
+	} else {
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("drain %s: %w", a.name, ctx.Err()))
+		}
+	}
+	a.wg.Wait()
+	if err := a.pool.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	a.cancel()
+	if err := a.mod.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	a.host.log.Info("actor stopped", "actor", a.name)
+	return errors.Join(errs...)
+}
+
+// lineLogger turns a guest's WASI output into log lines.
+type lineLogger struct {
+	mu     sync.Mutex
+	log    *slog.Logger
+	level  slog.Level
+	stream string
+	buf    bytes.Buffer
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	for {
+		line, err := l.buf.ReadString('\n')
+		if err == io.EOF {
+			l.buf.WriteString(line) // keep the partial line
+			break
+		}
+		l.log.Log(context.Background(), l.level, strings.TrimRight(line, "\r\n"), "source", l.stream)
+	}
+	if l.buf.Len() > 64<<10 { // a guest writing without newlines
+		l.log.Log(context.Background(), l.level, l.buf.String(), "source", l.stream)
+		l.buf.Reset()
+	}
+	return len(p), nil
+}

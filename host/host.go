@@ -1,0 +1,404 @@
+// Package host is one wisp host: it runs actors in instance pools on an
+// engine, serves their calls from the lattice, answers the host control
+// interface, and routes the actors' host calls.
+//
+//	nc, _ := nats.Connect(url)
+//	h, _ := host.New(ctx, nc, host.WithLabels(map[string]string{"tier": "pi"}))
+//	defer h.Stop(ctx)
+//	h.StartActor(ctx, lattice.StartActorRequest{Ref: "/abs/echo.wasm", Count: 4})
+//
+// A request's path is a straight line: NATS subscription → Actor.Invoke →
+// pool → engine instance → guest; a host call from the guest goes back out
+// through Router (builtins, other actors, links).
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/wisp-dev/wisp/host/engine"
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+// Default per-actor limits a host applies when a start request sets none.
+const (
+	DefaultMaxPayload = 1 << 20 // 1 MiB
+)
+
+// Host runs actors and serves them on a lattice. Its methods are safe for
+// concurrent use.
+type Host struct {
+	id      string
+	nc      *nats.Conn
+	opts    options
+	eng     engine.Engine
+	labels  map[string]string
+	started time.Time
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	actors   map[string]*Actor // nil values: actors still starting
+	stopping bool
+
+	subs     []*nats.Subscription
+	done     chan struct{} // closed when the host has stopped
+	stopOnce sync.Once
+	stopErr  error
+	stopReq  chan struct{} // closed when a stop command arrives
+	reqOnce  sync.Once
+	wg       sync.WaitGroup // control handlers in flight
+}
+
+type options struct {
+	lattice string
+	name    string
+	labels  map[string]string
+	engine  engine.Config
+	limits  lattice.ActorLimits
+	log     *slog.Logger
+	router  Router
+	ownEng  engine.Engine
+}
+
+// Option configures a Host.
+type Option func(*options)
+
+// WithLattice sets the lattice id (default "default").
+func WithLattice(id string) Option { return func(o *options) { o.lattice = id } }
+
+// WithName sets the host's friendly name (default: the machine's hostname).
+func WithName(name string) Option { return func(o *options) { o.name = name } }
+
+// WithLabels adds labels to the built-in ones.
+func WithLabels(l map[string]string) Option {
+	return func(o *options) { o.labels = mergeLabels(nil, o.labels, l) }
+}
+
+// WithEngine configures the engine the host creates.
+func WithEngine(c engine.Config) Option { return func(o *options) { o.engine = c } }
+
+// WithEngineInstance makes the host use e instead of creating one; the
+// host does not close it.
+func WithEngineInstance(e engine.Engine) Option { return func(o *options) { o.ownEng = e } }
+
+// WithDefaultLimits sets the limits of actors started without their own.
+func WithDefaultLimits(l lattice.ActorLimits) Option { return func(o *options) { o.limits = l } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithRouter answers the host calls that builtins and actor-to-actor calls
+// do not: capability provider links, in later layers.
+func WithRouter(r Router) Option { return func(o *options) { o.router = r } }
+
+// New creates a host on connection nc, which it uses but does not close,
+// and starts serving the control interface.
+func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
+	o := options{lattice: lattice.DefaultLattice, name: hostname(), log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := lattice.ValidateName("lattice id", o.lattice); err != nil {
+		return nil, err
+	}
+	if o.limits.MaxPayload == 0 {
+		o.limits.MaxPayload = DefaultMaxPayload
+	}
+	if o.limits.MaxMemoryPages == 0 {
+		o.limits.MaxMemoryPages = engine.DefaultMaxMemoryPages
+	}
+	if o.limits.CallTimeoutMS == 0 {
+		o.limits.CallTimeoutMS = engine.DefaultCallTimeout.Milliseconds()
+	}
+	kp, err := nkeys.CreateServer()
+	if err != nil {
+		return nil, fmt.Errorf("host key: %w", err)
+	}
+	id, err := kp.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("host key: %w", err)
+	}
+	eng := o.ownEng
+	if eng == nil {
+		if eng, err = engine.New(o.engine); err != nil {
+			return nil, err
+		}
+	}
+	h := &Host{
+		id:      id,
+		nc:      nc,
+		opts:    o,
+		eng:     eng,
+		started: time.Now(),
+		log:     o.log.With("host", id[:8]),
+		actors:  map[string]*Actor{},
+		done:    make(chan struct{}),
+		stopReq: make(chan struct{}),
+	}
+	h.labels = mergeLabels(BuiltinLabels(eng.Name()), o.labels)
+	if err := h.subscribe(); err != nil {
+		h.closeEngine(ctx)
+		return nil, err
+	}
+	return h, nil
+}
+
+// ID is the host's public server key (N…), its id on the lattice.
+func (h *Host) ID() string { return h.id }
+
+// Lattice is the lattice id the host serves.
+func (h *Host) Lattice() string { return h.opts.lattice }
+
+// Labels returns a copy of the host's labels.
+func (h *Host) Labels() map[string]string { return maps.Clone(h.labels) }
+
+// StopRequested is closed when a stop command arrives over the lattice; the
+// owner of the host should then call Stop.
+func (h *Host) StopRequested() <-chan struct{} { return h.stopReq }
+
+func (h *Host) subscribe() error {
+	l := h.opts.lattice
+	for _, s := range []struct {
+		subject string
+		fn      nats.MsgHandler
+	}{
+		{lattice.PingSubject(l), h.handlePing},
+		{lattice.HostSubjectAll(l, h.id), h.handleControl},
+	} {
+		sub, err := h.nc.Subscribe(s.subject, s.fn)
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", s.subject, err)
+		}
+		h.subs = append(h.subs, sub)
+	}
+	// Make sure the server has the subscriptions before anyone is told the
+	// host is up.
+	if err := h.nc.Flush(); err != nil {
+		return fmt.Errorf("subscribe control interface: %w", err)
+	}
+	return nil
+}
+
+// Summary describes the host as a ping answers it.
+func (h *Host) Summary() lattice.HostSummary {
+	h.mu.Lock()
+	actors, instances := len(h.actors), 0
+	for _, a := range h.actors {
+		if a == nil {
+			actors--
+			continue
+		}
+		instances += a.pool.Stats().Live
+	}
+	h.mu.Unlock()
+	return lattice.HostSummary{
+		ID:            h.id,
+		Name:          h.opts.name,
+		Lattice:       h.opts.lattice,
+		Labels:        h.Labels(),
+		Version:       Version,
+		StartedAt:     h.started.UTC(),
+		UptimeSeconds: int64(time.Since(h.started).Seconds()),
+		Actors:        actors,
+		Instances:     instances,
+	}
+}
+
+// Inventory lists what runs on the host.
+func (h *Host) Inventory() lattice.HostInventory {
+	inv := lattice.HostInventory{Ack: lattice.Ack{Accepted: true}, Host: h.Summary(), Actors: []lattice.ActorDescription{}}
+	h.mu.Lock()
+	for _, a := range h.actors {
+		if a != nil {
+			inv.Actors = append(inv.Actors, a.Describe())
+		}
+	}
+	h.mu.Unlock()
+	sort.Slice(inv.Actors, func(i, j int) bool { return inv.Actors[i].Name < inv.Actors[j].Name })
+	return inv
+}
+
+func (h *Host) handlePing(m *nats.Msg) {
+	respondJSON(m, h.Summary())
+}
+
+// handleControl serves wisp.ctl.L.host.<id>.<verb>. Commands run in their
+// own goroutine: a start may compile for a while and must not hold up
+// pings or other commands.
+func (h *Host) handleControl(m *nats.Msg) {
+	verb := m.Subject[len(lattice.HostSubject(h.opts.lattice, h.id, "")):]
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		ctx := context.Background()
+		switch verb {
+		case lattice.VerbInventory:
+			respondJSON(m, h.Inventory())
+		case lattice.VerbStartActor:
+			var req lattice.StartActorRequest
+			if !decode(m, &req) {
+				return
+			}
+			a, err := h.StartActor(ctx, req)
+			respondActor(m, a, err)
+		case lattice.VerbScaleActor:
+			var req lattice.ScaleActorRequest
+			if !decode(m, &req) {
+				return
+			}
+			a, err := h.ScaleActor(ctx, req.Actor, req.Count)
+			respondActor(m, a, err)
+		case lattice.VerbStopActor:
+			var req lattice.StopActorRequest
+			if !decode(m, &req) {
+				return
+			}
+			respondJSON(m, ack(h.StopActor(ctx, req.Actor)))
+		case lattice.VerbStopHost:
+			respondJSON(m, lattice.Ack{Accepted: true})
+			h.reqOnce.Do(func() { close(h.stopReq) })
+		default:
+			respondJSON(m, lattice.Ack{Error: fmt.Sprintf("unknown host command %q", verb)})
+		}
+	}()
+}
+
+func decode(m *nats.Msg, v any) bool {
+	if err := json.Unmarshal(m.Data, v); err != nil {
+		respondJSON(m, lattice.Ack{Error: fmt.Sprintf("bad request body: %v", err)})
+		return false
+	}
+	return true
+}
+
+func ack(err error) lattice.Ack {
+	if err != nil {
+		return lattice.Ack{Error: err.Error()}
+	}
+	return lattice.Ack{Accepted: true}
+}
+
+func respondActor(m *nats.Msg, a *Actor, err error) {
+	r := lattice.ActorReply{Ack: ack(err)}
+	if err == nil {
+		d := a.Describe()
+		r.Actor = &d
+	}
+	respondJSON(m, r)
+}
+
+func respondJSON(m *nats.Msg, v any) {
+	if m.Reply == "" {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(lattice.Ack{Error: err.Error()})
+	}
+	m.Respond(b)
+}
+
+// Actor returns the running actor with call alias name.
+func (h *Host) Actor(name string) (*Actor, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a, ok := h.actors[name]
+	return a, ok && a != nil
+}
+
+// Sentinel errors, to be tested with errors.Is.
+var (
+	// ErrActorNotFound reports an actor that does not run on this host.
+	ErrActorNotFound = errors.New("actor not running on this host")
+	// ErrHostStopping reports a command that arrived while the host drains.
+	ErrHostStopping = errors.New("host is stopping")
+)
+
+// StopActor stops the actor: it leaves the queue group, calls in flight
+// finish, instances close.
+func (h *Host) StopActor(ctx context.Context, name string) error {
+	h.mu.Lock()
+	a, ok := h.actors[name]
+	if ok && a == nil {
+		h.mu.Unlock()
+		return fmt.Errorf("stop %s: still starting, try again", name)
+	}
+	delete(h.actors, name)
+	h.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("stop %s: %w", name, ErrActorNotFound)
+	}
+	return a.stop(ctx)
+}
+
+// ScaleActor sets the number of instances of a running actor.
+func (h *Host) ScaleActor(ctx context.Context, name string, count int) (*Actor, error) {
+	a, ok := h.Actor(name)
+	if !ok {
+		return nil, fmt.Errorf("scale %s: %w", name, ErrActorNotFound)
+	}
+	if err := a.pool.Scale(ctx, count); err != nil {
+		return nil, fmt.Errorf("scale %s: %w", name, err)
+	}
+	return a, nil
+}
+
+// Stop drains the host: it stops answering the control interface, stops
+// every actor (calls in flight finish, until ctx ends) and releases the
+// engine. The NATS connection is left to its owner.
+func (h *Host) Stop(ctx context.Context) error {
+	h.stopOnce.Do(func() {
+		for _, s := range h.subs {
+			s.Unsubscribe()
+		}
+		h.mu.Lock()
+		h.stopping = true
+		actors := make([]*Actor, 0, len(h.actors))
+		for name, a := range h.actors {
+			if a != nil {
+				actors = append(actors, a)
+				delete(h.actors, name)
+			}
+		}
+		h.mu.Unlock()
+		var errs []error
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, a := range actors {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := a.stop(ctx); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		h.wg.Wait()
+		h.closeEngine(ctx)
+		h.stopErr = errors.Join(errs...)
+		close(h.done)
+	})
+	return h.stopErr
+}
+
+// Done is closed when Stop has finished.
+func (h *Host) Done() <-chan struct{} { return h.done }
+
+func (h *Host) closeEngine(ctx context.Context) {
+	if h.opts.ownEng == nil {
+		h.eng.Close(ctx)
+	}
+}

@@ -1,0 +1,240 @@
+package lattice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Sentinel errors, to be tested with errors.Is.
+var (
+	// ErrActorNotRunning reports a call to an actor no host runs.
+	ErrActorNotRunning = errors.New("actor not running")
+	// ErrNoHosts reports a lattice where no host answered a ping.
+	ErrNoHosts = errors.New("no hosts answered")
+	// ErrHostNotFound reports a host id that no host answers to.
+	ErrHostNotFound = errors.New("host not found")
+	// ErrNoServer reports a NATS URL where no server answers.
+	ErrNoServer = errors.New("no NATS server")
+)
+
+// RemoteError is a failure reported by the far side: an actor's error
+// (header Wisp-Error) or a refused control command.
+type RemoteError struct {
+	Message string
+}
+
+func (e *RemoteError) Error() string { return e.Message }
+
+// Client calls actors and drives hosts on one lattice. It is safe for
+// concurrent use.
+type Client struct {
+	nc      *nats.Conn
+	own     bool
+	lattice string
+	timeout time.Duration
+	quiet   time.Duration
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithLattice selects the lattice id (default "default").
+func WithLattice(id string) Option { return func(c *Client) { c.lattice = id } }
+
+// WithTimeout bounds each request that has no deadline in its context and
+// how long a ping collects answers (default 5s).
+func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
+
+// WithQuietPeriod ends a ping early once no host has answered for d after
+// the first answer (default 250ms). Zero waits for the whole timeout.
+func WithQuietPeriod(d time.Duration) Option { return func(c *Client) { c.quiet = d } }
+
+// NewClient uses an existing connection; Close does not close it.
+func NewClient(nc *nats.Conn, opts ...Option) (*Client, error) {
+	c := &Client{nc: nc, lattice: DefaultLattice, timeout: 5 * time.Second, quiet: 250 * time.Millisecond}
+	for _, o := range opts {
+		o(c)
+	}
+	if err := ValidateName("lattice id", c.lattice); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Connect dials url and returns a client that owns the connection. A URL
+// where nothing listens fails within a few seconds with ErrNoServer.
+func Connect(url string, opts ...Option) (*Client, error) {
+	nc, err := nats.Connect(url, nats.Name("wisp client"), nats.Timeout(3*time.Second))
+	if err != nil {
+		if errors.Is(err, nats.ErrNoServers) {
+			return nil, fmt.Errorf("connect %s: %w: is `wisp up` running? (set --nats-url or WISP_NATS_URL)", url, ErrNoServer)
+		}
+		return nil, fmt.Errorf("connect %s: %w", url, err)
+	}
+	c, err := NewClient(nc, opts...)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c.own = true
+	return c, nil
+}
+
+// Conn is the client's NATS connection.
+func (c *Client) Conn() *nats.Conn { return c.nc }
+
+// Lattice is the lattice id the client talks to.
+func (c *Client) Lattice() string { return c.lattice }
+
+// Close closes the connection if the client opened it.
+func (c *Client) Close() {
+	if c.own {
+		c.nc.Close()
+	}
+}
+
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// Call invokes operation on actor (its call alias or module key) with
+// payload and returns the actor's answer.
+func (c *Client) Call(ctx context.Context, actor, operation string, payload []byte) ([]byte, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	msg := &nats.Msg{Subject: RPCSubject(c.lattice, actor), Data: payload, Header: nats.Header{HeaderOperation: []string{operation}}}
+	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return nil, fmt.Errorf("call %s: %w on lattice %q", actor, ErrActorNotRunning, c.lattice)
+		}
+		return nil, fmt.Errorf("call %s %s: %w", actor, operation, err)
+	}
+	if e := reply.Header.Get(HeaderError); e != "" {
+		return nil, fmt.Errorf("call %s %s: %w", actor, operation, &RemoteError{Message: e})
+	}
+	return reply.Data, nil
+}
+
+// Hosts pings the lattice and returns every host that answered, sorted by
+// name.
+func (c *Client) Hosts(ctx context.Context) ([]HostSummary, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	inbox := c.nc.NewRespInbox()
+	sub, err := c.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, fmt.Errorf("ping hosts: %w", err)
+	}
+	defer sub.Unsubscribe()
+	if err := c.nc.PublishRequest(PingSubject(c.lattice), inbox, nil); err != nil {
+		return nil, fmt.Errorf("ping hosts: %w", err)
+	}
+	var hosts []HostSummary
+	for {
+		wait := ctx
+		var stop context.CancelFunc = func() {}
+		if len(hosts) > 0 && c.quiet > 0 {
+			wait, stop = context.WithTimeout(ctx, c.quiet)
+		}
+		m, err := sub.NextMsgWithContext(wait)
+		stop()
+		if err != nil {
+			break
+		}
+		var h HostSummary
+		if err := json.Unmarshal(m.Data, &h); err != nil {
+			continue // not a host; ignore rather than fail the listing
+		}
+		hosts = append(hosts, h)
+	}
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("ping lattice %q: %w", c.lattice, ErrNoHosts)
+	}
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name+hosts[i].ID < hosts[j].Name+hosts[j].ID })
+	return hosts, nil
+}
+
+// request sends a JSON control command to one host and decodes its answer
+// into out, whose Ack must say accepted.
+func (c *Client) request(ctx context.Context, hostID, verb string, in any, out interface{ ack() Ack }) error {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	reply, err := c.nc.RequestWithContext(ctx, HostSubject(c.lattice, hostID, verb), body)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return fmt.Errorf("%s on host %s: %w in lattice %q", verb, hostID, ErrHostNotFound, c.lattice)
+		}
+		return fmt.Errorf("%s on host %s: %w", verb, hostID, err)
+	}
+	if err := json.Unmarshal(reply.Data, out); err != nil {
+		return fmt.Errorf("%s on host %s: bad reply: %w", verb, hostID, err)
+	}
+	if a := out.ack(); !a.Accepted {
+		return &RemoteError{Message: a.Error}
+	}
+	return nil
+}
+
+func (a Ack) ack() Ack { return a }
+
+// Inventory returns what runs on one host.
+func (c *Client) Inventory(ctx context.Context, hostID string) (*HostInventory, error) {
+	var inv HostInventory
+	if err := c.request(ctx, hostID, VerbInventory, nil, &inv); err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	return &inv, nil
+}
+
+// StartActor asks a host to start an actor and waits until it runs.
+func (c *Client) StartActor(ctx context.Context, hostID string, req StartActorRequest) (*ActorDescription, error) {
+	var r ActorReply
+	if err := c.request(ctx, hostID, VerbStartActor, req, &r); err != nil {
+		return nil, fmt.Errorf("start actor %s: %w", req.Ref, err)
+	}
+	return r.Actor, nil
+}
+
+// ScaleActor changes the number of instances of an actor on a host.
+func (c *Client) ScaleActor(ctx context.Context, hostID, actor string, count int) (*ActorDescription, error) {
+	var r ActorReply
+	if err := c.request(ctx, hostID, VerbScaleActor, ScaleActorRequest{Actor: actor, Count: count}, &r); err != nil {
+		return nil, fmt.Errorf("scale actor %s: %w", actor, err)
+	}
+	return r.Actor, nil
+}
+
+// StopActor stops an actor on a host; calls in flight finish first.
+func (c *Client) StopActor(ctx context.Context, hostID, actor string) error {
+	var a Ack
+	if err := c.request(ctx, hostID, VerbStopActor, StopActorRequest{Actor: actor}, &a); err != nil {
+		return fmt.Errorf("stop actor %s: %w", actor, err)
+	}
+	return nil
+}
+
+// StopHost asks a host to drain and exit.
+func (c *Client) StopHost(ctx context.Context, hostID string) error {
+	var a Ack
+	if err := c.request(ctx, hostID, VerbStopHost, nil, &a); err != nil {
+		return fmt.Errorf("stop host: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package lattice
+
+import "time"
+
+// Ack answers every control command: whether the host accepted it and, if
+// not, why. Commands that return data embed it next to these fields.
+type Ack struct {
+	Accepted bool   `json:"accepted"`
+	Error    string `json:"error,omitempty"`
+}
+
+// ActorLimits bounds one actor on a host. Zero fields take the host's
+// defaults.
+type ActorLimits struct {
+	MaxMemoryPages uint32 `json:"max_memory_pages,omitempty"`
+	MaxPayload     int    `json:"max_payload,omitempty"`
+	CallTimeoutMS  int64  `json:"call_timeout_ms,omitempty"`
+}
+
+// CallTimeout is CallTimeoutMS as a duration.
+func (l ActorLimits) CallTimeout() time.Duration {
+	return time.Duration(l.CallTimeoutMS) * time.Millisecond
+}
+
+// StartActorRequest asks a host to start an actor.
+type StartActorRequest struct {
+	// Ref locates the module: an absolute file path on the host.
+	Ref string `json:"ref"`
+	// Name is the actor's call alias; default: the file's base name.
+	Name string `json:"name,omitempty"`
+	// Count is the number of instances; default 1.
+	Count  int         `json:"count,omitempty"`
+	Limits ActorLimits `json:"limits,omitempty"`
+}
+
+// StopActorRequest asks a host to stop an actor.
+type StopActorRequest struct {
+	Actor string `json:"actor"`
+}
+
+// ScaleActorRequest asks a host to change an actor's instance count.
+type ScaleActorRequest struct {
+	Actor string `json:"actor"`
+	Count int    `json:"count"`
+}
+
+// ActorReply answers start and scale with the actor's state after the
+// command.
+type ActorReply struct {
+	Ack
+	Actor *ActorDescription `json:"actor,omitempty"`
+}
+
+// ActorDescription is one actor running on a host.
+type ActorDescription struct {
+	// Name is the call alias the actor answers to.
+	Name string `json:"name"`
+	Ref  string `json:"ref"`
+	// Hash is the SHA-256 of the module, hex.
+	Hash      string      `json:"hash"`
+	Instances int         `json:"instances"`
+	Busy      int         `json:"busy"`
+	Replaced  int         `json:"replaced"`
+	Limits    ActorLimits `json:"limits"`
+	StartedAt time.Time   `json:"started_at"`
+	LastError string      `json:"last_error,omitempty"`
+}
+
+// HostSummary is what a host answers to a ping.
+type HostSummary struct {
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Lattice       string            `json:"lattice"`
+	Labels        map[string]string `json:"labels"`
+	Version       string            `json:"version"`
+	StartedAt     time.Time         `json:"started_at"`
+	UptimeSeconds int64             `json:"uptime_seconds"`
+	Actors        int               `json:"actors"`
+	Instances     int               `json:"instances"`
+}
+
+// HostInventory is everything running on a host.
+type HostInventory struct {
+	Ack
+	Host   HostSummary        `json:"host"`
+	Actors []ActorDescription `json:"actors"`
+}

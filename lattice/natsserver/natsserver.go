@@ -1,0 +1,152 @@
+// Package natsserver runs the NATS server embedded in a wisp host, so that
+// `wisp up` needs nothing installed: a standalone server with JetStream on
+// by default. Cluster routes and leaf-node remotes are the seams where hosts
+// join a bigger lattice.
+package natsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Config configures the embedded server. The zero value listens on
+// 127.0.0.1:4222 with JetStream in a temporary directory.
+type Config struct {
+	// Host is the client listen address (default 127.0.0.1).
+	Host string
+	// Port is the client port (default 4222; -1 picks a free one).
+	Port int
+	// Name is the server's name in a cluster (default: generated).
+	Name string
+	// NoJetStream turns JetStream off.
+	NoJetStream bool
+	// StoreDir keeps JetStream data; empty uses a temporary directory that
+	// is removed at shutdown.
+	StoreDir string
+	// MaxPayload is the largest message the server accepts (default 8 MiB:
+	// actor modules and large payloads fit).
+	MaxPayload int32
+	// Logger receives the server's warnings and errors (default: none).
+	Logger *slog.Logger
+}
+
+// Server is a running embedded NATS server.
+type Server struct {
+	srv     *server.Server
+	tempDir string
+}
+
+// Start starts the server and waits until it accepts connections.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 4222
+	}
+	if cfg.MaxPayload == 0 {
+		cfg.MaxPayload = 8 << 20
+	}
+	if cfg.Port > 0 {
+		// Fail with a clear message instead of the server's silent retry.
+		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS server on %s: %w (another `wisp up` or nats-server? use --nats-port, or --nats-url to join it)", addr, err)
+		}
+		l.Close()
+	}
+	opts := &server.Options{
+		ServerName: cfg.Name,
+		Host:       cfg.Host,
+		Port:       cfg.Port,
+		MaxPayload: cfg.MaxPayload,
+		NoSigs:     true,
+		JetStream:  !cfg.NoJetStream,
+	}
+	s := &Server{}
+	if opts.JetStream {
+		opts.StoreDir = cfg.StoreDir
+		if opts.StoreDir == "" {
+			dir, err := os.MkdirTemp("", "wisp-jetstream-")
+			if err != nil {
+				return nil, fmt.Errorf("jetstream store: %w", err)
+			}
+			s.tempDir, opts.StoreDir = dir, dir
+		}
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		s.cleanup()
+		return nil, fmt.Errorf("embedded NATS server: %w", err)
+	}
+	if cfg.Logger != nil {
+		srv.SetLoggerV2(&logger{cfg.Logger}, false, false, false)
+	}
+	s.srv = srv
+	go srv.Start()
+	deadline := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = time.Until(dl)
+	}
+	if !srv.ReadyForConnections(deadline) {
+		s.Shutdown()
+		return nil, errors.New("embedded NATS server did not become ready in time")
+	}
+	return s, nil
+}
+
+// ClientURL is the URL clients connect to.
+func (s *Server) ClientURL() string { return s.srv.ClientURL() }
+
+// Connect opens an in-process connection, which skips the TCP stack.
+func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.InProcessServer(s.srv)}, opts...)
+	nc, err := nats.Connect("", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to embedded server: %w", err)
+	}
+	return nc, nil
+}
+
+// Shutdown stops the server and removes a temporary JetStream store.
+func (s *Server) Shutdown() {
+	if s.srv != nil {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+	}
+	s.cleanup()
+}
+
+func (s *Server) cleanup() {
+	if s.tempDir != "" {
+		os.RemoveAll(s.tempDir)
+		s.tempDir = ""
+	}
+}
+
+// logger passes the server's warnings and errors to slog; notices, debug
+// and trace lines are dropped.
+type logger struct{ l *slog.Logger }
+
+func (l *logger) Noticef(string, ...any) {}
+func (l *logger) Debugf(string, ...any)  {}
+func (l *logger) Tracef(string, ...any)  {}
+func (l *logger) Warnf(f string, v ...any) {
+	l.l.Warn(fmt.Sprintf(f, v...), "component", "nats")
+}
+func (l *logger) Errorf(f string, v ...any) {
+	l.l.Error(fmt.Sprintf(f, v...), "component", "nats")
+}
+func (l *logger) Fatalf(f string, v ...any) {
+	l.l.Error(fmt.Sprintf(f, v...), "component", "nats", "fatal", true)
+}

@@ -1,0 +1,82 @@
+// Package lattice is everything of wisp that crosses NATS: subject names,
+// message types, and the client that the CLI and applications use to call
+// actors and drive hosts.
+//
+// Calling an actor needs no wisp code at all: a NATS request to
+// RPCSubject(lattice, actor) with the header Wisp-Operation gets the result
+// as the reply body, or a reply with the header Wisp-Error.
+//
+//	nats req wisp.rpc.default.echo hello -H Wisp-Operation:Echo.Reply
+package lattice
+
+import (
+	"fmt"
+	"strings"
+)
+
+// DefaultLattice is the lattice id used when none is given.
+const DefaultLattice = "default"
+
+// Headers on actor and provider invocations.
+const (
+	// HeaderOperation names the operation to run, such as "Echo.Reply".
+	HeaderOperation = "Wisp-Operation"
+	// HeaderError is set on a reply whose invocation failed; its value is
+	// the error message and the body is empty.
+	HeaderError = "Wisp-Error"
+	// HeaderSource names the calling actor on provider invocations.
+	HeaderSource = "Wisp-Source"
+)
+
+// Host control verbs, the last token of HostSubject.
+const (
+	VerbStartActor = "start_actor"
+	VerbStopActor  = "stop_actor"
+	VerbScaleActor = "scale_actor"
+	VerbInventory  = "inventory"
+	VerbStopHost   = "stop"
+)
+
+// RPCSubject is where actor calls for actor (its call alias or module key)
+// are sent. Every instance on every host subscribes in one queue group.
+func RPCSubject(lattice, actor string) string {
+	return "wisp.rpc." + lattice + "." + actor
+}
+
+// PingSubject is the scatter-gather subject every host answers with its
+// HostSummary.
+func PingSubject(lattice string) string {
+	return "wisp.ctl." + lattice + ".ping.hosts"
+}
+
+// HostSubject is the control subject of one host for verb.
+func HostSubject(lattice, hostID, verb string) string {
+	return "wisp.ctl." + lattice + ".host." + hostID + "." + verb
+}
+
+// HostSubjectAll matches every control subject of one host.
+func HostSubjectAll(lattice, hostID string) string {
+	return "wisp.ctl." + lattice + ".host." + hostID + ".*"
+}
+
+// EventSubject is where events of type typ are published.
+func EventSubject(lattice, typ string) string {
+	return "wisp.evt." + lattice + "." + typ
+}
+
+// ValidateName checks that s can be one token of a subject: a lattice id,
+// an actor's call alias or a host id. Letters, digits, '-' and '_' only.
+func ValidateName(kind, s string) error {
+	if s == "" {
+		return fmt.Errorf("%s is empty", kind)
+	}
+	if len(s) > 128 {
+		return fmt.Errorf("%s %.20q... is longer than 128 characters", kind, s)
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}); i >= 0 {
+		return fmt.Errorf("%s %q: character %q is not allowed (use letters, digits, '-' and '_')", kind, s, s[i])
+	}
+	return nil
+}

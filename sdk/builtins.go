@@ -1,0 +1,63 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tinylib/msgp/msgp"
+)
+
+// The contracts every wisp host answers itself.
+const (
+	contractLogging   = "wasmcloud:builtin:logging"
+	contractNumberGen = "wasmcloud:builtin:numbergen"
+)
+
+// Log writes text to the host's log at level ("debug", "info", "warn" or
+// "error") through wasmCloud's logging contract.
+func Log(ctx context.Context, level, text string) error {
+	b := msgp.AppendMapHeader(nil, 2)
+	b = msgp.AppendString(b, "level")
+	b = msgp.AppendString(b, level)
+	b = msgp.AppendString(b, "text")
+	b = msgp.AppendString(b, text)
+	_, err := HostCall(ctx, "default", contractLogging, "Logging.WriteLog", b)
+	return err
+}
+
+// GUID returns a random UUID from the host.
+func GUID(ctx context.Context) (string, error) {
+	out, err := HostCall(ctx, "default", contractNumberGen, "NumberGen.GenerateGuid", nil)
+	if err != nil {
+		return "", err
+	}
+	s, _, err := msgp.ReadStringBytes(out)
+	if err != nil {
+		return "", fmt.Errorf("NumberGen.GenerateGuid: %w", err)
+	}
+	return s, nil
+}
+
+// RandomInRange returns a random number in [min, max] from the host.
+func RandomInRange(ctx context.Context, min, max uint32) (uint32, error) {
+	b := msgp.AppendMapHeader(nil, 2)
+	b = msgp.AppendString(b, "min")
+	b = msgp.AppendUint32(b, min)
+	b = msgp.AppendString(b, "max")
+	b = msgp.AppendUint32(b, max)
+	out, err := HostCall(ctx, "default", contractNumberGen, "NumberGen.RandomInRange", b)
+	if err != nil {
+		return 0, err
+	}
+	n, _, err := msgp.ReadUint32Bytes(out)
+	if err != nil {
+		return 0, fmt.Errorf("NumberGen.RandomInRange: %w", err)
+	}
+	return n, nil
+}
+
+// CallActor calls operation on another actor, by its call alias or module
+// key, wherever it runs on the lattice.
+func CallActor(ctx context.Context, actor, operation string, payload []byte) ([]byte, error) {
+	return HostCall(ctx, "", actor, operation, payload)
+}

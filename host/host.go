@@ -108,6 +108,9 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.name == "" {
+		o.name = hostname()
+	}
 	if err := lattice.ValidateName("lattice id", o.lattice); err != nil {
 		return nil, err
 	}

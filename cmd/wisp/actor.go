@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+type actorFlags struct {
+	host        string
+	name        string
+	count       int
+	maxPages    uint32
+	maxPayload  int
+	callTimeout time.Duration
+	output      string
+}
+
+func newStartActorCmd(g *globals) *cobra.Command {
+	f := &actorFlags{}
+	cmd := &cobra.Command{
+		Use:   "actor REF",
+		Short: "Start an actor from a module file",
+		Long: `Start an actor on a host and wait until it serves calls.
+
+REF is a path to a .wasm module, readable by the host (it runs on this machine
+for now; OCI references come with registries). The actor answers to --name,
+by default the file's name without .wasm.
+
+  wisp start actor ./actors/echo/build/echo.wasm --count 4
+  wisp start actor ./app.wasm --name api --call-timeout 2s --host NAB...`,
+		Args: args(1, 1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ref, err := filepath.Abs(a[0])
+			if err != nil {
+				return err
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx := cmd.Context()
+			hostID, err := pickHost(ctx, c, f.host)
+			if err != nil {
+				return err
+			}
+			d, err := c.StartActor(ctx, hostID, lattice.StartActorRequest{
+				Ref:   ref,
+				Name:  f.name,
+				Count: f.count,
+				Limits: lattice.ActorLimits{
+					MaxMemoryPages: f.maxPages,
+					MaxPayload:     f.maxPayload,
+					CallTimeoutMS:  f.callTimeout.Milliseconds(),
+				},
+			})
+			if err != nil {
+				return err
+			}
+			return printActor(f.output, hostID, d)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.host, "host", "", "host id to start on (default: the host with the fewest instances)")
+	fl.StringVar(&f.name, "name", "", "call alias of the actor (default: the file name)")
+	fl.IntVar(&f.count, "count", 1, "number of instances")
+	fl.Uint32Var(&f.maxPages, "max-memory-pages", 0, "linear memory limit in 64 KiB pages (default: the host's)")
+	fl.IntVar(&f.maxPayload, "max-payload", 0, "payload limit in bytes (default: the host's)")
+	fl.DurationVar(&f.callTimeout, "call-timeout", 0, "call timeout (default: the host's)")
+	fl.StringVarP(&f.output, "output", "o", "table", "table or json")
+	// Compiling a large module takes a while: wait longer than other verbs.
+	cmd.PreRun = func(cmd *cobra.Command, _ []string) {
+		if !cmd.Flags().Changed("timeout") {
+			g.timeout = 2 * time.Minute
+		}
+	}
+	return cmd
+}
+
+func newScaleActorCmd(g *globals) *cobra.Command {
+	f := &actorFlags{}
+	cmd := &cobra.Command{
+		Use:   "actor NAME COUNT",
+		Short: "Set the number of instances of a running actor",
+		Args:  args(2, 2),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			var n int
+			if _, err := fmt.Sscan(a[1], &n); err != nil || n < 1 {
+				return usageError{fmt.Errorf("COUNT %q: want a number of instances, at least 1", a[1])}
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			hosts, err := hostsRunning(cmd.Context(), c, a[0], f.host)
+			if err != nil {
+				return err
+			}
+			for _, h := range hosts {
+				d, err := c.ScaleActor(cmd.Context(), h, a[0], n)
+				if err != nil {
+					return err
+				}
+				if err := printActor(f.output, h, d); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&f.host, "host", "", "host id (default: every host running the actor)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
+	return cmd
+}
+
+func newStopActorCmd(g *globals) *cobra.Command {
+	var hostFlag string
+	cmd := &cobra.Command{
+		Use:   "actor NAME",
+		Short: "Stop an actor; calls in flight finish first",
+		Long: `Stop an actor on every host that runs it (or only on --host). The actor
+leaves its queue group at once, calls already received finish, then its
+instances close.`,
+		Args: args(1, 1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			hosts, err := hostsRunning(cmd.Context(), c, a[0], hostFlag)
+			if err != nil {
+				return err
+			}
+			for _, h := range hosts {
+				if err := c.StopActor(cmd.Context(), h, a[0]); err != nil {
+					return err
+				}
+				fmt.Printf("stopped %s on host %s\n", a[0], h)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&hostFlag, "host", "", "host id (default: every host running the actor)")
+	return cmd
+}
+
+func newStopHostCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "host HOST",
+		Short: "Drain a host and make it exit",
+		Args:  args(1, 1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.StopHost(cmd.Context(), a[0]); err != nil {
+				return err
+			}
+			fmt.Printf("host %s is draining\n", a[0])
+			return nil
+		},
+	}
+}
+
+// pickHost returns want, or the host of the lattice with the fewest actor
+// instances.
+func pickHost(ctx context.Context, c *lattice.Client, want string) (string, error) {
+	if want != "" {
+		return want, nil
+	}
+	hosts, err := c.Hosts(ctx)
+	if err != nil {
+		return "", err
+	}
+	best := hosts[0]
+	for _, h := range hosts[1:] {
+		if h.Instances < best.Instances {
+			best = h
+		}
+	}
+	return best.ID, nil
+}
+
+// hostsRunning returns want, or every host whose inventory holds actor.
+func hostsRunning(ctx context.Context, c *lattice.Client, actor, want string) ([]string, error) {
+	if want != "" {
+		return []string{want}, nil
+	}
+	hosts, err := c.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, h := range hosts {
+		inv, err := c.Inventory(ctx, h.ID)
+		if err != nil {
+			continue // a host that left since the ping
+		}
+		for _, a := range inv.Actors {
+			if a.Name == actor {
+				ids = append(ids, h.ID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%s: %w on any host of lattice %q", actor, lattice.ErrActorNotRunning, c.Lattice())
+	}
+	return ids, nil
+}
+
+var errBadOutput = errors.New("--output: want table or json")

@@ -1,0 +1,72 @@
+// Command wisp runs and drives a wisp lattice: `wisp up` starts a host (with
+// an embedded NATS server), the other verbs build, start, call and inspect
+// actors from anywhere on the lattice.
+//
+// Exit codes, for scripts:
+//
+//	0  success
+//	1  failure not covered below
+//	2  bad usage (unknown flag, missing argument)
+//	3  not found: actor not running, host not found, no hosts answered
+//	4  no NATS server at the URL
+//	5  timed out
+//	6  the actor or host answered with an error
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitNotFound = 3
+	exitNoServer = 4
+	exitTimeout  = 5
+	exitRemote   = 6
+)
+
+// usageError marks errors in how the command was called.
+type usageError struct{ error }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := newRootCmd()
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wisp:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+func exitCode(err error) int {
+	var re *lattice.RemoteError
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, lattice.ErrNoServer):
+		return exitNoServer
+	case errors.Is(err, lattice.ErrActorNotRunning), errors.Is(err, lattice.ErrHostNotFound), errors.Is(err, lattice.ErrNoHosts):
+		return exitNotFound
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return exitTimeout
+	case errors.As(err, &re):
+		return exitRemote
+	}
+	return exitFailure
+}

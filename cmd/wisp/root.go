@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+// globals are the flags every client verb shares.
+type globals struct {
+	natsURL string
+	lattice string
+	timeout time.Duration
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "wisp",
+		Short: "Run WebAssembly actors on a NATS lattice, from the cloud to the edge",
+		Long: `wisp runs WebAssembly actors (waPC modules) on hosts joined by NATS.
+
+Start a host with an embedded NATS server, build an actor, run it, call it:
+
+  wisp up
+  wisp build ./actors/echo
+  wisp start actor ./actors/echo/build/echo.wasm --count 4
+  wisp call echo Echo.Reply hello
+
+Any NATS client can call an actor too: a request to wisp.rpc.<lattice>.<actor>
+with the header Wisp-Operation gets the actor's answer.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.natsURL, "nats-url", envOr("WISP_NATS_URL", "nats://127.0.0.1:4222"), "NATS server of the lattice (env WISP_NATS_URL)")
+	pf.StringVar(&g.lattice, "lattice", envOr("WISP_LATTICE", lattice.DefaultLattice), "lattice id (env WISP_LATTICE)")
+	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "how long to wait for answers")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
+	})
+
+	start := &cobra.Command{Use: "start", Short: "Start an actor on a host"}
+	start.AddCommand(newStartActorCmd(g))
+	stop := &cobra.Command{Use: "stop", Short: "Stop an actor or a host"}
+	stop.AddCommand(newStopActorCmd(g), newStopHostCmd(g))
+	scale := &cobra.Command{Use: "scale", Short: "Change how many instances of an actor run"}
+	scale.AddCommand(newScaleActorCmd(g))
+	get := &cobra.Command{Use: "get", Short: "List hosts and what runs on them"}
+	get.AddCommand(newGetHostsCmd(g), newGetInventoryCmd(g))
+	for _, c := range []*cobra.Command{start, stop, scale, get} {
+		c.Args = noArgsHelp
+		c.RunE = func(c *cobra.Command, args []string) error {
+			return usageError{fmt.Errorf("%s needs a subcommand: %s", c.CommandPath(), subcommands(c))}
+		}
+	}
+	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get)
+	return root
+}
+
+// noArgsHelp refuses stray arguments with a usage error.
+func noArgsHelp(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("unknown command %q for %q: want one of %s", args[0], c.CommandPath(), subcommands(c))}
+	}
+	return nil
+}
+
+func subcommands(c *cobra.Command) string {
+	s := ""
+	for i, sc := range c.Commands() {
+		if i > 0 {
+			s += ", "
+		}
+		s += sc.Name()
+	}
+	return s
+}
+
+// args checks the count of positional arguments with a usage error.
+func args(min, max int) cobra.PositionalArgs {
+	return func(c *cobra.Command, a []string) error {
+		if len(a) < min || (max >= 0 && len(a) > max) {
+			return usageError{fmt.Errorf("wrong number of arguments\nUsage: %s", c.UseLine())}
+		}
+		return nil
+	}
+}
+
+// connect opens a client on the lattice the flags name.
+func (g *globals) connect() (*lattice.Client, error) {
+	return lattice.Connect(g.natsURL, lattice.WithLattice(g.lattice), lattice.WithTimeout(g.timeout))
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/host/engine"
+	"github.com/wisp-dev/wisp/internal/wasmbuild"
+	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/natsserver"
+)
+
+type upFlags struct {
+	natsHost    string
+	natsPort    int
+	jsDir       string
+	noJetStream bool
+	name        string
+	labels      []string
+	engine      string
+	engineMode  string
+	cacheDir    string
+	noCache     bool
+	maxPages    uint32
+	maxPayload  int
+	callTimeout time.Duration
+	drain       time.Duration
+	logLevel    string
+	demo        bool
+}
+
+func newUpCmd(g *globals) *cobra.Command {
+	f := &upFlags{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run a host, with an embedded NATS server unless --nats-url names one",
+		Long: `Run a wisp host until interrupted (Ctrl-C or SIGTERM), then drain it: calls in
+flight finish, instances close.
+
+Without --nats-url the host starts its own NATS server with JetStream on
+127.0.0.1:4222 (--nats-port), so nothing else needs to be installed. With
+--nats-url it joins the lattice of an existing server.
+
+  wisp up                                  # host + embedded NATS on 127.0.0.1:4222
+  wisp up --demo                           # ...and build and start the echo actor
+  wisp up --nats-port 4333 --label tier=pi
+  wisp up --nats-url nats://10.0.0.5:4222  # join an existing lattice
+
+Labels come from --label k=v, from WISP_LABEL_<key>=v variables, and the
+built-in wisp.* and hostcore.* labels.`,
+		Args: args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runUp(cmd.Context(), g, f, cmd.Flags().Changed("nats-url"))
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.natsHost, "nats-host", "127.0.0.1", "listen address of the embedded NATS server")
+	fl.IntVar(&f.natsPort, "nats-port", 4222, "port of the embedded NATS server (-1: any free port)")
+	fl.StringVar(&f.jsDir, "js-dir", "", "JetStream store of the embedded server (default: under the user cache dir)")
+	fl.BoolVar(&f.noJetStream, "no-jetstream", false, "run the embedded server without JetStream")
+	fl.StringVar(&f.name, "name", "", "friendly name of the host (default: the machine's hostname)")
+	fl.StringArrayVar(&f.labels, "label", nil, "host label key=value (repeatable)")
+	fl.StringVar(&f.engine, "engine", "wazero", "Wasm engine: "+strings.Join(engine.Available(), ", "))
+	fl.StringVar(&f.engineMode, "engine-mode", "auto", "auto, compiler or interpreter")
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "compiled-code cache (default: under the user cache dir)")
+	fl.BoolVar(&f.noCache, "no-cache", false, "do not cache compiled code on disk")
+	fl.Uint32Var(&f.maxPages, "max-memory-pages", engine.DefaultMaxMemoryPages, "default per-actor linear memory limit, in 64 KiB pages")
+	fl.IntVar(&f.maxPayload, "max-payload", host.DefaultMaxPayload, "default per-actor payload limit, in bytes")
+	fl.DurationVar(&f.callTimeout, "call-timeout", engine.DefaultCallTimeout, "default per-actor call timeout (stops runaway guests)")
+	fl.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long calls in flight may take to finish at shutdown")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.BoolVar(&f.demo, "demo", false, "build ./actors/echo and start it (run from the wisp repository)")
+	return cmd
+}
+
+func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	labels, err := host.ParseLabels(f.labels)
+	if err != nil {
+		return usageError{err}
+	}
+	ecfg := engine.Config{Name: f.engine, Mode: f.engineMode}
+	if !f.noCache {
+		if ecfg.CacheDir, err = cacheDir(f.cacheDir, "compiled"); err != nil {
+			return err
+		}
+	}
+
+	var nc *nats.Conn
+	url := g.natsURL
+	if join {
+		nc, err = nats.Connect(url, nats.Name("wisp host"), nats.MaxReconnects(-1), nats.Timeout(3*time.Second))
+		if err != nil {
+			return fmt.Errorf("join lattice at %s: %w", url, lattice.ErrNoServer)
+		}
+	} else {
+		scfg := natsserver.Config{Host: f.natsHost, Port: f.natsPort, NoJetStream: f.noJetStream, StoreDir: f.jsDir, Logger: log}
+		if !f.noJetStream && scfg.StoreDir == "" {
+			if scfg.StoreDir, err = cacheDir("", fmt.Sprintf("jetstream-%d", f.natsPort)); err != nil {
+				return err
+			}
+		}
+		srv, err := natsserver.Start(ctx, scfg)
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		url = srv.ClientURL()
+		if nc, err = srv.Connect(nats.Name("wisp host")); err != nil {
+			return err
+		}
+	}
+	defer nc.Close()
+
+	h, err := host.New(ctx, nc,
+		host.WithLattice(g.lattice),
+		host.WithName(f.name),
+		host.WithLabels(host.EnvLabels(os.Environ())),
+		host.WithLabels(labels),
+		host.WithEngine(ecfg),
+		host.WithLogger(log),
+		host.WithDefaultLimits(lattice.ActorLimits{
+			MaxMemoryPages: f.maxPages,
+			MaxPayload:     f.maxPayload,
+			CallTimeoutMS:  f.callTimeout.Milliseconds(),
+		}))
+	if err != nil {
+		return err
+	}
+	log.Info("host up", "id", h.ID(), "lattice", g.lattice, "nats", url, "engine", h.Labels()["wisp.engine"], "cache", ecfg.CacheDir)
+	fmt.Fprintf(os.Stderr, "\nwisp host %s is up on lattice %q, NATS at %s\n", h.ID(), g.lattice, url)
+	if f.demo {
+		if err := startDemo(ctx, h); err != nil {
+			h.Stop(context.Background())
+			return err
+		}
+	}
+	if url != "nats://127.0.0.1:4222" {
+		fmt.Fprintf(os.Stderr, "point clients at it: export WISP_NATS_URL=%s\n", url)
+	}
+	fmt.Fprintln(os.Stderr, "Ctrl-C to stop.")
+
+	select {
+	case <-ctx.Done():
+		log.Info("signal received: draining")
+	case <-h.StopRequested():
+		log.Info("stop requested over the lattice: draining")
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
+	defer cancel()
+	if err := h.Stop(dctx); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		log.Warn("drain NATS connection", "err", err)
+	}
+	log.Info("host stopped")
+	return nil
+}
+
+// startDemo builds the echo actor from the repository and starts it.
+func startDemo(ctx context.Context, h *host.Host) error {
+	dir := filepath.Join("actors", "echo")
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("--demo builds ./actors/echo: run it from the wisp repository (%w)", err)
+	}
+	fmt.Fprintln(os.Stderr, "building the echo actor...")
+	out, err := wasmbuild.Build(ctx, dir, wasmbuild.Options{Stderr: os.Stderr})
+	if err != nil {
+		return err
+	}
+	if _, err := h.StartActor(ctx, lattice.StartActorRequest{Ref: out, Name: "echo", Count: 2}); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "demo: echo actor running. Call it from another terminal:")
+	fmt.Fprintln(os.Stderr, "  go run ./cmd/wisp call echo Echo.Reply hello")
+	fmt.Fprintln(os.Stderr, "  nats req wisp.rpc.default.echo hello -H Wisp-Operation:Echo.Reply")
+	return nil
+}
+
+// cacheDir returns dir, or the wisp folder sub under the user cache dir,
+// created if missing.
+func cacheDir(dir, sub string) (string, error) {
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("user cache dir: %w (set --cache-dir)", err)
+		}
+		dir = filepath.Join(base, "wisp", sub)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("cache dir: %w", err)
+	}
+	return dir, nil
+}

@@ -1,0 +1,261 @@
+// Package tests holds end-to-end tests: the real wisp binary in separate
+// processes, driven the way a user drives it.
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/internal/testwasm"
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+var (
+	buildOnce sync.Once
+	wispBin   string
+	buildErr  error
+)
+
+// wisp builds the CLI once per test run.
+func wisp(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "wisp-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		wispBin = filepath.Join(dir, "wisp")
+		out, err := exec.Command("go", "build", "-o", wispBin, "./cmd/wisp").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/wisp: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return wispBin
+}
+
+func init() {
+	// Tests run in tests/; the build and the CLI work from the root.
+	os.Chdir(testwasm.Root())
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// hostProc is a `wisp up` process.
+type hostProc struct {
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+	url  string
+	done chan error
+}
+
+func startHost(t *testing.T, extra ...string) *hostProc {
+	t.Helper()
+	port := freePort(t)
+	logs := &syncBuffer{}
+	args := append([]string{"up", "--nats-port", fmt.Sprint(port), "--cache-dir", t.TempDir(), "--js-dir", t.TempDir()}, extra...)
+	cmd := exec.Command(wisp(t), args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := &hostProc{cmd: cmd, logs: &logs.Buffer, url: fmt.Sprintf("nats://127.0.0.1:%d", port), done: make(chan error, 1)}
+	go func() { h.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-h.done
+		if t.Failed() {
+			t.Logf("wisp up output:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if c, err := lattice.Connect(h.url); err == nil {
+			_, err = c.Hosts(context.Background())
+			c.Close()
+			if err == nil {
+				return h
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wisp up did not answer pings:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Buffer.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Buffer.String()
+}
+
+// run runs the CLI against url and returns stdout, stderr and the exit code.
+func run(t *testing.T, url string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(wisp(t), args...)
+	cmd.Env = append(os.Environ(), "WISP_NATS_URL="+url)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func mustRun(t *testing.T, url string, args ...string) string {
+	t.Helper()
+	out, errOut, code := run(t, url, args...)
+	if code != 0 {
+		t.Fatalf("wisp %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// TestSpineEndToEnd walks the README's quickstart with real processes: up,
+// build, start with 4 instances, call through the CLI and through plain
+// nats.go with 64 concurrent callers, inventory, then a drained shutdown.
+func TestSpineEndToEnd(t *testing.T) {
+	h := startHost(t)
+	module := filepath.Join(t.TempDir(), "echo.wasm")
+	if got := strings.TrimSpace(mustRun(t, h.url, "build", "./actors/echo", "-o", module)); got != module {
+		t.Fatalf("build printed %q, want %q", got, module)
+	}
+	mustRun(t, h.url, "start", "actor", module, "--count", "4")
+	if out := mustRun(t, h.url, "call", "echo", "Echo.Reply", "hello"); out != "hello\n" {
+		t.Fatalf("call printed %q", out)
+	}
+
+	nc, err := nats.Connect(h.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	payload := bytes.Repeat([]byte("k"), 1024)
+	var wg sync.WaitGroup
+	var failures sync.Map
+	for c := 0; c < 64; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for n := 0; n < 25; n++ {
+				msg := nats.NewMsg("wisp.rpc.default.echo")
+				msg.Header.Set("Wisp-Operation", "Echo.Reply")
+				msg.Data = payload
+				reply, err := nc.RequestMsg(msg, 10*time.Second)
+				if err != nil || !bytes.Equal(reply.Data, payload) {
+					failures.Store(c, fmt.Sprintf("caller %d: %v", c, err))
+					return
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	failures.Range(func(_, v any) bool { t.Error(v); return true })
+
+	var invs []lattice.HostInventory
+	if err := json.Unmarshal([]byte(mustRun(t, h.url, "get", "inventory", "-o", "json")), &invs); err != nil {
+		t.Fatal(err)
+	}
+	if len(invs) != 1 || len(invs[0].Actors) != 1 || invs[0].Actors[0].Name != "echo" || invs[0].Actors[0].Instances != 4 {
+		t.Fatalf("inventory = %+v", invs)
+	}
+
+	// SIGINT drains: the process exits 0 and says so.
+	h.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-h.done:
+		if err != nil {
+			t.Fatalf("wisp up exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("wisp up did not exit after SIGINT")
+	}
+	h.done <- nil // for the cleanup
+	if !strings.Contains(h.logs.String(), "host stopped") {
+		t.Fatalf("no drain in the logs:\n%s", h.logs)
+	}
+}
+
+// TestCLIExitCodes checks the codes scripts rely on.
+func TestCLIExitCodes(t *testing.T) {
+	h := startHost(t)
+	dead := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
+	start := time.Now()
+	if _, errOut, code := run(t, dead, "call", "echo", "Echo.Reply", "x"); code != 4 || !strings.Contains(errOut, "no NATS server") {
+		t.Fatalf("no server: exit %d, %q", code, errOut)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("a dead NATS URL took %s to fail", time.Since(start))
+	}
+	if _, errOut, code := run(t, h.url, "call", "ghost", "Echo.Reply"); code != 3 || !strings.Contains(errOut, "actor not running") {
+		t.Fatalf("missing actor: exit %d, %q", code, errOut)
+	}
+	if _, _, code := run(t, h.url, "call", "only-one-arg"); code != 2 {
+		t.Fatalf("bad usage: exit %d", code)
+	}
+	if _, _, code := run(t, h.url, "get", "hosts", "--bogus"); code != 2 {
+		t.Fatalf("unknown flag: exit %d", code)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.wasm")
+	os.WriteFile(bad, []byte("not wasm"), 0o644)
+	if _, errOut, code := run(t, h.url, "start", "actor", bad); code != 6 || !strings.Contains(errOut, "not a WebAssembly module") {
+		t.Fatalf("bad module: exit %d, %q", code, errOut)
+	}
+	module := filepath.Join(t.TempDir(), "echo.wasm")
+	mustRun(t, h.url, "build", "./actors/echo", "-o", module)
+	mustRun(t, h.url, "start", "actor", module, "--name", "e2")
+	if _, errOut, code := run(t, h.url, "call", "e2", "No.Such"); code != 6 || !strings.Contains(errOut, `unknown operation "No.Such"`) {
+		t.Fatalf("unknown operation: exit %d, %q", code, errOut)
+	}
+	big := filepath.Join(t.TempDir(), "big")
+	os.WriteFile(big, bytes.Repeat([]byte("x"), 2<<20), 0o644)
+	if _, errOut, code := run(t, h.url, "call", "e2", "Echo.Reply", "--data-file", big); code != 6 || !strings.Contains(errOut, "payload too large") {
+		t.Fatalf("huge payload: exit %d, %q", code, errOut)
+	}
+	mustRun(t, h.url, "stop", "actor", "e2")
+	if _, _, code := run(t, h.url, "call", "e2", "Echo.Reply"); code != 3 {
+		t.Fatalf("stopped actor: exit %d", code)
+	}
+}

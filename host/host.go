@@ -85,7 +85,9 @@ func WithLabels(l map[string]string) Option {
 }
 
 // WithEngine configures the engine the host creates.
-func WithEngine(c engine.Config) Option { return func(o *options) { o.engine = c } }
+func WithEngine(c engine.Config) Option {
+	return func(o *options) { o.engine, o.ownEng = c, nil }
+}
 
 // WithEngineInstance makes the host use e instead of creating one; the
 // host does not close it.

@@ -40,6 +40,20 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
+// sharedEngine compiles each module once for the whole test binary: the
+// Go actors take seconds to compile under the race detector.
+var sharedEngine engine.Engine
+
+func TestMain(m *testing.M) {
+	var err error
+	if sharedEngine, err = engine.New(engine.Config{}); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	sharedEngine.Close(context.Background())
+	os.Exit(code)
+}
+
 type env struct {
 	srv    *natsserver.Server
 	host   *host.Host
@@ -63,13 +77,13 @@ func newEnv(t *testing.T, opts ...host.Option) *env {
 	}
 	t.Cleanup(nc.Close)
 	logs := &logBuffer{}
-	opts = append([]host.Option{host.WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, opts...)
+	opts = append([]host.Option{host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))), host.WithEngineInstance(sharedEngine)}, opts...)
 	h, err := host.New(ctx, nc, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Stop(context.Background()) })
-	c, err := lattice.Connect(srv.ClientURL(), lattice.WithTimeout(10*time.Second))
+	c, err := lattice.Connect(srv.ClientURL(), lattice.WithTimeout(2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +163,7 @@ func TestEchoUnder64ConcurrentCallers(t *testing.T) {
 func TestBadCallsGetClearErrorsAndHostKeepsServing(t *testing.T) {
 	e := newEnv(t)
 	e.start(t, testwasm.GoActor(t, "internal/testactors/probe"), "probe", 2,
-		lattice.ActorLimits{CallTimeoutMS: 500, MaxPayload: 4096, MaxMemoryPages: 512})
+		lattice.ActorLimits{CallTimeoutMS: 2000, MaxPayload: 4096, MaxMemoryPages: 128})
 	ctx := context.Background()
 	cases := []struct {
 		op, payload, want string

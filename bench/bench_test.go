@@ -1,0 +1,366 @@
+// Package bench measures wisp against the baselines it must stay close to:
+// a raw nats.go responder and a raw wazero call of the same guest. Run it
+// with bench/run.sh, which also prints latency percentiles, memory and the
+// ratios.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/host/engine"
+	"github.com/wisp-dev/wisp/internal/testwasm"
+	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/natsserver"
+)
+
+var payload1K = bytes.Repeat([]byte("w"), 1024)
+
+// rawWaPC is the leanest waPC host wazero allows: host functions read the
+// one call's state from a struct, no timeout, no pool. It is the baseline
+// for wisp's engine.
+type rawWaPC struct {
+	op, payload, resp []byte
+}
+
+func (r *rawWaPC) instantiate(b *testing.B, rc wazero.RuntimeConfig, wasm []byte) (api.Module, wazero.Runtime) {
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	i32 := api.ValueTypeI32
+	for _, name := range []string{"wapc", "wasmbus"} {
+		hb := rt.NewHostModuleBuilder(name)
+		def := func(n string, f api.GoModuleFunc, params, results []api.ValueType) {
+			hb.NewFunctionBuilder().WithGoModuleFunction(f, params, results).Export(n)
+		}
+		def("__guest_request", func(_ context.Context, m api.Module, s []uint64) {
+			m.Memory().Write(uint32(s[0]), r.op)
+			m.Memory().Write(uint32(s[1]), r.payload)
+		}, []api.ValueType{i32, i32}, nil)
+		def("__guest_response", func(_ context.Context, m api.Module, s []uint64) {
+			r.resp, _ = m.Memory().Read(uint32(s[0]), uint32(s[1]))
+		}, []api.ValueType{i32, i32}, nil)
+		noop2 := func(context.Context, api.Module, []uint64) {}
+		def("__guest_error", noop2, []api.ValueType{i32, i32}, nil)
+		def("__console_log", noop2, []api.ValueType{i32, i32}, nil)
+		def("__host_call", func(_ context.Context, _ api.Module, s []uint64) { s[0] = 0 },
+			[]api.ValueType{i32, i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32})
+		def("__host_response_len", func(_ context.Context, _ api.Module, s []uint64) { s[0] = 0 }, nil, []api.ValueType{i32})
+		def("__host_error_len", func(_ context.Context, _ api.Module, s []uint64) { s[0] = 0 }, nil, []api.ValueType{i32})
+		def("__host_response", noop2, []api.ValueType{i32}, nil)
+		def("__host_error", noop2, []api.ValueType{i32}, nil)
+		if _, err := hb.Instantiate(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mod, err := rt.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().WithStartFunctions("_initialize").WithName(""))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return mod, rt
+}
+
+// BenchmarkInvoke compares one echo call of 1 KiB: a raw wazero call, wisp's
+// engine (with its timeout mechanism) and an actor (pool, limits) in-host.
+func BenchmarkInvoke(b *testing.B) {
+	wasm := testwasm.GoActor(b, "actors/echo")
+	ctx := context.Background()
+	b.Run("raw-wazero", func(b *testing.B) {
+		r := &rawWaPC{op: []byte("Echo.Reply"), payload: payload1K}
+		mod, rt := r.instantiate(b, wazero.NewRuntimeConfig(), wasm)
+		defer rt.Close(ctx)
+		gc := mod.ExportedFunction("__guest_call")
+		stack := make([]uint64, 2)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			stack[0], stack[1] = uint64(len(r.op)), uint64(len(r.payload))
+			if err := gc.CallWithStack(ctx, stack); err != nil || stack[0] != 1 {
+				b.Fatal(err)
+			}
+			_ = append([]byte(nil), r.resp...) // the copy wisp makes too
+		}
+	})
+	b.Run("wisp-engine", func(b *testing.B) {
+		e, _ := engine.New(engine.Config{})
+		defer e.Close(ctx)
+		m, err := e.Compile(ctx, wasm, engine.Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := inst.Invoke(ctx, "Echo.Reply", payload1K); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("wisp-actor", func(b *testing.B) {
+		env := newEnv(b)
+		a := env.start(b, "echo", wasm, 1)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := a.Invoke(ctx, "Echo.Reply", payload1K); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkTimeoutMechanism compares ways to stop a runaway guest, per call
+// of the echo guest: none at all, wazero's documented way (a context with a
+// timeout per call on a runtime with CloseOnContextDone), and wisp's (one
+// cancellable context per instance, cancelled by a reused timer).
+func BenchmarkTimeoutMechanism(b *testing.B) {
+	wasm := testwasm.GoActor(b, "actors/echo")
+	ctx := context.Background()
+	run := func(b *testing.B, rc wazero.RuntimeConfig, perCallTimeout bool) {
+		r := &rawWaPC{op: []byte("Echo.Reply"), payload: payload1K}
+		mod, rt := r.instantiate(b, rc, wasm)
+		defer rt.Close(ctx)
+		gc := mod.ExportedFunction("__guest_call")
+		stack := make([]uint64, 2)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			cctx, cancel := ctx, context.CancelFunc(func() {})
+			if perCallTimeout {
+				cctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+			}
+			stack[0], stack[1] = uint64(len(r.op)), uint64(len(r.payload))
+			if err := gc.CallWithStack(cctx, stack); err != nil {
+				b.Fatal(err)
+			}
+			cancel()
+		}
+	}
+	b.Run("none", func(b *testing.B) { run(b, wazero.NewRuntimeConfig(), false) })
+	b.Run("wazero-context-timeout", func(b *testing.B) {
+		run(b, wazero.NewRuntimeConfig().WithCloseOnContextDone(true), true)
+	})
+	b.Run("wisp-instance-timer", func(b *testing.B) {
+		e, _ := engine.New(engine.Config{})
+		defer e.Close(ctx)
+		m, _ := e.Compile(ctx, wasm, engine.Limits{})
+		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := inst.Invoke(ctx, "Echo.Reply", payload1K); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// loopWat sums 0..n-1 in a tight loop: the guest code that the checks
+// compiled in by CloseOnContextDone slow down the most.
+const loopWat = `(module
+  (func (export "sum") (param $n i32) (result i64)
+    (local $i i32) (local $acc i64)
+    (loop $l
+      (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $acc)))`
+
+// BenchmarkGuestLoop measures what the termination checks cost guest code:
+// 1e6 loop iterations with and without CloseOnContextDone.
+func BenchmarkGuestLoop(b *testing.B) {
+	wasm := wat(b, loopWat)
+	ctx := context.Background()
+	for _, ensure := range []bool{false, true} {
+		name := "checks-off"
+		if ensure {
+			name = "checks-on"
+		}
+		b.Run(name, func(b *testing.B) {
+			rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(ensure))
+			defer rt.Close(ctx)
+			mod, err := rt.Instantiate(ctx, wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sum := mod.ExportedFunction("sum")
+			stack := make([]uint64, 1)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				stack[0] = 1_000_000
+				if err := sum.CallWithStack(ctx, stack); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCompile measures compiling the Go echo actor without a cache and
+// from wisp's file cache, and starting one instance of it.
+func BenchmarkCompile(b *testing.B) {
+	wasm := testwasm.GoActor(b, "actors/echo")
+	ctx := context.Background()
+	b.Run("cold", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			e, _ := engine.New(engine.Config{CacheDir: b.TempDir()})
+			m, err := e.Compile(ctx, wasm, engine.Limits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.Close(ctx)
+			e.Close(ctx)
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		dir := b.TempDir()
+		warm, _ := engine.New(engine.Config{CacheDir: dir})
+		m, _ := warm.Compile(ctx, wasm, engine.Limits{})
+		m.Close(ctx)
+		warm.Close(ctx)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			e, _ := engine.New(engine.Config{CacheDir: dir}) // a new process's view
+			m, err := e.Compile(ctx, wasm, engine.Limits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.Close(ctx)
+			e.Close(ctx)
+		}
+	})
+	b.Run("instantiate", func(b *testing.B) {
+		e, _ := engine.New(engine.Config{})
+		defer e.Close(ctx)
+		m, err := e.Compile(ctx, wasm, engine.Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			inst.Close(ctx)
+		}
+	})
+}
+
+// BenchmarkRequestReply compares a 1 KiB request/reply over TCP through the
+// embedded server: a raw nats.go responder against the echo actor (4
+// instances), with one caller and with 64 concurrent callers.
+func BenchmarkRequestReply(b *testing.B) {
+	env := newEnv(b)
+	env.start(b, "echo", testwasm.GoActor(b, "actors/echo"), 4)
+	responder, err := nats.Connect(env.srv.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer responder.Close()
+	responder.Subscribe("raw.echo", func(m *nats.Msg) { m.Respond(m.Data) })
+	responder.Flush()
+	caller, err := nats.Connect(env.srv.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer caller.Close()
+	raw := func() error {
+		_, err := caller.Request("raw.echo", payload1K, 5*time.Second)
+		return err
+	}
+	actor := func() error {
+		m := &nats.Msg{Subject: "wisp.rpc.default.echo", Data: payload1K, Header: nats.Header{"Wisp-Operation": []string{"Echo.Reply"}}}
+		_, err := caller.RequestMsg(m, 5*time.Second)
+		return err
+	}
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{{"raw-nats", raw}, {"wisp-actor", actor}} {
+		b.Run(c.name+"/1-caller", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if err := c.call(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/64-callers", func(b *testing.B) {
+			b.SetParallelism(32) // x GOMAXPROCS (2) = 64 goroutines
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := c.call(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+type benchEnv struct {
+	srv  *natsserver.Server
+	host *host.Host
+}
+
+func newEnv(b *testing.B) *benchEnv {
+	ctx := context.Background()
+	srv, err := natsserver.Start(ctx, natsserver.Config{Port: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	h, err := host.New(ctx, nc, host.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Stop(context.Background()) })
+	return &benchEnv{srv: srv, host: h}
+}
+
+func (e *benchEnv) start(b *testing.B, name string, wasm []byte, count int) *host.Actor {
+	p := filepath.Join(b.TempDir(), name+".wasm")
+	if err := os.WriteFile(p, wasm, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	a, err := e.host.StartActor(context.Background(), lattice.StartActorRequest{Ref: p, Count: count})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a
+}
+
+// wat assembles src with wat2wasm.
+func wat(b *testing.B, src string) []byte {
+	p := filepath.Join(b.TempDir(), "src.wat")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return testwasm.Wat(b, p)
+}

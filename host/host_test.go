@@ -173,6 +173,7 @@ func TestBadCallsGetClearErrorsAndHostKeepsServing(t *testing.T) {
 		{"Probe.Panic", "", "panic in Probe.Panic: probe panics"},
 		{"Probe.Exit", "", "guest exited with code 3"},
 		{"Probe.Spin", "", "call timed out"},
+		{"Probe.Sleep", "3600000", "call timed out"},
 		{"Probe.Hoard", "", "guest trapped"},
 		{"Probe.Fail", strings.Repeat("x", 5000), "payload too large: 5000 bytes, the actor's limit is 4096"},
 		{"Probe.Link", "key", "no link for KeyValue.Get on wasmcloud:keyvalue"},

@@ -8,7 +8,6 @@ import (
 	"io"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -16,6 +15,8 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 	"golang.org/x/sys/cpu"
+
+	"github.com/wisp-dev/wisp/host/engine/internal/interrupt"
 )
 
 func init() { register("wazero", newWazero) }
@@ -90,11 +91,14 @@ func (e *wazeroEngine) Compile(ctx context.Context, wasm []byte, limits Limits) 
 	if e.compiler {
 		rc = wazero.NewRuntimeConfigCompiler()
 	}
-	rc = rc.WithCompilationCache(e.cache).
-		WithMemoryLimitPages(limits.MaxMemoryPages).
-		// Compiles a check into loop headers and function entries that lets a
-		// cancelled context stop a running guest: the only way to stop a loop.
-		WithCloseOnContextDone(true)
+	// Loops are stopped by the interrupt global (see package interrupt),
+	// not by wazero's WithCloseOnContextDone, which calls out of the guest at
+	// every loop iteration.
+	wasm, err := interrupt.Instrument(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	rc = rc.WithCompilationCache(e.cache).WithMemoryLimitPages(limits.MaxMemoryPages)
 	r := wazero.NewRuntimeWithConfig(ctx, rc)
 	m, err := e.compile(ctx, r, wasm, limits)
 	if err != nil {
@@ -173,28 +177,33 @@ type stateKey struct{}
 
 func (m *wazeroModule) Instantiate(ctx context.Context, cfg InstanceConfig) (Instance, error) {
 	st := &callState{cfg: &cfg}
-	base, cancel := context.WithCancel(context.WithValue(context.Background(), stateKey{}, st))
-	i := &wazeroInstance{st: st, cancel: cancel, timeout: m.limits.CallTimeout, epoch: time.Now()}
+	i := &wazeroInstance{
+		st:      st,
+		ctx:     context.WithValue(context.Background(), stateKey{}, st),
+		timeout: m.limits.CallTimeout,
+		epoch:   time.Now(),
+		wake:    make(chan struct{}),
+	}
 	i.timer = time.AfterFunc(time.Hour, i.expire)
 	i.timer.Stop()
-	i.ctx = base
 
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module per runtime
 		WithStartFunctions().
 		WithArgs(cfg.Name).
-		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
+		WithSysWalltime().WithSysNanotime().
+		WithNanosleep(i.sleep).
 		WithRandSource(rand.Reader).
 		WithStdout(writerOrDiscard(cfg.Stdout)).
 		WithStderr(writerOrDiscard(cfg.Stderr))
-	mod, err := m.r.InstantiateModule(base, m.cm, mc)
+	mod, err := m.r.InstantiateModule(i.ctx, m.cm, mc)
 	if err != nil {
-		cancel()
 		return nil, fmt.Errorf("instantiate %s: %w", cfg.Name, err)
 	}
 	i.mod = mod
 	i.guestCall = mod.ExportedFunction(exportGuestCall)
-	if err := i.start(ctx); err != nil {
+	i.interrupt = mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+	if err := i.start(); err != nil {
 		_ = i.Close(ctx)
 		return nil, fmt.Errorf("start %s: %w", cfg.Name, err)
 	}
@@ -211,52 +220,84 @@ func writerOrDiscard(w io.Writer) io.Writer {
 type wazeroInstance struct {
 	mod       api.Module
 	guestCall api.Function
+	interrupt api.MutableGlobal // set to 1: the guest traps at its next loop
 	st        *callState
 	stack     [2]uint64
+	ctx       context.Context // carries st to the host functions
 
-	// ctx is the instance's context for its whole life; cancel stops a
-	// running guest (wazero checks it at loop headers and calls).
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	// The call timeout: timer fires expire, which cancels the instance if a
-	// call is still running past deadline (nanoseconds since epoch, on the
-	// monotonic clock). The timer is reused across calls.
-	timeout  time.Duration
+	// The call timeout. The timer is reused across calls and fires expire;
+	// mu orders expire against the end of a call, so an interrupt never
+	// leaks into the next one.
 	timer    *time.Timer
-	epoch    time.Time
-	deadline atomic.Int64
-	running  atomic.Bool
-	timedOut atomic.Bool
+	timeout  time.Duration
+	epoch    time.Time // deadline is measured from here, on the monotonic clock
+	mu       sync.Mutex
+	running  bool
+	deadline time.Duration
+	limit    time.Duration // the timeout of the running call
+	timedOut bool
+	wake     chan struct{} // closed by expire: wakes a sleeping guest
 
 	closeOnce sync.Once
 }
 
 // expire runs on the timer's goroutine. A stale fire from an earlier call
-// finds a later deadline and does nothing.
+// finds no call running, or a later deadline, and does nothing.
 func (i *wazeroInstance) expire() {
-	if i.running.Load() && int64(time.Since(i.epoch)) >= i.deadline.Load() {
-		i.timedOut.Store(true)
-		i.cancel()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.running && !i.timedOut && time.Since(i.epoch) >= i.deadline {
+		i.timedOut = true
+		i.interrupt.Set(1)
+		close(i.wake)
 	}
 }
 
 // arm starts the clock for a call of at most d.
 func (i *wazeroInstance) arm(d time.Duration) {
-	i.deadline.Store(int64(time.Since(i.epoch) + d))
-	i.running.Store(true)
+	i.mu.Lock()
+	i.deadline = time.Since(i.epoch) + d
+	i.limit = d
+	i.running = true
+	i.mu.Unlock()
 	i.timer.Reset(d)
 }
 
-func (i *wazeroInstance) disarm() {
-	i.running.Store(false)
+// disarm stops the clock and reports whether the call was interrupted. If
+// the interrupt came too late to stop the guest, it is undone so the
+// instance stays usable.
+func (i *wazeroInstance) disarm(failed bool) (timedOut bool) {
 	i.timer.Stop()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.running = false
+	timedOut = i.timedOut
+	if timedOut && !failed {
+		i.interrupt.Set(0)
+		i.timedOut = false
+		i.wake = make(chan struct{})
+		return false
+	}
+	return timedOut
+}
+
+// sleep is the guest's WASI clock sleep; an interrupt cuts it short.
+func (i *wazeroInstance) sleep(ns int64) {
+	i.mu.Lock()
+	wake := i.wake
+	i.mu.Unlock()
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-wake:
+	}
 }
 
 // start runs the module's start function and wapc_init, under the call
 // timeout like any invocation.
-func (i *wazeroInstance) start(ctx context.Context) error {
-	i.st.begin(ctx, "", nil)
+func (i *wazeroInstance) start() error {
+	i.st.begin(nil, "", nil)
 	defer i.st.end()
 	for _, name := range []string{exportInitialize, exportStart} {
 		fn := i.mod.ExportedFunction(name)
@@ -277,7 +318,7 @@ func (i *wazeroInstance) start(ctx context.Context) error {
 func (i *wazeroInstance) callStart(name string, fn api.Function) error {
 	i.arm(i.timeout)
 	_, err := fn.Call(i.ctx)
-	i.disarm()
+	timedOut := i.disarm(err != nil)
 	if err == nil {
 		return nil
 	}
@@ -285,7 +326,7 @@ func (i *wazeroInstance) callStart(name string, fn api.Function) error {
 	if name == exportStart && errors.As(err, &exit) && exit.ExitCode() == 0 && !i.mod.IsClosed() {
 		return nil
 	}
-	return i.callError(name, err)
+	return i.callError(name, err, timedOut)
 }
 
 func (i *wazeroInstance) Invoke(ctx context.Context, op string, payload []byte) ([]byte, error) {
@@ -305,9 +346,8 @@ func (i *wazeroInstance) Invoke(ctx context.Context, op string, payload []byte) 
 	i.stack[1] = uint64(len(payload))
 	i.arm(d)
 	err := i.guestCall.CallWithStack(i.ctx, i.stack[:])
-	i.disarm()
-	if err != nil {
-		return nil, i.callError(op, err)
+	if timedOut := i.disarm(err != nil); err != nil {
+		return nil, i.callError(op, err, timedOut)
 	}
 	out, err := st.result(uint32(i.stack[0]) == 1)
 	if err != nil {
@@ -318,9 +358,9 @@ func (i *wazeroInstance) Invoke(ctx context.Context, op string, payload []byte) 
 }
 
 // callError classifies an error from a guest function.
-func (i *wazeroInstance) callError(op string, err error) error {
-	if i.timedOut.Load() {
-		return timeoutError(op, i.timeout)
+func (i *wazeroInstance) callError(op string, err error, timedOut bool) error {
+	if timedOut {
+		return timeoutError(op, i.limit)
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
@@ -333,7 +373,6 @@ func (i *wazeroInstance) Close(ctx context.Context) error {
 	var err error
 	i.closeOnce.Do(func() {
 		i.timer.Stop()
-		i.cancel()
 		err = i.mod.Close(ctx)
 	})
 	return err

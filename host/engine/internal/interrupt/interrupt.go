@@ -1,0 +1,544 @@
+// Package interrupt makes a Wasm module stoppable from outside at almost no
+// cost: it adds a mutable i32 global, exported as Export, and at the head of
+// every loop inserts
+//
+//	global.get $interrupt
+//	if
+//	  unreachable
+//	end
+//
+// so a host that sets the global to 1 from another goroutine makes the guest
+// trap at its next loop iteration. Straight-line code always ends, and
+// unbounded recursion ends in a stack overflow, so loops are the only place
+// a guest can run forever.
+//
+// wazero's own mechanism (RuntimeConfig.WithCloseOnContextDone) calls out of
+// the guest to check its context at every loop header, which made a tight
+// loop 30x slower in wisp's benchmark; a load and a branch cost a few
+// percent. See RATIONALE.md.
+//
+// # Notes
+//
+//   - The rewrite walks every instruction, so it needs to know each opcode's
+//     immediates: the MVP, sign extension, saturating truncation, bulk memory,
+//     reference types, SIMD, threads, tail calls and exception handling —
+//     everything wazero accepts. An unknown opcode is an error, never a
+//     silently broken module.
+//   - Custom sections named ".debug_*" are dropped: their code offsets would
+//     be wrong after the rewrite. Other custom sections (names, claims) stay.
+package interrupt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Export is the name under which the interrupt global is exported.
+const Export = "__wisp_interrupt"
+
+// check is the sequence inserted at each loop header, without the global
+// index that follows global.get.
+var checkTail = []byte{0x04, 0x40, 0x00, 0x0b} // if (empty) unreachable end
+
+// Section ids.
+const (
+	secCustom = 0
+	secImport = 2
+	secGlobal = 6
+	secExport = 7
+	secCode   = 10
+)
+
+// sectionRank orders known sections as the binary format requires them.
+var sectionRank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
+// errTruncated reports a module that ends in the middle of something.
+var errTruncated = errors.New("unexpected end of module")
+
+type section struct {
+	id   byte
+	body []byte
+}
+
+// Instrument returns a copy of the module wasm with the interrupt global and
+// the loop checks added. It fails on modules it cannot fully parse.
+func Instrument(wasm []byte) ([]byte, error) {
+	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
+		return nil, errors.New("not a Wasm module")
+	}
+	secs, err := splitSections(wasm[8:])
+	if err != nil {
+		return nil, err
+	}
+	var importedGlobals, definedGlobals uint32
+	globalIdx := -1
+	for i, s := range secs {
+		switch s.id {
+		case secImport:
+			if importedGlobals, err = countImportedGlobals(s.body); err != nil {
+				return nil, fmt.Errorf("import section: %w", err)
+			}
+		case secGlobal:
+			globalIdx = i
+			r := reader{b: s.body}
+			if definedGlobals, err = r.u32(); err != nil {
+				return nil, fmt.Errorf("global section: %w", err)
+			}
+		}
+	}
+	g := importedGlobals + definedGlobals // index of the new global
+	check := append(append([]byte{0x23}, uleb(uint64(g))...), checkTail...)
+
+	// The global: mutable i32 initialised to 0.
+	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
+	if globalIdx >= 0 {
+		r := reader{b: secs[globalIdx].body}
+		r.u32()
+		secs[globalIdx].body = concat(uleb(uint64(definedGlobals+1)), r.b[r.p:], newGlobal)
+	} else {
+		secs = insertSection(secs, section{id: secGlobal, body: concat(uleb(1), newGlobal)})
+	}
+	// The export.
+	exp := concat(uleb(uint64(len(Export))), []byte(Export), []byte{0x03}, uleb(uint64(g)))
+	found := false
+	for i := range secs {
+		if secs[i].id != secExport {
+			continue
+		}
+		r := reader{b: secs[i].body}
+		n, err := r.u32()
+		if err != nil {
+			return nil, fmt.Errorf("export section: %w", err)
+		}
+		secs[i].body = concat(uleb(uint64(n+1)), r.b[r.p:], exp)
+		found = true
+	}
+	if !found {
+		secs = insertSection(secs, section{id: secExport, body: concat(uleb(1), exp)})
+	}
+	// The checks.
+	for i := range secs {
+		if secs[i].id != secCode {
+			continue
+		}
+		if secs[i].body, err = rewriteCode(secs[i].body, check); err != nil {
+			return nil, fmt.Errorf("code section: %w", err)
+		}
+	}
+
+	out := bytes.NewBuffer(make([]byte, 0, len(wasm)+len(wasm)/16))
+	out.Write(wasm[:8])
+	for _, s := range secs {
+		out.WriteByte(s.id)
+		out.Write(uleb(uint64(len(s.body))))
+		out.Write(s.body)
+	}
+	return out.Bytes(), nil
+}
+
+func splitSections(b []byte) ([]section, error) {
+	var secs []section
+	r := reader{b: b}
+	for r.p < len(r.b) {
+		id, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		n, err := r.u32()
+		if err != nil {
+			return nil, fmt.Errorf("section %d size: %w", id, err)
+		}
+		body, err := r.bytes(int(n))
+		if err != nil {
+			return nil, fmt.Errorf("section %d: %w", id, err)
+		}
+		if id == secCustom {
+			nr := reader{b: body}
+			if name, err := nr.name(); err == nil && len(name) >= 7 && name[:7] == ".debug_" {
+				continue
+			}
+		}
+		secs = append(secs, section{id: id, body: body})
+	}
+	return secs, nil
+}
+
+// insertSection puts s before the first known section that must follow it.
+func insertSection(secs []section, s section) []section {
+	rank := sectionRank[s.id]
+	at := len(secs)
+	for i, x := range secs {
+		if r, ok := sectionRank[x.id]; ok && r > rank {
+			at = i
+			break
+		}
+	}
+	return append(secs[:at], append([]section{s}, secs[at:]...)...)
+}
+
+func countImportedGlobals(b []byte) (uint32, error) {
+	r := reader{b: b}
+	n, err := r.u32()
+	if err != nil {
+		return 0, err
+	}
+	var globals uint32
+	for k := uint32(0); k < n; k++ {
+		if _, err := r.name(); err != nil {
+			return 0, err
+		}
+		if _, err := r.name(); err != nil {
+			return 0, err
+		}
+		kind, err := r.byte()
+		if err != nil {
+			return 0, err
+		}
+		switch kind {
+		case 0x00: // func: type index
+			_, err = r.u32()
+		case 0x01: // table: reftype, limits
+			if _, err = r.byte(); err == nil {
+				err = r.limits()
+			}
+		case 0x02: // memory: limits
+			err = r.limits()
+		case 0x03: // global: valtype, mutability
+			globals++
+			_, err = r.bytes(2)
+		case 0x04: // tag: attribute, type index
+			if _, err = r.byte(); err == nil {
+				_, err = r.u32()
+			}
+		default:
+			err = fmt.Errorf("unknown import kind 0x%02x", kind)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return globals, nil
+}
+
+// rewriteCode inserts check after every loop header of every function body.
+func rewriteCode(b []byte, check []byte) ([]byte, error) {
+	r := reader{b: b}
+	n, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(b)+len(b)/8)
+	out = append(out, uleb(uint64(n))...)
+	var body []byte
+	for f := uint32(0); f < n; f++ {
+		size, err := r.u32()
+		if err != nil {
+			return nil, fmt.Errorf("function %d: %w", f, err)
+		}
+		src, err := r.bytes(int(size))
+		if err != nil {
+			return nil, fmt.Errorf("function %d: %w", f, err)
+		}
+		if body, err = rewriteBody(body[:0], src, check); err != nil {
+			return nil, fmt.Errorf("function %d: %w", f, err)
+		}
+		out = append(out, uleb(uint64(len(body)))...)
+		out = append(out, body...)
+	}
+	return out, nil
+}
+
+func rewriteBody(out, src, check []byte) ([]byte, error) {
+	r := reader{b: src}
+	groups, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	for k := uint32(0); k < groups; k++ {
+		if _, err := r.u32(); err != nil { // count
+			return nil, err
+		}
+		if _, err := r.byte(); err != nil { // valtype
+			return nil, err
+		}
+	}
+	out = append(out, src[:r.p]...)
+	last := r.p
+	for r.p < len(r.b) {
+		op, _ := r.byte()
+		isLoop := op == 0x03
+		if err := r.skipImmediates(op); err != nil {
+			return nil, fmt.Errorf("opcode 0x%02x at %d: %w", op, r.p, err)
+		}
+		if isLoop {
+			out = append(out, src[last:r.p]...)
+			out = append(out, check...)
+			last = r.p
+		}
+	}
+	return append(out, src[last:]...), nil
+}
+
+type reader struct {
+	b []byte
+	p int
+}
+
+func (r *reader) byte() (byte, error) {
+	if r.p >= len(r.b) {
+		return 0, errTruncated
+	}
+	c := r.b[r.p]
+	r.p++
+	return c, nil
+}
+
+func (r *reader) bytes(n int) ([]byte, error) {
+	if n < 0 || r.p+n > len(r.b) {
+		return nil, errTruncated
+	}
+	s := r.b[r.p : r.p+n]
+	r.p += n
+	return s, nil
+}
+
+func (r *reader) u64() (uint64, error) {
+	v, n := binary.Uvarint(r.b[r.p:])
+	if n <= 0 {
+		return 0, errTruncated
+	}
+	r.p += n
+	return v, nil
+}
+
+func (r *reader) u32() (uint32, error) {
+	v, err := r.u64()
+	if v > 0xffffffff {
+		return 0, errors.New("u32 out of range")
+	}
+	return uint32(v), err
+}
+
+// sleb skips a signed LEB128 number (s32, s33 or s64).
+func (r *reader) sleb() error {
+	for k := 0; k < 10; k++ {
+		c, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if c&0x80 == 0 {
+			return nil
+		}
+	}
+	return errors.New("LEB128 number too long")
+}
+
+func (r *reader) name() (string, error) {
+	n, err := r.u32()
+	if err != nil {
+		return "", err
+	}
+	b, err := r.bytes(int(n))
+	return string(b), err
+}
+
+func (r *reader) limits() error {
+	flags, err := r.byte()
+	if err != nil {
+		return err
+	}
+	if _, err := r.u64(); err != nil {
+		return err
+	}
+	if flags&0x01 != 0 {
+		_, err = r.u64()
+	}
+	return err
+}
+
+func (r *reader) blockType() error {
+	c, err := r.byte()
+	if err != nil {
+		return err
+	}
+	switch c {
+	case 0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
+		return nil
+	}
+	r.p--
+	return r.sleb() // a type index, as s33
+}
+
+func (r *reader) memarg() error {
+	if _, err := r.u32(); err != nil {
+		return err
+	}
+	_, err := r.u64()
+	return err
+}
+
+// skipImmediates moves past the immediates of op.
+func (r *reader) skipImmediates(op byte) error {
+	var err error
+	switch {
+	case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
+		err = r.blockType()
+	case op == 0x0c || op == 0x0d: // br, br_if
+		_, err = r.u32()
+	case op == 0x0e: // br_table
+		var n uint32
+		if n, err = r.u32(); err != nil {
+			return err
+		}
+		for k := uint32(0); k <= n && err == nil; k++ {
+			_, err = r.u32()
+		}
+	case op == 0x10 || op == 0x12: // call, return_call
+		_, err = r.u32()
+	case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
+		if _, err = r.u32(); err == nil {
+			_, err = r.u32()
+		}
+	case op == 0x06: // try (legacy exception handling)
+		err = r.blockType()
+	case op == 0x07, op == 0x08, op == 0x09, op == 0x18: // catch, throw, rethrow, delegate
+		_, err = r.u32()
+	case op == 0x1f: // try_table
+		if err = r.blockType(); err != nil {
+			return err
+		}
+		var n uint32
+		if n, err = r.u32(); err != nil {
+			return err
+		}
+		for k := uint32(0); k < n && err == nil; k++ {
+			var kind byte
+			if kind, err = r.byte(); err != nil {
+				return err
+			}
+			if kind == 0x00 || kind == 0x01 { // catch, catch_ref: tag
+				if _, err = r.u32(); err != nil {
+					return err
+				}
+			}
+			_, err = r.u32() // label
+		}
+	case op == 0x1c: // select t*
+		var n uint32
+		if n, err = r.u32(); err == nil {
+			_, err = r.bytes(int(n))
+		}
+	case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
+		_, err = r.u32()
+	case op >= 0x28 && op <= 0x3e: // loads and stores
+		err = r.memarg()
+	case op == 0x3f || op == 0x40: // memory.size, memory.grow
+		_, err = r.byte()
+	case op == 0x41 || op == 0x42: // i32.const, i64.const
+		err = r.sleb()
+	case op == 0x43:
+		_, err = r.bytes(4)
+	case op == 0x44:
+		_, err = r.bytes(8)
+	case op == 0xd0: // ref.null t
+		_, err = r.byte()
+	case op == 0xd2: // ref.func
+		_, err = r.u32()
+	case op == 0xfc:
+		err = r.prefixFC()
+	case op == 0xfd:
+		err = r.prefixFD()
+	case op == 0xfe:
+		err = r.prefixFE()
+	case op <= 0x01, op == 0x05, op == 0x0a, op == 0x19, op == 0x0b, op == 0x0f, op == 0x1a, op == 0x1b,
+		op >= 0x45 && op <= 0xc4, op == 0xd1:
+		// no immediates
+	default:
+		err = errors.New("unknown opcode")
+	}
+	return err
+}
+
+func (r *reader) prefixFC() error {
+	sub, err := r.u32()
+	if err != nil {
+		return err
+	}
+	switch {
+	case sub <= 7: // saturating truncations
+		return nil
+	case sub == 8: // memory.init data, mem
+		if _, err = r.u32(); err == nil {
+			_, err = r.byte()
+		}
+	case sub == 9, sub == 13, sub == 15, sub == 16, sub == 17: // data.drop, elem.drop, table.grow/size/fill
+		_, err = r.u32()
+	case sub == 10: // memory.copy
+		_, err = r.bytes(2)
+	case sub == 11: // memory.fill
+		_, err = r.byte()
+	case sub == 12, sub == 14: // table.init, table.copy
+		if _, err = r.u32(); err == nil {
+			_, err = r.u32()
+		}
+	default:
+		err = fmt.Errorf("unknown 0xfc opcode %d", sub)
+	}
+	return err
+}
+
+func (r *reader) prefixFD() error {
+	sub, err := r.u32()
+	if err != nil {
+		return err
+	}
+	switch {
+	case sub <= 11, sub == 92, sub == 93: // loads, stores, load_zero
+		return r.memarg()
+	case sub == 12, sub == 13: // v128.const, i8x16.shuffle
+		_, err = r.bytes(16)
+	case sub >= 21 && sub <= 34: // extract/replace lane
+		_, err = r.byte()
+	case sub >= 84 && sub <= 91: // load/store lane
+		if err = r.memarg(); err == nil {
+			_, err = r.byte()
+		}
+	case sub <= 275:
+		// every other SIMD instruction has no immediates
+	default:
+		err = fmt.Errorf("unknown 0xfd opcode %d", sub)
+	}
+	return err
+}
+
+func (r *reader) prefixFE() error {
+	sub, err := r.u32()
+	if err != nil {
+		return err
+	}
+	switch {
+	case sub == 3: // atomic.fence
+		_, err = r.byte()
+	case sub <= 0x4e:
+		err = r.memarg()
+	default:
+		err = fmt.Errorf("unknown 0xfe opcode %d", sub)
+	}
+	return err
+}
+
+func uleb(v uint64) []byte { return binary.AppendUvarint(nil, v) }
+
+func concat(parts ...[]byte) []byte {
+	var n int
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}

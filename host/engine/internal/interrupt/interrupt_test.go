@@ -1,0 +1,121 @@
+package interrupt_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wisp-dev/wisp/host/engine/internal/interrupt"
+	"github.com/wisp-dev/wisp/internal/testwasm"
+)
+
+const loopWat = `(module
+  (global $g (mut i32) (i32.const 7))
+  (func (export "spin") (loop $l (br $l)))
+  (func (export "sum") (param $n i32) (result i32)
+    (local $i i32) (local $acc i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $acc (i32.add (local.get $acc) (local.get $i)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l)))
+    (local.get $acc))
+  (func (export "g") (result i32) (global.get $g)))`
+
+func watFile(t *testing.T, src string) []byte {
+	p := filepath.Join(t.TempDir(), "m.wat")
+	os.WriteFile(p, []byte(src), 0o644)
+	return testwasm.Wat(t, p)
+}
+
+func TestInstrumentedLoopStopsWhenInterrupted(t *testing.T) {
+	ctx := context.Background()
+	wasm, err := interrupt.Instrument(watFile(t, loopWat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range []wazero.RuntimeConfig{wazero.NewRuntimeConfigInterpreter(), wazero.NewRuntimeConfig()} {
+		rt := wazero.NewRuntimeWithConfig(ctx, rc)
+		defer rt.Close(ctx)
+		mod, err := rt.Instantiate(ctx, wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The module's own global keeps index 0 and its value.
+		if got, _ := mod.ExportedFunction("g").Call(ctx); got[0] != 7 {
+			t.Fatalf("existing global = %d, want 7", got[0])
+		}
+		if got, err := mod.ExportedFunction("sum").Call(ctx, 100); err != nil || got[0] != 4950 {
+			t.Fatalf("sum(100) = %v, %v", got, err)
+		}
+		flag := mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+		go func() { time.Sleep(20 * time.Millisecond); flag.Set(1) }()
+		_, err = mod.ExportedFunction("spin").Call(ctx)
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("spin after interrupt = %v, want an unreachable trap", err)
+		}
+	}
+}
+
+// TestInstrumentKeepsRealModulesWorking instruments modules other people
+// compiled (TinyGo, Rust, AssemblyScript, Go) and checks they still
+// validate in wazero.
+func TestInstrumentKeepsRealModulesWorking(t *testing.T) {
+	ctx := context.Background()
+	mods := map[string][]byte{"go echo": testwasm.GoActor(t, "actors/echo")}
+	for _, n := range []string{"wapc/hello_go.wasm", "wapc/hello_rust.wasm", "wapc/hello_as.wasm", "wascap/echo_messaging_v0.9.0.wasm"} {
+		mods[n] = testwasm.Conformance(t, n)
+	}
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	for name, wasm := range mods {
+		out, err := interrupt.Instrument(wasm)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := rt.CompileModule(ctx, out); err != nil {
+			t.Fatalf("%s: instrumented module does not compile: %v", name, err)
+		}
+		if !bytes.Contains(out, []byte(interrupt.Export)) || len(out) <= len(wasm)-countDebug(wasm) {
+			t.Fatalf("%s: instrumentation added nothing", name)
+		}
+	}
+}
+
+func TestInstrumentRefusesGarbage(t *testing.T) {
+	for _, b := range [][]byte{nil, []byte("text"), []byte("\x00asm\x01\x00\x00\x00\x0a\x05\x01")} {
+		if _, err := interrupt.Instrument(b); err == nil {
+			t.Errorf("Instrument(%q) succeeded", b)
+		}
+	}
+	_, err := interrupt.Instrument([]byte("\x00asm\x01\x00\x00\x00\x0a\x04\x01\x02\x00\xee"))
+	if err == nil || !strings.Contains(err.Error(), "unknown opcode") {
+		t.Fatalf("unknown opcode: %v", err)
+	}
+}
+
+func FuzzInstrument(f *testing.F) {
+	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
+	if b, err := os.ReadFile(filepath.Join(testwasm.Root(), "testdata", "conformance", "wapc", "hello_as.wasm")); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		interrupt.Instrument(b) // must not panic
+	})
+}
+
+// countDebug is roughly the size of the .debug_* sections Instrument drops.
+func countDebug(wasm []byte) int {
+	if i := bytes.Index(wasm, []byte(".debug_")); i >= 0 {
+		return len(wasm) - i
+	}
+	return 0
+}

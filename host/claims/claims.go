@@ -136,7 +136,7 @@ func describeKey(kp *KeyPair) string {
 	if kp == nil {
 		return "no key"
 	}
-	return fmt.Sprintf("a %s key (%s)", kp.Kind(), kp.PublicKey())
+	return fmt.Sprintf("%s: %s", kp.Kind().aKey(""), kp.PublicKey())
 }
 
 // normalizeCallAlias normalises a call alias the way wascap does.
@@ -187,12 +187,18 @@ type VerifyOptions struct {
 	// AllowedIssuers, when not empty, lists the account public keys (A...)
 	// whose claims are accepted.
 	AllowedIssuers []string
+	// CheckLegacyHash also checks the hash of tokens older than wascap
+	// revision 3, which wascap accepts unchecked. It rejects modules signed
+	// by wascap 0.9 and 0.10 whose hash was computed differently (over the
+	// module's original section size encodings).
+	CheckLegacyHash bool
 }
 
 // Verify checks a module's claims and returns them if the module is
 // acceptable: the token is well formed, issued by an account key (A...) for a
 // module key (M...), signed by its issuer, the module hash matches (for
-// wascap_revision 3 and later, as wascap does), the claims are neither
+// wascap_revision 3 and later, as wascap does, unless
+// VerifyOptions.CheckLegacyHash asks for more), the claims are neither
 // expired nor not yet valid, and the issuer is allowed. Errors wrap the
 // package's sentinel errors (ErrNoClaims, ErrBadSignature, ...).
 func Verify(module []byte, opts VerifyOptions) (*Claims, error) {
@@ -208,7 +214,7 @@ func Verify(module []byte, opts VerifyOptions) (*Claims, error) {
 
 func check(module []byte, sections []section, t *Token, opts VerifyOptions) error {
 	c := &t.Claims
-	who := fmt.Sprintf("claims for module %s (%q)", c.Subject, c.Name())
+	who := fmt.Sprintf("claims: module %s (%q)", c.Subject, c.Name())
 	if c.Wascap == nil {
 		return fmt.Errorf("%s: %w: no wascap object", who, ErrMalformedToken)
 	}
@@ -221,7 +227,7 @@ func check(module []byte, sections []section, t *Token, opts VerifyOptions) erro
 	if err := t.CheckSignature(); err != nil {
 		return fmt.Errorf("%s: %w", who, err)
 	}
-	if c.Revision >= MinHashRevision {
+	if c.Revision >= MinHashRevision || opts.CheckLegacyHash {
 		if got := hashHex(strip(module, sections)); got != c.Wascap.Hash {
 			return fmt.Errorf("%s: %w: module hashes to %s, claims say %s", who, ErrHashMismatch, got, c.Wascap.Hash)
 		}
@@ -276,7 +282,8 @@ type Report struct {
 	ID string `json:"jti"`
 	// WascapRevision is the token's wascap_revision (0 when absent).
 	WascapRevision int `json:"wascap_revision"`
-	// HashChecked says whether Valid includes the hash check (revision 3 and later).
+	// HashChecked says whether Valid includes the hash check (revision 3
+	// and later, or any revision with VerifyOptions.CheckLegacyHash).
 	HashChecked bool `json:"hash_checked"`
 	// Section is the custom section the token was read from.
 	Section string `json:"section"`
@@ -306,7 +313,7 @@ func Inspect(module []byte, opts VerifyOptions) (*Report, error) {
 		IssuedAt:       time.Unix(c.IssuedAt, 0).UTC(),
 		ID:             c.ID,
 		WascapRevision: c.Revision,
-		HashChecked:    c.Revision >= MinHashRevision,
+		HashChecked:    c.Revision >= MinHashRevision || opts.CheckLegacyHash,
 		Section:        t.Section,
 		ModuleHash:     hashHex(strip(module, sections)),
 		JWT:            t.JWT,

@@ -68,7 +68,7 @@ func TestSignedLoopFromWascap(t *testing.T) {
 		t.Errorf("caps %v", c.Wascap.Caps)
 	}
 
-	got, err := Verify(signed, VerifyOptions{AllowedIssuers: []string{loopIssuer}})
+	got, err := Verify(signed, VerifyOptions{AllowedIssuers: []string{loopIssuer}, CheckLegacyHash: true})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -133,6 +133,9 @@ func TestEchoMessagingFromWascap(t *testing.T) {
 	}
 	if r.Hash != "0A116480EF09116D59E441A125EF472E362B6F2AE0938E4D33A964C349BE13C7" {
 		t.Errorf("hash %s", r.Hash)
+	}
+	if _, err := Verify(mod, VerifyOptions{CheckLegacyHash: true}); !errors.Is(err, ErrHashMismatch) {
+		t.Errorf("CheckLegacyHash on a revision 2 module: %v, want ErrHashMismatch", err)
 	}
 }
 

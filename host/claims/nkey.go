@@ -66,6 +66,16 @@ func (k KeyKind) Letter() byte {
 	return base32Alphabet[byte(k)>>3]
 }
 
+// aKey describes the kind with its article and key prefix, e.g.
+// "an account key (A...)"; prefix "S" describes seeds ("(SA...)").
+func (k KeyKind) aKey(prefix string) string {
+	article := "a"
+	if strings.ContainsRune("aeiou", rune(k.String()[0])) {
+		article = "an"
+	}
+	return fmt.Sprintf("%s %s key (%s%c...)", article, k, prefix, k.Letter())
+}
+
 // Valid reports whether k is one of the kinds this package supports.
 func (k KeyKind) Valid() bool {
 	_, ok := kindNames[k]
@@ -158,8 +168,7 @@ func DecodePublicKey(kind KeyKind, key string) (ed25519.PublicKey, error) {
 		return nil, err
 	}
 	if got != kind {
-		return nil, fmt.Errorf("%w: %s is a %s key (%c...), want a %s key (%c...)",
-			ErrWrongKeyKind, key, got, got.Letter(), kind, kind.Letter())
+		return nil, fmt.Errorf("%w: %s is %s, want %s", ErrWrongKeyKind, key, got.aKey(""), kind.aKey(""))
 	}
 	return pub, nil
 }
@@ -270,8 +279,7 @@ func ParseSeedOf(kind KeyKind, seed []byte) (*KeyPair, error) {
 		return nil, err
 	}
 	if kp.kind != kind {
-		return nil, fmt.Errorf("%w: seed is for a %s key (S%c...), want a %s key (S%c...)",
-			ErrWrongKeyKind, kp.kind, kp.kind.Letter(), kind, kind.Letter())
+		return nil, fmt.Errorf("%w: seed is for %s, want %s", ErrWrongKeyKind, kp.kind.aKey("S"), kind.aKey("S"))
 	}
 	return kp, nil
 }

@@ -39,7 +39,9 @@ var headerSegment = b64.EncodeToString([]byte(`{"typ":"` + HeaderType + `","alg"
 
 // Header is the JOSE header of a wascap JWT.
 type Header struct {
-	Type      string `json:"typ"`
+	// Type is `typ`, "jwt" for wascap tokens.
+	Type string `json:"typ"`
+	// Algorithm is `alg`, "Ed25519" for wascap tokens.
 	Algorithm string `json:"alg"`
 }
 

@@ -258,6 +258,34 @@ func ReadSeedFile(path string) (*claims.KeyPair, error) {
 	return kp, nil
 }
 
+// ResolveKey loads a key of the given kind given as a flag value, the way
+// wash's --issuer and --subject flags work: the path of a seed file (read
+// with ReadSeedFile's checks), or else the seed itself. Errors never repeat
+// a value that may be a seed. Seeds on a command line are visible to other
+// local users; prefer files.
+func ResolveKey(pathOrSeed string, kind claims.KeyKind) (*claims.KeyPair, error) {
+	if fi, err := os.Stat(pathOrSeed); err == nil && !fi.IsDir() {
+		kp, err := ReadSeedFile(pathOrSeed)
+		if err != nil {
+			return nil, err
+		}
+		if kp.Kind() != kind {
+			kind0 := kp.Kind()
+			kp.Wipe()
+			return nil, fmt.Errorf("keystore: %s: %w: holds a key of kind %s, want %s", pathOrSeed, claims.ErrWrongKeyKind, kind0, kind)
+		}
+		return kp, nil
+	}
+	if strings.HasPrefix(strings.TrimSpace(pathOrSeed), "S") && !strings.ContainsAny(pathOrSeed, `/\.`) {
+		kp, err := claims.ParseSeedOf(kind, []byte(pathOrSeed))
+		if err != nil {
+			return nil, fmt.Errorf("keystore: the given value is neither a seed file nor a valid seed: %w", err)
+		}
+		return kp, nil
+	}
+	return nil, fmt.Errorf("keystore: seed file %q: %w", pathOrSeed, fs.ErrNotExist)
+}
+
 // Entry describes one key file in a store.
 type Entry struct {
 	// Name is the key's name, the file name without _<kind>.nk.

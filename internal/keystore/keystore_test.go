@@ -261,3 +261,34 @@ func TestNames(t *testing.T) {
 		t.Errorf("AccountName without USER = %q", AccountName())
 	}
 }
+
+func TestResolveKey(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	mod, _, err := s.LoadOrCreate("echo", claims.KindModule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, _ := s.Path("echo", claims.KindModule)
+	seed := string(mod.Seed())
+
+	for _, in := range []string{path, seed} {
+		kp, err := ResolveKey(in, claims.KindModule)
+		if err != nil || kp.PublicKey() != mod.PublicKey() {
+			t.Errorf("ResolveKey(%.10s...) = %v, %v", in, kp, err)
+		}
+	}
+	if _, err := ResolveKey(path, claims.KindAccount); !errors.Is(err, claims.ErrWrongKeyKind) {
+		t.Errorf("wrong kind from file: %v", err)
+	}
+	if _, err := ResolveKey(seed, claims.KindAccount); !errors.Is(err, claims.ErrWrongKeyKind) {
+		t.Errorf("wrong kind from seed: %v", err)
+	}
+	typo := seed[:57]
+	_, err = ResolveKey(typo, claims.KindModule)
+	if err == nil || strings.Contains(err.Error(), typo[2:20]) {
+		t.Errorf("mistyped seed: %v (must fail without echoing it)", err)
+	}
+	if _, err := ResolveKey(filepath.Join(s.Dir, "nope.nk"), claims.KindModule); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}

@@ -13,9 +13,11 @@ import (
 	"time"
 )
 
+// readTestdata reads a wascap conformance module from the repository's
+// testdata/conformance/wascap.
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "conformance", "wascap", name))
 	if err != nil {
 		t.Fatal(err)
 	}

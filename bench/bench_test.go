@@ -125,10 +125,11 @@ func BenchmarkInvoke(b *testing.B) {
 	})
 }
 
-// BenchmarkTimeoutMechanism compares ways to stop a runaway guest, per call
-// of the echo guest: none at all, wazero's documented way (a context with a
-// timeout per call on a runtime with CloseOnContextDone), and wisp's (one
-// cancellable context per instance, cancelled by a reused timer).
+// BenchmarkTimeoutMechanism compares what a call timeout costs per call of
+// the echo guest: none at all, wazero's documented way (a context with a
+// timeout per call on a runtime with CloseOnContextDone), and wisp's (a
+// reused timer per instance that sets the instrumented guest's interrupt
+// global).
 func BenchmarkTimeoutMechanism(b *testing.B) {
 	wasm := testwasm.GoActor(b, "actors/echo")
 	ctx := context.Background()
@@ -174,45 +175,64 @@ func BenchmarkTimeoutMechanism(b *testing.B) {
 	})
 }
 
-// loopWat sums 0..n-1 in a tight loop: the guest code that the checks
-// compiled in by CloseOnContextDone slow down the most.
-const loopWat = `(module
-  (func (export "sum") (param $n i32) (result i64)
+// loopGuest is a waPC guest whose every call sums 0..999999 in a tight
+// loop: the guest code that termination checks slow down the most.
+const loopGuest = `(module
+  (import "wapc" "__guest_response" (func $resp (param i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "__guest_call") (param i32 i32) (result i32)
     (local $i i32) (local $acc i64)
     (loop $l
       (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (local.get $i))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
-    (local.get $acc)))`
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000))))
+    (i64.store (i32.const 0) (local.get $acc))
+    (call $resp (i32.const 0) (i32.const 8))
+    (i32.const 1)))`
 
-// BenchmarkGuestLoop measures what the termination checks cost guest code:
-// 1e6 loop iterations with and without CloseOnContextDone.
+// BenchmarkGuestLoop measures what stopping runaway guests costs guest
+// code: the loop guest with no termination checks, with wazero's
+// CloseOnContextDone (a call out of the guest per iteration), and with
+// wisp's interrupt global (a load and a branch per iteration).
 func BenchmarkGuestLoop(b *testing.B) {
-	wasm := wat(b, loopWat)
+	wasm := wat(b, loopGuest)
 	ctx := context.Background()
-	for _, ensure := range []bool{false, true} {
-		name := "checks-off"
-		if ensure {
-			name = "checks-on"
-		}
-		b.Run(name, func(b *testing.B) {
-			rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(ensure))
+	raw := func(rc wazero.RuntimeConfig) func(b *testing.B) {
+		return func(b *testing.B) {
+			r := &rawWaPC{}
+			mod, rt := r.instantiate(b, rc, wasm)
 			defer rt.Close(ctx)
-			mod, err := rt.Instantiate(ctx, wasm)
-			if err != nil {
-				b.Fatal(err)
-			}
-			sum := mod.ExportedFunction("sum")
-			stack := make([]uint64, 1)
+			gc := mod.ExportedFunction("__guest_call")
+			stack := make([]uint64, 2)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				stack[0] = 1_000_000
-				if err := sum.CallWithStack(ctx, stack); err != nil {
+				stack[0], stack[1] = 0, 0
+				if err := gc.CallWithStack(ctx, stack); err != nil {
 					b.Fatal(err)
 				}
 			}
-		})
+		}
 	}
+	b.Run("no-checks", raw(wazero.NewRuntimeConfig()))
+	b.Run("wazero-close-on-context-done", raw(wazero.NewRuntimeConfig().WithCloseOnContextDone(true)))
+	b.Run("wisp-interrupt-global", func(b *testing.B) {
+		e, _ := engine.New(engine.Config{})
+		defer e.Close(ctx)
+		m, err := e.Compile(ctx, wasm, engine.Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := inst.Invoke(ctx, "", nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkCompile measures compiling the Go echo actor without a cache and

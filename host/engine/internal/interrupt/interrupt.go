@@ -13,9 +13,10 @@
 // a guest can run forever.
 //
 // wazero's own mechanism (RuntimeConfig.WithCloseOnContextDone) calls out of
-// the guest to check its context at every loop header, which made a tight
-// loop 30x slower in wisp's benchmark; a load and a branch cost a few
-// percent. See RATIONALE.md.
+// the guest to check its context at every loop header, which made a
+// three-instruction loop 40x slower in wisp's benchmark (bench/,
+// BenchmarkGuestLoop); the global's load and branch make it about 2x slower,
+// and loops with real work in them far less. See RATIONALE.md.
 //
 // # Notes
 //
@@ -321,20 +322,6 @@ func (r *reader) u32() (uint32, error) {
 	return uint32(v), err
 }
 
-// sleb skips a signed LEB128 number (s32, s33 or s64).
-func (r *reader) sleb() error {
-	for k := 0; k < 10; k++ {
-		c, err := r.byte()
-		if err != nil {
-			return err
-		}
-		if c&0x80 == 0 {
-			return nil
-		}
-	}
-	return errors.New("LEB128 number too long")
-}
-
 func (r *reader) name() (string, error) {
 	n, err := r.u32()
 	if err != nil {
@@ -368,44 +355,104 @@ func (r *reader) blockType() error {
 		return nil
 	}
 	r.p--
-	return r.sleb() // a type index, as s33
+	return r.skipLEB() // a type index, as s33
 }
 
 func (r *reader) memarg() error {
-	if _, err := r.u32(); err != nil {
+	if err := r.skipLEB(); err != nil {
 		return err
 	}
-	_, err := r.u64()
-	return err
+	return r.skipLEB()
+}
+
+// Immediate shapes, for the opcode table.
+const (
+	immNone    = iota + 1 // nothing follows
+	immLEB                // one LEB128 number (index, label, signed const)
+	immTwoLEB             // two LEB128 numbers
+	immMemarg             // align and offset
+	immBlock              // a block type
+	immByte               // one byte
+	immSpecial            // decoded case by case
+)
+
+// immediates classifies every one-byte opcode; 0 is unknown.
+var immediates = func() (t [256]byte) {
+	set := func(shape byte, ops ...int) {
+		for _, op := range ops {
+			t[op] = shape
+		}
+	}
+	set(immNone, 0x00, 0x01, 0x05, 0x0a, 0x0b, 0x0f, 0x19, 0x1a, 0x1b, 0xd1)
+	for op := 0x45; op <= 0xc4; op++ {
+		t[op] = immNone
+	}
+	set(immBlock, 0x02, 0x03, 0x04, 0x06)
+	// br, br_if, call, return_call, catch, throw, rethrow, delegate,
+	// local.*, global.*, table.get/set, i32/i64.const, ref.func
+	set(immLEB, 0x0c, 0x0d, 0x10, 0x12, 0x07, 0x08, 0x09, 0x18, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x41, 0x42, 0xd2)
+	set(immTwoLEB, 0x11, 0x13) // call_indirect, return_call_indirect
+	for op := 0x28; op <= 0x3e; op++ {
+		t[op] = immMemarg
+	}
+	set(immByte, 0x3f, 0x40, 0xd0) // memory.size, memory.grow, ref.null
+	set(immSpecial, 0x0e, 0x1c, 0x1f, 0x43, 0x44, 0xfc, 0xfd, 0xfe)
+	return t
+}()
+
+// skipLEB moves past one LEB128 number without decoding it.
+func (r *reader) skipLEB() error {
+	for k := 0; k < 10; k++ {
+		if r.p >= len(r.b) {
+			return errTruncated
+		}
+		c := r.b[r.p]
+		r.p++
+		if c&0x80 == 0 {
+			return nil
+		}
+	}
+	return errors.New("LEB128 number too long")
 }
 
 // skipImmediates moves past the immediates of op.
 func (r *reader) skipImmediates(op byte) error {
+	switch immediates[op] {
+	case immNone:
+		return nil
+	case immLEB:
+		return r.skipLEB()
+	case immTwoLEB:
+		if err := r.skipLEB(); err != nil {
+			return err
+		}
+		return r.skipLEB()
+	case immMemarg:
+		return r.memarg()
+	case immBlock:
+		return r.blockType()
+	case immByte:
+		_, err := r.byte()
+		return err
+	case immSpecial:
+		return r.special(op)
+	}
+	return errors.New("unknown opcode")
+}
+
+// special moves past the immediates of the opcodes with variable shapes.
+func (r *reader) special(op byte) error {
 	var err error
-	switch {
-	case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
-		err = r.blockType()
-	case op == 0x0c || op == 0x0d: // br, br_if
-		_, err = r.u32()
-	case op == 0x0e: // br_table
+	switch op {
+	case 0x0e: // br_table
 		var n uint32
 		if n, err = r.u32(); err != nil {
 			return err
 		}
 		for k := uint32(0); k <= n && err == nil; k++ {
-			_, err = r.u32()
+			err = r.skipLEB()
 		}
-	case op == 0x10 || op == 0x12: // call, return_call
-		_, err = r.u32()
-	case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
-		if _, err = r.u32(); err == nil {
-			_, err = r.u32()
-		}
-	case op == 0x06: // try (legacy exception handling)
-		err = r.blockType()
-	case op == 0x07, op == 0x08, op == 0x09, op == 0x18: // catch, throw, rethrow, delegate
-		_, err = r.u32()
-	case op == 0x1f: // try_table
+	case 0x1f: // try_table
 		if err = r.blockType(); err != nil {
 			return err
 		}
@@ -419,44 +466,27 @@ func (r *reader) skipImmediates(op byte) error {
 				return err
 			}
 			if kind == 0x00 || kind == 0x01 { // catch, catch_ref: tag
-				if _, err = r.u32(); err != nil {
+				if err = r.skipLEB(); err != nil {
 					return err
 				}
 			}
-			_, err = r.u32() // label
+			err = r.skipLEB() // label
 		}
-	case op == 0x1c: // select t*
+	case 0x1c: // select t*
 		var n uint32
 		if n, err = r.u32(); err == nil {
 			_, err = r.bytes(int(n))
 		}
-	case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
-		_, err = r.u32()
-	case op >= 0x28 && op <= 0x3e: // loads and stores
-		err = r.memarg()
-	case op == 0x3f || op == 0x40: // memory.size, memory.grow
-		_, err = r.byte()
-	case op == 0x41 || op == 0x42: // i32.const, i64.const
-		err = r.sleb()
-	case op == 0x43:
+	case 0x43:
 		_, err = r.bytes(4)
-	case op == 0x44:
+	case 0x44:
 		_, err = r.bytes(8)
-	case op == 0xd0: // ref.null t
-		_, err = r.byte()
-	case op == 0xd2: // ref.func
-		_, err = r.u32()
-	case op == 0xfc:
+	case 0xfc:
 		err = r.prefixFC()
-	case op == 0xfd:
+	case 0xfd:
 		err = r.prefixFD()
-	case op == 0xfe:
+	case 0xfe:
 		err = r.prefixFE()
-	case op <= 0x01, op == 0x05, op == 0x0a, op == 0x19, op == 0x0b, op == 0x0f, op == 0x1a, op == 0x1b,
-		op >= 0x45 && op <= 0xc4, op == 0xd1:
-		// no immediates
-	default:
-		err = errors.New("unknown opcode")
 	}
 	return err
 }

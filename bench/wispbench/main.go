@@ -1,0 +1,301 @@
+// Command wispbench measures a real `wisp up` process against raw baselines
+// measured in the same run: latency and throughput of a 1 KiB echo through
+// the lattice against a raw nats.go responder on the same server, the start
+// time of the echo actor (cold and from the compilation cache, in a fresh
+// process), RSS per instance and idle host RSS. bench/run.sh runs it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/internal/wasmbuild"
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+func main() {
+	n := flag.Int("n", 5000, "requests per latency measurement")
+	dur := flag.Duration("duration", 3*time.Second, "length of each throughput run")
+	callers := flag.Int("callers", 64, "concurrent callers in the throughput runs")
+	flag.Parse()
+	if err := run(*n, *dur, *callers); err != nil {
+		fmt.Fprintln(os.Stderr, "wispbench:", err)
+		os.Exit(1)
+	}
+}
+
+type host struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func run(n int, dur time.Duration, callers int) error {
+	ctx := context.Background()
+	tmp, err := os.MkdirTemp("", "wispbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "wisp")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/wisp").CombinedOutput(); err != nil {
+		return fmt.Errorf("build wisp: %v\n%s", err, out)
+	}
+	module, err := wasmbuild.Build(ctx, "actors/echo", wasmbuild.Options{Output: filepath.Join(tmp, "echo.wasm")})
+	if err != nil {
+		return err
+	}
+	st, _ := os.Stat(module)
+	cache := filepath.Join(tmp, "cache")
+
+	fmt.Printf("wispbench: echo actor %.1f MB, %d-byte payloads, %s\n\n", float64(st.Size())/1e6, 1024, time.Now().Format(time.RFC3339))
+
+	// Host 1: idle RSS, cold start, RSS per instance.
+	h, err := startHost(bin, tmp, cache)
+	if err != nil {
+		return err
+	}
+	time.Sleep(time.Second)
+	idle := rss(h.cmd.Process.Pid)
+	c, err := lattice.Connect(h.url, lattice.WithTimeout(5*time.Minute))
+	if err != nil {
+		return err
+	}
+	hostID, err := onlyHost(ctx, c)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if _, err := c.StartActor(ctx, hostID, lattice.StartActorRequest{Ref: module, Name: "echo", Count: 1}); err != nil {
+		return err
+	}
+	cold := time.Since(t0)
+	time.Sleep(500 * time.Millisecond)
+	one := rss(h.cmd.Process.Pid)
+	if _, err := c.ScaleActor(ctx, hostID, "echo", 51); err != nil {
+		return err
+	}
+	time.Sleep(500 * time.Millisecond)
+	many := rss(h.cmd.Process.Pid)
+	c.Close()
+	stopHost(h)
+
+	// Host 2, a fresh process on the same cache: cached start, latency and
+	// throughput.
+	h, err = startHost(bin, tmp, cache)
+	if err != nil {
+		return err
+	}
+	defer stopHost(h)
+	c, err = lattice.Connect(h.url, lattice.WithTimeout(5*time.Minute))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if hostID, err = onlyHost(ctx, c); err != nil {
+		return err
+	}
+	t0 = time.Now()
+	if _, err := c.StartActor(ctx, hostID, lattice.StartActorRequest{Ref: module, Name: "echo", Count: 1}); err != nil {
+		return err
+	}
+	cached := time.Since(t0)
+	if _, err := c.ScaleActor(ctx, hostID, "echo", 4); err != nil {
+		return err
+	}
+
+	responder, err := nats.Connect(h.url)
+	if err != nil {
+		return err
+	}
+	defer responder.Close()
+	responder.Subscribe("bench.raw.echo", func(m *nats.Msg) { m.Respond(m.Data) })
+	responder.Flush()
+	caller, err := nats.Connect(h.url)
+	if err != nil {
+		return err
+	}
+	defer caller.Close()
+	payload := bytes.Repeat([]byte("w"), 1024)
+	raw := func() error {
+		r, err := caller.Request("bench.raw.echo", payload, 5*time.Second)
+		if err == nil && len(r.Data) != len(payload) {
+			err = fmt.Errorf("short reply")
+		}
+		return err
+	}
+	actor := func() error {
+		m := &nats.Msg{Subject: lattice.RPCSubject("default", "echo"), Data: payload, Header: nats.Header{lattice.HeaderOperation: []string{"Echo.Reply"}}}
+		r, err := caller.RequestMsg(m, 5*time.Second)
+		if err == nil && (len(r.Data) != len(payload) || r.Header.Get(lattice.HeaderError) != "") {
+			err = fmt.Errorf("bad reply: %q", r.Header.Get(lattice.HeaderError))
+		}
+		return err
+	}
+	// Alternate blocks so drift on a shared machine hits both alike.
+	var rawLat, actLat []time.Duration
+	for round := 0; round < 5; round++ {
+		l, err := latencies(raw, n/5)
+		if err != nil {
+			return fmt.Errorf("raw nats: %w", err)
+		}
+		rawLat = append(rawLat, l...)
+		if l, err = latencies(actor, n/5); err != nil {
+			return fmt.Errorf("actor: %w", err)
+		}
+		actLat = append(actLat, l...)
+	}
+	rawTput, err := throughput(raw, callers, dur)
+	if err != nil {
+		return err
+	}
+	actTput, err := throughput(actor, callers, dur)
+	if err != nil {
+		return err
+	}
+
+	fmt.Printf("%-44s %14s %14s %8s\n", "measure", "wisp", "baseline", "ratio")
+	row := func(name string, w, base float64, unit string) {
+		ratio := ""
+		if base > 0 {
+			ratio = fmt.Sprintf("%.2fx", w/base)
+		}
+		fmt.Printf("%-44s %11.1f %-2s %11.1f %-2s %8s\n", name, w, unit, base, unit, ratio)
+	}
+	us := func(d time.Duration) float64 { return float64(d) / 1e3 }
+	row("echo p50, 1 caller (vs raw nats.go)", us(pct(actLat, 50)), us(pct(rawLat, 50)), "us")
+	row("echo p99, 1 caller (vs raw nats.go)", us(pct(actLat, 99)), us(pct(rawLat, 99)), "us")
+	row(fmt.Sprintf("echo throughput, %d callers (req/s)", callers), actTput, rawTput, "")
+	fmt.Println()
+	fmt.Printf("%-44s %11.1f ms\n", "echo actor start, cold compile", float64(cold)/1e6)
+	fmt.Printf("%-44s %11.1f ms   (target < 50 ms)\n", "echo actor start, cached, fresh process", float64(cached)/1e6)
+	fmt.Printf("%-44s %11.1f MB\n", "idle host RSS (with embedded NATS+JetStream)", float64(idle)/1e6)
+	fmt.Printf("%-44s %11.2f MB\n", "RSS per echo instance (51 vs 1)", float64(many-one)/50/1e6)
+	return nil
+}
+
+func latencies(call func() error, n int) ([]time.Duration, error) {
+	for i := 0; i < 200; i++ { // warm up
+		if err := call(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		t := time.Now()
+		if err := call(); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t))
+	}
+	return out, nil
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*p/100]
+}
+
+func throughput(call func() error, callers int, dur time.Duration) (float64, error) {
+	var done atomic.Int64
+	var firstErr atomic.Value
+	stop := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				if err := call(); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return 0, err
+	}
+	return float64(done.Load()) / dur.Seconds(), nil
+}
+
+func startHost(bin, tmp, cache string) (*host, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	js, _ := os.MkdirTemp(tmp, "js-")
+	cmd := exec.Command(bin, "up", "--nats-port", strconv.Itoa(port), "--cache-dir", cache, "--js-dir", js, "--log-level", "warn")
+	logs := &bytes.Buffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	h := &host{cmd: cmd, url: fmt.Sprintf("nats://127.0.0.1:%d", port)}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := lattice.Connect(h.url); err == nil {
+			_, err = c.Hosts(context.Background())
+			c.Close()
+			if err == nil {
+				return h, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopHost(h)
+	return nil, fmt.Errorf("wisp up did not come up:\n%s", logs)
+}
+
+func stopHost(h *host) {
+	h.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { h.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		h.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func onlyHost(ctx context.Context, c *lattice.Client) (string, error) {
+	hosts, err := c.Hosts(ctx)
+	if err != nil {
+		return "", err
+	}
+	return hosts[0].ID, nil
+}
+
+// rss reads a process's resident set size in bytes from /proc.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/tinylib/msgp/msgp"
+	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
 )
 
 // The contracts every wisp host answers itself.
@@ -16,11 +16,11 @@ const (
 // Log writes text to the host's log at level ("debug", "info", "warn" or
 // "error") through wasmCloud's logging contract.
 func Log(ctx context.Context, level, text string) error {
-	b := msgp.AppendMapHeader(nil, 2)
-	b = msgp.AppendString(b, "level")
-	b = msgp.AppendString(b, level)
-	b = msgp.AppendString(b, "text")
-	b = msgp.AppendString(b, text)
+	b := msgpack.AppendMapHeader(nil, 2)
+	b = msgpack.AppendString(b, "level")
+	b = msgpack.AppendString(b, level)
+	b = msgpack.AppendString(b, "text")
+	b = msgpack.AppendString(b, text)
 	_, err := HostCall(ctx, "default", contractLogging, "Logging.WriteLog", b)
 	return err
 }
@@ -31,7 +31,7 @@ func GUID(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s, _, err := msgp.ReadStringBytes(out)
+	s, _, err := msgpack.ReadString(out)
 	if err != nil {
 		return "", fmt.Errorf("NumberGen.GenerateGuid: %w", err)
 	}
@@ -40,20 +40,20 @@ func GUID(ctx context.Context) (string, error) {
 
 // RandomInRange returns a random number in [min, max] from the host.
 func RandomInRange(ctx context.Context, min, max uint32) (uint32, error) {
-	b := msgp.AppendMapHeader(nil, 2)
-	b = msgp.AppendString(b, "min")
-	b = msgp.AppendUint32(b, min)
-	b = msgp.AppendString(b, "max")
-	b = msgp.AppendUint32(b, max)
+	b := msgpack.AppendMapHeader(nil, 2)
+	b = msgpack.AppendString(b, "min")
+	b = msgpack.AppendUint(b, uint64(min))
+	b = msgpack.AppendString(b, "max")
+	b = msgpack.AppendUint(b, uint64(max))
 	out, err := HostCall(ctx, "default", contractNumberGen, "NumberGen.RandomInRange", b)
 	if err != nil {
 		return 0, err
 	}
-	n, _, err := msgp.ReadUint32Bytes(out)
+	n, _, err := msgpack.ReadUint(out)
 	if err != nil {
 		return 0, fmt.Errorf("NumberGen.RandomInRange: %w", err)
 	}
-	return n, nil
+	return uint32(n), nil
 }
 
 // CallActor calls operation on another actor, by its call alias or module

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +28,7 @@ var ErrPayloadTooLarge = errors.New("payload too large")
 // instances and its subscription on the lattice.
 type Actor struct {
 	name    string
+	id      identity
 	ref     string
 	hash    string
 	limits  lattice.ActorLimits
@@ -36,7 +36,7 @@ type Actor struct {
 	host    *Host
 	mod     engine.Module
 	pool    *pool.Pool
-	sub     *nats.Subscription
+	subs    []*nats.Subscription
 	log     *slog.Logger
 	wg      sync.WaitGroup // calls from the lattice in flight
 	ctx     context.Context
@@ -49,8 +49,10 @@ func (a *Actor) Name() string { return a.name }
 // Describe reports the actor's state.
 func (a *Actor) Describe() lattice.ActorDescription {
 	st := a.pool.Stats()
-	return lattice.ActorDescription{
+	d := lattice.ActorDescription{
 		Name:      a.name,
+		Key:       a.id.key,
+		Caps:      a.id.caps(),
 		Ref:       a.ref,
 		Hash:      a.hash,
 		Instances: st.Live,
@@ -60,6 +62,19 @@ func (a *Actor) Describe() lattice.ActorDescription {
 		StartedAt: a.started.UTC(),
 		LastError: st.LastError,
 	}
+	if c := a.id.claims; c != nil {
+		d.Issuer = c.Issuer
+		if c.Wascap != nil {
+			d.ClaimsName, d.Version = c.Wascap.Name, c.Wascap.Ver
+			if c.Wascap.Rev != nil {
+				d.Revision = *c.Wascap.Rev
+			}
+		}
+		if t, ok := c.ExpiresAt(); ok {
+			d.Expires = &t
+		}
+	}
+	return d
 }
 
 // StartActor loads, compiles and instantiates an actor, then subscribes it
@@ -72,27 +87,33 @@ func (h *Host) StartActor(ctx context.Context, req lattice.StartActorRequest) (*
 	if err != nil {
 		return nil, fmt.Errorf("start actor: read module: %w", err)
 	}
-	name := req.Name
-	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(req.Ref), filepath.Ext(req.Ref))
+	id, err := h.admit(wasm, req.Ref, req.Name)
+	if err != nil {
+		return nil, fmt.Errorf("start actor %s: %w", req.Ref, err)
 	}
-	if err := lattice.ValidateName("actor name", name); err != nil {
-		return nil, fmt.Errorf("start actor %s: %w (choose one with --name)", req.Ref, err)
-	}
-	return h.startModule(ctx, name, req.Ref, wasm, req.Count, req.Limits)
+	return h.startModule(ctx, id, req.Ref, wasm, req.Count, req.Limits)
 }
 
-// startModule runs wasm as actor name.
-func (h *Host) startModule(ctx context.Context, name, ref string, wasm []byte, count int, lim lattice.ActorLimits) (*Actor, error) {
+// startModule runs wasm as the actor id.
+func (h *Host) startModule(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits) (*Actor, error) {
 	if count < 1 {
 		count = 1
 	}
+	name := id.name
 	lim = h.limitsWithDefaults(lim)
 	h.mu.Lock()
 	_, exists := h.actors[name]
+	if id.key != "" {
+		if _, taken := h.keys[id.key]; taken {
+			exists = true
+		}
+	}
 	stopping := h.stopping
 	if !exists && !stopping {
 		h.actors[name] = nil // reserve the name while starting
+		if id.key != "" {
+			h.keys[id.key] = name
+		}
 	}
 	h.mu.Unlock()
 	switch {
@@ -101,11 +122,12 @@ func (h *Host) startModule(ctx context.Context, name, ref string, wasm []byte, c
 	case exists:
 		return nil, fmt.Errorf("start actor %s: already running on this host (scale it, or stop it first)", name)
 	}
-	a, err := h.newActor(ctx, name, ref, wasm, count, lim)
+	a, err := h.newActor(ctx, id, ref, wasm, count, lim)
 	h.mu.Lock()
 	stopping = h.stopping
 	if err != nil || stopping {
 		delete(h.actors, name)
+		delete(h.keys, id.key)
 	} else {
 		h.actors[name] = a
 	}
@@ -117,7 +139,11 @@ func (h *Host) startModule(ctx context.Context, name, ref string, wasm []byte, c
 	if err != nil {
 		return nil, fmt.Errorf("start actor %s: %w", name, err)
 	}
-	h.log.Info("actor started", "actor", name, "instances", count, "ref", ref)
+	if id.claims == nil {
+		h.log.Warn("unsigned actor started (allowed by --allow-unsigned)", "actor", name, "instances", count, "ref", ref)
+	} else {
+		h.log.Info("actor started", "actor", name, "key", id.key, "issuer", id.claims.Issuer, "instances", count, "ref", ref)
+	}
 	return a, nil
 }
 
@@ -135,7 +161,8 @@ func (h *Host) limitsWithDefaults(l lattice.ActorLimits) lattice.ActorLimits {
 	return l
 }
 
-func (h *Host) newActor(ctx context.Context, name, ref string, wasm []byte, count int, lim lattice.ActorLimits) (*Actor, error) {
+func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits) (*Actor, error) {
+	name := id.name
 	sum := sha256.Sum256(wasm)
 	mod, err := h.eng.Compile(ctx, wasm, engine.Limits{MaxMemoryPages: lim.MaxMemoryPages, CallTimeout: lim.CallTimeout()})
 	if err != nil {
@@ -143,6 +170,7 @@ func (h *Host) newActor(ctx context.Context, name, ref string, wasm []byte, coun
 	}
 	a := &Actor{
 		name:    name,
+		id:      id,
 		ref:     ref,
 		hash:    hex.EncodeToString(sum[:]),
 		limits:  lim,
@@ -168,18 +196,30 @@ func (h *Host) newActor(ctx context.Context, name, ref string, wasm []byte, coun
 		mod.Close(ctx)
 		return nil, err
 	}
-	subject := lattice.RPCSubject(h.opts.lattice, name)
-	a.sub, err = h.nc.QueueSubscribe(subject, subject, a.handle)
-	if err == nil {
-		err = h.nc.Flush()
+	// The actor answers to its call alias and to its module key.
+	names := []string{name}
+	if id.key != "" && id.key != name {
+		names = append(names, id.key)
 	}
-	if err != nil {
+	for _, n := range names {
+		subject := lattice.RPCSubject(h.opts.lattice, n)
+		sub, err := h.nc.QueueSubscribe(subject, subject, a.handle)
+		if err != nil {
+			a.unsubscribe()
+			a.pool.Close(ctx)
+			mod.Close(ctx)
+			return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+		}
+		// The queue may hold many calls while instances are busy.
+		sub.SetPendingLimits(-1, -1)
+		a.subs = append(a.subs, sub)
+	}
+	if err := h.nc.Flush(); err != nil {
+		a.unsubscribe()
 		a.pool.Close(ctx)
 		mod.Close(ctx)
-		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+		return nil, fmt.Errorf("subscribe %s: %w", name, err)
 	}
-	// The queue may hold many calls while instances are busy.
-	a.sub.SetPendingLimits(-1, -1)
 	return a, nil
 }
 
@@ -233,11 +273,13 @@ func (a *Actor) serve(m *nats.Msg) {
 // stop leaves the queue group, lets calls already received finish, and
 // closes the instances.
 func (a *Actor) stop(ctx context.Context) error {
-	closed := a.sub.StatusChanged(nats.SubscriptionClosed)
 	var errs []error
-	if err := a.sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		errs = append(errs, fmt.Errorf("drain %s: %w", a.name, err))
-	} else {
+	for _, sub := range a.subs {
+		closed := sub.StatusChanged(nats.SubscriptionClosed)
+		if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			errs = append(errs, fmt.Errorf("drain %s: %w", a.name, err))
+			continue
+		}
 		select {
 		case <-closed:
 		case <-ctx.Done():
@@ -254,6 +296,12 @@ func (a *Actor) stop(ctx context.Context) error {
 	}
 	a.host.log.Info("actor stopped", "actor", a.name)
 	return errors.Join(errs...)
+}
+
+func (a *Actor) unsubscribe() {
+	for _, sub := range a.subs {
+		sub.Unsubscribe()
+	}
 }
 
 // lineLogger turns a guest's WASI output into log lines.

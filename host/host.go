@@ -47,7 +47,8 @@ type Host struct {
 	log     *slog.Logger
 
 	mu       sync.Mutex
-	actors   map[string]*Actor // nil values: actors still starting
+	actors   map[string]*Actor // by call alias; nil values: actors still starting
+	keys     map[string]string // module key → call alias
 	stopping bool
 
 	subs     []*nats.Subscription
@@ -68,6 +69,7 @@ type options struct {
 	log     *slog.Logger
 	router  Router
 	ownEng  engine.Engine
+	policy  Policy
 }
 
 // Option configures a Host.
@@ -147,6 +149,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 		started: time.Now(),
 		log:     o.log.With("host", id[:8]),
 		actors:  map[string]*Actor{},
+		keys:    map[string]string{},
 		done:    make(chan struct{}),
 		stopReq: make(chan struct{}),
 	}
@@ -313,10 +316,13 @@ func respondJSON(m *nats.Msg, v any) {
 	m.Respond(b)
 }
 
-// Actor returns the running actor with call alias name.
+// Actor returns the running actor with call alias or module key name.
 func (h *Host) Actor(name string) (*Actor, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if alias, ok := h.keys[name]; ok {
+		name = alias
+	}
 	a, ok := h.actors[name]
 	return a, ok && a != nil
 }
@@ -333,12 +339,18 @@ var (
 // finish, instances close.
 func (h *Host) StopActor(ctx context.Context, name string) error {
 	h.mu.Lock()
+	if alias, ok := h.keys[name]; ok {
+		name = alias
+	}
 	a, ok := h.actors[name]
 	if ok && a == nil {
 		h.mu.Unlock()
 		return fmt.Errorf("stop %s: still starting, try again", name)
 	}
 	delete(h.actors, name)
+	if ok {
+		delete(h.keys, a.id.key)
+	}
 	h.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("stop %s: %w", name, ErrActorNotFound)

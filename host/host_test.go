@@ -77,7 +77,10 @@ func newEnv(t *testing.T, opts ...host.Option) *env {
 	}
 	t.Cleanup(nc.Close)
 	logs := &logBuffer{}
-	opts = append([]host.Option{host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))), host.WithEngineInstance(sharedEngine)}, opts...)
+	// Most tests run hand-written and unsigned guests; policy_test.go
+	// covers the default policy.
+	opts = append([]host.Option{host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))), host.WithEngineInstance(sharedEngine),
+		host.WithPolicy(host.Policy{AllowUnsigned: true})}, opts...)
 	h, err := host.New(ctx, nc, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +308,7 @@ func TestStartRefusesBadModules(t *testing.T) {
 		req  lattice.StartActorRequest
 		want string
 	}{
-		{lattice.StartActorRequest{Ref: write("text.wasm", []byte("not wasm at all"))}, "not a WebAssembly module"},
+		{lattice.StartActorRequest{Ref: write("text.wasm", []byte("not wasm at all"))}, "not a valid WebAssembly module"},
 		{lattice.StartActorRequest{Ref: write("lib.wasm", testwasm.Wat(t, filepath.Join("engine", "testdata", "no_guest_call.wat")))}, "no __guest_call export"},
 		{lattice.StartActorRequest{Ref: filepath.Join(dir, "missing.wasm")}, "no such file"},
 		{lattice.StartActorRequest{Ref: write("bad.name.wasm", testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")))}, "choose one with --name"},

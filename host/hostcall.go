@@ -44,6 +44,9 @@ func (h *Host) hostCallFor(a *Actor) engine.HostCallFunc {
 		if call.Binding == "" {
 			return h.callActor(ctx, call)
 		}
+		if !a.id.mayUse(call.Namespace) {
+			return nil, fmt.Errorf("actor %s may not use %s: its claims do not list it (sign it with --cap %s)", a.name, call.Namespace, call.Namespace)
+		}
 		if h.opts.router != nil {
 			return h.opts.router.Route(ctx, a.name, call)
 		}

@@ -194,6 +194,16 @@ func (c *Client) request(ctx context.Context, hostID, verb string, in any, out i
 
 func (a Ack) ack() Ack { return a }
 
+// wrapLocal adds context to errors of this side; a host's answer already
+// says what failed.
+func wrapLocal(err error, format string, args ...any) error {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		return err
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
 // Inventory returns what runs on one host.
 func (c *Client) Inventory(ctx context.Context, hostID string) (*HostInventory, error) {
 	var inv HostInventory
@@ -207,7 +217,7 @@ func (c *Client) Inventory(ctx context.Context, hostID string) (*HostInventory, 
 func (c *Client) StartActor(ctx context.Context, hostID string, req StartActorRequest) (*ActorDescription, error) {
 	var r ActorReply
 	if err := c.request(ctx, hostID, VerbStartActor, req, &r); err != nil {
-		return nil, fmt.Errorf("start actor %s: %w", req.Ref, err)
+		return nil, wrapLocal(err, "start actor %s", req.Ref)
 	}
 	return r.Actor, nil
 }
@@ -216,7 +226,7 @@ func (c *Client) StartActor(ctx context.Context, hostID string, req StartActorRe
 func (c *Client) ScaleActor(ctx context.Context, hostID, actor string, count int) (*ActorDescription, error) {
 	var r ActorReply
 	if err := c.request(ctx, hostID, VerbScaleActor, ScaleActorRequest{Actor: actor, Count: count}, &r); err != nil {
-		return nil, fmt.Errorf("scale actor %s: %w", actor, err)
+		return nil, wrapLocal(err, "scale actor %s", actor)
 	}
 	return r.Actor, nil
 }
@@ -225,7 +235,7 @@ func (c *Client) ScaleActor(ctx context.Context, hostID, actor string, count int
 func (c *Client) StopActor(ctx context.Context, hostID, actor string) error {
 	var a Ack
 	if err := c.request(ctx, hostID, VerbStopActor, StopActorRequest{Actor: actor}, &a); err != nil {
-		return fmt.Errorf("stop actor %s: %w", actor, err)
+		return wrapLocal(err, "stop actor %s", actor)
 	}
 	return nil
 }

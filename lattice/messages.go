@@ -55,7 +55,18 @@ type ActorReply struct {
 type ActorDescription struct {
 	// Name is the call alias the actor answers to.
 	Name string `json:"name"`
-	Ref  string `json:"ref"`
+	// Key is the actor's module key (M…) from its claims; empty when the
+	// actor is unsigned. The actor answers to it too.
+	Key string `json:"key,omitempty"`
+	// ClaimsName, Issuer, Caps, Version, Revision and Expires come from
+	// the actor's signed claims.
+	ClaimsName string     `json:"claims_name,omitempty"`
+	Issuer     string     `json:"issuer,omitempty"`
+	Caps       []string   `json:"caps,omitempty"`
+	Version    string     `json:"version,omitempty"`
+	Revision   int32      `json:"revision,omitempty"`
+	Expires    *time.Time `json:"expires,omitempty"`
+	Ref        string     `json:"ref"`
 	// Hash is the SHA-256 of the module, hex.
 	Hash      string      `json:"hash"`
 	Instances int         `json:"instances"`

@@ -240,7 +240,7 @@ func TestCLIExitCodes(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "bad.wasm")
 	os.WriteFile(bad, []byte("not wasm"), 0o644)
-	if _, errOut, code := run(t, h.url, "start", "actor", bad); code != 6 || !strings.Contains(errOut, "not a WebAssembly module") {
+	if _, errOut, code := run(t, h.url, "start", "actor", bad); code != 6 || !strings.Contains(errOut, "not a valid WebAssembly module") {
 		t.Fatalf("bad module: exit %d, %q", code, errOut)
 	}
 	module := filepath.Join(t.TempDir(), "echo.wasm")

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/host/claims"
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/internal/wasmbuild"
 	"github.com/wisp-dev/wisp/lattice"
@@ -21,22 +22,24 @@ import (
 )
 
 type upFlags struct {
-	natsHost    string
-	natsPort    int
-	jsDir       string
-	noJetStream bool
-	name        string
-	labels      []string
-	engine      string
-	engineMode  string
-	cacheDir    string
-	noCache     bool
-	maxPages    uint32
-	maxPayload  int
-	callTimeout time.Duration
-	drain       time.Duration
-	logLevel    string
-	demo        bool
+	natsHost       string
+	natsPort       int
+	jsDir          string
+	noJetStream    bool
+	name           string
+	labels         []string
+	engine         string
+	engineMode     string
+	cacheDir       string
+	noCache        bool
+	maxPages       uint32
+	maxPayload     int
+	callTimeout    time.Duration
+	drain          time.Duration
+	logLevel       string
+	demo           bool
+	allowedIssuers []string
+	allowUnsigned  bool
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -80,6 +83,8 @@ built-in wisp.* and hostcore.* labels.`,
 	fl.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long calls in flight may take to finish at shutdown")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&f.demo, "demo", false, "build ./actors/echo and start it (run from the wisp repository)")
+	fl.StringSliceVar(&f.allowedIssuers, "allowed-issuers", nil, "only run actors signed by these accounts (A…, comma-separated)")
+	fl.BoolVar(&f.allowUnsigned, "allow-unsigned", false, "DEVELOPMENT ONLY: run actors without signed claims, with access to every contract")
 	return cmd
 }
 
@@ -92,6 +97,14 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	labels, err := host.ParseLabels(f.labels)
 	if err != nil {
 		return usageError{err}
+	}
+	for _, k := range f.allowedIssuers {
+		if kind, err := claims.PublicKeyKind(k); err != nil || kind != claims.KindAccount {
+			return usageError{fmt.Errorf("--allowed-issuers: %q is not an account public key (A…)", k)}
+		}
+	}
+	if f.allowUnsigned {
+		log.Warn("--allow-unsigned: this host runs actors nobody signed, with access to every contract. Use it for development only.")
 	}
 	ecfg := engine.Config{Name: f.engine, Mode: f.engineMode}
 	if !f.noCache {
@@ -132,6 +145,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		host.WithLabels(host.EnvLabels(os.Environ())),
 		host.WithLabels(labels),
 		host.WithEngine(ecfg),
+		host.WithPolicy(host.Policy{AllowedIssuers: f.allowedIssuers, AllowUnsigned: f.allowUnsigned}),
 		host.WithLogger(log),
 		host.WithDefaultLimits(lattice.ActorLimits{
 			MaxMemoryPages: f.maxPages,

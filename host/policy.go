@@ -1,0 +1,92 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wisp-dev/wisp/host/claims"
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+// Policy decides which actors a host runs. The zero value runs any actor
+// with valid claims and refuses unsigned ones.
+type Policy struct {
+	// AllowedIssuers, when set, lists the only accounts (A…) whose actors
+	// may start.
+	AllowedIssuers []string
+	// AllowUnsigned lets modules without claims start, for development.
+	// Such actors may use every contract.
+	AllowUnsigned bool
+}
+
+// WithPolicy sets the host's policy.
+func WithPolicy(p Policy) Option { return func(o *options) { o.policy = p } }
+
+// ErrRefused reports a module the host's policy does not let start.
+var ErrRefused = errors.New("refused by the host's policy")
+
+// identity is who an actor is, from its claims or, unsigned, its name.
+type identity struct {
+	name   string // the call alias it is known by on the host
+	key    string // module key (M…); empty when unsigned
+	claims *claims.Claims
+}
+
+// admit checks wasm against the policy and returns the actor's identity.
+// want is the name the start request asked for, if any.
+func (h *Host) admit(wasm []byte, ref, want string) (identity, error) {
+	c, err := claims.Verify(wasm, claims.VerifyOptions{Now: time.Now(), AllowedIssuers: h.opts.policy.AllowedIssuers})
+	switch {
+	case errors.Is(err, claims.ErrNoClaims):
+		if !h.opts.policy.AllowUnsigned {
+			return identity{}, fmt.Errorf("%w: %w: sign it with `wisp claims sign` (`wisp build` signs by default), or start the host with --allow-unsigned for development", ErrRefused, err)
+		}
+		name := want
+		if name == "" {
+			name = strings.TrimSuffix(filepath.Base(ref), filepath.Ext(ref))
+		}
+		if err := lattice.ValidateName("actor name", name); err != nil {
+			return identity{}, fmt.Errorf("%w (choose one with --name)", err)
+		}
+		return identity{name: name}, nil
+	case errors.Is(err, claims.ErrNotWasm):
+		return identity{}, err
+	case err != nil:
+		return identity{}, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	id := identity{name: c.Subject, key: c.Subject, claims: c}
+	if c.Wascap != nil && c.Wascap.CallAlias != "" {
+		id.name = c.Wascap.CallAlias
+	}
+	if want != "" && want != id.name && want != id.key {
+		if c.Wascap != nil && c.Wascap.CallAlias != "" {
+			return identity{}, fmt.Errorf("--name %q: the module's claims set its call alias to %q", want, c.Wascap.CallAlias)
+		}
+		id.name = want
+	}
+	if err := lattice.ValidateName("actor call alias", id.name); err != nil {
+		return identity{}, err
+	}
+	return id, nil
+}
+
+// mayUse reports whether the actor may call contract: signed actors only
+// the contracts their claims list, unsigned ones (development) all.
+func (id identity) mayUse(contract string) bool {
+	if id.claims == nil {
+		return true
+	}
+	return id.claims.HasCap(contract)
+}
+
+// caps lists the contracts the claims grant.
+func (id identity) caps() []string {
+	if id.claims == nil || id.claims.Wascap == nil {
+		return nil
+	}
+	return slices.Clone(id.claims.Wascap.Caps)
+}

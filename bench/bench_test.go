@@ -7,6 +7,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"os"
@@ -65,7 +66,11 @@ func (r *rawWaPC) instantiate(b *testing.B, rc wazero.RuntimeConfig, wasm []byte
 			b.Fatal(err)
 		}
 	}
-	mod, err := rt.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().WithStartFunctions("_initialize").WithName(""))
+	// The same system clocks as wisp gives guests: the Go runtime paces its
+	// garbage collector by them.
+	mc := wazero.NewModuleConfig().WithStartFunctions("_initialize").WithName("").
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().WithRandSource(rand.Reader)
+	mod, err := rt.InstantiateWithConfig(ctx, wasm, mc)
 	if err != nil {
 		b.Fatal(err)
 	}

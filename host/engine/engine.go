@@ -192,7 +192,11 @@ func New(cfg Config) (Engine, error) {
 	f, ok := registry[cfg.Name]
 	registryMu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("engine %q: %w (this binary has: %v)", cfg.Name, ErrUnknownEngine, Available())
+		hint := ""
+		if cfg.Name == "wasmtime" {
+			hint = "; rebuild with -tags wasmtime"
+		}
+		return nil, fmt.Errorf("engine %q: %w (this binary has: %v%s)", cfg.Name, ErrUnknownEngine, Available(), hint)
 	}
 	return f(cfg)
 }

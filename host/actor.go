@@ -164,6 +164,13 @@ func (h *Host) limitsWithDefaults(l lattice.ActorLimits) lattice.ActorLimits {
 func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits) (*Actor, error) {
 	name := id.name
 	sum := sha256.Sum256(wasm)
+	module := id.key
+	if module == "" {
+		module = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	if err := h.checkAlias(ctx, name, module); err != nil {
+		return nil, err
+	}
 	mod, err := h.eng.Compile(ctx, wasm, engine.Limits{MaxMemoryPages: lim.MaxMemoryPages, CallTimeout: lim.CallTimeout()})
 	if err != nil {
 		return nil, err
@@ -214,13 +221,35 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 		sub.SetPendingLimits(-1, -1)
 		a.subs = append(a.subs, sub)
 	}
-	if err := h.nc.Flush(); err != nil {
+	aliasSub, err := h.nc.Subscribe(lattice.AliasSubject(h.opts.lattice, name), func(m *nats.Msg) { m.Respond([]byte(module)) })
+	if err == nil {
+		a.subs = append(a.subs, aliasSub)
+		err = h.nc.Flush()
+	}
+	if err != nil {
 		a.unsubscribe()
 		a.pool.Close(ctx)
 		mod.Close(ctx)
 		return nil, fmt.Errorf("subscribe %s: %w", name, err)
 	}
 	return a, nil
+}
+
+// checkAlias refuses to start module under alias when another module
+// already answers to that alias somewhere on the lattice.
+func (h *Host) checkAlias(ctx context.Context, alias, module string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	reply, err := h.nc.RequestWithContext(ctx, lattice.AliasSubject(h.opts.lattice, alias), nil)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil
+	case err != nil:
+		return fmt.Errorf("check alias %s on the lattice: %w", alias, err)
+	case string(reply.Data) != module:
+		return fmt.Errorf("alias %q is already used on lattice %q by another module (%s): stop it first, or give this one another call alias", alias, h.opts.lattice, reply.Data)
+	}
+	return nil
 }
 
 // Invoke runs operation on one of the actor's instances.

@@ -201,3 +201,39 @@ func TestSignedButNotWaPCIsRefusedClearly(t *testing.T) {
 		t.Fatalf("signed_loop = %v", err)
 	}
 }
+
+// TestTwoModulesCannotShareAnAlias: a second host refuses a different
+// module under an alias the lattice already serves; the same module may
+// run on both.
+func TestTwoModulesCannotShareAnAlias(t *testing.T) {
+	e := newEnv(t, host.WithPolicy(host.Policy{}))
+	nc, err := e.srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	second, err := host.New(context.Background(), nc, host.WithEngineInstance(sharedEngine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Stop(context.Background())
+
+	guest := testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat"))
+	s := newSigner(t)
+	same := s.sign(t, guest, "shared")
+	if err := e.startErr(t, same, "a.wasm"); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "b.wasm")
+	os.WriteFile(p, same, 0o644)
+	if _, err := second.StartActor(context.Background(), lattice.StartActorRequest{Ref: p}); err != nil {
+		t.Fatalf("the same module on a second host = %v", err)
+	}
+	other := newSigner(t).sign(t, guest, "shared")
+	os.WriteFile(p, other, 0o644)
+	second.StopActor(context.Background(), "shared")
+	_, err = second.StartActor(context.Background(), lattice.StartActorRequest{Ref: p})
+	if err == nil || !strings.Contains(err.Error(), `alias "shared" is already used`) {
+		t.Fatalf("another module under the same alias = %v", err)
+	}
+}

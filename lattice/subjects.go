@@ -59,6 +59,13 @@ func HostSubjectAll(lattice, hostID string) string {
 	return "wisp.ctl." + lattice + ".host." + hostID + ".*"
 }
 
+// AliasSubject is where the actors known by alias answer with the identity
+// of their module (its key, or "sha256:<hash>" when unsigned), so a host can
+// refuse a different module claiming an alias already in use.
+func AliasSubject(lattice, alias string) string {
+	return "wisp.ctl." + lattice + ".alias." + alias
+}
+
 // EventSubject is where events of type typ are published.
 func EventSubject(lattice, typ string) string {
 	return "wisp.evt." + lattice + "." + typ

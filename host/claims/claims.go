@@ -166,18 +166,30 @@ func extract(module []byte) (*Token, []section, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("claims: %w", err)
 	}
+	var found []section
 	for _, s := range sections {
-		if !s.isClaims() {
-			continue
+		if s.isClaims() {
+			found = append(found, s)
 		}
-		t, err := ParseJWT(string(s.data))
-		if err != nil {
-			return nil, nil, fmt.Errorf("claims: section %q: %w", s.name, err)
-		}
-		t.Section = s.name
-		return t, sections, nil
 	}
-	return nil, nil, fmt.Errorf("claims: %w", ErrNoClaims)
+	switch len(found) {
+	case 0:
+		return nil, nil, fmt.Errorf("claims: %w", ErrNoClaims)
+	case 1:
+	default:
+		// Tools disagree on which one counts; refuse rather than guess.
+		names := make([]string, len(found))
+		for i, s := range found {
+			names[i] = s.name
+		}
+		return nil, nil, fmt.Errorf("claims: %w: the module carries %d claims sections (%s); re-sign it", ErrMultipleClaims, len(found), strings.Join(names, ", "))
+	}
+	t, err := ParseJWT(string(found[0].data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("claims: section %q: %w", found[0].name, err)
+	}
+	t.Section = found[0].name
+	return t, sections, nil
 }
 
 // VerifyOptions control Verify and Inspect.

@@ -550,3 +550,43 @@ func TestCapabilityName(t *testing.T) {
 		t.Error("CapabilityName")
 	}
 }
+
+// TestTwoClaimsSectionsAreRefused: an appended second token (same or other
+// section name) must not be silently ignored or preferred.
+func TestTwoClaimsSectionsAreRefused(t *testing.T) {
+	signed := readTestdata(t, "signed_loop.wasm")
+	tok, err := Extract(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{SectionJWT, SectionWasmcloudJWT} {
+		twice := appendCustomSection(append([]byte(nil), signed...), name, []byte(tok.JWT))
+		for what, err := range map[string]error{
+			"Extract": func() error { _, err := Extract(twice); return err }(),
+			"Verify":  func() error { _, err := Verify(twice, VerifyOptions{}); return err }(),
+		} {
+			if !errors.Is(err, ErrMultipleClaims) || !strings.Contains(err.Error(), "2 claims sections") {
+				t.Errorf("%s with a second %s section = %v", what, name, err)
+			}
+		}
+		// Signing again leaves exactly one.
+		kp, _ := GenerateKeyPair(KindAccount)
+		mk, _ := GenerateKeyPair(KindModule)
+		resigned, err := Sign(twice, SignOptions{Name: "loop"}, kp, mk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Verify(resigned, VerifyOptions{}); err != nil {
+			t.Errorf("re-signed module = %v", err)
+		}
+	}
+}
+
+// TestClaimsSectionThatIsNotAJWT: garbage in the jwt section is a clear
+// malformed-token error, not a panic or "unsigned".
+func TestClaimsSectionThatIsNotAJWT(t *testing.T) {
+	bad := appendCustomSection(append([]byte(nil), readTestdata(t, "loop.wasm")...), SectionJWT, []byte("this is not a token"))
+	if _, err := Verify(bad, VerifyOptions{}); !errors.Is(err, ErrMalformedToken) {
+		t.Fatalf("Verify = %v, want ErrMalformedToken", err)
+	}
+}

@@ -30,6 +30,9 @@ const (
 // ErrMalformedToken reports a claims section that is not a well-formed wascap JWT.
 var ErrMalformedToken = errors.New("malformed claims token")
 
+// ErrMultipleClaims reports a module with more than one claims section.
+var ErrMultipleClaims = errors.New("more than one claims section")
+
 // b64 is the JWT segment encoding: URL-safe alphabet, no padding, and
 // (like wascap's decoder) no stray bits in the last character.
 var b64 = base64.RawURLEncoding.Strict()

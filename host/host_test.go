@@ -311,6 +311,8 @@ func TestStartRefusesBadModules(t *testing.T) {
 		{lattice.StartActorRequest{Ref: write("text.wasm", []byte("not wasm at all"))}, "not a valid WebAssembly module"},
 		{lattice.StartActorRequest{Ref: write("lib.wasm", testwasm.Wat(t, filepath.Join("engine", "testdata", "no_guest_call.wat")))}, "no __guest_call export"},
 		{lattice.StartActorRequest{Ref: filepath.Join(dir, "missing.wasm")}, "no such file"},
+		// 2^28 tables declared in 6 bytes: must not reach wazero's decoder.
+		{lattice.StartActorRequest{Ref: write("bomb.wasm", []byte("\x00asm\x01\x00\x00\x00\x04\x06\x80\x80\x80\x80\x01\x70"))}, "declares 268435456 entries"},
 		{lattice.StartActorRequest{Ref: write("bad.name.wasm", testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")))}, "choose one with --name"},
 	}
 	for _, c := range cases {

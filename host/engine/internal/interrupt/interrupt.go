@@ -160,10 +160,32 @@ func splitSections(b []byte) ([]section, error) {
 			if name, err := nr.name(); err == nil && len(name) >= 7 && name[:7] == ".debug_" {
 				continue
 			}
+		} else if err := checkCount(id, body); err != nil {
+			return nil, err
 		}
 		secs = append(secs, section{id: id, body: body})
 	}
 	return secs, nil
+}
+
+// checkCount refuses a vector section that declares more entries than it
+// has bytes: every entry takes at least one. wazero's decoder allocates for
+// the declared count before reading entries, so without this check a few
+// bytes could make it allocate gigabytes and crash the host.
+func checkCount(id byte, body []byte) error {
+	switch id {
+	case 8, 12: // start, data count: not vectors
+		return nil
+	}
+	r := reader{b: body}
+	n, err := r.u32()
+	if err != nil {
+		return fmt.Errorf("section %d: %w", id, err)
+	}
+	if int(n) > len(body)-r.p {
+		return fmt.Errorf("section %d declares %d entries in %d bytes", id, n, len(body)-r.p)
+	}
+	return nil
 }
 
 // insertSection puts s before the first known section that must follow it.

@@ -108,7 +108,14 @@ func FuzzInstrument(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		interrupt.Instrument(b) // must not panic
+		out, err := interrupt.Instrument(b) // must not panic
+		if err != nil {
+			return
+		}
+		// What it writes, it can read again.
+		if _, err := interrupt.Instrument(out); err != nil {
+			t.Fatalf("instrumented output does not parse: %v", err)
+		}
 	})
 }
 
@@ -129,5 +136,17 @@ func BenchmarkInstrumentGoEcho(b *testing.B) {
 		if _, err := interrupt.Instrument(wasm); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestInstrumentRefusesAllocationBombs: a section that declares more
+// entries than it has bytes is refused before wazero's decoder, which would
+// allocate for the declared count and crash the host out of memory.
+func TestInstrumentRefusesAllocationBombs(t *testing.T) {
+	// A table section declaring 2^28 tables in 6 bytes.
+	bomb := []byte("\x00asm\x01\x00\x00\x00\x04\x06\x80\x80\x80\x80\x01\x70")
+	_, err := interrupt.Instrument(bomb)
+	if err == nil || !strings.Contains(err.Error(), "declares 268435456 entries") {
+		t.Fatalf("Instrument(table bomb) = %v", err)
 	}
 }

@@ -55,6 +55,9 @@ const (
 // sectionRank orders known sections as the binary format requires them.
 var sectionRank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
 
+// maxLocals bounds the locals of one function, as V8 and wasmtime do.
+const maxLocals = 50000
+
 // errTruncated reports a module that ends in the middle of something.
 var errTruncated = errors.New("unexpected end of module")
 
@@ -185,6 +188,106 @@ func checkCount(id byte, body []byte) error {
 	if int(n) > len(body)-r.p {
 		return fmt.Errorf("section %d declares %d entries in %d bytes", id, n, len(body)-r.p)
 	}
+	switch id {
+	case 9:
+		return checkElements(&r, n)
+	case 11:
+		return checkData(&r, n)
+	}
+	return nil
+}
+
+// vec reads a vector length and refuses one longer than the bytes left.
+func (r *reader) vec(what string) (uint32, error) {
+	n, err := r.u32()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	if int(n) > len(r.b)-r.p {
+		return 0, fmt.Errorf("%s declares %d entries in %d bytes", what, n, len(r.b)-r.p)
+	}
+	return n, nil
+}
+
+// constExpr moves past a constant expression and its end.
+func (r *reader) constExpr() error {
+	for {
+		op, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if op == 0x0b {
+			return nil
+		}
+		if err := r.skipImmediates(op); err != nil {
+			return err
+		}
+	}
+}
+
+// checkData bounds every data segment's length by the bytes left.
+func checkData(r *reader, n uint32) error {
+	for k := uint32(0); k < n; k++ {
+		flags, err := r.u32()
+		if err != nil {
+			return fmt.Errorf("data segment %d: %w", k, err)
+		}
+		if flags == 2 {
+			if err := r.skipLEB(); err != nil { // memory index
+				return err
+			}
+		}
+		if flags != 1 {
+			if err := r.constExpr(); err != nil {
+				return fmt.Errorf("data segment %d offset: %w", k, err)
+			}
+		}
+		size, err := r.vec(fmt.Sprintf("data segment %d", k))
+		if err != nil {
+			return err
+		}
+		r.p += int(size)
+	}
+	return nil
+}
+
+// checkElements bounds every element segment's vector by the bytes left.
+func checkElements(r *reader, n uint32) error {
+	for k := uint32(0); k < n; k++ {
+		flags, err := r.u32()
+		if err != nil || flags > 7 {
+			return fmt.Errorf("element segment %d: bad flags", k)
+		}
+		if flags&3 == 2 { // explicit table index
+			if err := r.skipLEB(); err != nil {
+				return err
+			}
+		}
+		if flags&1 == 0 { // active: offset expression
+			if err := r.constExpr(); err != nil {
+				return fmt.Errorf("element segment %d offset: %w", k, err)
+			}
+		}
+		if flags&3 != 0 { // element kind or reference type
+			if _, err := r.byte(); err != nil {
+				return err
+			}
+		}
+		count, err := r.vec(fmt.Sprintf("element segment %d", k))
+		if err != nil {
+			return err
+		}
+		for e := uint32(0); e < count; e++ {
+			if flags&4 != 0 {
+				err = r.constExpr()
+			} else {
+				err = r.skipLEB()
+			}
+			if err != nil {
+				return fmt.Errorf("element segment %d: %w", k, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -275,13 +378,19 @@ func rewriteCode(b []byte, check []byte) ([]byte, error) {
 
 func rewriteBody(out, src, check []byte) ([]byte, error) {
 	r := reader{b: src}
-	groups, err := r.u32()
+	groups, err := r.vec("locals")
 	if err != nil {
 		return nil, err
 	}
+	var locals uint64
 	for k := uint32(0); k < groups; k++ {
-		if _, err := r.u32(); err != nil { // count
+		n, err := r.u32()
+		if err != nil {
 			return nil, err
+		}
+		// wazero allocates for the sum: bound it as V8 and wasmtime do.
+		if locals += uint64(n); locals > maxLocals {
+			return nil, fmt.Errorf("more than %d locals", maxLocals)
 		}
 		if _, err := r.byte(); err != nil { // valtype
 			return nil, err

@@ -143,10 +143,19 @@ func BenchmarkInstrumentGoEcho(b *testing.B) {
 // entries than it has bytes is refused before wazero's decoder, which would
 // allocate for the declared count and crash the host out of memory.
 func TestInstrumentRefusesAllocationBombs(t *testing.T) {
-	// A table section declaring 2^28 tables in 6 bytes.
-	bomb := []byte("\x00asm\x01\x00\x00\x00\x04\x06\x80\x80\x80\x80\x01\x70")
-	_, err := interrupt.Instrument(bomb)
-	if err == nil || !strings.Contains(err.Error(), "declares 268435456 entries") {
-		t.Fatalf("Instrument(table bomb) = %v", err)
+	hdr := "\x00asm\x01\x00\x00\x00"
+	for name, c := range map[string]struct{ wasm, want string }{
+		// 2^28 tables in 6 bytes.
+		"tables": {hdr + "\x04\x06\x80\x80\x80\x80\x01\x70", "declares 268435456 entries"},
+		// One active data segment claiming 2^31-1 bytes.
+		"data": {hdr + "\x05\x03\x01\x00\x01" + "\x0b\x0b\x01\x00\x41\x00\x0b\xff\xff\xff\xff\x07\x00", "data segment 0 declares 2147483647 entries"},
+		// One passive element segment of 2^28 expressions.
+		"elements": {hdr + "\x09\x08\x01\x05\x70\x80\x80\x80\x80\x01", "element segment 0 declares 268435456 entries"},
+		// A function with 2^32-1 i32 locals.
+		"locals": {hdr + "\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00" + "\x0a\x0a\x01\x08\x01\xff\xff\xff\xff\x0f\x7f\x0b", "more than 50000 locals"},
+	} {
+		if _, err := interrupt.Instrument([]byte(c.wasm)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s bomb: %v, want %q", name, err, c.want)
+		}
 	}
 }

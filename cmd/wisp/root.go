@@ -61,13 +61,15 @@ with the header Wisp-Operation gets the actor's answer.`,
 	get.AddCommand(newGetHostsCmd(g), newGetInventoryCmd(g))
 	keys := &cobra.Command{Use: "keys", Short: "Generate and list the keys that sign actors", Long: keysLong}
 	keys.AddCommand(newKeysGenCmd(), newKeysListCmd())
-	for _, c := range []*cobra.Command{start, stop, scale, get, keys} {
+	claimsCmd := &cobra.Command{Use: "claims", Short: "Sign actor modules and inspect their claims", Long: claimsLong}
+	claimsCmd.AddCommand(newClaimsSignCmd(), newClaimsInspectCmd())
+	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd} {
 		c.Args = noArgsHelp
 		c.RunE = func(c *cobra.Command, args []string) error {
 			return usageError{fmt.Errorf("%s needs a subcommand: %s", c.CommandPath(), subcommands(c))}
 		}
 	}
-	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys)
+	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd)
 	return root
 }
 

@@ -247,7 +247,7 @@ func TestCLIClaimsSignAndInspect(t *testing.T) {
 	resigned := filepath.Join(tmp, "again.wasm")
 	_, errOut, code = run(t, "", "claims", "sign", want, "--issuer-seed-file", issuerFile,
 		"--subject-seed-file", subjectFile, "--cap", "wasmcloud:httpserver", "-o", resigned)
-	if code != 0 || !strings.Contains(errOut, "replacing the claims") {
+	if code != 0 || !strings.Contains(errOut, "replacing the claims") || !strings.Contains(errOut, "module key changes from "+mod.PublicKey()) {
 		t.Fatalf("re-sign: exit %d\n%s", code, errOut)
 	}
 	r, _, code = inspect(t, resigned)

@@ -74,7 +74,8 @@ or an RFC 3339 time (2030-01-02T15:04:05Z).
 			if err != nil {
 				return err
 			}
-			if old, err := claims.Extract(data); err == nil {
+			old, err := claims.Extract(data)
+			if err == nil {
 				fmt.Fprintf(os.Stderr, "replacing the claims of %s (%q, module %s, issued by %s)\n",
 					in, old.Claims.Name(), old.Claims.Subject, old.Claims.Issuer)
 			}
@@ -88,6 +89,10 @@ or an RFC 3339 time (2030-01-02T15:04:05Z).
 			}
 			defer issuer.Wipe()
 			defer subject.Wipe()
+			if old != nil && old.Claims.Subject != subject.PublicKey() {
+				fmt.Fprintf(os.Stderr, "warning: the module key changes from %s to %s: the actor gets a new identity (to keep it, sign with --subject-seed-file and the old module key's seed)\n",
+					old.Claims.Subject, subject.PublicKey())
+			}
 			signed, err := claims.Sign(data, opts, issuer, subject)
 			if err != nil {
 				return fmt.Errorf("signing %s: %w", in, err)

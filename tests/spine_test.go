@@ -126,11 +126,37 @@ func (b *syncBuffer) String() string {
 	return b.Buffer.String()
 }
 
+var (
+	keysDirsMu sync.Mutex
+	keysDirs   = map[*testing.T]string{}
+)
+
+// keysDir is the key store (WISP_KEYS_DIR) of every wisp command a test
+// runs: a temporary directory per test, so that `wisp build` and `wisp
+// claims sign` never write keys into the user's configuration directory.
+func keysDir(t *testing.T) string {
+	t.Helper()
+	keysDirsMu.Lock()
+	defer keysDirsMu.Unlock()
+	if d, ok := keysDirs[t]; ok {
+		return d
+	}
+	d := filepath.Join(t.TempDir(), "keys")
+	keysDirs[t] = d
+	t.Cleanup(func() {
+		keysDirsMu.Lock()
+		defer keysDirsMu.Unlock()
+		delete(keysDirs, t)
+	})
+	return d
+}
+
 // run runs the CLI against url and returns stdout, stderr and the exit code.
+// Its key store is keysDir(t).
 func run(t *testing.T, url string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(wisp(t), args...)
-	cmd.Env = append(os.Environ(), "WISP_NATS_URL="+url)
+	cmd.Env = append(os.Environ(), "WISP_NATS_URL="+url, "WISP_KEYS_DIR="+keysDir(t))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

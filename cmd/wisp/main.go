@@ -11,6 +11,7 @@
 //	4  no NATS server at the URL
 //	5  timed out
 //	6  the actor or host answered with an error
+//	7  the module's claims are invalid or missing (wisp claims inspect)
 package main
 
 import (
@@ -35,10 +36,15 @@ const (
 	exitNoServer = 4
 	exitTimeout  = 5
 	exitRemote   = 6
+	exitInvalid  = 7
 )
 
 // usageError marks errors in how the command was called.
 type usageError struct{ error }
+
+// invalidError marks a verdict that a module's claims are invalid or
+// missing. It is not exitRemote: no actor or host was asked.
+type invalidError struct{ error }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -54,11 +60,14 @@ func main() {
 func exitCode(err error) int {
 	var re *lattice.RemoteError
 	var ue usageError
+	var ie invalidError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &ie):
+		return exitInvalid
 	case errors.Is(err, lattice.ErrNoServer):
 		return exitNoServer
 	case errors.Is(err, lattice.ErrActorNotRunning), errors.Is(err, lattice.ErrHostNotFound), errors.Is(err, lattice.ErrNoHosts):

@@ -59,13 +59,17 @@ with the header Wisp-Operation gets the actor's answer.`,
 	scale.AddCommand(newScaleActorCmd(g))
 	get := &cobra.Command{Use: "get", Short: "List hosts and what runs on them"}
 	get.AddCommand(newGetHostsCmd(g), newGetInventoryCmd(g))
-	for _, c := range []*cobra.Command{start, stop, scale, get} {
+	keys := &cobra.Command{Use: "keys", Short: "Generate and list the keys that sign actors", Long: keysLong}
+	keys.AddCommand(newKeysGenCmd(), newKeysListCmd())
+	claimsCmd := &cobra.Command{Use: "claims", Short: "Sign actor modules and inspect their claims", Long: claimsLong}
+	claimsCmd.AddCommand(newClaimsSignCmd(), newClaimsInspectCmd())
+	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd} {
 		c.Args = noArgsHelp
 		c.RunE = func(c *cobra.Command, args []string) error {
 			return usageError{fmt.Errorf("%s needs a subcommand: %s", c.CommandPath(), subcommands(c))}
 		}
 	}
-	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get)
+	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd)
 	return root
 }
 

@@ -271,17 +271,17 @@ func TestCLIExitCodes(t *testing.T) {
 	}
 	module := filepath.Join(t.TempDir(), "echo.wasm")
 	mustRun(t, h.url, "build", "./actors/echo", "-o", module)
-	mustRun(t, h.url, "start", "actor", module, "--name", "e2")
-	if _, errOut, code := run(t, h.url, "call", "e2", "No.Such"); code != 6 || !strings.Contains(errOut, `unknown operation "No.Such"`) {
+	mustRun(t, h.url, "start", "actor", module)
+	if _, errOut, code := run(t, h.url, "call", "echo", "No.Such"); code != 6 || !strings.Contains(errOut, `unknown operation "No.Such"`) {
 		t.Fatalf("unknown operation: exit %d, %q", code, errOut)
 	}
 	big := filepath.Join(t.TempDir(), "big")
 	os.WriteFile(big, bytes.Repeat([]byte("x"), 2<<20), 0o644)
-	if _, errOut, code := run(t, h.url, "call", "e2", "Echo.Reply", "--data-file", big); code != 6 || !strings.Contains(errOut, "payload too large") {
+	if _, errOut, code := run(t, h.url, "call", "echo", "Echo.Reply", "--data-file", big); code != 6 || !strings.Contains(errOut, "payload too large") {
 		t.Fatalf("huge payload: exit %d, %q", code, errOut)
 	}
-	mustRun(t, h.url, "stop", "actor", "e2")
-	if _, _, code := run(t, h.url, "call", "e2", "Echo.Reply"); code != 3 {
+	mustRun(t, h.url, "stop", "actor", "echo")
+	if _, _, code := run(t, h.url, "call", "echo", "Echo.Reply"); code != 3 {
 		t.Fatalf("stopped actor: exit %d", code)
 	}
 }

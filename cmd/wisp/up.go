@@ -16,6 +16,7 @@ import (
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/host/claims"
 	"github.com/wisp-dev/wisp/host/engine"
+	"github.com/wisp-dev/wisp/internal/keystore"
 	"github.com/wisp-dev/wisp/internal/wasmbuild"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
@@ -195,6 +196,19 @@ func startDemo(ctx context.Context, h *host.Host) error {
 	fmt.Fprintln(os.Stderr, "building the echo actor...")
 	out, err := wasmbuild.Build(ctx, dir, wasmbuild.Options{Stderr: os.Stderr})
 	if err != nil {
+		return err
+	}
+	// Signed like `wisp build` does, with the key store's keys.
+	var keys keystore.Store
+	acct, _, err := keys.Account()
+	if err != nil {
+		return err
+	}
+	mod, _, err := keys.Module(out)
+	if err != nil {
+		return err
+	}
+	if err := signInPlace(out, claims.SignOptions{Name: "echo", CallAlias: "echo"}, acct, mod); err != nil {
 		return err
 	}
 	if _, err := h.StartActor(ctx, lattice.StartActorRequest{Ref: out, Name: "echo", Count: 2}); err != nil {

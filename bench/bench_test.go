@@ -220,7 +220,7 @@ func BenchmarkGuestLoop(b *testing.B) {
 	}
 	b.Run("no-checks", raw(wazero.NewRuntimeConfig()))
 	b.Run("wazero-close-on-context-done", raw(wazero.NewRuntimeConfig().WithCloseOnContextDone(true)))
-	b.Run("wisp-interrupt-global", func(b *testing.B) {
+	b.Run("wisp-loop-checks", func(b *testing.B) {
 		e, _ := engine.New(engine.Config{})
 		defer e.Close(ctx)
 		m, err := e.Compile(ctx, wasm, engine.Limits{})

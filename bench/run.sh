@@ -33,7 +33,7 @@ awk '
           "BenchmarkInvoke/wisp-engine BenchmarkInvoke/raw-wazero " \
           "BenchmarkTimeoutMechanism/wisp-instance-timer BenchmarkTimeoutMechanism/none " \
           "BenchmarkTimeoutMechanism/wazero-context-timeout BenchmarkTimeoutMechanism/none " \
-          "BenchmarkGuestLoop/wisp-interrupt-global BenchmarkGuestLoop/no-checks " \
+          "BenchmarkGuestLoop/wisp-loop-checks BenchmarkGuestLoop/no-checks " \
           "BenchmarkGuestLoop/wazero-close-on-context-done BenchmarkGuestLoop/no-checks " \
           "BenchmarkRequestReply/wisp-actor/1-caller BenchmarkRequestReply/raw-nats/1-caller " \
           "BenchmarkRequestReply/wisp-actor/64-callers BenchmarkRequestReply/raw-nats/64-callers " \

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -312,5 +313,30 @@ func TestUnknownEngineNamesWhatIsCompiledIn(t *testing.T) {
 	}
 	if _, err := engine.New(engine.Config{Mode: "jit"}); err == nil {
 		t.Fatal("New with mode jit succeeded")
+	}
+}
+
+// TestLoopingGuestDoesNotStallGarbageCollection: compiled guest code cannot
+// be preempted, so a guest spinning in a loop must still let the garbage
+// collector stop the world, or the host freezes (and the timer that is to
+// stop the guest never fires).
+func TestLoopingGuestDoesNotStallGarbageCollection(t *testing.T) {
+	for _, cfg := range modes(t) {
+		t.Run(cfg.Mode, func(t *testing.T) {
+			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"),
+				engine.Limits{CallTimeout: 2 * time.Second}, engine.InstanceConfig{})
+			// Without safe points in the loop this test never ends: the GC
+			// waits for the guest, and the guest for the stopped timer.
+			gcDone := make(chan struct{})
+			go func() {
+				time.Sleep(100 * time.Millisecond) // the guest is looping by now
+				runtime.GC()
+				close(gcDone)
+			}()
+			if _, err := i.Invoke(context.Background(), "loop", nil); !errors.Is(err, engine.ErrTimeout) {
+				t.Fatalf("loop = %v, want ErrTimeout", err)
+			}
+			<-gcDone
+		})
 	}
 }

@@ -1,22 +1,32 @@
 // Package interrupt makes a Wasm module stoppable from outside at almost no
-// cost: it adds a mutable i32 global, exported as Export, and at the head of
-// every loop inserts
+// cost. It adds a mutable i32 global, exported as Export, and to every
+// function a counter local; at the head of every loop it inserts
 //
-//	global.get $interrupt
+//	local.get $n  i32.const 1  i32.add  local.tee $n
+//	i32.const Every  i32.ge_u
 //	if
-//	  unreachable
+//	  i32.const 0  local.set $n
+//	  i32.const 0  memory.grow  drop       ;; a call out of the guest
+//	  global.get $interrupt
+//	  if  unreachable  end
 //	end
 //
 // so a host that sets the global to 1 from another goroutine makes the guest
-// trap at its next loop iteration. Straight-line code always ends, and
+// trap within Every iterations. Straight-line code always ends, and
 // unbounded recursion ends in a stack overflow, so loops are the only place
 // a guest can run forever.
 //
+// The `memory.grow 0` is there for the Go runtime, not for the guest: code
+// compiled by wazero cannot be preempted, so a guest that never leaves its
+// loop would stall every goroutine of the host as soon as the garbage
+// collector stops the world (including the timer that is to interrupt the
+// guest). wazero implements memory.grow as a call out to Go, which gives the
+// scheduler a safe point every Every iterations.
+//
 // wazero's own mechanism (RuntimeConfig.WithCloseOnContextDone) calls out of
-// the guest to check its context at every loop header, which made a
-// three-instruction loop 40x slower in wisp's benchmark (bench/,
-// BenchmarkGuestLoop); the global's load and branch make it about 2x slower,
-// and loops with real work in them far less. See RATIONALE.md.
+// the guest at every loop iteration, which made a three-instruction loop 40x
+// slower in wisp's benchmark (bench/, BenchmarkGuestLoop). A counter in a
+// register and a compare cost far less. See RATIONALE.md.
 //
 // # Notes
 //
@@ -25,8 +35,12 @@
 //     reference types, SIMD, threads, tail calls and exception handling —
 //     everything wazero accepts. An unknown opcode is an error, never a
 //     silently broken module.
+//   - A module without a memory gets an empty one, for the memory.grow.
 //   - Custom sections named ".debug_*" are dropped: their code offsets would
 //     be wrong after the rewrite. Other custom sections (names, claims) stay.
+//   - Sections that declare more entries than they have bytes, and
+//     functions with more than 50,000 locals, are refused: wazero's decoder
+//     would allocate for the declared counts first.
 package interrupt
 
 import (
@@ -39,17 +53,20 @@ import (
 // Export is the name under which the interrupt global is exported.
 const Export = "__wisp_interrupt"
 
-// check is the sequence inserted at each loop header, without the global
-// index that follows global.get.
-var checkTail = []byte{0x04, 0x40, 0x00, 0x0b} // if (empty) unreachable end
+// Every is how many loop iterations pass between two looks at the
+// interrupt global (and two safe points for the Go scheduler).
+const Every = 1 << 14
 
 // Section ids.
 const (
-	secCustom = 0
-	secImport = 2
-	secGlobal = 6
-	secExport = 7
-	secCode   = 10
+	secCustom   = 0
+	secType     = 1
+	secImport   = 2
+	secFunction = 3
+	secMemory   = 5
+	secGlobal   = 6
+	secExport   = 7
+	secCode     = 10
 )
 
 // sectionRank orders known sections as the binary format requires them.
@@ -76,24 +93,41 @@ func Instrument(wasm []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var importedGlobals, definedGlobals uint32
-	globalIdx := -1
+	var imp imports
+	var definedGlobals uint32
+	var params []uint32 // parameter count per type
+	var funcTypes []uint32
+	globalIdx, hasMemory := -1, false
 	for i, s := range secs {
+		r := reader{b: s.body}
 		switch s.id {
+		case secType:
+			if params, err = readTypes(&r); err != nil {
+				return nil, fmt.Errorf("type section: %w", err)
+			}
 		case secImport:
-			if importedGlobals, err = countImportedGlobals(s.body); err != nil {
+			if imp, err = readImports(&r); err != nil {
 				return nil, fmt.Errorf("import section: %w", err)
 			}
+		case secFunction:
+			if funcTypes, err = readIndices(&r); err != nil {
+				return nil, fmt.Errorf("function section: %w", err)
+			}
+		case secMemory:
+			n, err := r.u32()
+			if err != nil {
+				return nil, fmt.Errorf("memory section: %w", err)
+			}
+			hasMemory = hasMemory || n > 0
 		case secGlobal:
 			globalIdx = i
-			r := reader{b: s.body}
 			if definedGlobals, err = r.u32(); err != nil {
 				return nil, fmt.Errorf("global section: %w", err)
 			}
 		}
 	}
-	g := importedGlobals + definedGlobals // index of the new global
-	check := append(append([]byte{0x23}, uleb(uint64(g))...), checkTail...)
+	hasMemory = hasMemory || imp.memories > 0
+	g := imp.globals + definedGlobals // index of the new global
 
 	// The global: mutable i32 initialised to 0.
 	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
@@ -103,6 +137,9 @@ func Instrument(wasm []byte) ([]byte, error) {
 		secs[globalIdx].body = concat(uleb(uint64(definedGlobals+1)), r.b[r.p:], newGlobal)
 	} else {
 		secs = insertSection(secs, section{id: secGlobal, body: concat(uleb(1), newGlobal)})
+	}
+	if !hasMemory {
+		secs = insertSection(secs, section{id: secMemory, body: []byte{0x01, 0x00, 0x00}})
 	}
 	// The export.
 	exp := concat(uleb(uint64(len(Export))), []byte(Export), []byte{0x03}, uleb(uint64(g)))
@@ -123,11 +160,18 @@ func Instrument(wasm []byte) ([]byte, error) {
 		secs = insertSection(secs, section{id: secExport, body: concat(uleb(1), exp)})
 	}
 	// The checks.
+	fnParams := make([]uint32, len(funcTypes))
+	for i, t := range funcTypes {
+		if int(t) >= len(params) {
+			return nil, fmt.Errorf("function %d: type %d out of range", i, t)
+		}
+		fnParams[i] = params[t]
+	}
 	for i := range secs {
 		if secs[i].id != secCode {
 			continue
 		}
-		if secs[i].body, err = rewriteCode(secs[i].body, check); err != nil {
+		if secs[i].body, err = rewriteCode(secs[i].body, g, fnParams); err != nil {
 			return nil, fmt.Errorf("code section: %w", err)
 		}
 	}
@@ -140,6 +184,70 @@ func Instrument(wasm []byte) ([]byte, error) {
 		out.Write(s.body)
 	}
 	return out.Bytes(), nil
+}
+
+// check returns the sequence inserted at a loop header of a function whose
+// counter is local n; g is the interrupt global.
+func check(n, g uint32) []byte {
+	l, gl := uleb(uint64(n)), uleb(uint64(g))
+	every := binary.AppendVarint(nil, Every)
+	return concat(
+		[]byte{0x20}, l, []byte{0x41, 0x01, 0x6a, 0x22}, l, // n = n+1
+		[]byte{0x41}, every, []byte{0x4f, 0x04, 0x40}, // if n >= Every
+		[]byte{0x41, 0x00, 0x21}, l, // n = 0
+		[]byte{0x41, 0x00, 0x40, 0x00, 0x1a},             // drop(memory.grow(0))
+		[]byte{0x23}, gl, []byte{0x04, 0x40, 0x00, 0x0b}, // if interrupt: unreachable
+		[]byte{0x0b}, // end
+	)
+}
+
+// readTypes returns the parameter count of every function type.
+func readTypes(r *reader) ([]uint32, error) {
+	n, err := r.vec("types")
+	if err != nil {
+		return nil, err
+	}
+	params := make([]uint32, n)
+	for k := range params {
+		form, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		if form != 0x60 {
+			return nil, fmt.Errorf("type %d: form 0x%02x is not a function type", k, form)
+		}
+		np, err := r.vec("parameters")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.bytes(int(np)); err != nil {
+			return nil, err
+		}
+		nr, err := r.vec("results")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.bytes(int(nr)); err != nil {
+			return nil, err
+		}
+		params[k] = np
+	}
+	return params, nil
+}
+
+// readIndices reads a vector of u32 indices.
+func readIndices(r *reader) ([]uint32, error) {
+	n, err := r.vec("indices")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint32, n)
+	for k := range out {
+		if out[k], err = r.u32(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func splitSections(b []byte) ([]section, error) {
@@ -304,23 +412,27 @@ func insertSection(secs []section, s section) []section {
 	return append(secs[:at], append([]section{s}, secs[at:]...)...)
 }
 
-func countImportedGlobals(b []byte) (uint32, error) {
-	r := reader{b: b}
+// imports counts what a module imports, by kind.
+type imports struct {
+	globals, memories uint32
+}
+
+func readImports(r *reader) (imports, error) {
+	var imp imports
 	n, err := r.u32()
 	if err != nil {
-		return 0, err
+		return imp, err
 	}
-	var globals uint32
 	for k := uint32(0); k < n; k++ {
 		if _, err := r.name(); err != nil {
-			return 0, err
+			return imp, err
 		}
 		if _, err := r.name(); err != nil {
-			return 0, err
+			return imp, err
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return 0, err
+			return imp, err
 		}
 		switch kind {
 		case 0x00: // func: type index
@@ -330,9 +442,10 @@ func countImportedGlobals(b []byte) (uint32, error) {
 				err = r.limits()
 			}
 		case 0x02: // memory: limits
+			imp.memories++
 			err = r.limits()
 		case 0x03: // global: valtype, mutability
-			globals++
+			imp.globals++
 			_, err = r.bytes(2)
 		case 0x04: // tag: attribute, type index
 			if _, err = r.byte(); err == nil {
@@ -342,18 +455,22 @@ func countImportedGlobals(b []byte) (uint32, error) {
 			err = fmt.Errorf("unknown import kind 0x%02x", kind)
 		}
 		if err != nil {
-			return 0, err
+			return imp, err
 		}
 	}
-	return globals, nil
+	return imp, nil
 }
 
-// rewriteCode inserts check after every loop header of every function body.
-func rewriteCode(b []byte, check []byte) ([]byte, error) {
+// rewriteCode adds a counter local to every function body and the check
+// at every loop header. params holds each function's parameter count.
+func rewriteCode(b []byte, g uint32, params []uint32) ([]byte, error) {
 	r := reader{b: b}
 	n, err := r.u32()
 	if err != nil {
 		return nil, err
+	}
+	if int(n) != len(params) {
+		return nil, fmt.Errorf("%d bodies for %d functions", n, len(params))
 	}
 	out := make([]byte, 0, len(b)+len(b)/8)
 	out = append(out, uleb(uint64(n))...)
@@ -367,7 +484,7 @@ func rewriteCode(b []byte, check []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", f, err)
 		}
-		if body, err = rewriteBody(body[:0], src, check); err != nil {
+		if body, err = rewriteBody(body[:0], src, params[f], g); err != nil {
 			return nil, fmt.Errorf("function %d: %w", f, err)
 		}
 		out = append(out, uleb(uint64(len(body)))...)
@@ -376,13 +493,14 @@ func rewriteCode(b []byte, check []byte) ([]byte, error) {
 	return out, nil
 }
 
-func rewriteBody(out, src, check []byte) ([]byte, error) {
+func rewriteBody(out, src []byte, params, g uint32) ([]byte, error) {
 	r := reader{b: src}
 	groups, err := r.vec("locals")
 	if err != nil {
 		return nil, err
 	}
-	var locals uint64
+	afterCount := r.p
+	locals := uint64(params)
 	for k := uint32(0); k < groups; k++ {
 		n, err := r.u32()
 		if err != nil {
@@ -396,7 +514,11 @@ func rewriteBody(out, src, check []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	out = append(out, src[:r.p]...)
+	// The counter is one more i32 local, after all the others.
+	out = append(out, uleb(uint64(groups+1))...)
+	out = append(out, src[afterCount:r.p]...)
+	out = append(out, 0x01, 0x7f)
+	chk := check(uint32(locals), g)
 	last := r.p
 	for r.p < len(r.b) {
 		op, _ := r.byte()
@@ -406,7 +528,7 @@ func rewriteBody(out, src, check []byte) ([]byte, error) {
 		}
 		if isLoop {
 			out = append(out, src[last:r.p]...)
-			out = append(out, check...)
+			out = append(out, chk...)
 			last = r.p
 		}
 	}

@@ -96,7 +96,7 @@ func TestInstrumentRefusesGarbage(t *testing.T) {
 			t.Errorf("Instrument(%q) succeeded", b)
 		}
 	}
-	_, err := interrupt.Instrument([]byte("\x00asm\x01\x00\x00\x00\x0a\x04\x01\x02\x00\xee"))
+	_, err := interrupt.Instrument([]byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x04\x01\x02\x00\xee"))
 	if err == nil || !strings.Contains(err.Error(), "unknown opcode") {
 		t.Fatalf("unknown opcode: %v", err)
 	}

@@ -69,7 +69,7 @@ func freePort(t *testing.T) int {
 // hostProc is a `wisp up` process.
 type hostProc struct {
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	logs *syncBuffer
 	url  string
 	done chan error
 }
@@ -84,7 +84,7 @@ func startHost(t *testing.T, extra ...string) *hostProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &hostProc{cmd: cmd, logs: &logs.Buffer, url: fmt.Sprintf("nats://127.0.0.1:%d", port), done: make(chan error, 1)}
+	h := &hostProc{cmd: cmd, logs: logs, url: fmt.Sprintf("nats://127.0.0.1:%d", port), done: make(chan error, 1)}
 	go func() { h.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -109,21 +109,23 @@ func startHost(t *testing.T, extra ...string) *hostProc {
 	}
 }
 
+// syncBuffer collects a process's output. The buffer is a field, not
+// embedded: exec would use an embedded Buffer's ReadFrom and skip the lock.
 type syncBuffer struct {
-	mu sync.Mutex
-	bytes.Buffer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }
 
 func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.Buffer.String()
+	return b.buf.String()
 }
 
 var (

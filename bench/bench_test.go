@@ -99,16 +99,7 @@ func BenchmarkInvoke(b *testing.B) {
 		}
 	})
 	b.Run("wisp-engine", func(b *testing.B) {
-		e, _ := engine.New(engine.Config{})
-		defer e.Close(ctx)
-		m, err := e.Compile(ctx, wasm, engine.Limits{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		inst := wispInstance(b, wasm)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -163,13 +154,7 @@ func BenchmarkTimeoutMechanism(b *testing.B) {
 		run(b, wazero.NewRuntimeConfig().WithCloseOnContextDone(true), true)
 	})
 	b.Run("wisp-instance-timer", func(b *testing.B) {
-		e, _ := engine.New(engine.Config{})
-		defer e.Close(ctx)
-		m, _ := e.Compile(ctx, wasm, engine.Limits{})
-		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		inst := wispInstance(b, wasm)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -221,16 +206,7 @@ func BenchmarkGuestLoop(b *testing.B) {
 	b.Run("no-checks", raw(wazero.NewRuntimeConfig()))
 	b.Run("wazero-close-on-context-done", raw(wazero.NewRuntimeConfig().WithCloseOnContextDone(true)))
 	b.Run("wisp-loop-checks", func(b *testing.B) {
-		e, _ := engine.New(engine.Config{})
-		defer e.Close(ctx)
-		m, err := e.Compile(ctx, wasm, engine.Limits{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		inst := wispInstance(b, wasm)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			if _, err := inst.Invoke(ctx, "", nil); err != nil {
@@ -342,6 +318,25 @@ func BenchmarkRequestReply(b *testing.B) {
 			})
 		})
 	}
+}
+
+// wispInstance compiles wasm on wisp's default engine and instantiates it.
+func wispInstance(b *testing.B, wasm []byte) engine.Instance {
+	ctx := context.Background()
+	e, err := engine.New(engine.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close(ctx) })
+	m, err := e.Compile(ctx, wasm, engine.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	inst, err := m.Instantiate(ctx, engine.InstanceConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return inst
 }
 
 type benchEnv struct {

@@ -249,6 +249,25 @@ func BenchmarkCompile(b *testing.B) {
 			e.Close(ctx)
 		}
 	})
+	b.Run("again-while-running", func(b *testing.B) {
+		// A second start of a module the engine holds: a restart, another
+		// actor of the same module, scaling from zero.
+		e, _ := engine.New(engine.Config{})
+		defer e.Close(ctx)
+		held, err := e.Compile(ctx, wasm, engine.Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer held.Close(ctx)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			m, err := e.Compile(ctx, wasm, engine.Limits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.Close(ctx)
+		}
+	})
 	b.Run("instantiate", func(b *testing.B) {
 		e, _ := engine.New(engine.Config{})
 		defer e.Close(ctx)

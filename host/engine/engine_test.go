@@ -340,3 +340,43 @@ func TestLoopingGuestDoesNotStallGarbageCollection(t *testing.T) {
 		})
 	}
 }
+
+// TestSameModuleIsSharedUntilLastClose: a module compiled twice under the
+// same limit is one compiled module; closing one user leaves the other
+// working, and the engine compiles it again after the last is closed.
+func TestSameModuleIsSharedUntilLastClose(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, engine.Config{})
+	wasm := testwasm.Wat(t, "testdata/guest.wat")
+	a, err := e.Compile(ctx, wasm, engine.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Compile(ctx, wasm, engine.Limits{CallTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close(ctx)
+	a.Close(ctx) // closing twice must not release b's share
+	i, err := b.Instantiate(ctx, engine.InstanceConfig{})
+	if err != nil {
+		t.Fatalf("instantiate after the other user closed: %v", err)
+	}
+	if out, err := i.Invoke(ctx, "echo", []byte("shared")); err != nil || string(out) != "shared" {
+		t.Fatalf("echo = %q, %v", out, err)
+	}
+	// b keeps its own limits: its timeout stops a loop.
+	if _, err := i.Invoke(ctx, "loop", nil); !errors.Is(err, engine.ErrTimeout) {
+		t.Fatalf("loop = %v", err)
+	}
+	i.Close(ctx)
+	b.Close(ctx)
+	c, err := e.Compile(ctx, wasm, engine.Limits{})
+	if err != nil {
+		t.Fatalf("compile after the last close: %v", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Instantiate(ctx, engine.InstanceConfig{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -21,12 +22,34 @@ import (
 
 func init() { register("wazero", newWazero) }
 
-// wazeroEngine compiles modules with wazero. Each module gets its own
-// wazero.Runtime, because memory limits are per runtime; compiled code is
-// shared through one compilation cache.
+// wazeroEngine compiles modules with wazero. Memory limits are a property
+// of a wazero.Runtime, so there is one runtime per limit in use; a module
+// compiled for a limit is kept while any actor uses it, so starting the
+// same module again (a restart, a second actor, scaling from zero) only
+// instantiates. Compiled code also goes to the compilation cache, on disk
+// when configured, for the next process.
 type wazeroEngine struct {
 	compiler bool
 	cache    wazero.CompilationCache
+
+	mu       sync.Mutex
+	runtimes map[uint32]wazero.Runtime // by memory limit, in pages
+	modules  map[moduleKey]*sharedModule
+}
+
+// moduleKey identifies a compiled module: the module's bytes and the
+// memory limit of the runtime it was compiled in.
+type moduleKey struct {
+	sum   [sha256.Size]byte
+	pages uint32
+}
+
+// sharedModule is a compiled module and the number of Modules using it.
+type sharedModule struct {
+	cm    wazero.CompiledModule
+	r     wazero.Runtime
+	pages uint32 // memory the module asks for at start
+	refs  int
 }
 
 // CompilerSupported reports whether wazero's compiler runs on this platform;
@@ -46,7 +69,7 @@ func CompilerSupported() bool {
 }
 
 func newWazero(cfg Config) (Engine, error) {
-	e := &wazeroEngine{}
+	e := &wazeroEngine{runtimes: map[uint32]wazero.Runtime{}, modules: map[moduleKey]*sharedModule{}}
 	switch cfg.Mode {
 	case "", "auto":
 		e.compiler = CompilerSupported()
@@ -79,7 +102,16 @@ func (e *wazeroEngine) Name() string {
 }
 
 func (e *wazeroEngine) Close(ctx context.Context) error {
-	return e.cache.Close(ctx)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for pages, r := range e.runtimes {
+		errs = append(errs, r.Close(ctx))
+		delete(e.runtimes, pages)
+	}
+	clear(e.modules)
+	errs = append(errs, e.cache.Close(ctx))
+	return errors.Join(errs...)
 }
 
 func (e *wazeroEngine) Compile(ctx context.Context, wasm []byte, limits Limits) (Module, error) {
@@ -87,49 +119,103 @@ func (e *wazeroEngine) Compile(ctx context.Context, wasm []byte, limits Limits) 
 		return nil, err
 	}
 	limits = limits.WithDefaults()
-	rc := wazero.NewRuntimeConfigInterpreter()
-	if e.compiler {
-		rc = wazero.NewRuntimeConfigCompiler()
+	key := moduleKey{sum: sha256.Sum256(wasm), pages: limits.MaxMemoryPages}
+	if sm := e.acquire(key); sm != nil {
+		return &wazeroModule{e: e, key: key, sm: sm, limits: limits}, nil
 	}
-	// Loops are stopped by the interrupt global (see package interrupt),
-	// not by wazero's WithCloseOnContextDone, which calls out of the guest at
-	// every loop iteration.
+	// Loops are stopped by counted checks (see package interrupt), not by
+	// wazero's WithCloseOnContextDone, which calls out of the guest at every
+	// loop iteration.
 	wasm, err := interrupt.Instrument(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
-	rc = rc.WithCompilationCache(e.cache).WithMemoryLimitPages(limits.MaxMemoryPages)
-	r := wazero.NewRuntimeWithConfig(ctx, rc)
-	m, err := e.compile(ctx, r, wasm, limits)
+	r, err := e.runtime(ctx, limits.MaxMemoryPages)
 	if err != nil {
-		_ = r.Close(ctx)
 		return nil, err
 	}
-	return m, nil
-}
-
-func (e *wazeroEngine) compile(ctx context.Context, r wazero.Runtime, wasm []byte, limits Limits) (*wazeroModule, error) {
 	cm, err := r.CompileModule(ctx, wasm)
 	if err != nil {
 		// Decoding, validation, and a start memory above the limit.
 		return nil, fmt.Errorf("compile: %w", err)
 	}
 	if err := checkWaPC(cm); err != nil {
+		cm.Close(ctx)
 		return nil, err
 	}
-	var pages uint32
+	sm := &sharedModule{cm: cm, r: r, refs: 1}
 	if mem, ok := cm.ExportedMemories()[exportMemory]; ok {
-		pages = mem.Min()
+		sm.pages = mem.Min()
 	}
+	e.mu.Lock()
+	if other, ok := e.modules[key]; ok { // compiled concurrently: keep one
+		other.refs++
+		e.mu.Unlock()
+		cm.Close(ctx)
+		return &wazeroModule{e: e, key: key, sm: other, limits: limits}, nil
+	}
+	e.modules[key] = sm
+	e.mu.Unlock()
+	return &wazeroModule{e: e, key: key, sm: sm, limits: limits}, nil
+}
+
+// acquire returns the module compiled for key, counting one more user, or
+// nil.
+func (e *wazeroEngine) acquire(key moduleKey) *sharedModule {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sm, ok := e.modules[key]
+	if !ok {
+		return nil
+	}
+	sm.refs++
+	return sm
+}
+
+// release drops one user of the module at key and closes it after the last.
+func (e *wazeroEngine) release(ctx context.Context, key moduleKey) error {
+	e.mu.Lock()
+	sm, ok := e.modules[key]
+	if !ok {
+		e.mu.Unlock()
+		return nil
+	}
+	sm.refs--
+	if sm.refs > 0 {
+		e.mu.Unlock()
+		return nil
+	}
+	delete(e.modules, key)
+	e.mu.Unlock()
+	return sm.cm.Close(ctx)
+}
+
+// runtime returns the runtime for a memory limit, with the WASI and waPC
+// host modules, creating it on first use.
+func (e *wazeroEngine) runtime(ctx context.Context, pages uint32) (wazero.Runtime, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.runtimes[pages]; ok {
+		return r, nil
+	}
+	rc := wazero.NewRuntimeConfigInterpreter()
+	if e.compiler {
+		rc = wazero.NewRuntimeConfigCompiler()
+	}
+	rc = rc.WithCompilationCache(e.cache).WithMemoryLimitPages(pages)
+	r := wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
+		r.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
 	for _, name := range []string{ModuleWaPC, ModuleWasmbus} {
 		if err := instantiateWaPC(ctx, r, name); err != nil {
+			r.Close(ctx)
 			return nil, fmt.Errorf("instantiate %s host module: %w", name, err)
 		}
 	}
-	return &wazeroModule{r: r, cm: cm, limits: limits, pages: pages}, nil
+	e.runtimes[pages] = r
+	return r, nil
 }
 
 // checkWaPC refuses modules that cannot be waPC guests, with an error that
@@ -157,17 +243,22 @@ func checkWaPC(cm wazero.CompiledModule) error {
 	return nil
 }
 
+// wazeroModule is one user's handle on a shared compiled module, with its
+// own limits.
 type wazeroModule struct {
-	r      wazero.Runtime
-	cm     wazero.CompiledModule
-	limits Limits
-	pages  uint32
+	e         *wazeroEngine
+	key       moduleKey
+	sm        *sharedModule
+	limits    Limits
+	closeOnce sync.Once
 }
 
-func (m *wazeroModule) MemoryPages() uint32 { return m.pages }
+func (m *wazeroModule) MemoryPages() uint32 { return m.sm.pages }
 
 func (m *wazeroModule) Close(ctx context.Context) error {
-	return m.r.Close(ctx)
+	var err error
+	m.closeOnce.Do(func() { err = m.e.release(ctx, m.key) })
+	return err
 }
 
 // stateKey finds an instance's callState in the context wazero hands to host
@@ -196,7 +287,7 @@ func (m *wazeroModule) Instantiate(ctx context.Context, cfg InstanceConfig) (Ins
 		WithRandSource(rand.Reader).
 		WithStdout(writerOrDiscard(cfg.Stdout)).
 		WithStderr(writerOrDiscard(cfg.Stderr))
-	mod, err := m.r.InstantiateModule(i.ctx, m.cm, mc)
+	mod, err := m.sm.r.InstantiateModule(i.ctx, m.sm.cm, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate %s: %w", cfg.Name, err)
 	}

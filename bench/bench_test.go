@@ -123,9 +123,8 @@ func BenchmarkInvoke(b *testing.B) {
 
 // BenchmarkTimeoutMechanism compares what a call timeout costs per call of
 // the echo guest: none at all, wazero's documented way (a context with a
-// timeout per call on a runtime with CloseOnContextDone), and wisp's (a
-// reused timer per instance that sets the instrumented guest's interrupt
-// global).
+// timeout per call on a runtime with CloseOnContextDone), and wisp's (the
+// engine's watchdog and the instrumented guest's counted loop checks).
 func BenchmarkTimeoutMechanism(b *testing.B) {
 	wasm := testwasm.GoActor(b, "actors/echo")
 	ctx := context.Background()
@@ -153,7 +152,7 @@ func BenchmarkTimeoutMechanism(b *testing.B) {
 	b.Run("wazero-context-timeout", func(b *testing.B) {
 		run(b, wazero.NewRuntimeConfig().WithCloseOnContextDone(true), true)
 	})
-	b.Run("wisp-instance-timer", func(b *testing.B) {
+	b.Run("wisp-watchdog", func(b *testing.B) {
 		inst := wispInstance(b, wasm)
 		b.ReportAllocs()
 		b.ResetTimer()

@@ -31,7 +31,7 @@ awk '
   END {
     split("BenchmarkInvoke/wisp-actor BenchmarkInvoke/raw-wazero " \
           "BenchmarkInvoke/wisp-engine BenchmarkInvoke/raw-wazero " \
-          "BenchmarkTimeoutMechanism/wisp-instance-timer BenchmarkTimeoutMechanism/none " \
+          "BenchmarkTimeoutMechanism/wisp-watchdog BenchmarkTimeoutMechanism/none " \
           "BenchmarkTimeoutMechanism/wazero-context-timeout BenchmarkTimeoutMechanism/none " \
           "BenchmarkGuestLoop/wisp-loop-checks BenchmarkGuestLoop/no-checks " \
           "BenchmarkGuestLoop/wazero-close-on-context-done BenchmarkGuestLoop/no-checks " \

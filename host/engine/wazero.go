@@ -9,6 +9,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -31,6 +32,8 @@ func init() { register("wazero", newWazero) }
 type wazeroEngine struct {
 	compiler bool
 	cache    wazero.CompilationCache
+
+	watchdog *watchdog
 
 	mu       sync.Mutex
 	runtimes map[uint32]wazero.Runtime // by memory limit, in pages
@@ -91,6 +94,7 @@ func newWazero(cfg Config) (Engine, error) {
 	} else {
 		e.cache = wazero.NewCompilationCache()
 	}
+	e.watchdog = newWatchdog()
 	return e, nil
 }
 
@@ -102,6 +106,7 @@ func (e *wazeroEngine) Name() string {
 }
 
 func (e *wazeroEngine) Close(ctx context.Context) error {
+	e.watchdog.close()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var errs []error
@@ -269,14 +274,12 @@ type stateKey struct{}
 func (m *wazeroModule) Instantiate(ctx context.Context, cfg InstanceConfig) (Instance, error) {
 	st := &callState{cfg: &cfg}
 	i := &wazeroInstance{
-		st:      st,
-		ctx:     context.WithValue(context.Background(), stateKey{}, st),
-		timeout: m.limits.CallTimeout,
-		epoch:   time.Now(),
-		wake:    make(chan struct{}),
+		st:       st,
+		ctx:      context.WithValue(context.Background(), stateKey{}, st),
+		timeout:  m.limits.CallTimeout,
+		watchdog: m.e.watchdog,
+		wake:     make(chan struct{}),
 	}
-	i.timer = time.AfterFunc(time.Hour, i.expire)
-	i.timer.Stop()
 
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module per runtime
@@ -294,6 +297,7 @@ func (m *wazeroModule) Instantiate(ctx context.Context, cfg InstanceConfig) (Ins
 	i.mod = mod
 	i.guestCall = mod.ExportedFunction(exportGuestCall)
 	i.interrupt = mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+	i.watchdog.add(i)
 	if err := i.start(); err != nil {
 		_ = i.Close(ctx)
 		return nil, fmt.Errorf("start %s: %w", cfg.Name, err)
@@ -316,29 +320,32 @@ type wazeroInstance struct {
 	stack     [2]uint64
 	ctx       context.Context // carries st to the host functions
 
-	// The call timeout. The timer is reused across calls and fires expire;
-	// mu orders expire against the end of a call, so an interrupt never
-	// leaks into the next one.
-	timer    *time.Timer
+	// The call timeout, enforced by the engine's watchdog. state is the
+	// deadline of the call in flight on the watchdog's clock, 0 when idle,
+	// -1 once the watchdog interrupted it. mu orders an interrupt against
+	// the end of the call, on the slow path only, so an interrupt never leaks
+	// into the next call.
+	watchdog *watchdog
 	timeout  time.Duration
-	epoch    time.Time // deadline is measured from here, on the monotonic clock
-	mu       sync.Mutex
-	running  bool
-	deadline time.Duration
 	limit    time.Duration // the timeout of the running call
-	timedOut bool
+	armed    int64         // the deadline stored by arm
+	state    atomic.Int64
+	mu       sync.Mutex
 	wake     chan struct{} // closed by expire: wakes a sleeping guest
 
 	closeOnce sync.Once
 }
 
-// expire runs on the timer's goroutine. A stale fire from an earlier call
-// finds no call running, or a later deadline, and does nothing.
-func (i *wazeroInstance) expire() {
+// expire interrupts the call in flight if it is past its deadline. It runs
+// on the watchdog's goroutine.
+func (i *wazeroInstance) expire(now int64) {
+	d := i.state.Load()
+	if d <= 0 || now < d {
+		return
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.running && !i.timedOut && time.Since(i.epoch) >= i.deadline {
-		i.timedOut = true
+	if i.state.CompareAndSwap(d, -1) {
 		i.interrupt.Set(1)
 		close(i.wake)
 	}
@@ -346,30 +353,29 @@ func (i *wazeroInstance) expire() {
 
 // arm starts the clock for a call of at most d.
 func (i *wazeroInstance) arm(d time.Duration) {
-	i.mu.Lock()
-	i.deadline = time.Since(i.epoch) + d
 	i.limit = d
-	i.running = true
-	i.mu.Unlock()
-	i.timer.Reset(d)
+	i.armed = max(i.watchdog.now()+int64(d), 1)
+	i.state.Store(i.armed)
+	i.watchdog.begin()
 }
 
 // disarm stops the clock and reports whether the call was interrupted. If
 // the interrupt came too late to stop the guest, it is undone so the
 // instance stays usable.
 func (i *wazeroInstance) disarm(failed bool) (timedOut bool) {
-	i.timer.Stop()
+	i.watchdog.end()
+	if i.state.CompareAndSwap(i.armed, 0) {
+		return false
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.running = false
-	timedOut = i.timedOut
-	if timedOut && !failed {
+	i.state.Store(0)
+	if !failed {
 		i.interrupt.Set(0)
-		i.timedOut = false
 		i.wake = make(chan struct{})
 		return false
 	}
-	return timedOut
+	return true
 }
 
 // sleep is the guest's WASI clock sleep; an interrupt cuts it short.
@@ -463,7 +469,7 @@ func (i *wazeroInstance) callError(op string, err error, timedOut bool) error {
 func (i *wazeroInstance) Close(ctx context.Context) error {
 	var err error
 	i.closeOnce.Do(func() {
-		i.timer.Stop()
+		i.watchdog.remove(i)
 		err = i.mod.Close(ctx)
 	})
 	return err

@@ -77,47 +77,56 @@ func (r *rawWaPC) instantiate(b *testing.B, rc wazero.RuntimeConfig, wasm []byte
 	return mod, rt
 }
 
+// rawCalls benchmarks calls of operation on wasm through rawWaPC on a
+// runtime configured by rc; perCallTimeout gives each call a context with a
+// timeout, as wazero's CloseOnContextDone needs.
+func rawCalls(b *testing.B, rc wazero.RuntimeConfig, wasm []byte, operation string, payload []byte, perCallTimeout bool) {
+	ctx := context.Background()
+	r := &rawWaPC{op: []byte(operation), payload: payload}
+	mod, rt := r.instantiate(b, rc, wasm)
+	defer rt.Close(ctx)
+	gc := mod.ExportedFunction("__guest_call")
+	stack := make([]uint64, 2)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cctx, cancel := ctx, context.CancelFunc(func() {})
+		if perCallTimeout {
+			cctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		}
+		stack[0], stack[1] = uint64(len(r.op)), uint64(len(r.payload))
+		if err := gc.CallWithStack(cctx, stack); err != nil || stack[0] != 1 {
+			b.Fatal(err)
+		}
+		cancel()
+		_ = append([]byte(nil), r.resp...) // the copy wisp makes too
+	}
+}
+
+// calls benchmarks one invocation function.
+func calls(b *testing.B, invoke func(context.Context, string, []byte) ([]byte, error), operation string, payload []byte) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := invoke(ctx, operation, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkInvoke compares one echo call of 1 KiB: a raw wazero call, wisp's
 // engine (with its timeout mechanism) and an actor (pool, limits) in-host.
 func BenchmarkInvoke(b *testing.B) {
 	wasm := testwasm.GoActor(b, "actors/echo")
-	ctx := context.Background()
 	b.Run("raw-wazero", func(b *testing.B) {
-		r := &rawWaPC{op: []byte("Echo.Reply"), payload: payload1K}
-		mod, rt := r.instantiate(b, wazero.NewRuntimeConfig(), wasm)
-		defer rt.Close(ctx)
-		gc := mod.ExportedFunction("__guest_call")
-		stack := make([]uint64, 2)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			stack[0], stack[1] = uint64(len(r.op)), uint64(len(r.payload))
-			if err := gc.CallWithStack(ctx, stack); err != nil || stack[0] != 1 {
-				b.Fatal(err)
-			}
-			_ = append([]byte(nil), r.resp...) // the copy wisp makes too
-		}
+		rawCalls(b, wazero.NewRuntimeConfig(), wasm, "Echo.Reply", payload1K, false)
 	})
 	b.Run("wisp-engine", func(b *testing.B) {
-		inst := wispInstance(b, wasm)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := inst.Invoke(ctx, "Echo.Reply", payload1K); err != nil {
-				b.Fatal(err)
-			}
-		}
+		calls(b, wispInstance(b, wasm).Invoke, "Echo.Reply", payload1K)
 	})
 	b.Run("wisp-actor", func(b *testing.B) {
-		env := newEnv(b)
-		a := env.start(b, "echo", wasm, 1)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := a.Invoke(ctx, "Echo.Reply", payload1K); err != nil {
-				b.Fatal(err)
-			}
-		}
+		calls(b, newEnv(b).start(b, "echo", wasm, 1).Invoke, "Echo.Reply", payload1K)
 	})
 }
 
@@ -127,40 +136,14 @@ func BenchmarkInvoke(b *testing.B) {
 // engine's watchdog and the instrumented guest's counted loop checks).
 func BenchmarkTimeoutMechanism(b *testing.B) {
 	wasm := testwasm.GoActor(b, "actors/echo")
-	ctx := context.Background()
-	run := func(b *testing.B, rc wazero.RuntimeConfig, perCallTimeout bool) {
-		r := &rawWaPC{op: []byte("Echo.Reply"), payload: payload1K}
-		mod, rt := r.instantiate(b, rc, wasm)
-		defer rt.Close(ctx)
-		gc := mod.ExportedFunction("__guest_call")
-		stack := make([]uint64, 2)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			cctx, cancel := ctx, context.CancelFunc(func() {})
-			if perCallTimeout {
-				cctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-			}
-			stack[0], stack[1] = uint64(len(r.op)), uint64(len(r.payload))
-			if err := gc.CallWithStack(cctx, stack); err != nil {
-				b.Fatal(err)
-			}
-			cancel()
-		}
-	}
-	b.Run("none", func(b *testing.B) { run(b, wazero.NewRuntimeConfig(), false) })
+	b.Run("none", func(b *testing.B) {
+		rawCalls(b, wazero.NewRuntimeConfig(), wasm, "Echo.Reply", payload1K, false)
+	})
 	b.Run("wazero-context-timeout", func(b *testing.B) {
-		run(b, wazero.NewRuntimeConfig().WithCloseOnContextDone(true), true)
+		rawCalls(b, wazero.NewRuntimeConfig().WithCloseOnContextDone(true), wasm, "Echo.Reply", payload1K, true)
 	})
 	b.Run("wisp-watchdog", func(b *testing.B) {
-		inst := wispInstance(b, wasm)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := inst.Invoke(ctx, "Echo.Reply", payload1K); err != nil {
-				b.Fatal(err)
-			}
-		}
+		calls(b, wispInstance(b, wasm).Invoke, "Echo.Reply", payload1K)
 	})
 }
 
@@ -182,36 +165,18 @@ const loopGuest = `(module
 // BenchmarkGuestLoop measures what stopping runaway guests costs guest
 // code: the loop guest with no termination checks, with wazero's
 // CloseOnContextDone (a call out of the guest per iteration), and with
-// wisp's interrupt global (a load and a branch per iteration).
+// wisp's counted loop checks (a register increment and compare per
+// iteration, a call out every 16384).
 func BenchmarkGuestLoop(b *testing.B) {
 	wasm := wat(b, loopGuest)
-	ctx := context.Background()
-	raw := func(rc wazero.RuntimeConfig) func(b *testing.B) {
-		return func(b *testing.B) {
-			r := &rawWaPC{}
-			mod, rt := r.instantiate(b, rc, wasm)
-			defer rt.Close(ctx)
-			gc := mod.ExportedFunction("__guest_call")
-			stack := make([]uint64, 2)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				stack[0], stack[1] = 0, 0
-				if err := gc.CallWithStack(ctx, stack); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-	}
-	b.Run("no-checks", raw(wazero.NewRuntimeConfig()))
-	b.Run("wazero-close-on-context-done", raw(wazero.NewRuntimeConfig().WithCloseOnContextDone(true)))
+	b.Run("no-checks", func(b *testing.B) {
+		rawCalls(b, wazero.NewRuntimeConfig(), wasm, "", nil, false)
+	})
+	b.Run("wazero-close-on-context-done", func(b *testing.B) {
+		rawCalls(b, wazero.NewRuntimeConfig().WithCloseOnContextDone(true), wasm, "", nil, true)
+	})
 	b.Run("wisp-loop-checks", func(b *testing.B) {
-		inst := wispInstance(b, wasm)
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := inst.Invoke(ctx, "", nil); err != nil {
-				b.Fatal(err)
-			}
-		}
+		calls(b, wispInstance(b, wasm).Invoke, "", nil)
 	})
 }
 

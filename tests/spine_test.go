@@ -80,6 +80,7 @@ func startHost(t *testing.T, extra ...string) *hostProc {
 	logs := &syncBuffer{}
 	args := append([]string{"up", "--nats-port", fmt.Sprint(port), "--cache-dir", t.TempDir(), "--js-dir", t.TempDir()}, extra...)
 	cmd := exec.Command(wisp(t), args...)
+	cmd.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t))
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -285,5 +286,31 @@ func TestCLIExitCodes(t *testing.T) {
 	mustRun(t, h.url, "stop", "actor", "echo")
 	if _, _, code := run(t, h.url, "call", "echo", "Echo.Reply"); code != 3 {
 		t.Fatalf("stopped actor: exit %d", code)
+	}
+}
+
+// TestUpDemo is the README's first command: `wisp up --demo` builds, signs
+// and starts the echo actor, and `wisp call` reaches it.
+func TestUpDemo(t *testing.T) {
+	h := startHost(t, "--demo")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, errOut, code := run(t, h.url, "call", "echo", "Echo.Reply", "hello")
+		if code == 0 {
+			if out != "hello\n" {
+				t.Fatalf("call printed %q", out)
+			}
+			break
+		}
+		if code != 3 || time.Now().After(deadline) { // 3: not running yet
+			t.Fatalf("call: exit %d, %s\n%s", code, errOut, h.logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(h.logs.String(), "demo: echo actor running") {
+		t.Fatalf("no demo banner:\n%s", h.logs)
+	}
+	if _, err := os.Stat(filepath.Join(keysDir(t), "echo_module.nk")); err != nil {
+		t.Fatalf("the demo did not sign with the key store's keys: %v", err)
 	}
 }

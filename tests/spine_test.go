@@ -314,3 +314,37 @@ func TestUpDemo(t *testing.T) {
 		t.Fatalf("the demo did not sign with the key store's keys: %v", err)
 	}
 }
+
+// TestSecondHostJoinsWithNatsURL: `wisp up --nats-url` joins the lattice of
+// another host's embedded server; `wisp up` pointed at nothing fails fast.
+func TestSecondHostJoinsWithNatsURL(t *testing.T) {
+	first := startHost(t)
+	second := exec.Command(wisp(t), "up", "--nats-url", first.url, "--name", "joiner", "--cache-dir", t.TempDir())
+	second.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t))
+	logs := &syncBuffer{}
+	second.Stdout, second.Stderr = logs, logs
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { second.Process.Kill(); second.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var hosts []lattice.HostSummary
+		json.Unmarshal([]byte(mustRun(t, first.url, "get", "hosts", "-o", "json")), &hosts)
+		if len(hosts) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second host never answered pings:\n%s", logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	start := time.Now()
+	_, errOut, code := run(t, first.url, "up", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)))
+	if code != 4 || !strings.Contains(errOut, "no NATS server") {
+		t.Fatalf("up --nats-url to nothing: exit %d, %q", code, errOut)
+	}
+	if time.Since(start) > 15*time.Second {
+		t.Fatalf("up --nats-url to nothing took %s", time.Since(start))
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -83,15 +84,33 @@ func (h *Host) StartActor(ctx context.Context, req lattice.StartActorRequest) (*
 	if req.Ref == "" {
 		return nil, errors.New("start actor: no module reference")
 	}
-	wasm, err := os.ReadFile(req.Ref)
+	wasm, err := h.load(ctx, req.Ref)
 	if err != nil {
-		return nil, fmt.Errorf("start actor: read module: %w", err)
+		return nil, fmt.Errorf("start actor: %w", err)
 	}
 	id, err := h.admit(wasm, req.Ref, req.Name)
 	if err != nil {
 		return nil, fmt.Errorf("start actor %s: %w", req.Ref, err)
 	}
 	return h.startModule(ctx, id, req.Ref, wasm, req.Count, req.Limits)
+}
+
+// load reads the module ref names: an absolute file path (optionally
+// file://) on this host, or an OCI reference pulled through the host's
+// registry client.
+func (h *Host) load(ctx context.Context, ref string) ([]byte, error) {
+	path, isFile := strings.CutPrefix(ref, "file://")
+	if isFile || filepath.IsAbs(path) {
+		wasm, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read module: %w", err)
+		}
+		return wasm, nil
+	}
+	if h.opts.pull == nil {
+		return nil, fmt.Errorf("%s is neither an absolute file path nor pullable: this host has no registry client", ref)
+	}
+	return h.opts.pull(ctx, ref)
 }
 
 // startModule runs wasm as the actor id.

@@ -70,6 +70,7 @@ type options struct {
 	router  Router
 	ownEng  engine.Engine
 	policy  Policy
+	pull    PullFunc
 }
 
 // Option configures a Host.
@@ -104,6 +105,14 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // WithRouter answers the host calls that builtins and actor-to-actor calls
 // do not: capability provider links, in later layers.
 func WithRouter(r Router) Option { return func(o *options) { o.router = r } }
+
+// PullFunc fetches the module an OCI reference names, checked against its
+// digests; the host then verifies its claims as for a local file.
+type PullFunc func(ctx context.Context, ref string) ([]byte, error)
+
+// WithPull lets the host start actors from OCI references (see package
+// oci). Without it only file paths start.
+func WithPull(fn PullFunc) Option { return func(o *options) { o.pull = fn } }
 
 // New creates a host on connection nc, which it uses but does not close,
 // and starts serving the control interface.

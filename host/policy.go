@@ -3,7 +3,6 @@ package host
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -47,7 +46,7 @@ func (h *Host) admit(wasm []byte, ref, want string) (identity, error) {
 		}
 		name := want
 		if name == "" {
-			name = strings.TrimSuffix(filepath.Base(ref), filepath.Ext(ref))
+			name = baseName(ref)
 		}
 		if err := lattice.ValidateName("actor name", name); err != nil {
 			return identity{}, fmt.Errorf("%w (choose one with --name)", err)
@@ -89,4 +88,14 @@ func (id identity) caps() []string {
 		return nil
 	}
 	return slices.Clone(id.claims.Wascap.Caps)
+}
+
+// baseName names an unsigned actor after where it came from: the file name
+// without .wasm, or an OCI reference's last path element without its tag
+// or digest.
+func baseName(ref string) string {
+	name := ref[strings.LastIndex(ref, "/")+1:]
+	name, _, _ = strings.Cut(name, "@")
+	name, _, _ = strings.Cut(name, ":")
+	return strings.TrimSuffix(name, ".wasm")
 }

@@ -24,7 +24,8 @@ func (l ActorLimits) CallTimeout() time.Duration {
 
 // StartActorRequest asks a host to start an actor.
 type StartActorRequest struct {
-	// Ref locates the module: an absolute file path on the host.
+	// Ref locates the module: an absolute file path on the host, or an
+	// OCI reference (registry/repository:tag or @sha256:…) it pulls.
 	Ref string `json:"ref"`
 	// Name is the actor's call alias; default: the file's base name.
 	Name string `json:"name,omitempty"`

@@ -76,11 +76,19 @@ type hostProc struct {
 
 func startHost(t *testing.T, extra ...string) *hostProc {
 	t.Helper()
+	return startHostEnv(t, nil, extra...)
+}
+
+// startHostEnv starts a host with extra environment variables. Each host
+// has its own compiled-code and artifact caches.
+func startHostEnv(t *testing.T, env []string, extra ...string) *hostProc {
+	t.Helper()
 	port := freePort(t)
 	logs := &syncBuffer{}
 	args := append([]string{"up", "--nats-port", fmt.Sprint(port), "--cache-dir", t.TempDir(), "--js-dir", t.TempDir()}, extra...)
 	cmd := exec.Command(wisp(t), args...)
-	cmd.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t))
+	cmd.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t), "WISP_OCI_CACHE="+t.TempDir(), "DOCKER_CONFIG="+t.TempDir())
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -158,8 +166,18 @@ func keysDir(t *testing.T) string {
 // Its key store is keysDir(t).
 func run(t *testing.T, url string, args ...string) (string, string, int) {
 	t.Helper()
+	return runEnv(t, nil, url, args...)
+}
+
+// runEnv is run with extra environment variables. Unless env says
+// otherwise, the CLI's artifact cache is one per test and it reads no
+// Docker credentials.
+func runEnv(t *testing.T, env []string, url string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(wisp(t), args...)
-	cmd.Env = append(os.Environ(), "WISP_NATS_URL="+url, "WISP_KEYS_DIR="+keysDir(t))
+	cmd.Env = append(os.Environ(), "WISP_NATS_URL="+url, "WISP_KEYS_DIR="+keysDir(t),
+		"WISP_OCI_CACHE="+filepath.Join(keysDir(t), "..", "oci"), "DOCKER_CONFIG="+filepath.Join(keysDir(t), "..", "docker"))
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/oci"
 )
 
 type actorFlags struct {
@@ -22,22 +24,38 @@ type actorFlags struct {
 	output      string
 }
 
+// actorRef turns REF into what a host loads: an OCI reference as given, or
+// a file path made absolute.
+func actorRef(ref string) (string, error) {
+	if _, err := os.Stat(ref); err != nil && oci.LooksLikeReference(ref) {
+		// The host applies its own --allow-latest.
+		if _, err := oci.ParseReference(ref, true); err != nil {
+			return "", usageError{err}
+		}
+		return ref, nil
+	}
+	return filepath.Abs(ref)
+}
+
 func newStartActorCmd(g *globals) *cobra.Command {
 	f := &actorFlags{}
 	cmd := &cobra.Command{
 		Use:   "actor REF",
-		Short: "Start an actor from a module file",
+		Short: "Start an actor from a module file or an OCI reference",
 		Long: `Start an actor on a host and wait until it serves calls.
 
-REF is a path to a .wasm module, readable by the host (it runs on this machine
-for now; OCI references come with registries). The actor answers to --name,
-by default the file's name without .wasm.
+REF is an OCI reference (registry/repository:tag or @sha256:...) that the host
+pulls, verifies and caches (see 'wisp push --help'), or a path to a .wasm
+module readable by the host. A signed actor answers to its call alias and its
+module key; an unsigned one (hosts with --allow-unsigned) to --name, by
+default the file or repository name.
 
-  wisp start actor ./actors/echo/build/echo.wasm --count 4
+  wisp start actor localhost:5000/demo/echo:0.1.0 --count 2
+  wisp start actor ./actors/echo/build/echo_s.wasm --count 4
   wisp start actor ./app.wasm --name api --call-timeout 2s --host NAB...`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			ref, err := filepath.Abs(a[0])
+			ref, err := actorRef(a[0])
 			if err != nil {
 				return err
 			}

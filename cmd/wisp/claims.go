@@ -521,24 +521,24 @@ func writeModule(path string, data []byte, like string) error {
 	if fi, err := os.Stat(like); err == nil {
 		perm = fi.Mode().Perm()
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".wisp-sign-*.wasm")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".wisp-*.wasm")
 	if err != nil {
-		return fmt.Errorf("writing signed module: %w", err)
+		return fmt.Errorf("write module: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("writing signed module %s: %w", path, err)
+		return fmt.Errorf("write module %s: %w", path, err)
 	}
 	if err := tmp.Chmod(perm); err != nil {
 		tmp.Close()
-		return fmt.Errorf("writing signed module %s: %w", path, err)
+		return fmt.Errorf("write module %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing signed module %s: %w", path, err)
+		return fmt.Errorf("write module %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing signed module: %w", err)
+		return fmt.Errorf("write module: %w", err)
 	}
 	return nil
 }

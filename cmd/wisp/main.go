@@ -12,6 +12,8 @@
 //	5  timed out
 //	6  the actor or host answered with an error
 //	7  the module's claims are invalid or missing (wisp claims inspect)
+//	8  the registry failed: unreachable, refused the credentials, or
+//	   served something that is not a valid actor artifact
 package main
 
 import (
@@ -25,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/oci"
 )
 
 // Exit codes.
@@ -37,6 +40,7 @@ const (
 	exitTimeout  = 5
 	exitRemote   = 6
 	exitInvalid  = 7
+	exitRegistry = 8
 )
 
 // usageError marks errors in how the command was called.
@@ -68,6 +72,14 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, &ie):
 		return exitInvalid
+	case errors.Is(err, oci.ErrLatest):
+		return exitUsage
+	case errors.Is(err, oci.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, oci.ErrUnreachable), errors.Is(err, oci.ErrUnauthorized), errors.Is(err, oci.ErrInsecure),
+		errors.Is(err, oci.ErrNotActor), errors.Is(err, oci.ErrTooLarge), errors.Is(err, oci.ErrDigest),
+		errors.Is(err, oci.ErrInterrupted):
+		return exitRegistry
 	case errors.Is(err, lattice.ErrNoServer):
 		return exitNoServer
 	case errors.Is(err, lattice.ErrActorNotRunning), errors.Is(err, lattice.ErrHostNotFound), errors.Is(err, lattice.ErrNoHosts):

@@ -69,7 +69,8 @@ with the header Wisp-Operation gets the actor's answer.`,
 			return usageError{fmt.Errorf("%s needs a subcommand: %s", c.CommandPath(), subcommands(c))}
 		}
 	}
-	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd)
+	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd,
+		newPushCmd(), newPullCmd(), newInspectCmd())
 	return root
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/wisp-dev/wisp/internal/wasmbuild"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
+	"github.com/wisp-dev/wisp/oci"
 )
 
 type upFlags struct {
@@ -41,6 +42,10 @@ type upFlags struct {
 	demo           bool
 	allowedIssuers []string
 	allowUnsigned  bool
+	allowLatest    bool
+	insecure       []string
+	ociCache       string
+	maxLayer       int64
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -61,7 +66,14 @@ Without --nats-url the host starts its own NATS server with JetStream on
   wisp up --nats-url nats://10.0.0.5:4222  # join an existing lattice
 
 Labels come from --label k=v, from WISP_LABEL_<key>=v variables, and the
-built-in wisp.* and hostcore.* labels.`,
+built-in wisp.* and hostcore.* labels.
+
+Actors start from a file path on the host or from an OCI reference the host
+pulls (see 'wisp push --help'): credentials from WISP_REGISTRY_USER and
+WISP_REGISTRY_PASSWORD or the Docker config of the host's user; plain HTTP
+only for registries on this machine and those in --allowed-insecure; the tag
+latest only with --allow-latest. Pulled modules are cached (--oci-cache-dir)
+and a cached tag is not asked for again.`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runUp(cmd.Context(), g, f, cmd.Flags().Changed("nats-url"))
@@ -86,6 +98,10 @@ built-in wisp.* and hostcore.* labels.`,
 	fl.BoolVar(&f.demo, "demo", false, "build ./actors/echo and start it (run from the wisp repository)")
 	fl.StringSliceVar(&f.allowedIssuers, "allowed-issuers", nil, "only run actors signed by these accounts (A…, comma-separated)")
 	fl.BoolVar(&f.allowUnsigned, "allow-unsigned", false, "DEVELOPMENT ONLY: run actors without signed claims, with access to every contract")
+	fl.BoolVar(&f.allowLatest, "allow-latest", false, "start actors by the tag latest or by references without a tag")
+	fl.StringSliceVar(&f.insecure, "allowed-insecure", nil, "registries (host:port, comma-separated) that may use plain HTTP or unverified certificates")
+	fl.StringVar(&f.ociCache, "oci-cache-dir", os.Getenv("WISP_OCI_CACHE"), "pulled-artifact cache (env WISP_OCI_CACHE; default: wisp/oci under the user cache dir)")
+	fl.Int64Var(&f.maxLayer, "max-layer-size", oci.DefaultMaxLayerSize, "largest module layer the host downloads, in bytes")
 	return cmd
 }
 
@@ -112,6 +128,11 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		if ecfg.CacheDir, err = cacheDir(f.cacheDir, "compiled"); err != nil {
 			return err
 		}
+	}
+
+	pull, err := f.puller(log)
+	if err != nil {
+		return err
 	}
 
 	var nc *nats.Conn
@@ -148,6 +169,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		host.WithEngine(ecfg),
 		host.WithPolicy(host.Policy{AllowedIssuers: f.allowedIssuers, AllowUnsigned: f.allowUnsigned}),
 		host.WithLogger(log),
+		host.WithPull(pull),
 		host.WithDefaultLimits(lattice.ActorLimits{
 			MaxMemoryPages: f.maxPages,
 			MaxPayload:     f.maxPayload,
@@ -185,6 +207,29 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	}
 	log.Info("host stopped")
 	return nil
+}
+
+// puller returns how the host pulls actors by OCI reference.
+func (f *upFlags) puller(log *slog.Logger) (host.PullFunc, error) {
+	opts := []oci.Option{oci.WithAllowLatest(f.allowLatest), oci.WithAllowedInsecure(f.insecure...), oci.WithMaxLayerSize(f.maxLayer)}
+	if f.ociCache != "" {
+		opts = append(opts, oci.WithCacheDir(f.ociCache))
+	}
+	if u, p := os.Getenv("WISP_REGISTRY_USER"), os.Getenv("WISP_REGISTRY_PASSWORD"); u != "" || p != "" {
+		opts = append(opts, oci.WithBasicAuth(u, p))
+	}
+	c, err := oci.New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, ref string) ([]byte, error) {
+		a, err := c.Pull(ctx, ref, oci.IfNotPresent)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("actor module pulled", "ref", a.Reference, "digest", a.Digest, "cached", a.Cached, "bytes", len(a.Module))
+		return a.Module, nil
+	}, nil
 }
 
 // startDemo builds the echo actor from the repository and starts it.

@@ -324,6 +324,8 @@ type Progress struct {
 	MediaType string
 	// Done of Total bytes have moved. Done == Total at the end.
 	Done, Total int64
+	// Skipped says the blob was already there: nothing moved.
+	Skipped bool
 }
 
 // progressReader reports reads of a blob at most every 100ms and once at
@@ -333,6 +335,7 @@ type progressReader struct {
 	p    Progress
 	fn   func(Progress)
 	last time.Time
+	end  bool
 }
 
 func (c *Client) track(r io.Reader, op string, d descriptor) io.Reader {
@@ -347,7 +350,11 @@ func (c *Client) track(r io.Reader, op string, d descriptor) io.Reader {
 func (pr *progressReader) Read(b []byte) (int, error) {
 	n, err := pr.r.Read(b)
 	pr.p.Done += int64(n)
-	if now := time.Now(); pr.p.Done == pr.p.Total || now.Sub(pr.last) >= 100*time.Millisecond {
+	if pr.end || n == 0 {
+		return n, err
+	}
+	pr.end = pr.p.Done == pr.p.Total
+	if now := time.Now(); pr.end || now.Sub(pr.last) >= 100*time.Millisecond {
 		pr.last = now
 		pr.fn(pr.p)
 	}

@@ -65,7 +65,7 @@ var (
 	ErrInterrupted = errors.New("transfer interrupted")
 	// ErrLatest means a reference used the moving tag latest (or no tag)
 	// without permission.
-	ErrLatest = errors.New("tag latest refused")
+	ErrLatest = errors.New("a moving tag is refused")
 	// ErrInsecure means plain HTTP was needed for a registry that is not
 	// allowed to use it.
 	ErrInsecure = errors.New("registry is not allowed plain HTTP")

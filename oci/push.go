@@ -80,7 +80,7 @@ func (c *Client) pushBlob(ctx context.Context, repo *remote.Repository, d ocispe
 	}
 	if ok {
 		if c.progress != nil {
-			c.progress(Progress{Op: "push", Digest: d.Digest.String(), MediaType: d.MediaType, Done: d.Size, Total: d.Size})
+			c.progress(Progress{Op: "push", Digest: d.Digest.String(), MediaType: d.MediaType, Done: d.Size, Total: d.Size, Skipped: true})
 		}
 		return nil
 	}

@@ -42,7 +42,7 @@ func ParseReference(ref string, allowLatest bool) (Reference, error) {
 			if out.Tag == "latest" {
 				what = "uses the tag latest"
 			}
-			return Reference{}, fmt.Errorf("%s %s: %w; name a version or a digest, or pass --allow-latest", ref, what, ErrLatest)
+			return Reference{}, fmt.Errorf("%s %s: %w: name a version or a digest, or pass --allow-latest", ref, what, ErrLatest)
 		}
 		out.Tag = "latest"
 	}

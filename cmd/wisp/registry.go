@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -83,9 +82,16 @@ func progressPrinter(w io.Writer) func(oci.Progress) {
 	}
 	var started time.Time
 	return func(p oci.Progress) {
+		if p.Total < 1024 {
+			return // the config blob and other small change
+		}
 		short := strings.TrimPrefix(p.Digest, "sha256:")
 		if len(short) > 12 {
 			short = short[:12]
+		}
+		if p.Skipped {
+			fmt.Fprintf(w, "%s %s %s: already there\n", p.Op, short, bytesize(p.Total))
+			return
 		}
 		if p.Done == 0 {
 			started = time.Now()
@@ -319,7 +325,7 @@ Exit code 7 when the module is not signed or its claims are invalid, as
 				printInspection(&in)
 				if rep != nil {
 					fmt.Println()
-					if err := printReport(os.Stdout, filepath.Base(a[0]), rep, time.Now()); err != nil {
+					if err := printReport(os.Stdout, a[0], rep, time.Now()); err != nil {
 						return err
 					}
 				}

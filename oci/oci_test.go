@@ -39,6 +39,13 @@ type testRegistry struct {
 
 func newRegistry(t *testing.T, wrap func(http.Handler) http.Handler) *testRegistry {
 	t.Helper()
+	return startTestRegistry(t, wrap)
+}
+
+func newRegistryB(b *testing.B) *testRegistry { return startTestRegistry(b, nil) }
+
+func startTestRegistry(t testing.TB, wrap func(http.Handler) http.Handler) *testRegistry {
+	t.Helper()
 	tr := &testRegistry{}
 	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	if wrap != nil {
@@ -67,7 +74,7 @@ func (tr *testRegistry) requests() []string {
 func (tr *testRegistry) ref(repoTag string) string { return tr.host + "/" + repoTag }
 
 // module returns a small valid Wasm module with a unique custom section.
-func module(t *testing.T, extra int) []byte {
+func module(t testing.TB, extra int) []byte {
 	t.Helper()
 	payload := make([]byte, 16+extra)
 	rand.Read(payload)

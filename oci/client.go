@@ -3,11 +3,13 @@ package oci
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -206,9 +208,23 @@ func retryable(resp *http.Response, err error) (bool, error) {
 func isNetworkError(err error) bool {
 	var ne net.Error
 	var oe *net.OpError
+	var ue *url.Error
+	var (
+		unknownCA *x509.UnknownAuthorityError
+		badHost   x509.HostnameError
+		badCert   x509.CertificateInvalidError
+		notTLS    tls.RecordHeaderError
+	)
+	if errors.As(err, &unknownCA) || errors.As(err, &badHost) || errors.As(err, &badCert) ||
+		errors.As(err, &notTLS) || errors.Is(err, http.ErrSchemeMismatch) {
+		return false // retrying will not change the certificate
+	}
 	return errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		// The transport's own failures (a connection closed before the
+		// response, say); HTTP status errors are not url.Errors.
+		(errors.As(err, &ue) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded))
 }
 
 // insecureAllowed reports whether registry host may use plain HTTP or an

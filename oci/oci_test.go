@@ -602,6 +602,24 @@ func TestCredentials(t *testing.T) {
 	if _, err := c.Pull(ctx, ref, IfNotPresent); err != nil {
 		t.Fatalf("pull with Docker config credentials: %v", err)
 	}
+	// A credential helper, as Docker Desktop or ecr-login install them:
+	// docker-credential-<name> get reads the server on stdin.
+	bin := t.TempDir()
+	helper := "#!/bin/sh\nread server\n[ \"$server\" = \"" + reg.host + "\" ] || exit 1\n" +
+		`echo '{"ServerURL":"'"$server"'","Username":"wisp","Secret":"s3cret"}'` + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-wisptest"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	os.WriteFile(cfg, []byte(`{"credsStore":"wisptest"}`), 0o600)
+	c, err = New(WithCacheDir(t.TempDir()), WithDockerConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Pull(ctx, ref, IfNotPresent); err != nil {
+		t.Fatalf("pull with a credential helper: %v", err)
+	}
+
 	os.WriteFile(cfg, []byte(`{not json`), 0o600)
 	if _, err := New(WithDockerConfig(cfg)); err == nil || !strings.Contains(err.Error(), "docker credential config") {
 		t.Fatalf("malformed Docker config: %v", err)

@@ -59,7 +59,7 @@ func run(n int, dur time.Duration, callers int) error {
 	if err != nil {
 		return err
 	}
-	if err := sign(module); err != nil {
+	if err := sign(module, "echo"); err != nil {
 		return err
 	}
 	st, _ := os.Stat(module)
@@ -67,11 +67,13 @@ func run(n int, dur time.Duration, callers int) error {
 
 	fmt.Printf("wispbench: echo actor %.1f MB, %d-byte payloads, %s\n\n", float64(st.Size())/1e6, 1024, time.Now().Format(time.RFC3339))
 
-	// Host 1: idle RSS, cold start, RSS per instance.
+	// Host 1: process start, idle RSS, cold start, RSS per instance.
+	t0 := time.Now()
 	h, err := startHost(bin, tmp, cache)
 	if err != nil {
 		return err
 	}
+	hostStart := time.Since(t0)
 	time.Sleep(time.Second)
 	idle := rss(h.cmd.Process.Pid)
 	c, err := lattice.Connect(h.url, lattice.WithTimeout(5*time.Minute))
@@ -82,7 +84,7 @@ func run(n int, dur time.Duration, callers int) error {
 	if err != nil {
 		return err
 	}
-	t0 := time.Now()
+	t0 = time.Now()
 	if _, err := c.StartActor(ctx, hostID, lattice.StartActorRequest{Ref: module, Name: "echo", Count: 1}); err != nil {
 		return err
 	}
@@ -94,6 +96,11 @@ func run(n int, dur time.Duration, callers int) error {
 	}
 	time.Sleep(500 * time.Millisecond)
 	many := rss(h.cmd.Process.Pid)
+	// A small actor: the TinyGo waPC guest of the conformance set (13 KB).
+	smallPer, err := smallActorRSS(ctx, c, hostID, h.cmd.Process.Pid, tmp)
+	if err != nil {
+		return err
+	}
 	c.Close()
 	stopHost(h)
 
@@ -186,9 +193,38 @@ func run(n int, dur time.Duration, callers int) error {
 	fmt.Println()
 	fmt.Printf("%-44s %11.1f ms\n", "echo actor start, cold compile", float64(cold)/1e6)
 	fmt.Printf("%-44s %11.1f ms   (target < 50 ms)\n", "echo actor start, cached, fresh process", float64(cached)/1e6)
-	fmt.Printf("%-44s %11.1f MB\n", "idle host RSS (with embedded NATS+JetStream)", float64(idle)/1e6)
-	fmt.Printf("%-44s %11.2f MB\n", "RSS per echo instance (51 vs 1)", float64(many-one)/50/1e6)
+	fmt.Printf("%-44s %11.1f ms\n", "host process start (exec to first ping)", float64(hostStart)/1e6)
+	fmt.Printf("%-44s %11.1f MB   (target < 30 MB)\n", "idle host RSS (with embedded NATS+JetStream)", float64(idle)/1e6)
+	echoPer := float64(many-one) / 50
+	fmt.Printf("%-44s %11.2f MB   (%.0f per GiB)\n", "RSS per Go echo instance (51 vs 1)", echoPer/1e6, (1<<30)/echoPer)
+	fmt.Printf("%-44s %11.1f KB   (%.0f per GiB, target > 5000)\n", "RSS per small TinyGo instance (1001 vs 1)", smallPer/1e3, (1<<30)/smallPer)
 	return nil
+}
+
+// smallActorRSS starts a signed copy of the conformance TinyGo guest, scales
+// it from 1 to 1001 instances and returns the resident bytes per instance.
+func smallActorRSS(ctx context.Context, c *lattice.Client, hostID string, pid int, tmp string) (float64, error) {
+	wasm, err := os.ReadFile(filepath.Join("testdata", "conformance", "wapc", "hello_go.wasm"))
+	if err != nil {
+		return 0, err
+	}
+	path := filepath.Join(tmp, "small.wasm")
+	if err := os.WriteFile(path, wasm, 0o644); err != nil {
+		return 0, err
+	}
+	if err := sign(path, "small"); err != nil {
+		return 0, err
+	}
+	if _, err := c.StartActor(ctx, hostID, lattice.StartActorRequest{Ref: path, Count: 1}); err != nil {
+		return 0, err
+	}
+	time.Sleep(500 * time.Millisecond)
+	one := rss(pid)
+	if _, err := c.ScaleActor(ctx, hostID, "small", 1001); err != nil {
+		return 0, err
+	}
+	time.Sleep(time.Second)
+	return float64(rss(pid)-one) / 1000, nil
 }
 
 func latencies(call func() error, n int) ([]time.Duration, error) {
@@ -291,7 +327,7 @@ func onlyHost(ctx context.Context, c *lattice.Client) (string, error) {
 
 // sign signs the module with throwaway keys, as hosts refuse unsigned
 // actors: the measured start includes verifying the claims.
-func sign(path string) error {
+func sign(path, alias string) error {
 	wasm, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -304,7 +340,7 @@ func sign(path string) error {
 	if err != nil {
 		return err
 	}
-	signed, err := claims.Sign(wasm, claims.SignOptions{Name: "echo", CallAlias: "echo"}, acct, mod)
+	signed, err := claims.Sign(wasm, claims.SignOptions{Name: alias, CallAlias: alias}, acct, mod)
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,7 @@ func (a *Actor) Describe() lattice.ActorDescription {
 		Ref:       a.ref,
 		Hash:      a.hash,
 		Instances: st.Live,
+		Asleep:    st.Asleep,
 		Busy:      st.Busy,
 		Replaced:  st.Replaced,
 		Limits:    a.limits,
@@ -214,9 +215,10 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 		Stderr:     &lineLogger{log: a.log, level: slog.LevelWarn, stream: "stderr"},
 	}
 	a.pool, err = pool.New(ctx, mod, pool.Config{
-		Size:      count,
-		Instance:  icfg,
-		OnReplace: func(err error) { a.log.Warn("instance replaced", "cause", err) },
+		Size:        count,
+		Instance:    icfg,
+		OnReplace:   func(err error) { a.log.Warn("instance replaced", "cause", err) },
+		IdleTimeout: time.Duration(lim.IdleTimeoutMS) * time.Millisecond,
 	})
 	if err != nil {
 		mod.Close(ctx)

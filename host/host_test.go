@@ -430,3 +430,32 @@ func TestClientErrors(t *testing.T) {
 		t.Fatal("accepted a lattice id with a dot")
 	}
 }
+
+// TestActorScalesToZero: an actor started with an idle timeout drops to zero
+// instances without traffic, shows so in its description, and the next call
+// over the lattice wakes it.
+func TestActorScalesToZero(t *testing.T) {
+	e := newEnv(t)
+	e.start(t, testwasm.GoActor(t, "actors/echo"), "echo", 2, lattice.ActorLimits{IdleTimeoutMS: 50})
+	ctx := context.Background()
+	describe := func() lattice.ActorDescription {
+		inv := e.host.Inventory()
+		if len(inv.Actors) != 1 {
+			t.Fatalf("inventory: %+v", inv.Actors)
+		}
+		return inv.Actors[0]
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d := describe(); !d.Asleep || d.Instances != 0; d = describe() {
+		if time.Now().After(deadline) {
+			t.Fatalf("actor did not scale to zero: %+v", d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out, err := e.client.Call(ctx, "echo", "Echo.Reply", []byte("wake")); err != nil || string(out) != "wake" {
+		t.Fatalf("call to a sleeping actor = %q, %v", out, err)
+	}
+	if d := describe(); d.Asleep || d.Limits.IdleTimeoutMS != 50 {
+		t.Fatalf("after the wake: %+v", d)
+	}
+}

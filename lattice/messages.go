@@ -15,6 +15,9 @@ type ActorLimits struct {
 	MaxMemoryPages uint32 `json:"max_memory_pages,omitempty"`
 	MaxPayload     int    `json:"max_payload,omitempty"`
 	CallTimeoutMS  int64  `json:"call_timeout_ms,omitempty"`
+	// IdleTimeoutMS, when positive, scales the actor to zero instances
+	// after that long without a call; the next call starts them again.
+	IdleTimeoutMS int64 `json:"idle_timeout_ms,omitempty"`
 }
 
 // CallTimeout is CallTimeoutMS as a duration.
@@ -69,8 +72,11 @@ type ActorDescription struct {
 	Expires    *time.Time `json:"expires,omitempty"`
 	Ref        string     `json:"ref"`
 	// Hash is the SHA-256 of the module, hex.
-	Hash      string      `json:"hash"`
-	Instances int         `json:"instances"`
+	Hash      string `json:"hash"`
+	Instances int    `json:"instances"`
+	// Asleep says the actor scaled to zero after its idle timeout; the
+	// next call wakes it.
+	Asleep    bool        `json:"asleep,omitempty"`
 	Busy      int         `json:"busy"`
 	Replaced  int         `json:"replaced"`
 	Limits    ActorLimits `json:"limits"`

@@ -21,6 +21,7 @@ type actorFlags struct {
 	maxPages    uint32
 	maxPayload  int
 	callTimeout time.Duration
+	idle        time.Duration
 	output      string
 }
 
@@ -77,6 +78,7 @@ default the file or repository name.
 					MaxMemoryPages: f.maxPages,
 					MaxPayload:     f.maxPayload,
 					CallTimeoutMS:  f.callTimeout.Milliseconds(),
+					IdleTimeoutMS:  f.idle.Milliseconds(),
 				},
 			})
 			if err != nil {
@@ -92,6 +94,7 @@ default the file or repository name.
 	fl.Uint32Var(&f.maxPages, "max-memory-pages", 0, "linear memory limit in 64 KiB pages (default: the host's)")
 	fl.IntVar(&f.maxPayload, "max-payload", 0, "payload limit in bytes (default: the host's)")
 	fl.DurationVar(&f.callTimeout, "call-timeout", 0, "call timeout (default: the host's)")
+	fl.DurationVar(&f.idle, "scale-to-zero", 0, "drop to zero instances after this long without a call; the next call starts them again (0: never)")
 	fl.StringVarP(&f.output, "output", "o", "table", "table or json")
 	// Compiling a large module takes a while: wait longer than other verbs.
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) {

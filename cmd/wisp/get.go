@@ -99,7 +99,11 @@ func newGetInventoryCmd(g *globals) *cobra.Command {
 					if key == "" {
 						key = "(unsigned)"
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", inv.Host.ID, d.Name, key, d.Instances, d.Busy, d.Replaced, capList(d.Caps), d.Ref)
+					inst := fmt.Sprint(d.Instances)
+					if d.Asleep {
+						inst = "0 (asleep)"
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", inv.Host.ID, d.Name, key, inst, d.Busy, d.Replaced, capList(d.Caps), d.Ref)
 				}
 			}
 			return w.Flush()

@@ -6,6 +6,10 @@
 // piling up. An instance whose call trapped or timed out is closed and
 // replaced in the background, so one bad request costs one instance, never
 // the actor.
+//
+// With an idle timeout the pool scales to zero: after that long without a
+// call every instance is closed, and the next call instantiates one from
+// the compiled module (milliseconds) while the rest come back behind it.
 package pool
 
 import (
@@ -46,15 +50,20 @@ type Config struct {
 	Instance engine.InstanceConfig
 	// OnReplace, if set, hears about each instance discarded after err.
 	OnReplace func(err error)
+	// IdleTimeout, when positive, closes every instance after that long
+	// without a call; the next call starts them again.
+	IdleTimeout time.Duration
 }
 
 // Stats is a snapshot of a pool.
 type Stats struct {
-	Size     int `json:"size"`     // instances wanted
-	Live     int `json:"live"`     // instances that exist (idle + busy)
-	Busy     int `json:"busy"`     // instances serving a call
-	Waiting  int `json:"waiting"`  // calls queued for an instance
-	Replaced int `json:"replaced"` // instances discarded after a trap or timeout
+	Size     int  `json:"size"`     // instances wanted
+	Live     int  `json:"live"`     // instances that exist (idle + busy)
+	Busy     int  `json:"busy"`     // instances serving a call
+	Waiting  int  `json:"waiting"`  // calls queued for an instance
+	Replaced int  `json:"replaced"` // instances discarded after a trap or timeout
+	Asleep   bool `json:"asleep"`   // scaled to zero after IdleTimeout; the next call wakes it
+	Wakes    int  `json:"wakes"`    // times a call woke the pool from zero
 	// LastError is the latest failure to start a replacement instance.
 	LastError string `json:"last_error,omitempty"`
 }
@@ -71,6 +80,9 @@ type Pool struct {
 	busy     int
 	replaced int
 	closed   bool
+	asleep   bool          // scaled to zero by the idle timeout
+	wakes    int           // times a call woke the pool
+	lastUsed time.Time     // the latest acquire or release
 	drained  chan struct{} // closed when busy drops to 0 after Close began
 
 	wg       sync.WaitGroup // replacement goroutines
@@ -91,12 +103,74 @@ func New(ctx context.Context, mod engine.Module, cfg Config) (*Pool, error) {
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = DefaultQueueTimeout
 	}
-	p := &Pool{mod: mod, cfg: cfg, stop: make(chan struct{})}
+	p := &Pool{mod: mod, cfg: cfg, stop: make(chan struct{}), lastUsed: time.Now()}
 	if err := p.Scale(ctx, cfg.Size); err != nil {
 		p.Close(ctx)
 		return nil, err
 	}
+	if cfg.IdleTimeout > 0 {
+		p.wg.Add(1)
+		go p.sleeper()
+	}
 	return p, nil
+}
+
+// sleeper closes every instance once the pool has been idle for
+// IdleTimeout. It stops when the pool closes.
+func (p *Pool) sleeper() {
+	defer p.wg.Done()
+	t := time.NewTicker(max(p.cfg.IdleTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		var idle []engine.Instance
+		// Only a pool with every instance idle sleeps: none busy, none
+		// being created or replaced.
+		if !p.closed && !p.asleep && p.busy == 0 && len(p.waiters) == 0 && p.live == len(p.idle) &&
+			time.Since(p.lastUsed) >= p.cfg.IdleTimeout {
+			idle, p.idle = p.idle, nil
+			p.live = 0
+			p.asleep = true
+		}
+		p.mu.Unlock()
+		for _, inst := range idle {
+			inst.Close(context.Background())
+		}
+	}
+}
+
+// wake starts the instances of a sleeping pool: one now, for the caller,
+// the others in the background. p.mu is held and released.
+func (p *Pool) wake(ctx context.Context) (engine.Instance, error) {
+	p.asleep = false
+	p.wakes++
+	p.live = p.cfg.Size
+	p.busy++
+	rest := p.cfg.Size - 1
+	p.wg.Add(rest)
+	p.mu.Unlock()
+	for range rest {
+		go p.replace()
+	}
+	inst, err := p.mod.Instantiate(ctx, p.cfg.Instance)
+	if err != nil {
+		p.mu.Lock()
+		p.busy--
+		p.live--
+		p.lastErr = err
+		if p.live == 0 {
+			p.asleep = true // the next call tries again
+		}
+		p.signalDrained()
+		p.mu.Unlock()
+		return nil, fmt.Errorf("wake from zero instances: %w", err)
+	}
+	return inst, nil
 }
 
 // Invoke runs operation on an instance, waiting for one if all are busy.
@@ -116,6 +190,10 @@ func (p *Pool) acquire(ctx context.Context) (engine.Instance, error) {
 	if p.closed {
 		p.mu.Unlock()
 		return nil, ErrClosed
+	}
+	p.lastUsed = time.Now()
+	if p.asleep {
+		return p.wake(ctx)
 	}
 	if n := len(p.idle); n > 0 {
 		inst := p.idle[n-1]
@@ -165,6 +243,7 @@ func (p *Pool) acquire(ctx context.Context) (engine.Instance, error) {
 // release returns inst after a call; an unhealthy one is replaced.
 func (p *Pool) release(inst engine.Instance, healthy bool, cause error) {
 	p.mu.Lock()
+	p.lastUsed = time.Now()
 	if !healthy {
 		p.busy--
 		p.live--
@@ -258,6 +337,10 @@ func (p *Pool) Scale(ctx context.Context, n int) error {
 		return ErrClosed
 	}
 	p.cfg.Size = n
+	if p.asleep {
+		p.mu.Unlock()
+		return nil // the next call wakes n instances
+	}
 	grow := n - p.live
 	var extra []engine.Instance
 	for grow < 0 && len(p.idle) > 0 {
@@ -293,7 +376,7 @@ func (p *Pool) Scale(ctx context.Context, n int) error {
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := Stats{Size: p.cfg.Size, Live: p.live, Busy: p.busy, Waiting: len(p.waiters), Replaced: p.replaced}
+	st := Stats{Size: p.cfg.Size, Live: p.live, Busy: p.busy, Waiting: len(p.waiters), Replaced: p.replaced, Asleep: p.asleep, Wakes: p.wakes}
 	if p.lastErr != nil {
 		st.LastError = p.lastErr.Error()
 	}

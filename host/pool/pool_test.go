@@ -215,3 +215,80 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestPoolScalesToZeroAndWakes(t *testing.T) {
+	ctx := context.Background()
+	p := newPool(t, guest(t, engine.Limits{}), pool.Config{Size: 3, IdleTimeout: 50 * time.Millisecond})
+	if out, err := p.Invoke(ctx, "echo", []byte("a")); err != nil || string(out) != "a" {
+		t.Fatalf("first call = %q, %v", out, err)
+	}
+	waitFor(t, func() bool { st := p.Stats(); return st.Asleep && st.Live == 0 })
+
+	// Scaling a sleeping pool changes what the next wake starts.
+	if err := p.Scale(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); !st.Asleep || st.Live != 0 || st.Size != 4 {
+		t.Fatalf("scaled while asleep: %+v", st)
+	}
+
+	// Concurrent callers wake it: every call is answered, once.
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := fmt.Sprint(i)
+			out, err := p.Invoke(ctx, "echo", []byte(msg))
+			if err == nil && string(out) != msg {
+				err = fmt.Errorf("call %d answered %q", i, out)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { st := p.Stats(); return st.Live == 4 && !st.Asleep })
+	if st := p.Stats(); st.Wakes != 1 {
+		t.Fatalf("wakes = %d, want 1", st.Wakes)
+	}
+	// And it sleeps again.
+	waitFor(t, func() bool { return p.Stats().Asleep })
+}
+
+func TestPoolWithoutIdleTimeoutNeverSleeps(t *testing.T) {
+	p := newPool(t, guest(t, engine.Limits{}), pool.Config{Size: 2})
+	if _, err := p.Invoke(context.Background(), "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if st := p.Stats(); st.Asleep || st.Live != 2 {
+		t.Fatalf("pool without idle timeout: %+v", st)
+	}
+}
+
+func TestPoolBusyInstanceKeepsPoolAwake(t *testing.T) {
+	g := newGate()
+	p := newPool(t, guest(t, engine.Limits{}), pool.Config{Size: 1, IdleTimeout: 20 * time.Millisecond,
+		Instance: engine.InstanceConfig{HostCall: g.hostCall}})
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Invoke(context.Background(), "hostcall", []byte("x"))
+		done <- err
+	}()
+	<-g.entered
+	time.Sleep(100 * time.Millisecond) // several idle timeouts with a call running
+	if st := p.Stats(); st.Asleep {
+		t.Fatalf("slept during a call: %+v", st)
+	}
+	close(g.open)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,7 +1,8 @@
-// Package msgpack encodes and decodes the few MessagePack shapes the SDK's
-// contract clients need (maps of strings and unsigned integers), without
-// the reflection and encoding/json that a general library would link into
-// every actor.
+// Package msgpack encodes and decodes the MessagePack shapes the SDK's
+// contract clients need (maps, arrays, strings, binary, integers, booleans,
+// nil), without the reflection and encoding/json that a general library
+// would link into every actor. Decoders return the rest of the input, so a
+// caller walks a message value by value; Skip passes over any value.
 package msgpack
 
 import (
@@ -111,4 +112,271 @@ func ReadUint(b []byte) (uint64, []byte, error) {
 		return 0, nil, errors.New("msgpack: negative integer")
 	}
 	return v, b[1+size:], nil
+}
+
+// AppendArrayHeader appends the header of an array with n items.
+func AppendArrayHeader(b []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(b, 0x90|byte(n))
+	case n < 1<<16:
+		return binary.BigEndian.AppendUint16(append(b, 0xdc), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, 0xdd), uint32(n))
+}
+
+// AppendBytes appends p as a MessagePack bin.
+func AppendBytes(b []byte, p []byte) []byte {
+	n := len(p)
+	switch {
+	case n < 1<<8:
+		b = append(b, 0xc4, byte(n))
+	case n < 1<<16:
+		b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
+	}
+	return append(b, p...)
+}
+
+// AppendBool appends v.
+func AppendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 0xc3)
+	}
+	return append(b, 0xc2)
+}
+
+// AppendNil appends nil.
+func AppendNil(b []byte) []byte { return append(b, 0xc0) }
+
+// AppendInt appends v in the smallest form.
+func AppendInt(b []byte, v int64) []byte {
+	switch {
+	case v >= 0:
+		return AppendUint(b, uint64(v))
+	case v >= -32:
+		return append(b, byte(v))
+	case v >= -1<<7:
+		return append(b, 0xd0, byte(v))
+	case v >= -1<<15:
+		return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(v))
+	case v >= -1<<31:
+		return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(v))
+}
+
+// ReadMapHeader reads a map header and returns its entry count.
+func ReadMapHeader(b []byte) (int, []byte, error) {
+	return readHeader(b, 0x80, 0xde, 0xdf, "map")
+}
+
+// ReadArrayHeader reads an array header and returns its item count.
+func ReadArrayHeader(b []byte) (int, []byte, error) {
+	return readHeader(b, 0x90, 0xdc, 0xdd, "array")
+}
+
+func readHeader(b []byte, fix, c16, c32 byte, what string) (int, []byte, error) {
+	if len(b) < 1 {
+		return 0, nil, ErrShort
+	}
+	switch c := b[0]; {
+	case c&0xf0 == fix:
+		return int(c & 0x0f), b[1:], nil
+	case c == c16:
+		if len(b) < 3 {
+			return 0, nil, ErrShort
+		}
+		return int(binary.BigEndian.Uint16(b[1:])), b[3:], nil
+	case c == c32:
+		if len(b) < 5 {
+			return 0, nil, ErrShort
+		}
+		return int(binary.BigEndian.Uint32(b[1:])), b[5:], nil
+	case c == 0xc0:
+		return 0, b[1:], nil // nil reads as empty
+	}
+	return 0, nil, errors.New("msgpack: not a " + what)
+}
+
+// ReadBytes reads a bin (or str) and returns it, aliasing b, and the rest.
+func ReadBytes(b []byte) ([]byte, []byte, error) {
+	if len(b) > 0 && b[0] == 0xc0 {
+		return nil, b[1:], nil
+	}
+	if len(b) > 0 && b[0] == 0x90 {
+		return nil, b[1:], nil // an empty array, as some encoders write empty byte lists
+	}
+	if len(b) > 0 && (b[0]&0xf0 == 0x90 || b[0] == 0xdc || b[0] == 0xdd) {
+		// An array of small integers: how serde writes Vec<u8> without
+		// serde_bytes.
+		n, rest, err := ReadArrayHeader(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		out := make([]byte, 0, n)
+		for range n {
+			var v uint64
+			if v, rest, err = ReadUint(rest); err != nil {
+				return nil, nil, err
+			}
+			out = append(out, byte(v))
+		}
+		return out, rest, nil
+	}
+	s, rest, err := readRaw(b)
+	return s, rest, err
+}
+
+// readRaw reads a str or bin without copying.
+func readRaw(b []byte) ([]byte, []byte, error) {
+	if len(b) < 1 {
+		return nil, nil, ErrShort
+	}
+	var n, h int
+	switch c := b[0]; {
+	case c&0xe0 == 0xa0:
+		n, h = int(c&0x1f), 1
+	case c == 0xd9 || c == 0xc4:
+		if len(b) < 2 {
+			return nil, nil, ErrShort
+		}
+		n, h = int(b[1]), 2
+	case c == 0xda || c == 0xc5:
+		if len(b) < 3 {
+			return nil, nil, ErrShort
+		}
+		n, h = int(binary.BigEndian.Uint16(b[1:])), 3
+	case c == 0xdb || c == 0xc6:
+		if len(b) < 5 {
+			return nil, nil, ErrShort
+		}
+		n, h = int(binary.BigEndian.Uint32(b[1:])), 5
+	default:
+		return nil, nil, errors.New("msgpack: not a string or binary")
+	}
+	if len(b) < h+n {
+		return nil, nil, ErrShort
+	}
+	return b[h : h+n], b[h+n:], nil
+}
+
+// ReadBool reads a boolean.
+func ReadBool(b []byte) (bool, []byte, error) {
+	if len(b) < 1 {
+		return false, nil, ErrShort
+	}
+	switch b[0] {
+	case 0xc2:
+		return false, b[1:], nil
+	case 0xc3:
+		return true, b[1:], nil
+	}
+	return false, nil, errors.New("msgpack: not a boolean")
+}
+
+// ReadInt reads a signed or unsigned integer that fits in an int64.
+func ReadInt(b []byte) (int64, []byte, error) {
+	if len(b) < 1 {
+		return 0, nil, ErrShort
+	}
+	c := b[0]
+	switch {
+	case c < 0x80:
+		return int64(c), b[1:], nil
+	case c >= 0xe0:
+		return int64(int8(c)), b[1:], nil
+	}
+	size := map[byte]int{0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8}[c]
+	if size == 0 {
+		return 0, nil, errors.New("msgpack: not an integer")
+	}
+	if len(b) < 1+size {
+		return 0, nil, ErrShort
+	}
+	var v uint64
+	for _, x := range b[1 : 1+size] {
+		v = v<<8 | uint64(x)
+	}
+	if c >= 0xd0 { // signed: extend the sign bit
+		shift := 64 - uint(size)*8
+		return int64(v<<shift) >> shift, b[1+size:], nil
+	}
+	if v > 1<<63-1 {
+		return 0, nil, errors.New("msgpack: integer overflows int64")
+	}
+	return int64(v), b[1+size:], nil
+}
+
+// Skip passes over one value of any type.
+func Skip(b []byte) ([]byte, error) {
+	if len(b) < 1 {
+		return nil, ErrShort
+	}
+	c := b[0]
+	fixed := func(n int) ([]byte, error) {
+		if len(b) < n {
+			return nil, ErrShort
+		}
+		return b[n:], nil
+	}
+	switch {
+	case c < 0x80 || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		return b[1:], nil
+	case c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
+		n, rest, err := ReadMapHeader(b)
+		for i := 0; err == nil && i < 2*n; i++ {
+			rest, err = Skip(rest)
+		}
+		return rest, err
+	case c&0xf0 == 0x90 || c == 0xdc || c == 0xdd:
+		n, rest, err := ReadArrayHeader(b)
+		for i := 0; err == nil && i < n; i++ {
+			rest, err = Skip(rest)
+		}
+		return rest, err
+	case c&0xe0 == 0xa0 || c == 0xd9 || c == 0xda || c == 0xdb || c == 0xc4 || c == 0xc5 || c == 0xc6:
+		_, rest, err := readRaw(b)
+		return rest, err
+	case c == 0xcc || c == 0xd0:
+		return fixed(2)
+	case c == 0xcd || c == 0xd1:
+		return fixed(3)
+	case c == 0xce || c == 0xd2 || c == 0xca:
+		return fixed(5)
+	case c == 0xcf || c == 0xd3 || c == 0xcb:
+		return fixed(9)
+	case c == 0xd4:
+		return fixed(3)
+	case c == 0xd5:
+		return fixed(4)
+	case c == 0xd6:
+		return fixed(6)
+	case c == 0xd7:
+		return fixed(10)
+	case c == 0xd8:
+		return fixed(18)
+	case c == 0xc7 || c == 0xc8 || c == 0xc9:
+		var n, h int
+		switch c {
+		case 0xc7:
+			if len(b) < 2 {
+				return nil, ErrShort
+			}
+			n, h = int(b[1]), 3
+		case 0xc8:
+			if len(b) < 3 {
+				return nil, ErrShort
+			}
+			n, h = int(binary.BigEndian.Uint16(b[1:])), 4
+		default:
+			if len(b) < 5 {
+				return nil, ErrShort
+			}
+			n, h = int(binary.BigEndian.Uint32(b[1:])), 6
+		}
+		return fixed(h + n)
+	}
+	return nil, errors.New("msgpack: unknown type")
 }

@@ -58,3 +58,74 @@ func TestAgreesWithAGeneralLibrary(t *testing.T) {
 		t.Fatal("accepted a short string")
 	}
 }
+
+func TestNewShapesAgreeWithAGeneralLibrary(t *testing.T) {
+	for _, v := range []int64{0, 1, -1, -32, -33, -128, -129, -32768, -32769, -1 << 31, -1<<31 - 1, -1 << 63, 1<<63 - 1, 300} {
+		var got int64
+		if err := vm.Unmarshal(msgpack.AppendInt(nil, v), &got); err != nil || got != v {
+			t.Fatalf("int %d: got %d, %v", v, got, err)
+		}
+		for _, enc := range []any{v, int32(v), int8(v)} {
+			b, _ := vm.Marshal(enc)
+			var want int64
+			vm.Unmarshal(b, &want)
+			back, rest, err := msgpack.ReadInt(b)
+			if err != nil || back != want || len(rest) != 0 {
+				t.Fatalf("ReadInt(%T %v) = %d, %v", enc, enc, back, err)
+			}
+		}
+	}
+	for _, n := range []int{0, 1, 255, 256, 70000} {
+		p := []byte(strings.Repeat("b", n))
+		var got []byte
+		if err := vm.Unmarshal(msgpack.AppendBytes(nil, p), &got); err != nil || string(got) != string(p) {
+			t.Fatalf("bytes of %d: %v", n, err)
+		}
+		enc, _ := vm.Marshal(p)
+		back, _, err := msgpack.ReadBytes(enc)
+		if err != nil || string(back) != string(p) {
+			t.Fatalf("ReadBytes of %d: %v", n, err)
+		}
+	}
+	// serde without serde_bytes writes Vec<u8> as an array of integers.
+	arr, _ := vm.Marshal([]int{104, 105, 200})
+	if back, _, err := msgpack.ReadBytes(arr); err != nil || string(back) != "hi\xc8" {
+		t.Fatalf("bytes as an integer array = %q, %v", back, err)
+	}
+	for _, v := range []bool{true, false} {
+		var got bool
+		if err := vm.Unmarshal(msgpack.AppendBool(nil, v), &got); err != nil || got != v {
+			t.Fatalf("bool %v: %v", v, err)
+		}
+	}
+	// A nested message: every value skips, and arrays and maps read back.
+	type inner struct {
+		A []string          `msgpack:"a"`
+		M map[string]string `msgpack:"m"`
+		F float64           `msgpack:"f"`
+		N any               `msgpack:"n"`
+	}
+	msg, _ := vm.Marshal(map[string]any{"x": inner{A: []string{"p", "q"}, M: map[string]string{"k": "v"}, F: 1.5}, "y": -7, "z": []byte{1, 2}})
+	n, rest, err := msgpack.ReadMapHeader(msg)
+	if err != nil || n != 3 {
+		t.Fatalf("map header = %d, %v", n, err)
+	}
+	for range 2 * n {
+		if rest, err = msgpack.Skip(rest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rest) != 0 {
+		t.Fatalf("%d bytes left after skipping every value", len(rest))
+	}
+	a := msgpack.AppendArrayHeader(nil, 2)
+	a = msgpack.AppendString(a, "p")
+	a = msgpack.AppendNil(a)
+	var got []any
+	if err := vm.Unmarshal(a, &got); err != nil || len(got) != 2 || got[0] != "p" || got[1] != nil {
+		t.Fatalf("array = %v, %v", got, err)
+	}
+	if _, err := msgpack.Skip([]byte{0xdc, 0, 5, 1}); err == nil {
+		t.Fatal("skipped a truncated array")
+	}
+}

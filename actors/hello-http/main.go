@@ -1,0 +1,30 @@
+// Command hello-http answers HTTP requests through the httpserver provider:
+// GET /any/path?name=Ada says hello to Ada, a POST says hello to its body.
+//
+//	wisp build ./actors/hello-http --cap wasmcloud:httpserver
+package main
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/wisp-dev/wisp/sdk/httpserver"
+)
+
+func init() {
+	httpserver.Handle(func(_ context.Context, r *httpserver.Request) (*httpserver.Response, error) {
+		name := "world"
+		if q, err := url.ParseQuery(r.QueryString); err == nil && q.Get("name") != "" {
+			name = q.Get("name")
+		}
+		if r.Method == "POST" && len(r.Body) > 0 {
+			name = strings.TrimSpace(string(r.Body))
+		}
+		resp := httpserver.Text(200, "Hello, "+name+"!\n")
+		resp.Header["X-Wisp-Path"] = []string{r.Path}
+		return resp, nil
+	})
+}
+
+func main() {}

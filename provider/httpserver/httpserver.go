@@ -1,0 +1,283 @@
+// Package httpserver is the wasmcloud:httpserver provider: each link opens
+// an HTTP listener whose requests become HttpServer.HandleRequest calls to
+// the linked actor.
+//
+// Link values (names as wasmCloud's provider reads them, any case):
+//
+//	address          listen address (default 127.0.0.1:8000; 0.0.0.0:PORT to
+//	                 serve other machines)
+//	port             shorthand for address 127.0.0.1:PORT
+//	timeout_ms       how long the actor may take (default 30000); then 504
+//	max_content_len  largest request body in bytes (default 10 MiB); then 413
+//
+// Method, path, query string, headers and body go through unchanged; the
+// actor's status, headers and body come back. A link put at runtime opens
+// its listener at once, a deleted one drains and closes it.
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wisp-dev/wisp/provider"
+)
+
+// Contract is the contract id the provider serves.
+const Contract = "wasmcloud:httpserver"
+
+// Operation is the actor operation each request becomes.
+const Operation = "HttpServer.HandleRequest"
+
+// Defaults for link values left unset.
+const (
+	DefaultAddress       = "127.0.0.1:8000"
+	DefaultTimeout       = 30 * time.Second
+	DefaultMaxContentLen = 10 << 20
+)
+
+func init() {
+	provider.Register("httpserver", func() provider.Provider { return &Provider{} })
+}
+
+// Request is the HttpRequest an actor receives.
+type Request struct {
+	Method      string              `msgpack:"method"`
+	Path        string              `msgpack:"path"`
+	QueryString string              `msgpack:"queryString"`
+	Header      map[string][]string `msgpack:"header"`
+	Body        []byte              `msgpack:"body"`
+}
+
+// Response is the HttpResponse an actor answers.
+type Response struct {
+	StatusCode uint16              `msgpack:"statusCode"`
+	Header     map[string][]string `msgpack:"header"`
+	Body       []byte              `msgpack:"body"`
+}
+
+// Provider serves wasmcloud:httpserver.
+type Provider struct {
+	rt provider.Runtime
+
+	mu      sync.Mutex
+	servers map[string]*server // by link key
+}
+
+// server is one link's listener.
+type server struct {
+	link    provider.Link
+	want    string // the configured address
+	addr    string // the bound address
+	timeout time.Duration
+	maxBody int64
+	srv     *http.Server
+	done    chan struct{} // closed when Serve returns
+}
+
+// Contract implements provider.Provider.
+func (p *Provider) Contract() string { return Contract }
+
+// Start implements provider.Provider.
+func (p *Provider) Start(_ context.Context, rt provider.Runtime) error {
+	p.rt = rt
+	p.servers = map[string]*server{}
+	return nil
+}
+
+// settings reads a link's values.
+func settings(l provider.Link) (addr string, timeout time.Duration, maxBody int64, err error) {
+	addr = l.Value("address", "")
+	if addr == "" {
+		addr = DefaultAddress
+		if port := l.Value("port", ""); port != "" {
+			addr = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return "", 0, 0, fmt.Errorf("address %q: %w", addr, err)
+	}
+	timeout = DefaultTimeout
+	if v := l.Value("timeout_ms", ""); v != "" {
+		ms, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || ms == 0 {
+			return "", 0, 0, fmt.Errorf("timeout_ms %q: want a positive number of milliseconds", v)
+		}
+		timeout = time.Duration(ms) * time.Millisecond
+	}
+	maxBody = DefaultMaxContentLen
+	if v := l.Value("max_content_len", ""); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return "", 0, 0, fmt.Errorf("max_content_len %q: want a number of bytes", v)
+		}
+		maxBody = n
+	}
+	return addr, timeout, maxBody, nil
+}
+
+// PutLink opens the link's listener, or reopens it when its values
+// changed.
+func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
+	addr, timeout, maxBody, err := settings(l)
+	if err != nil {
+		return fmt.Errorf("link %s: %w", l.Key(), err)
+	}
+	p.mu.Lock()
+	old := p.servers[l.Key()]
+	if old != nil && old.want == addr && old.timeout == timeout && old.maxBody == maxBody {
+		p.mu.Unlock()
+		return nil
+	}
+	delete(p.servers, l.Key())
+	p.mu.Unlock()
+	if old != nil {
+		old.shutdown(ctx)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("link %s: listen: %w", l.Key(), err)
+	}
+	s := &server{link: l, want: addr, addr: ln.Addr().String(), timeout: timeout, maxBody: maxBody, done: make(chan struct{})}
+	s.srv = &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(s, w, r) }),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	p.mu.Lock()
+	p.servers[l.Key()] = s
+	p.mu.Unlock()
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.rt.Logger().Error("http listener failed", "link", l.Key(), "address", s.addr, "err", err)
+		}
+	}()
+	p.rt.Logger().Info("http listener open", "actor", l.Actor, "address", s.addr)
+	return nil
+}
+
+// Address returns where the link's listener is, once PutLink opened it
+// (useful with port 0).
+func (p *Provider) Address(l provider.Link) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.servers[l.Key()]
+	if !ok {
+		return "", false
+	}
+	return s.addr, true
+}
+
+// shutdown drains the listener: requests in flight finish until ctx ends.
+func (s *server) shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	<-s.done
+	return err
+}
+
+// DelLink closes the link's listener after its requests finish.
+func (p *Provider) DelLink(ctx context.Context, l provider.Link) error {
+	p.mu.Lock()
+	s := p.servers[l.Key()]
+	delete(p.servers, l.Key())
+	p.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.shutdown(ctx)
+}
+
+// Handle implements provider.Provider: actors call nothing on this
+// contract.
+func (p *Provider) Handle(_ context.Context, c provider.Call) ([]byte, error) {
+	return nil, fmt.Errorf("%w %q: %s only calls actors", provider.ErrUnknownOperation, c.Operation, Contract)
+}
+
+// Stop drains every listener.
+func (p *Provider) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	servers := p.servers
+	p.servers = map[string]*server{}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, 0, len(servers))
+	var mu sync.Mutex
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.shutdown(ctx)
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// serve turns one HTTP request into an actor call.
+func (p *Provider) serve(s *server, w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("request body over %d bytes", s.maxBody), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	req := Request{Method: r.Method, Path: r.URL.Path, QueryString: r.URL.RawQuery, Header: r.Header, Body: body}
+	if req.Header == nil {
+		req.Header = map[string][]string{}
+	}
+	payload, err := msgpack.Marshal(&req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+	out, err := p.rt.CallActor(ctx, s.link.Actor, Operation, payload)
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			status = http.StatusGatewayTimeout
+		}
+		p.rt.Logger().Warn("actor failed an HTTP request", "actor", s.link.Actor, "path", r.URL.Path, "err", err)
+		http.Error(w, "actor "+s.link.Actor+": "+err.Error(), status)
+		return
+	}
+	var resp Response
+	if err := msgpack.Unmarshal(out, &resp); err != nil {
+		http.Error(w, "actor "+s.link.Actor+" answered a malformed HttpResponse: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	for k, vals := range resp.Header {
+		for _, v := range vals {
+			w.Header().Add(k, v)
+		}
+	}
+	status := int(resp.StatusCode)
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if status < 100 || status > 999 {
+		http.Error(w, fmt.Sprintf("actor %s answered status %d", s.link.Actor, status), http.StatusBadGateway)
+		return
+	}
+	w.WriteHeader(status)
+	w.Write(resp.Body)
+}

@@ -1,0 +1,149 @@
+// Package httpserver is the actor side of wasmcloud:httpserver: the HTTP
+// server provider turns each request on the actor's linked address into a
+// call to the handler registered here.
+//
+//	func init() {
+//		httpserver.Handle(func(ctx context.Context, r *httpserver.Request) (*httpserver.Response, error) {
+//			return httpserver.Text(200, "hello "+r.Path), nil
+//		})
+//	}
+package httpserver
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/wisp-dev/wisp/sdk"
+	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
+)
+
+// Contract is the contract id.
+const Contract = "wasmcloud:httpserver"
+
+// Operation is the operation the provider calls.
+const Operation = "HttpServer.HandleRequest"
+
+// Request is an HTTP request.
+type Request struct {
+	Method      string
+	Path        string
+	QueryString string
+	Header      map[string][]string
+	Body        []byte
+}
+
+// Response is the actor's answer.
+type Response struct {
+	StatusCode int
+	Header     map[string][]string
+	Body       []byte
+}
+
+// Text returns a text/plain response.
+func Text(status int, body string) *Response {
+	return &Response{StatusCode: status, Header: map[string][]string{"Content-Type": {"text/plain; charset=utf-8"}}, Body: []byte(body)}
+}
+
+// JSON returns an application/json response with body already encoded.
+func JSON(status int, body []byte) *Response {
+	return &Response{StatusCode: status, Header: map[string][]string{"Content-Type": {"application/json"}}, Body: body}
+}
+
+// Handle registers fn as the actor's HTTP handler.
+func Handle(fn func(ctx context.Context, r *Request) (*Response, error)) {
+	sdk.Handle(Operation, func(ctx context.Context, payload []byte) ([]byte, error) {
+		r, err := DecodeRequest(payload)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := fn(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			resp = &Response{StatusCode: 204}
+		}
+		return resp.Encode(), nil
+	})
+}
+
+// DecodeRequest decodes the provider's HttpRequest.
+func DecodeRequest(b []byte) (*Request, error) {
+	r := &Request{}
+	n, rest, err := msgpack.ReadMapHeader(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Operation, err)
+	}
+	for range n {
+		var k string
+		if k, rest, err = msgpack.ReadString(rest); err != nil {
+			return nil, fmt.Errorf("%s: %w", Operation, err)
+		}
+		switch k {
+		case "method":
+			r.Method, rest, err = msgpack.ReadString(rest)
+		case "path":
+			r.Path, rest, err = msgpack.ReadString(rest)
+		case "queryString":
+			r.QueryString, rest, err = msgpack.ReadString(rest)
+		case "header":
+			r.Header, rest, err = readHeader(rest)
+		case "body":
+			var body []byte
+			body, rest, err = msgpack.ReadBytes(rest)
+			r.Body = append([]byte(nil), body...)
+		default:
+			rest, err = msgpack.Skip(rest)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: field %s: %w", Operation, k, err)
+		}
+	}
+	return r, nil
+}
+
+func readHeader(b []byte) (map[string][]string, []byte, error) {
+	n, rest, err := msgpack.ReadMapHeader(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := make(map[string][]string, n)
+	for range n {
+		var k string
+		var m int
+		if k, rest, err = msgpack.ReadString(rest); err != nil {
+			return nil, nil, err
+		}
+		if m, rest, err = msgpack.ReadArrayHeader(rest); err != nil {
+			return nil, nil, err
+		}
+		vals := make([]string, 0, m)
+		for range m {
+			var v string
+			if v, rest, err = msgpack.ReadString(rest); err != nil {
+				return nil, nil, err
+			}
+			vals = append(vals, v)
+		}
+		h[k] = vals
+	}
+	return h, rest, nil
+}
+
+// Encode encodes the response as the provider expects it.
+func (r *Response) Encode() []byte {
+	b := msgpack.AppendMapHeader(nil, 3)
+	b = msgpack.AppendString(b, "statusCode")
+	b = msgpack.AppendUint(b, uint64(r.StatusCode))
+	b = msgpack.AppendString(b, "header")
+	b = msgpack.AppendMapHeader(b, len(r.Header))
+	for k, vals := range r.Header {
+		b = msgpack.AppendString(b, k)
+		b = msgpack.AppendArrayHeader(b, len(vals))
+		for _, v := range vals {
+			b = msgpack.AppendString(b, v)
+		}
+	}
+	b = msgpack.AppendString(b, "body")
+	return msgpack.AppendBytes(b, r.Body)
+}

@@ -1,0 +1,205 @@
+// Package runner serves a capability provider on the lattice: it answers
+// the provider's subject (a queue group, so every host running the provider
+// shares the calls), hands links to it, and lets it call actors, in process
+// when a host gives it a way to and over NATS otherwise.
+//
+// A host runs providers with a Runner each; `wisp provider run` runs one in
+// a process of its own. Either way actors reach it at
+// lattice.ProviderSubject(lattice, contract, link name).
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/provider"
+)
+
+// LocalInvoker calls an actor in the same process. ok is false when the
+// actor does not run here, and the call then goes over NATS.
+type LocalInvoker func(ctx context.Context, actor, operation string, payload []byte) (out []byte, ok bool, err error)
+
+// Config describes a Runner.
+type Config struct {
+	// Conn is the lattice's NATS connection; the Runner uses it, it does
+	// not close it.
+	Conn *nats.Conn
+	// Lattice is the lattice id (default "default").
+	Lattice string
+	// LinkName is the link name the provider serves (default "default").
+	LinkName string
+	// Local, if set, runs calls to actors on this host without NATS.
+	Local LocalInvoker
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Runner serves one provider under one link name.
+type Runner struct {
+	p    provider.Provider
+	cfg  Config
+	log  *slog.Logger
+	sub  *nats.Subscription
+	wg   sync.WaitGroup // calls being served
+	mu   sync.Mutex
+	done bool
+}
+
+// Start starts p and subscribes it to its subject.
+func Start(ctx context.Context, p provider.Provider, cfg Config) (*Runner, error) {
+	if cfg.Lattice == "" {
+		cfg.Lattice = lattice.DefaultLattice
+	}
+	if cfg.LinkName == "" {
+		cfg.LinkName = "default"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Runner{p: p, cfg: cfg, log: cfg.Logger.With("provider", p.Contract(), "link_name", cfg.LinkName)}
+	if err := p.Start(ctx, r); err != nil {
+		return nil, fmt.Errorf("start provider %s: %w", p.Contract(), err)
+	}
+	subject := lattice.ProviderSubject(cfg.Lattice, p.Contract(), cfg.LinkName)
+	sub, err := cfg.Conn.QueueSubscribe(subject, subject, r.serve)
+	if err != nil {
+		p.Stop(ctx)
+		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+	}
+	r.sub = sub
+	return r, nil
+}
+
+// Provider returns the provider the Runner serves.
+func (r *Runner) Provider() provider.Provider { return r.p }
+
+// LinkName is the link name the Runner serves.
+func (r *Runner) LinkName() string { return r.cfg.LinkName }
+
+// Serves reports whether l is for this provider: its contract and link name.
+func (r *Runner) Serves(l provider.Link) bool {
+	return l.Contract == r.p.Contract() && l.LinkName() == r.cfg.LinkName
+}
+
+// PutLink passes l to the provider if it serves it.
+func (r *Runner) PutLink(ctx context.Context, l provider.Link) error {
+	if !r.Serves(l) {
+		return nil
+	}
+	if err := r.p.PutLink(ctx, l); err != nil {
+		r.log.Error("link refused", "actor", l.Actor, "err", err)
+		return err
+	}
+	r.log.Info("link set", "actor", l.Actor)
+	return nil
+}
+
+// DelLink passes the removal of l to the provider if it serves it.
+func (r *Runner) DelLink(ctx context.Context, l provider.Link) error {
+	if !r.Serves(l) {
+		return nil
+	}
+	return r.p.DelLink(ctx, l)
+}
+
+// Invoke runs an actor's call in process: the fast path of a host whose
+// actor and provider live together.
+func (r *Runner) Invoke(ctx context.Context, c provider.Call) ([]byte, error) {
+	r.mu.Lock()
+	if r.done {
+		r.mu.Unlock()
+		return nil, errors.New("provider stopping")
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	defer r.wg.Done()
+	return r.p.Handle(ctx, c)
+}
+
+// serve answers one call that came over NATS.
+func (r *Runner) serve(m *nats.Msg) {
+	reply := nats.NewMsg(m.Reply)
+	c := provider.Call{
+		Actor:     m.Header.Get(lattice.HeaderSource),
+		LinkName:  r.cfg.LinkName,
+		Operation: m.Header.Get(lattice.HeaderOperation),
+		Payload:   m.Data,
+	}
+	var out []byte
+	var err error
+	if c.Actor == "" || c.Operation == "" {
+		err = fmt.Errorf("a provider call needs the %s and %s headers", lattice.HeaderSource, lattice.HeaderOperation)
+	} else {
+		out, err = r.Invoke(context.Background(), c)
+	}
+	if m.Reply == "" {
+		return
+	}
+	if err != nil {
+		reply.Header.Set(lattice.HeaderError, err.Error())
+	} else {
+		reply.Data = out
+	}
+	if err := m.RespondMsg(reply); err != nil {
+		r.log.Warn("reply to a provider call", "err", err)
+	}
+}
+
+// Stop unsubscribes, waits for calls in flight, and stops the provider.
+func (r *Runner) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	if r.done {
+		r.mu.Unlock()
+		return nil
+	}
+	r.done = true
+	r.mu.Unlock()
+	err := r.sub.Drain()
+	wait := make(chan struct{})
+	go func() { r.wg.Wait(); close(wait) }()
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		err = errors.Join(err, fmt.Errorf("provider calls still running: %w", ctx.Err()))
+	}
+	return errors.Join(err, r.p.Stop(ctx))
+}
+
+// CallActor implements provider.Runtime.
+func (r *Runner) CallActor(ctx context.Context, actor, operation string, payload []byte) ([]byte, error) {
+	if r.cfg.Local != nil {
+		out, ok, err := r.cfg.Local(ctx, actor, operation, payload)
+		if ok {
+			return out, err
+		}
+	}
+	m := nats.NewMsg(lattice.RPCSubject(r.cfg.Lattice, actor))
+	m.Header.Set(lattice.HeaderOperation, operation)
+	m.Data = payload
+	resp, err := r.cfg.Conn.RequestMsgWithContext(ctx, m)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, fmt.Errorf("call %s %s: %w", actor, operation, lattice.ErrActorNotRunning)
+	case err != nil:
+		return nil, fmt.Errorf("call %s %s: %w", actor, operation, err)
+	}
+	if e := resp.Header.Get(lattice.HeaderError); e != "" {
+		return nil, fmt.Errorf("call %s %s: %s", actor, operation, e)
+	}
+	return resp.Data, nil
+}
+
+// Logger implements provider.Runtime.
+func (r *Runner) Logger() *slog.Logger { return r.log }
+
+// Conn implements provider.Runtime.
+func (r *Runner) Conn() *nats.Conn { return r.cfg.Conn }
+
+// Lattice implements provider.Runtime.
+func (r *Runner) Lattice() string { return r.cfg.Lattice }

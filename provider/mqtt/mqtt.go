@@ -1,0 +1,289 @@
+// Package mqtt serves wasmcloud:messaging over MQTT 5 (Eclipse Paho):
+// actors publish to topics, and messages on the topics a link subscribes to
+// become MessageSubscriber.HandleMessage calls. It is the same contract as
+// the NATS messaging provider, so an actor moves between the two by
+// changing its link.
+//
+// Link values:
+//
+//	URI           broker, tcp://host:1883 (or mqtt://, ssl://, tls://);
+//	              default tcp://127.0.0.1:1883
+//	SUBSCRIPTION  comma-separated topic filters (+ and # allowed)
+//	QOS           0, 1 or 2 for subscriptions and publishes (default 1)
+//	CLIENT_ID     MQTT client id (default wisp-<actor>-<random>)
+//	USERNAME, PASSWORD
+//
+// Each link keeps its own connection and reconnects with backoff when the
+// broker goes away; its subscriptions are made again on every connect.
+// Publishing while the broker is away fails at once with a clear error.
+// Messages are delivered to the actor in order, one at a time per link.
+package mqtt
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wisp-dev/wisp/provider"
+	"github.com/wisp-dev/wisp/provider/messaging"
+)
+
+// DefaultURI is the broker of links that name none.
+const DefaultURI = "tcp://127.0.0.1:1883"
+
+// publishTimeout bounds a publish waiting for the broker's acknowledgement.
+const publishTimeout = 5 * time.Second
+
+// queueLen bounds the messages waiting for a busy actor, per link.
+const queueLen = 1024
+
+func init() {
+	provider.Register("mqtt", func() provider.Provider { return &Provider{} })
+}
+
+// Provider serves wasmcloud:messaging over MQTT.
+type Provider struct {
+	rt provider.Runtime
+
+	mu    sync.Mutex
+	links map[string]*link
+}
+
+// link is one actor's broker connection.
+type link struct {
+	actor  string
+	uri    string
+	qos    byte
+	cm     *autopaho.ConnectionManager
+	cancel context.CancelFunc
+	queue  chan *paho.Publish
+	done   chan struct{} // closed when the delivery loop ends
+}
+
+// Contract implements provider.Provider.
+func (p *Provider) Contract() string { return messaging.Contract }
+
+// Start implements provider.Provider.
+func (p *Provider) Start(_ context.Context, rt provider.Runtime) error {
+	p.rt = rt
+	p.links = map[string]*link{}
+	return nil
+}
+
+func key(actor, name string) string {
+	if name == "" {
+		name = "default"
+	}
+	return actor + "/" + name
+}
+
+// PutLink starts the link's connection. It returns once the connection
+// manager runs; it does not wait for the broker, which may come later.
+func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
+	uri := l.Value("URI", DefaultURI)
+	u, err := url.Parse(uri)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("link %s: URI %q: want tcp://host:port", l.Key(), uri)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts":
+	default:
+		return fmt.Errorf("link %s: URI scheme %q: want tcp, mqtt, ssl or tls", l.Key(), u.Scheme)
+	}
+	qos := byte(1)
+	if v := l.Value("QOS", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 2 {
+			return fmt.Errorf("link %s: QOS %q: want 0, 1 or 2", l.Key(), v)
+		}
+		qos = byte(n)
+	}
+	var topics []string
+	for _, t := range strings.Split(l.Value("SUBSCRIPTION", ""), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			topics = append(topics, t)
+		}
+	}
+	clientID := l.Value("CLIENT_ID", "")
+	if clientID == "" {
+		var b [4]byte
+		rand.Read(b[:])
+		clientID = "wisp-" + l.Actor + "-" + hex.EncodeToString(b[:])
+	}
+	p.DelLink(ctx, l)
+
+	lk := &link{actor: l.Actor, uri: uri, qos: qos, queue: make(chan *paho.Publish, queueLen), done: make(chan struct{})}
+	log := p.rt.Logger().With("actor", l.Actor, "broker", uri)
+	cfg := autopaho.ClientConfig{
+		ServerUrls:                    []*url.URL{u},
+		KeepAlive:                     20,
+		CleanStartOnInitialConnection: true,
+		ConnectRetryDelay:             time.Second,
+		ReconnectBackoff:              autopaho.NewExponentialBackoff(250*time.Millisecond, 5*time.Second, 500*time.Millisecond, 2),
+		ConnectTimeout:                5 * time.Second,
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			log.Info("mqtt connected")
+			if len(topics) == 0 {
+				return
+			}
+			sub := &paho.Subscribe{}
+			for _, t := range topics {
+				sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: t, QoS: qos})
+			}
+			// Subscribing must not block the callback.
+			go func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if _, err := cm.Subscribe(sctx, sub); err != nil {
+					log.Error("mqtt subscribe", "topics", topics, "err", err)
+				}
+			}()
+		},
+		OnConnectionDown: func() bool {
+			log.Warn("mqtt connection lost; reconnecting")
+			return true
+		},
+		OnConnectError: func(err error) { log.Warn("mqtt connect", "err", err) },
+		ClientConfig: paho.ClientConfig{
+			ClientID: clientID,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+				func(pr paho.PublishReceived) (bool, error) {
+					select {
+					case lk.queue <- pr.Packet:
+					default:
+						log.Warn("actor too slow: mqtt message dropped", "topic", pr.Packet.Topic)
+					}
+					return true, nil
+				},
+			},
+		},
+	}
+	if user := l.Value("USERNAME", ""); user != "" {
+		cfg.ConnectUsername = user
+		cfg.ConnectPassword = []byte(l.Value("PASSWORD", ""))
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	cm, err := autopaho.NewConnection(cctx, cfg)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("link %s: %w", l.Key(), err)
+	}
+	lk.cm, lk.cancel = cm, cancel
+	go p.deliver(lk)
+	p.mu.Lock()
+	p.links[key(l.Actor, l.LinkName())] = lk
+	p.mu.Unlock()
+	return nil
+}
+
+// deliver hands queued messages to the actor in order until the link goes.
+func (p *Provider) deliver(lk *link) {
+	defer close(lk.done)
+	for {
+		select {
+		case <-lk.cm.Done():
+			return
+		case m := <-lk.queue:
+			sm := messaging.SubMessage{Subject: m.Topic, Body: m.Payload}
+			if m.Properties != nil {
+				sm.ReplyTo = m.Properties.ResponseTopic
+			}
+			payload, err := msgpack.Marshal(&sm)
+			if err != nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if _, err := p.rt.CallActor(ctx, lk.actor, messaging.OpHandleMessage, payload); err != nil {
+				p.rt.Logger().Warn("mqtt message not handled", "actor", lk.actor, "topic", m.Topic, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+func (lk *link) close(ctx context.Context) {
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	lk.cm.Disconnect(dctx) // a clean DISCONNECT when connected
+	cancel()
+	lk.cancel()
+	<-lk.cm.Done()
+	<-lk.done
+}
+
+// DelLink disconnects the link.
+func (p *Provider) DelLink(ctx context.Context, l provider.Link) error {
+	p.mu.Lock()
+	lk := p.links[key(l.Actor, l.LinkName())]
+	delete(p.links, key(l.Actor, l.LinkName()))
+	p.mu.Unlock()
+	if lk != nil {
+		lk.close(ctx)
+	}
+	return nil
+}
+
+// Stop implements provider.Provider.
+func (p *Provider) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	links := p.links
+	p.links = map[string]*link{}
+	p.mu.Unlock()
+	for _, lk := range links {
+		lk.close(ctx)
+	}
+	return nil
+}
+
+// ErrBrokerAway means the link's broker is not connected.
+var ErrBrokerAway = errors.New("mqtt broker not connected")
+
+// Handle publishes for the actor.
+func (p *Provider) Handle(ctx context.Context, c provider.Call) ([]byte, error) {
+	p.mu.Lock()
+	lk := p.links[key(c.Actor, c.LinkName)]
+	p.mu.Unlock()
+	if lk == nil {
+		return nil, fmt.Errorf("%w: %s has no mqtt link named %q", provider.ErrNotLinked, c.Actor, c.LinkName)
+	}
+	switch c.Operation {
+	case messaging.OpPublish:
+		var m messaging.PubMessage
+		if err := msgpack.Unmarshal(c.Payload, &m); err != nil {
+			return nil, fmt.Errorf("%s: %w: %v", c.Operation, provider.ErrBadPayload, err)
+		}
+		pub := &paho.Publish{Topic: m.Subject, QoS: lk.qos, Payload: m.Body}
+		if m.ReplyTo != "" {
+			pub.Properties = &paho.PublishProperties{ResponseTopic: m.ReplyTo}
+		}
+		// Wait briefly for a connection that is coming up, not longer.
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := lk.cm.AwaitConnection(actx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("publish %s: %w (%s)", m.Subject, ErrBrokerAway, lk.uri)
+		}
+		// A broker that just died may leave a QoS 1 or 2 publish waiting
+		// for an acknowledgement that never comes: bound it.
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+		if _, err := lk.cm.Publish(pctx, pub); err != nil {
+			if pctx.Err() != nil && ctx.Err() == nil {
+				return nil, fmt.Errorf("publish %s: %w (%s): no acknowledgement in %s", m.Subject, ErrBrokerAway, lk.uri, publishTimeout)
+			}
+			return nil, fmt.Errorf("publish %s to %s: %w", m.Subject, lk.uri, err)
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("%w %q for %s over mqtt", provider.ErrUnknownOperation, c.Operation, messaging.Contract)
+}

@@ -1,0 +1,228 @@
+package mqtt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wisp-dev/wisp/internal/providertest"
+	"github.com/wisp-dev/wisp/internal/testwasm"
+	"github.com/wisp-dev/wisp/provider"
+	"github.com/wisp-dev/wisp/provider/messaging"
+	"github.com/wisp-dev/wisp/provider/mqtt"
+)
+
+// broker is a Debian mosquitto process on 127.0.0.1.
+type broker struct {
+	t    *testing.T
+	port int
+	cmd  *exec.Cmd
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startBroker(t *testing.T, port int) *broker {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		if _, err = os.Stat("/usr/sbin/mosquitto"); err == nil {
+			bin = "/usr/sbin/mosquitto"
+		} else if os.Getenv("CI") != "" {
+			t.Fatal("mosquitto is not installed: .ci/run installs Debian's mosquitto package")
+		} else {
+			t.Skip("mosquitto is not installed (Debian package mosquitto; bash .ci/run installs it)")
+		}
+	}
+	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)), 0o600)
+	b := &broker{t: t, port: port, cmd: exec.Command(bin, "-c", conf)}
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.stop)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("mosquitto did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (b *broker) uri() string { return fmt.Sprintf("tcp://127.0.0.1:%d", b.port) }
+
+func (b *broker) stop() {
+	if b.cmd.ProcessState == nil {
+		b.cmd.Process.Kill()
+		b.cmd.Wait()
+	}
+}
+
+// client is an MQTT client that records what arrives on its subscription.
+type client struct {
+	cm  *autopaho.ConnectionManager
+	got chan *paho.Publish
+}
+
+func newClient(t *testing.T, uri, filter string) *client {
+	t.Helper()
+	u, _ := url.Parse(uri)
+	c := &client{got: make(chan *paho.Publish, 100)}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ready := make(chan struct{}, 1)
+	cm, err := autopaho.NewConnection(ctx, autopaho.ClientConfig{
+		ServerUrls: []*url.URL{u}, KeepAlive: 20, CleanStartOnInitialConnection: true, ConnectRetryDelay: 100 * time.Millisecond,
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			go func() {
+				if filter != "" {
+					cm.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
+				}
+				ready <- struct{}{}
+			}()
+		},
+		ClientConfig: paho.ClientConfig{ClientID: fmt.Sprintf("test-%d", time.Now().UnixNano()),
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+				c.got <- pr.Packet
+				return true, nil
+			}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cm = cm
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("test client did not connect")
+	}
+	return c
+}
+
+func (c *client) publish(t *testing.T, topic, body string) {
+	t.Helper()
+	if _, err := c.cm.Publish(context.Background(), &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(body)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *client) next(t *testing.T) *paho.Publish {
+	t.Helper()
+	select {
+	case m := <-c.got:
+		return m
+	case <-time.After(15 * time.Second):
+		t.Fatal("nothing arrived")
+	}
+	return nil
+}
+
+// TestRelayActorOverMosquitto: readings published to a real mosquitto
+// reach the mqtt-relay actor through the provider, and its records come
+// back out; the broker goes away and returns, and the link recovers.
+func TestRelayActorOverMosquitto(t *testing.T) {
+	port := freePort(t)
+	b := startBroker(t, port)
+	e := providertest.New(t)
+	actor := e.StartActor(t, testwasm.GoActor(t, "actors/mqtt-relay"), "mqtt-relay.wasm", 2)
+	r := e.Run(t, "mqtt", true)
+	link := provider.Link{Actor: actor, Contract: messaging.Contract, Values: map[string]string{"URI": b.uri(), "SUBSCRIPTION": "sensors/+"}}
+	if err := r.PutLink(context.Background(), link); err != nil {
+		t.Fatal(err)
+	}
+	watch := newClient(t, b.uri(), "relay/#")
+	sensor := newClient(t, b.uri(), "")
+	// The provider subscribes once connected: retry the first reading
+	// until a record comes back.
+	var m *paho.Publish
+	for deadline := time.Now().Add(15 * time.Second); m == nil; {
+		sensor.publish(t, "sensors/kitchen", "21.5")
+		select {
+		case m = <-watch.got:
+		case <-time.After(200 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("no record from the relay")
+			}
+		}
+	}
+	if m.Topic != "relay/kitchen" || string(m.Payload) != `{"sensor":"kitchen","celsius":21.5,"fahrenheit":70.7}` {
+		t.Fatalf("record %s %s", m.Topic, m.Payload)
+	}
+	for len(watch.got) > 0 { // duplicates of the first reading
+		<-watch.got
+	}
+	sensor.publish(t, "sensors/attic", "warm")
+	if m = watch.next(t); m.Topic != "relay/errors" || !strings.Contains(string(m.Payload), "attic: not a number") {
+		t.Fatalf("error record %s %s", m.Topic, m.Payload)
+	}
+
+	// The broker goes away: publishing fails fast and clearly.
+	b.stop()
+	pub, _ := msgpack.Marshal(messaging.PubMessage{Subject: "x", Body: []byte("y")})
+	start := time.Now()
+	_, err := r.Invoke(context.Background(), provider.Call{Actor: actor, LinkName: "default", Operation: messaging.OpPublish, Payload: pub})
+	if !errors.Is(err, mqtt.ErrBrokerAway) {
+		t.Fatalf("publish with the broker away: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("publish with the broker away took %s", d)
+	}
+	// It comes back on the same port: the link reconnects and resubscribes.
+	b = startBroker(t, port)
+	watch = newClient(t, b.uri(), "relay/#")
+	sensor = newClient(t, b.uri(), "")
+	m = nil
+	for deadline := time.Now().Add(30 * time.Second); m == nil; {
+		sensor.publish(t, "sensors/porch", "0")
+		select {
+		case m = <-watch.got:
+		case <-time.After(300 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("the link did not recover after the broker returned")
+			}
+		}
+	}
+	if m.Topic != "relay/porch" || string(m.Payload) != `{"sensor":"porch","celsius":0,"fahrenheit":32.0}` {
+		t.Fatalf("record after the broker returned: %s %s", m.Topic, m.Payload)
+	}
+}
+
+func TestBadLinks(t *testing.T) {
+	e := providertest.New(t)
+	r := e.Run(t, "mqtt", false)
+	for _, v := range []map[string]string{
+		{"URI": "http://127.0.0.1:1"},
+		{"URI": "::"},
+		{"QOS": "7"},
+	} {
+		if err := r.PutLink(context.Background(), provider.Link{Actor: "a", Contract: messaging.Contract, Values: v}); err == nil {
+			t.Errorf("link %v accepted", v)
+		}
+	}
+	if _, err := r.Invoke(context.Background(), provider.Call{Actor: "a", LinkName: "default", Operation: messaging.OpPublish}); !errors.Is(err, provider.ErrNotLinked) {
+		t.Fatalf("unlinked: %v", err)
+	}
+}

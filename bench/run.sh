@@ -38,7 +38,8 @@ awk '
           "BenchmarkRequestReply/wisp-actor/1-caller BenchmarkRequestReply/raw-nats/1-caller " \
           "BenchmarkRequestReply/wisp-actor/64-callers BenchmarkRequestReply/raw-nats/64-callers " \
           "BenchmarkCompile/cached BenchmarkCompile/cold " \
-          "BenchmarkScaleToZero/wake-from-zero BenchmarkScaleToZero/warm", p, " ")
+          "BenchmarkScaleToZero/wake-from-zero BenchmarkScaleToZero/warm " \
+          "BenchmarkHTTP/wisp-actor BenchmarkHTTP/net-http", p, " ")
     for (i = 1; i < length(p); i += 2) {
       a = p[i]; b = p[i+1]
       if (n[a] && n[b]) printf "%-50s %10.0f ns  vs %-40s %10.0f ns  = %.2fx\n", a, sum[a]/n[a], b, sum[b]/n[b], (sum[a]/n[a])/(sum[b]/n[b])

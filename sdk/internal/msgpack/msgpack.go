@@ -309,8 +309,16 @@ func ReadInt(b []byte) (int64, []byte, error) {
 	return int64(v), b[1+size:], nil
 }
 
+// maxDepth bounds the nesting Skip follows.
+const maxDepth = 256
+
 // Skip passes over one value of any type.
-func Skip(b []byte) ([]byte, error) {
+func Skip(b []byte) ([]byte, error) { return skip(b, 0) }
+
+func skip(b []byte, depth int) ([]byte, error) {
+	if depth > maxDepth {
+		return nil, errors.New("msgpack: nested too deep")
+	}
 	if len(b) < 1 {
 		return nil, ErrShort
 	}
@@ -327,13 +335,13 @@ func Skip(b []byte) ([]byte, error) {
 	case c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
 		n, rest, err := ReadMapHeader(b)
 		for i := 0; err == nil && i < 2*n; i++ {
-			rest, err = Skip(rest)
+			rest, err = skip(rest, depth+1)
 		}
 		return rest, err
 	case c&0xf0 == 0x90 || c == 0xdc || c == 0xdd:
 		n, rest, err := ReadArrayHeader(b)
 		for i := 0; err == nil && i < n; i++ {
-			rest, err = Skip(rest)
+			rest, err = skip(rest, depth+1)
 		}
 		return rest, err
 	case c&0xe0 == 0xa0 || c == 0xd9 || c == 0xda || c == 0xdb || c == 0xc4 || c == 0xc5 || c == 0xc6:

@@ -128,4 +128,25 @@ func TestNewShapesAgreeWithAGeneralLibrary(t *testing.T) {
 	if _, err := msgpack.Skip([]byte{0xdc, 0, 5, 1}); err == nil {
 		t.Fatal("skipped a truncated array")
 	}
+	if _, err := msgpack.Skip([]byte(strings.Repeat("\x91", 10000) + "\x01")); err == nil {
+		t.Fatal("skipped 10000 nested arrays")
+	}
+}
+
+// FuzzSkip: no input makes a reader panic or report more than it read.
+func FuzzSkip(f *testing.F) {
+	msg, _ := vm.Marshal(map[string]any{"a": []any{1, -2, "x", []byte{1}, 1.5, nil, true}, "b": map[string]int{"c": 3}})
+	f.Add(msg)
+	f.Add([]byte{0xdc, 0, 5, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if rest, err := msgpack.Skip(b); err == nil && len(rest) >= len(b) {
+			t.Fatalf("Skip consumed nothing of %x", b)
+		}
+		msgpack.ReadBytes(b)
+		msgpack.ReadInt(b)
+		msgpack.ReadMapHeader(b)
+		msgpack.ReadArrayHeader(b)
+		msgpack.ReadString(b)
+		msgpack.ReadBool(b)
+	})
 }

@@ -1,10 +1,18 @@
-// Command coap-sensor keeps the latest reading of each device: a device
-// POSTs (or PUTs) a reading to /sensors/<name> over CoAP and the actor
-// stores it in the key-value store; a GET of /sensors/<name> reads it back.
-// GET /relay?url=coap://device/res reads a resource of a device through
-// the provider (Coap.Request) and answers with it.
+// Command coap-sensor keeps the latest reading of each device and drives
+// devices by name:
 //
-//	wisp build ./actors/coap-sensor --cap wisp:coap --cap wasmcloud:keyvalue
+//   - POST (or PUT) /sensors/<name> over CoAP stores a reading in the
+//     key-value store; GET /sensors/<name> reads it back; DELETE forgets it.
+//
+//   - Notifications from devices registered with the gateway (their
+//     observable resources) are stored as /sensors/<device>/<resource>.
+//
+//   - GET /devices/<device>/led?set=on|off switches a registered device's
+//     LED through the provider (Coap.Request to coap://<device>/led).
+//
+//   - GET /relay?url=coap://host:port/res reads any device's resource.
+//
+//     wisp build ./actors/coap-sensor --cap wisp:coap --cap wasmcloud:keyvalue
 package main
 
 import (
@@ -18,6 +26,9 @@ import (
 
 func init() {
 	coap.Handle(func(ctx context.Context, r *coap.Request) (*coap.Response, error) {
+		if r.Method == "NOTIFY" {
+			return nil, keyvalue.Set(ctx, "sensor:"+r.Device+r.Path, string(r.Payload), 0)
+		}
 		if r.Path == "/relay" && r.Method == "GET" {
 			q, _ := url.ParseQuery(r.Query)
 			resp, err := coap.Get(ctx, q.Get("url"))
@@ -26,8 +37,16 @@ func init() {
 			}
 			return resp, nil
 		}
+		if device, ok := strings.CutPrefix(r.Path, "/devices/"); ok && strings.HasSuffix(device, "/led") {
+			q, _ := url.ParseQuery(r.Query)
+			device = strings.TrimSuffix(device, "/led")
+			if set := q.Get("set"); set != "" {
+				return coap.Send(ctx, "default", "PUT", "coap://"+device+"/led", coap.TextPlain, []byte(set), 0)
+			}
+			return coap.Get(ctx, "coap://"+device+"/led")
+		}
 		name, ok := strings.CutPrefix(r.Path, "/sensors/")
-		if !ok || name == "" || strings.Contains(name, "/") {
+		if !ok || name == "" {
 			return coap.Text(coap.NotFound, "no such resource: "+r.Path), nil
 		}
 		key := "sensor:" + name

@@ -74,6 +74,8 @@ type Request struct {
 	ContentFormat int32  `msgpack:"contentFormat"` // e.g. 0 text/plain, 50 JSON; -1 none
 	Payload       []byte `msgpack:"payload"`
 	Source        string `msgpack:"source"` // the device's address
+	// Device is the name the device registered under, when it did.
+	Device string `msgpack:"device,omitempty"`
 }
 
 // Response answers a request, either way.
@@ -103,6 +105,11 @@ type Provider struct {
 	mu      sync.Mutex
 	servers map[string]*server
 	linked  map[string]bool // actors with a link, for Coap.Request
+
+	dir    directory
+	ctx    context.Context // ends at Stop: observations, the sweeper
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the sweeper
 }
 
 type server struct {
@@ -122,6 +129,13 @@ func (p *Provider) Start(_ context.Context, rt provider.Runtime) error {
 	p.rt = rt
 	p.servers = map[string]*server{}
 	p.linked = map[string]bool{}
+	p.dir.devices = map[string]*device{}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.sweep(p.ctx)
+	}()
 	return nil
 }
 
@@ -216,6 +230,11 @@ func (p *Provider) DelLink(_ context.Context, l provider.Link) error {
 	if s != nil {
 		s.stop()
 	}
+	for _, d := range p.Devices() {
+		if d.Actor == l.Actor {
+			p.remove(d.Name)
+		}
+	}
 	return nil
 }
 
@@ -228,6 +247,11 @@ func (p *Provider) Stop(context.Context) error {
 	for _, s := range servers {
 		s.stop()
 	}
+	for _, d := range p.Devices() {
+		p.remove(d.Name)
+	}
+	p.cancel()
+	p.wg.Wait()
 	return nil
 }
 
@@ -259,8 +283,15 @@ func (p *Provider) serve(s *server, actor string, w mux.ResponseWriter, r *mux.M
 	if !strings.HasPrefix(req.Path, "/") {
 		req.Path = "/" + req.Path
 	}
-	if q, err := r.Queries(); err == nil {
-		req.Query = strings.Join(q, "&")
+	queries, _ := r.Queries()
+	req.Query = strings.Join(queries, "&")
+	if p.directoryRequest(actor, w, r, req.Path, queries) {
+		return
+	}
+	for _, d := range p.Devices() {
+		if d.Address == req.Source {
+			req.Device = d.Name
+		}
 	}
 	if cf, err := r.ContentFormat(); err == nil {
 		req.ContentFormat = int32(cf)
@@ -323,6 +354,13 @@ func (p *Provider) Handle(ctx context.Context, c provider.Call) ([]byte, error) 
 	var req OutgoingRequest
 	if err := msgpack.Unmarshal(c.Payload, &req); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", c.Operation, provider.ErrBadPayload, err)
+	}
+	// coap://<registered device>/path goes to the device's address.
+	if u, err := url.Parse(req.URL); err == nil && u.Scheme == "coap" {
+		if addr, ok := p.resolve(u); ok {
+			u.Host = addr
+			req.URL = u.String()
+		}
 	}
 	resp, err := Do(ctx, req)
 	if err != nil {

@@ -54,6 +54,7 @@ func freeUDPPort(t *testing.T) int {
 type fixture struct {
 	env  *providertest.Env
 	prov *coap.Provider
+	addr string
 	url  string
 }
 
@@ -77,7 +78,7 @@ func setup(t *testing.T, values map[string]string) fixture {
 	}
 	p := c.Provider().(*coap.Provider)
 	addr, _ := p.Address(l)
-	return fixture{env: e, prov: p, url: "coap://" + addr}
+	return fixture{env: e, prov: p, addr: addr, url: "coap://" + addr}
 }
 
 // TestDeviceReadingsWithLibcoap: libcoap's coap-client plays a device that

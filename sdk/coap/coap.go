@@ -41,14 +41,16 @@ const (
 	CBOR      int32 = 60
 )
 
-// Request is a device's request.
+// Request is a device's request, or a notification of a resource the
+// gateway observes for a registered device (Method "NOTIFY").
 type Request struct {
-	Method        string // GET, POST, PUT, DELETE
+	Method        string // GET, POST, PUT, DELETE or NOTIFY
 	Path          string
 	Query         string
 	ContentFormat int32 // None when absent
 	Payload       []byte
 	Source        string // the device's address
+	Device        string // the name it registered under, if it did
 }
 
 // Response answers a request.
@@ -102,6 +104,8 @@ func decodeRequest(b []byte) (*Request, error) {
 			r.Query, rest, err = msgpack.ReadString(rest)
 		case "source":
 			r.Source, rest, err = msgpack.ReadString(rest)
+		case "device":
+			r.Device, rest, err = msgpack.ReadString(rest)
 		case "contentFormat":
 			v, rest, err = msgpack.ReadInt(rest)
 			r.ContentFormat = int32(v)

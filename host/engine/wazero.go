@@ -203,7 +203,11 @@ func (e *wazeroEngine) runtime(ctx context.Context, pages uint32) (wazero.Runtim
 	if r, ok := e.runtimes[pages]; ok {
 		return r, nil
 	}
-	rc := wazero.NewRuntimeConfigInterpreter()
+	// The interpreter reads globals as plain Go memory, so the watchdog
+	// cannot set the interrupt global under a running interpreted call
+	// without a data race: there it cancels the instance's context, which
+	// the interpreter checks at each branch when closing on context done.
+	rc := wazero.NewRuntimeConfigInterpreter().WithCloseOnContextDone(true)
 	if e.compiler {
 		rc = wazero.NewRuntimeConfigCompiler()
 	}
@@ -275,11 +279,12 @@ func (m *wazeroModule) Instantiate(ctx context.Context, cfg InstanceConfig) (Ins
 	st := &callState{cfg: &cfg}
 	i := &wazeroInstance{
 		st:       st,
-		ctx:      context.WithValue(context.Background(), stateKey{}, st),
 		timeout:  m.limits.CallTimeout,
 		watchdog: m.e.watchdog,
 		wake:     make(chan struct{}),
+		interp:   !m.e.compiler,
 	}
+	i.newContext()
 
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module per runtime
@@ -319,6 +324,10 @@ type wazeroInstance struct {
 	st        *callState
 	stack     [2]uint64
 	ctx       context.Context // carries st to the host functions
+	// interp: the interpreter runs this instance; the watchdog stops a
+	// call by cancel, the cancel of ctx, instead of the interrupt global.
+	interp bool
+	cancel context.CancelFunc
 
 	// The call timeout, enforced by the engine's watchdog. state is the
 	// deadline of the call in flight on the watchdog's clock, 0 when idle,
@@ -346,8 +355,22 @@ func (i *wazeroInstance) expire(now int64) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.state.CompareAndSwap(d, -1) {
-		i.interrupt.Set(1)
+		if i.interp {
+			i.cancel()
+		} else {
+			i.interrupt.Set(1)
+		}
 		close(i.wake)
+	}
+}
+
+// newContext makes the context of the instance's calls: it carries the
+// call state to the host functions and, interpreted, is what the watchdog
+// cancels.
+func (i *wazeroInstance) newContext() {
+	i.ctx = context.WithValue(context.Background(), stateKey{}, i.st)
+	if i.interp {
+		i.ctx, i.cancel = context.WithCancel(i.ctx)
 	}
 }
 
@@ -371,7 +394,11 @@ func (i *wazeroInstance) disarm(failed bool) (timedOut bool) {
 	defer i.mu.Unlock()
 	i.state.Store(0)
 	if !failed {
-		i.interrupt.Set(0)
+		if i.interp {
+			i.newContext() // the cancelled one would stop the next call
+		} else {
+			i.interrupt.Set(0)
+		}
 		i.wake = make(chan struct{})
 		return false
 	}
@@ -436,6 +463,11 @@ func (i *wazeroInstance) Invoke(ctx context.Context, op string, payload []byte) 
 	if d <= 0 {
 		return nil, timeoutError(op, 0)
 	}
+	if i.mod.IsClosed() {
+		// Interpreted, an interrupt that raced the end of the previous
+		// call may have closed the module after it returned.
+		return nil, fmt.Errorf("%s: %w: instance closed by a late interrupt", op, ErrTrap)
+	}
 	st := i.st
 	st.begin(ctx, op, payload)
 	defer st.end()
@@ -471,6 +503,9 @@ func (i *wazeroInstance) Close(ctx context.Context) error {
 	i.closeOnce.Do(func() {
 		i.watchdog.remove(i)
 		err = i.mod.Close(ctx)
+		if i.cancel != nil {
+			i.cancel()
+		}
 	})
 	return err
 }

@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"strconv"
@@ -64,6 +66,12 @@ func init() {
 		}
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		return []byte("slept"), nil
+	})
+	// Probe.Hash returns the hex SHA-256 of the payload: compute-heavy guest
+	// code for the engine benchmarks.
+	sdk.Handle("Probe.Hash", func(_ context.Context, p []byte) ([]byte, error) {
+		sum := sha256.Sum256(p)
+		return []byte(hex.EncodeToString(sum[:])), nil
 	})
 	sdk.Handle("Probe.Print", func(_ context.Context, p []byte) ([]byte, error) {
 		os.Stdout.Write(append(p, '\n'))

@@ -19,7 +19,7 @@ import (
 // of its modes, then every other engine compiled into the test binary in its
 // default mode (go test -tags wasmtime adds wasmtime), so one suite checks
 // that the engines behave alike.
-func modes(t testing.TB) []engine.Config {
+func modes() []engine.Config {
 	cfgs := []engine.Config{{Name: "wazero", Mode: "interpreter"}}
 	if engine.CompilerSupported() {
 		cfgs = append(cfgs, engine.Config{Name: "wazero", Mode: "compiler"})
@@ -29,7 +29,7 @@ func modes(t testing.TB) []engine.Config {
 
 // engines is one config per engine compiled in, each in its default mode,
 // for the tests whose outcome does not depend on wazero's mode.
-func engines(t testing.TB) []engine.Config {
+func engines() []engine.Config {
 	return append([]engine.Config{{Name: "wazero"}}, otherEngines()...)
 }
 
@@ -90,7 +90,7 @@ func instantiate(t testing.TB, e engine.Engine, wasm []byte, lim engine.Limits, 
 }
 
 func TestEngineRefusesBadModules(t *testing.T) {
-	for _, cfg := range engines(t) {
+	for _, cfg := range engines() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			e := newEngine(t, cfg)
 			ctx := context.Background()
@@ -126,7 +126,7 @@ func TestEngineRefusesBadModules(t *testing.T) {
 
 func TestWatGuestBehaviours(t *testing.T) {
 	wasm := testwasm.Wat(t, "testdata/guest.wat")
-	for _, cfg := range modes(t) {
+	for _, cfg := range modes() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			e := newEngine(t, cfg)
 			ctx := context.Background()
@@ -161,7 +161,7 @@ func TestWatGuestBehaviours(t *testing.T) {
 }
 
 func TestHostCallErrorReachesGuest(t *testing.T) {
-	for _, cfg := range engines(t) {
+	for _, cfg := range engines() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			e := newEngine(t, cfg)
 			var got engine.HostCall
@@ -186,7 +186,7 @@ func TestHostCallErrorReachesGuest(t *testing.T) {
 }
 
 func TestGuestTrapIsReported(t *testing.T) {
-	for _, cfg := range modes(t) {
+	for _, cfg := range modes() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{}, engine.InstanceConfig{})
 			_, err := i.Invoke(context.Background(), "trap", nil)
@@ -198,7 +198,7 @@ func TestGuestTrapIsReported(t *testing.T) {
 }
 
 func TestInfiniteLoopStoppedAtTimeout(t *testing.T) {
-	for _, cfg := range modes(t) {
+	for _, cfg := range modes() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"),
 				engine.Limits{CallTimeout: 100 * time.Millisecond}, engine.InstanceConfig{})
@@ -211,7 +211,7 @@ func TestInfiniteLoopStoppedAtTimeout(t *testing.T) {
 }
 
 func TestContextDeadlineShortensTimeout(t *testing.T) {
-	for _, cfg := range engines(t) {
+	for _, cfg := range engines() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"),
 				engine.Limits{CallTimeout: time.Hour}, engine.InstanceConfig{})
@@ -225,7 +225,7 @@ func TestContextDeadlineShortensTimeout(t *testing.T) {
 }
 
 func TestMemoryGrowthPastLimitTraps(t *testing.T) {
-	for _, cfg := range engines(t) {
+	for _, cfg := range engines() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			wasm := testwasm.Wat(t, "testdata/guest.wat")
 			e := newEngine(t, cfg)
@@ -242,7 +242,7 @@ func TestMemoryGrowthPastLimitTraps(t *testing.T) {
 }
 
 func TestModuleLargerThanMemoryLimitRefused(t *testing.T) {
-	for _, cfg := range engines(t) {
+	for _, cfg := range engines() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			e := newEngine(t, cfg)
 			_, err := e.Compile(context.Background(), testwasm.GoActor(t, "actors/echo"), engine.Limits{MaxMemoryPages: 4})
@@ -255,7 +255,7 @@ func TestModuleLargerThanMemoryLimitRefused(t *testing.T) {
 
 func TestGoActorEcho(t *testing.T) {
 	wasm := testwasm.GoActor(t, "actors/echo")
-	for _, cfg := range modes(t) {
+	for _, cfg := range modes() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			i := instantiate(t, newEngine(t, cfg), wasm, engine.Limits{}, engine.InstanceConfig{Name: "echo"})
 			ctx := context.Background()
@@ -279,7 +279,7 @@ func TestGoActorEcho(t *testing.T) {
 func TestConformanceWaPCGuests(t *testing.T) {
 	for _, name := range []string{"hello_go", "hello_rust", "hello_as"} {
 		wasm := testwasm.Conformance(t, "wapc/"+name+".wasm")
-		for _, cfg := range modes(t) {
+		for _, cfg := range modes() {
 			t.Run(name+"/"+cfgName(cfg), func(t *testing.T) {
 				i := instantiate(t, newEngine(t, cfg), wasm, engine.Limits{}, engine.InstanceConfig{Name: name})
 				ctx := context.Background()
@@ -311,7 +311,7 @@ func TestConformanceWaPCGuests(t *testing.T) {
 // exit, spin, run out of memory.
 func TestGoGuestSleepOutputAndExit(t *testing.T) {
 	wasm := testwasm.GoActor(t, "internal/testactors/probe")
-	for _, cfg := range engines(t) {
+	for _, cfg := range engines() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			ctx := context.Background()
 			m, err := newEngine(t, cfg).Compile(ctx, wasm, engine.Limits{CallTimeout: 200 * time.Millisecond, MaxMemoryPages: 128})
@@ -361,7 +361,7 @@ func TestGoGuestSleepOutputAndExit(t *testing.T) {
 // TestOversizedPayloadTrapsInsteadOfCorrupting sends a payload larger than
 // the guest's memory: the host refuses to write past it and the guest traps.
 func TestOversizedPayloadTrapsInsteadOfCorrupting(t *testing.T) {
-	for _, cfg := range engines(t) {
+	for _, cfg := range engines() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{}, engine.InstanceConfig{})
 			_, err := i.Invoke(context.Background(), "echo", make([]byte, 200_000))
@@ -373,7 +373,7 @@ func TestOversizedPayloadTrapsInsteadOfCorrupting(t *testing.T) {
 }
 
 func TestInstancesAreIndependentAndConcurrent(t *testing.T) {
-	for _, cfg := range engines(t) {
+	for _, cfg := range engines() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			e := newEngine(t, cfg)
 			ctx := context.Background()
@@ -408,7 +408,7 @@ func TestInstancesAreIndependentAndConcurrent(t *testing.T) {
 }
 
 func TestCompilationCacheOnDisk(t *testing.T) {
-	for _, cfg := range engines(t) {
+	for _, cfg := range engines() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
 			dir := t.TempDir()
 			wasm := testwasm.GoActor(t, "actors/echo")
@@ -442,8 +442,8 @@ func TestUnknownEngineNamesWhatIsCompiledIn(t *testing.T) {
 // collector stop the world, or the host freezes (and the timer that is to
 // stop the guest never fires).
 func TestLoopingGuestDoesNotStallGarbageCollection(t *testing.T) {
-	for _, cfg := range modes(t) {
-		t.Run(cfg.Mode, func(t *testing.T) {
+	for _, cfg := range modes() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
 			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"),
 				engine.Limits{CallTimeout: 2 * time.Second}, engine.InstanceConfig{})
 			// Without safe points in the loop this test never ends: the GC
@@ -466,8 +466,14 @@ func TestLoopingGuestDoesNotStallGarbageCollection(t *testing.T) {
 // same limit is one compiled module; closing one user leaves the other
 // working, and the engine compiles it again after the last is closed.
 func TestSameModuleIsSharedUntilLastClose(t *testing.T) {
+	for _, cfg := range engines() {
+		t.Run(cfgName(cfg), func(t *testing.T) { sameModuleIsSharedUntilLastClose(t, cfg) })
+	}
+}
+
+func sameModuleIsSharedUntilLastClose(t *testing.T, cfg engine.Config) {
 	ctx := context.Background()
-	e := newEngine(t, engine.Config{})
+	e := newEngine(t, cfg)
 	wasm := testwasm.Wat(t, "testdata/guest.wat")
 	a, err := e.Compile(ctx, wasm, engine.Limits{})
 	if err != nil {

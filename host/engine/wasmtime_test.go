@@ -4,7 +4,9 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,8 +15,8 @@ import (
 	"github.com/wisp-dev/wisp/internal/testwasm"
 )
 
-// The wasmtime engine's own behaviour; engine_test.go runs the shared
-// behaviour tests on it too.
+// The wasmtime engine's own behaviour; engine_test.go and parity_test.go
+// run the shared behaviour tests on it too.
 
 func TestWasmtimeNameAndModes(t *testing.T) {
 	e := newEngine(t, engine.Config{Name: "wasmtime", Mode: "compiler"})
@@ -32,12 +34,14 @@ func TestWasmtimeNameAndModes(t *testing.T) {
 
 // TestWasmtimeCacheSkipsCompilation checks that a second engine on the same
 // cache directory loads the compiled code instead of compiling, and that a
-// damaged cache file is compiled again and replaced.
+// damaged or truncated cache file is compiled again and replaced (Wasmtime
+// itself crashed the host on such a file).
 func TestWasmtimeCacheSkipsCompilation(t *testing.T) {
 	dir := t.TempDir()
 	wasm := testwasm.Wat(t, "testdata/guest.wat")
 	ctx := context.Background()
 	run := func(round string, wantCompiled int64) {
+		t.Helper()
 		e := newEngine(t, engine.Config{Name: "wasmtime", CacheDir: dir})
 		i := instantiate(t, e, wasm, engine.Limits{}, engine.InstanceConfig{})
 		if out, err := i.Invoke(ctx, "echo", []byte(round)); err != nil || string(out) != round {
@@ -49,13 +53,96 @@ func TestWasmtimeCacheSkipsCompilation(t *testing.T) {
 	}
 	run("cold", 1)
 	run("cached", 0)
-	files, _ := filepath.Glob(filepath.Join(dir, "wasmtime-*", "*.cwasm"))
+	files, _ := filepath.Glob(filepath.Join(dir, "wasmtime-"+engine.WasmtimeVersion+"-*", "*.cwasm"))
 	if len(files) != 1 {
 		t.Fatalf("cache holds %v, want one .cwasm file", files)
 	}
-	if err := os.WriteFile(files[0], []byte("damaged"), 0o600); err != nil {
+	good, err := os.ReadFile(files[0])
+	if err != nil {
 		t.Fatal(err)
 	}
-	run("damaged", 1)
-	run("repaired", 0)
+	for name, bad := range map[string][]byte{
+		"damaged":   []byte("damaged"),
+		"truncated": good[:len(good)/2],
+		"bit flip":  append(append([]byte(nil), good[:len(good)-100]...), append([]byte{good[len(good)-100] ^ 1}, good[len(good)-99:]...)...),
+	} {
+		if err := os.WriteFile(files[0], bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		run(name, 1)
+		run(name+", repaired", 0)
+	}
+}
+
+// TestWasmtimeSharesCodeAcrossLimits: memory limits are per store in
+// Wasmtime, so two actors of the same module with different limits share
+// one compiled module, and each keeps its own limit.
+func TestWasmtimeSharesCodeAcrossLimits(t *testing.T) {
+	e := newEngine(t, engine.Config{Name: "wasmtime"})
+	wasm := testwasm.Wat(t, "testdata/guest.wat")
+	small := instantiate(t, e, wasm, engine.Limits{MaxMemoryPages: 100}, engine.InstanceConfig{})
+	big := instantiate(t, e, wasm, engine.Limits{MaxMemoryPages: 2000}, engine.InstanceConfig{})
+	if n := engine.WasmtimeCompiled(e); n != 1 {
+		t.Fatalf("compiled %d times, want once", n)
+	}
+	if _, err := small.Invoke(context.Background(), "grow", nil); !errors.Is(err, engine.ErrTrap) {
+		t.Fatalf("grow past 100 pages = %v, want ErrTrap", err)
+	}
+	if _, err := big.Invoke(context.Background(), "grow", nil); err != nil {
+		t.Fatalf("grow within 2000 pages = %v", err)
+	}
+}
+
+func TestWasmtimeCloseStopsTheTicker(t *testing.T) {
+	e, err := engine.New(engine.Config{Name: "wasmtime"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := instantiate(t, e, testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{}, engine.InstanceConfig{})
+	if _, err := i.Invoke(context.Background(), "echo", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if engine.WasmtimeTickerStopped(e) {
+		t.Fatal("ticker stopped before Close")
+	}
+	e.Close(context.Background())
+	if !engine.WasmtimeTickerStopped(e) {
+		t.Fatal("ticker still running after Close")
+	}
+	if _, err := e.Compile(context.Background(), testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{}); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("Compile after Close = %v, want an error saying the engine is closed", err)
+	}
+}
+
+// TestWasmtimeDeclarationsMatchHeaders compiles the C bridge's hand-written
+// declarations of Wasmtime's C API against the headers wasmtime-go ships:
+// a prototype that differs from Wasmtime's is a compile error here, not a
+// crash at run time.
+func TestWasmtimeDeclarationsMatchHeaders(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/bytecodealliance/wasmtime-go/v39").Output()
+	if err != nil {
+		t.Fatalf("go list wasmtime-go: %v", err)
+	}
+	include := filepath.Join(strings.TrimSpace(string(out)), "build", "include")
+	cc, err := exec.Command("go", "env", "CC").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "check.c")
+	check := `#include <wasmtime.h>
+#define WISP_WITH_WASMTIME_H
+#include "wasmtime_capi.h"
+_Static_assert(WISP_EXTERN_FUNC == WASMTIME_EXTERN_FUNC, "extern kind func");
+_Static_assert(WISP_EXTERN_MEMORY == WASMTIME_EXTERN_MEMORY, "extern kind memory");
+_Static_assert(WISP_KIND_I32 == WASM_I32, "value kind i32");
+_Static_assert(sizeof(wasmtime_val_raw_t) == 16, "raw value size");
+`
+	if err := os.WriteFile(src, []byte(check), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	cmd := exec.Command(strings.TrimSpace(string(cc)), "-fsyntax-only", "-Wall", "-Werror", "-I", include, "-I", wd, src)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the bridge's declarations do not match Wasmtime's headers: %v\n%s", err, msg)
+	}
 }

@@ -327,6 +327,9 @@ func TestGoGuestSleepOutputAndExit(t *testing.T) {
 				{"Probe.Hash", "abc", func(out []byte, err error, _, _ string) bool {
 					return err == nil && string(out) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 				}},
+				{"Probe.JSON", `[{"name":"wisp","n":2,"m":3}]`, func(out []byte, err error, _, _ string) bool {
+					return err == nil && string(out) == `[{"m":3,"n":2,"name":"WISP","total":5}]`
+				}},
 				{"Probe.Sleep", "20", func(out []byte, err error, _, _ string) bool { return err == nil && string(out) == "slept" }},
 				{"Probe.Sleep", "3600000", func(_ []byte, err error, _, _ string) bool { return errors.Is(err, engine.ErrTimeout) }},
 				{"Probe.Spin", "", func(_ []byte, err error, _, _ string) bool { return errors.Is(err, engine.ErrTimeout) }},

@@ -35,7 +35,8 @@ import (
 //     actor hashing, and decoding, transforming and encoding JSON);
 //   - guest-loop: 10⁶ iterations of a three-instruction loop, with the
 //     engine's way of stopping runaway guests on (wazero: wisp's counted
-//     loop checks; wasmtime: epoch checks);
+//     loop checks; wasmtime: epoch checks); guest-loop-fuel: the same on
+//     wasmtime with fuel metering on;
 //   - memory-per-instance: resident memory of 20 more instances of the Go
 //     echo actor, per instance (the KiB/instance metric).
 func BenchmarkEngines(b *testing.B) {
@@ -95,6 +96,12 @@ func BenchmarkEngines(b *testing.B) {
 		b.Run(name+"/guest-loop", func(b *testing.B) {
 			calls(b, instance(b, cfg, loop).Invoke, "", nil)
 		})
+		if name == "wasmtime" {
+			// What optional fuel metering costs the same loop.
+			b.Run(name+"/guest-loop-fuel", func(b *testing.B) {
+				calls(b, instance(b, engine.Config{Name: name, Fuel: 1 << 40}, loop).Invoke, "", nil)
+			})
+		}
 		b.Run(name+"/memory-per-instance", func(b *testing.B) {
 			m := compiled(b, cfg, echo)
 			const n = 20

@@ -440,6 +440,13 @@ func TestUnknownEngineNamesWhatIsCompiledIn(t *testing.T) {
 	}
 }
 
+func TestWazeroRefusesFuel(t *testing.T) {
+	_, err := engine.New(engine.Config{Name: "wazero", Fuel: 1000})
+	if err == nil || !strings.Contains(err.Error(), "does not meter fuel") {
+		t.Fatalf("New(wazero, fuel) = %v, want a clear refusal", err)
+	}
+}
+
 // TestLoopingGuestDoesNotStallGarbageCollection: compiled guest code cannot
 // be preempted, so a guest spinning in a loop must still let the garbage
 // collector stop the world, or the host freezes (and the timer that is to

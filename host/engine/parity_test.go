@@ -74,6 +74,12 @@ func parityCases() []parityCase {
 		{name: "trap", module: guest, calls: []parityCall{
 			{op: "trap", err: engine.ErrTrap, msg: "unreachable"},
 		}},
+		{name: "out of bounds load", module: guest, calls: []parityCall{
+			{op: "oob", err: engine.ErrTrap, msg: "out of bounds memory access"},
+		}},
+		{name: "stack overflow", module: guest, calls: []parityCall{
+			{op: "recurse", err: engine.ErrTrap, msg: "stack overflow"},
+		}},
 		{name: "loop stopped by the timeout", module: guest, limits: engine.Limits{CallTimeout: 100 * time.Millisecond}, calls: []parityCall{
 			{op: "loop", err: engine.ErrTimeout, msg: "after 100ms"},
 		}},

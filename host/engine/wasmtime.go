@@ -57,6 +57,7 @@ const (
 	trapIntegerDivByZero   = 7
 	trapUnreachable        = 9
 	trapInterrupt          = 10
+	trapOutOfFuel          = 12
 )
 
 // wapcFuncs are the waPC host functions, their ids in the C bridge and their
@@ -99,6 +100,7 @@ type wasmtimeEngine struct {
 	cEng     *C.wasm_engine_t
 	linker   *C.wasmtime_linker_t
 	cacheDir string
+	fuel     uint64 // per call; 0: not metered
 	ticker   *epochTicker
 
 	mu      sync.Mutex
@@ -129,15 +131,21 @@ func newWasmtime(cfg Config) (Engine, error) {
 	if err := checkWasmtimeLayout(); err != nil {
 		return nil, err
 	}
-	e := &wasmtimeEngine{modules: map[[sha256.Size]byte]*wasmtimeShared{}}
+	e := &wasmtimeEngine{modules: map[[sha256.Size]byte]*wasmtimeShared{}, fuel: cfg.Fuel}
 	if cfg.CacheDir != "" {
-		e.cacheDir = filepath.Join(cfg.CacheDir, "wasmtime-"+WasmtimeVersion+"-"+runtime.GOARCH)
+		// Code compiled with fuel metering is other code: its own folder.
+		folder := "wasmtime-" + WasmtimeVersion + "-" + runtime.GOARCH
+		if e.fuel != 0 {
+			folder += "-fuel"
+		}
+		e.cacheDir = filepath.Join(cfg.CacheDir, folder)
 		if err := os.MkdirAll(e.cacheDir, 0o700); err != nil {
 			return nil, fmt.Errorf("compilation cache %s: %w", cfg.CacheDir, err)
 		}
 	}
 	wc := wasmtime.NewConfig()
 	wc.SetEpochInterruption(true)
+	wc.SetConsumeFuel(e.fuel != 0)
 	// What wazero does not run either: one 32-bit memory per guest, which
 	// the memory limit bounds.
 	wc.SetWasmMultiMemory(false)
@@ -665,7 +673,7 @@ func (i *wasmtimeInstance) instantiate(pre *C.wasmtime_instance_pre_t) error {
 	// pre stays valid while m is open, and Instantiate on a closed Module
 	// or engine is the caller's bug.
 	i.begin(i.timeout)
-	C.wisp_instantiate(pre, i.cx, i.data, epochTicks(i.timeout), &i.inst, &i.out)
+	C.wisp_instantiate(pre, i.cx, i.data, epochTicks(i.timeout), C.uint64_t(i.e.fuel), &i.inst, &i.out)
 	i.e.ticker.end()
 	if i.out.kind != C.WISP_OK {
 		return i.callError("instantiate", i.timeout)
@@ -710,7 +718,7 @@ func (i *wasmtimeInstance) begin(d time.Duration) {
 // This is the one crossing from Go to C of an invocation.
 func (i *wasmtimeInstance) call(fn C.wasmtime_func_t, d time.Duration, op string, payload []byte, nargs int) bool {
 	i.begin(d)
-	C.wisp_call(i.cx, i.data, fn, epochTicks(d),
+	C.wisp_call(i.cx, i.data, fn, epochTicks(d), C.uint64_t(i.e.fuel),
 		(*C.uint8_t)(unsafe.Pointer(unsafe.StringData(op))), C.size_t(len(op)),
 		(*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(payload))), C.size_t(len(payload)),
 		C.size_t(nargs), &i.out)
@@ -765,6 +773,9 @@ func (i *wasmtimeInstance) callError(op string, d time.Duration) error {
 	case C.WISP_EXIT:
 		return fmt.Errorf("%s: %w: guest exited with code %d", op, ErrTrap, int(o.status))
 	case C.WISP_TRAP:
+		if o.has_code != 0 && o.code == trapOutOfFuel {
+			return fmt.Errorf("%s: %w: out of fuel (%d units per call)", op, ErrTrap, i.e.fuel)
+		}
 		if o.has_code == 0 && i.hostTrap != nil {
 			return fmt.Errorf("%s: %w: %v", op, ErrTrap, i.hostTrap)
 		}

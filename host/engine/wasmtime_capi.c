@@ -236,11 +236,26 @@ static void outcome(wasmtime_error_t *err, wasm_trap_t *trap, wisp_outcome *out)
   out->msg = wisp_error(err);
 }
 
+// limit sets the epoch deadline and the fuel of the next call; an error
+// (fuel without fuel metering) goes to out.
+static bool limit(wasmtime_context_t *cx, uint64_t ticks, uint64_t fuel, wisp_outcome *out) {
+  wasmtime_context_set_epoch_deadline(cx, ticks);
+  if (fuel == 0)
+    return true;
+  wasmtime_error_t *err = wasmtime_context_set_fuel(cx, fuel);
+  if (err == NULL)
+    return true;
+  out->kind = WISP_ERROR;
+  out->msg = wisp_error(err);
+  return false;
+}
+
 void wisp_instantiate(const wasmtime_instance_pre_t *pre, wasmtime_context_t *cx, wisp_store *s,
-                      uint64_t ticks, wasmtime_instance_t *inst, wisp_outcome *out) {
+                      uint64_t ticks, uint64_t fuel, wasmtime_instance_t *inst, wisp_outcome *out) {
   wasm_trap_t *trap = NULL;
   memset(out, 0, sizeof *out);
-  wasmtime_context_set_epoch_deadline(cx, ticks);
+  if (!limit(cx, ticks, fuel, out))
+    return;
   wasmtime_error_t *err = wasmtime_instance_pre_instantiate(pre, cx, inst, &trap);
   outcome(err, trap, out);
   if (out->kind != WISP_OK)
@@ -262,7 +277,7 @@ bool wisp_export_func(wasmtime_context_t *cx, const wasmtime_instance_t *inst, c
 }
 
 void wisp_call(wasmtime_context_t *cx, wisp_store *s, wasmtime_func_t fn, uint64_t ticks,
-               const uint8_t *op, size_t op_len, const uint8_t *payload, size_t payload_len,
+               uint64_t fuel, const uint8_t *op, size_t op_len, const uint8_t *payload, size_t payload_len,
                size_t nargs, wisp_outcome *out) {
   wasmtime_val_raw_t args[2];
   wasm_trap_t *trap = NULL;
@@ -277,7 +292,8 @@ void wisp_call(wasmtime_context_t *cx, wisp_store *s, wasmtime_func_t fn, uint64
   s->has_resp = s->has_err = 0;
   s->host_len = 0;
   s->host_ok = 0;
-  wasmtime_context_set_epoch_deadline(cx, ticks);
+  if (!limit(cx, ticks, fuel, out))
+    return;
   wasmtime_error_t *err = wasmtime_func_call_unchecked(cx, &fn, args, nargs, &trap);
   // The Go memory op and payload point to is only ours during this call.
   s->op = s->payload = NULL;

@@ -136,6 +136,7 @@ void wasmtime_store_limiter(wasmtime_store_t *store, int64_t memory_size, int64_
 void wasmtime_store_delete(wasmtime_store_t *store);
 void *wasmtime_context_get_data(const wasmtime_context_t *context);
 wasmtime_error_t *wasmtime_context_set_wasi(wasmtime_context_t *context, wasi_config_t *wasi);
+wasmtime_error_t *wasmtime_context_set_fuel(wasmtime_context_t *store, uint64_t fuel);
 void wasmtime_context_set_epoch_deadline(wasmtime_context_t *context, uint64_t ticks_beyond_current);
 
 // wasmtime/linker.h, instance.h
@@ -265,20 +266,20 @@ bool wisp_host_reserve(wisp_store *s, size_t n);
 wasmtime_error_t *wisp_set_wasi(wasmtime_context_t *cx, const char *name, size_t name_len,
                                 uintptr_t out, uintptr_t err);
 
-// wisp_instantiate instantiates pre in cx within ticks epochs and keeps the
-// instance's memory in s.
+// wisp_instantiate instantiates pre in cx within ticks epochs (and fuel
+// units, when not 0) and keeps the instance's memory in s.
 void wisp_instantiate(const wasmtime_instance_pre_t *pre, wasmtime_context_t *cx, wisp_store *s,
-                      uint64_t ticks, wasmtime_instance_t *inst, wisp_outcome *out);
+                      uint64_t ticks, uint64_t fuel, wasmtime_instance_t *inst, wisp_outcome *out);
 
 // wisp_export_func finds the exported function name; false if there is none.
 bool wisp_export_func(wasmtime_context_t *cx, const wasmtime_instance_t *inst, const char *name,
                       wasmtime_func_t *fn);
 
-// wisp_call calls fn within ticks epochs, with (op_len, payload_len) as
+// wisp_call calls fn within ticks epochs (and fuel units, when not 0), with (op_len, payload_len) as
 // arguments when nargs is 2 (__guest_call) and none when it is 0 (start
 // functions). op and payload are what __guest_request hands the guest.
 void wisp_call(wasmtime_context_t *cx, wisp_store *s, wasmtime_func_t fn, uint64_t ticks,
-               const uint8_t *op, size_t op_len, const uint8_t *payload, size_t payload_len,
+               uint64_t fuel, const uint8_t *op, size_t op_len, const uint8_t *payload, size_t payload_len,
                size_t nargs, wisp_outcome *out);
 
 // wisp_error returns err's message, malloc'd, and deletes err.

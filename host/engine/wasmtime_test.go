@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/internal/testwasm"
@@ -144,5 +145,25 @@ _Static_assert(sizeof(wasmtime_val_raw_t) == 16, "raw value size");
 	cmd := exec.Command(strings.TrimSpace(string(cc)), "-fsyntax-only", "-Wall", "-Werror", "-I", include, "-I", wd, src)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the bridge's declarations do not match Wasmtime's headers: %v\n%s", err, msg)
+	}
+}
+
+// TestWasmtimeFuelStopsGuestCode: with fuel on, a call that runs out traps
+// at once instead of running to its timeout, and calls within their fuel
+// work.
+func TestWasmtimeFuelStopsGuestCode(t *testing.T) {
+	e := newEngine(t, engine.Config{Name: "wasmtime", Fuel: 1_000_000})
+	wasm := testwasm.Wat(t, "testdata/guest.wat")
+	i := instantiate(t, e, wasm, engine.Limits{CallTimeout: time.Minute}, engine.InstanceConfig{})
+	if out, err := i.Invoke(context.Background(), "echo", []byte("fuelled")); err != nil || string(out) != "fuelled" {
+		t.Fatalf("echo = %q, %v", out, err)
+	}
+	start := time.Now()
+	_, err := i.Invoke(context.Background(), "loop", nil)
+	if !errors.Is(err, engine.ErrTrap) || !strings.Contains(err.Error(), "out of fuel") {
+		t.Fatalf("loop = %v, want ErrTrap saying out of fuel", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("out of fuel after %v", took)
 	}
 }

@@ -3,7 +3,9 @@
 #   1. a real `wisp up` process: echo over the lattice vs a raw nats.go
 #      responder (p50, p99, throughput), start times, RSS (bench/wispbench);
 #   2. Go benchmarks: in-host invocation vs a raw wazero call of the same
-#      guest, timeout mechanisms, guest loop cost, compile and instantiate.
+#      guest, timeout mechanisms, guest loop cost, compile and instantiate,
+#      and wazero against wasmtime (BenchmarkEngines; built with -tags
+#      wasmtime when cgo works, BENCH_TAGS= to leave it out).
 # Usage: bash bench/run.sh [count]     (count: Go benchmark repetitions, default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +17,9 @@ echo "== wisp up vs raw NATS (separate processes)"
 go run ./bench/wispbench | tee "$out/wispbench.txt"
 
 echo
-echo "== Go benchmarks (count=$count)"
-go test -run '^$' -bench . -benchmem -count "$count" -timeout 60m ./bench/ | tee "$out/go-bench.txt"
+tags=${BENCH_TAGS-wasmtime}
+echo "== Go benchmarks (count=$count, tags=$tags)"
+go test -tags "$tags" -run '^$' -bench . -benchmem -count "$count" -timeout 60m ./bench/ | tee "$out/go-bench.txt"
 
 if command -v benchstat >/dev/null || [ -x "$(go env GOPATH)/bin/benchstat" ]; then
   echo
@@ -39,7 +42,17 @@ awk '
           "BenchmarkRequestReply/wisp-actor/64-callers BenchmarkRequestReply/raw-nats/64-callers " \
           "BenchmarkCompile/cached BenchmarkCompile/cold " \
           "BenchmarkScaleToZero/wake-from-zero BenchmarkScaleToZero/warm " \
-          "BenchmarkHTTP/wisp-actor BenchmarkHTTP/net-http", p, " ")
+          "BenchmarkHTTP/wisp-actor BenchmarkHTTP/net-http " \
+          "BenchmarkEngines/wasmtime/compile-cold BenchmarkEngines/wazero/compile-cold " \
+          "BenchmarkEngines/wasmtime/compile-cached BenchmarkEngines/wazero/compile-cached " \
+          "BenchmarkEngines/wasmtime/instantiate BenchmarkEngines/wazero/instantiate " \
+          "BenchmarkEngines/wasmtime/call-tiny-wat BenchmarkEngines/wazero/call-tiny-wat " \
+          "BenchmarkEngines/wasmtime/call-tiny-go BenchmarkEngines/wazero/call-tiny-go " \
+          "BenchmarkEngines/wasmtime/hostcall-wat BenchmarkEngines/wazero/hostcall-wat " \
+          "BenchmarkEngines/wasmtime/sha256-64KiB BenchmarkEngines/wazero/sha256-64KiB " \
+          "BenchmarkEngines/wasmtime/json-64KiB BenchmarkEngines/wazero/json-64KiB " \
+          "BenchmarkEngines/wasmtime/guest-loop BenchmarkEngines/wazero/guest-loop " \
+          "BenchmarkEngines/wasmtime/guest-loop-fuel BenchmarkEngines/wasmtime/guest-loop", p, " ")
     for (i = 1; i < length(p); i += 2) {
       a = p[i]; b = p[i+1]
       if (n[a] && n[b]) printf "%-50s %10.0f ns  vs %-40s %10.0f ns  = %.2fx\n", a, sum[a]/n[a], b, sum[b]/n[b], (sum[a]/n[a])/(sum[b]/n[b])

@@ -40,7 +40,8 @@ func wisp(t *testing.T) string {
 			return
 		}
 		wispBin = filepath.Join(dir, "wisp")
-		out, err := exec.Command("go", "build", "-o", wispBin, "./cmd/wisp").CombinedOutput()
+		// The binary has the engines this test binary has (buildTags).
+		out, err := exec.Command("go", "build", "-tags", buildTags, "-o", wispBin, "./cmd/wisp").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/wisp: %v\n%s", err, out)
 		}

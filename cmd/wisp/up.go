@@ -32,6 +32,7 @@ type upFlags struct {
 	labels         []string
 	engine         string
 	engineMode     string
+	fuel           uint64
 	cacheDir       string
 	noCache        bool
 	maxPages       uint32
@@ -88,6 +89,7 @@ and a cached tag is not asked for again.`,
 	fl.StringArrayVar(&f.labels, "label", nil, "host label key=value (repeatable)")
 	fl.StringVar(&f.engine, "engine", "wazero", "Wasm engine: "+strings.Join(engine.Available(), ", "))
 	fl.StringVar(&f.engineMode, "engine-mode", "auto", "auto, compiler or interpreter")
+	fl.Uint64Var(&f.fuel, "fuel", 0, "wasmtime only: fuel per call, about one unit per Wasm instruction (0: not metered; the call timeout stops loops either way)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "compiled-code cache (default: under the user cache dir)")
 	fl.BoolVar(&f.noCache, "no-cache", false, "do not cache compiled code on disk")
 	fl.Uint32Var(&f.maxPages, "max-memory-pages", engine.DefaultMaxMemoryPages, "default per-actor linear memory limit, in 64 KiB pages")
@@ -123,7 +125,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	if f.allowUnsigned {
 		log.Warn("--allow-unsigned: this host runs actors nobody signed, with access to every contract. Use it for development only.")
 	}
-	ecfg := engine.Config{Name: f.engine, Mode: f.engineMode}
+	ecfg := engine.Config{Name: f.engine, Mode: f.engineMode, Fuel: f.fuel}
 	if !f.noCache {
 		if ecfg.CacheDir, err = cacheDir(f.cacheDir, "compiled"); err != nil {
 			return err

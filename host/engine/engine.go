@@ -47,6 +47,12 @@ type Config struct {
 	// CacheDir, when set, keeps compiled code on disk so a second start of the
 	// same module in any process does not compile it again.
 	CacheDir string
+	// Fuel, when non-zero, meters guest code: every call (and every start
+	// function) gets this many units, about one per Wasm instruction, and
+	// traps with ErrTrap when they run out. Only wasmtime meters fuel, at a
+	// cost to all guest code; wazero refuses a non-zero Fuel. The call
+	// timeout stops runaway guests on every engine without it.
+	Fuel uint64
 }
 
 // Limits bound what one actor may use. Zero fields take the defaults above.

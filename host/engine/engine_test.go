@@ -15,13 +15,40 @@ import (
 	"github.com/wisp-dev/wisp/internal/testwasm"
 )
 
-// modes is the engine table every behaviour test runs against.
-func modes(t *testing.T) []engine.Config {
+// modes is the engine table the behaviour tests run against: wazero in each
+// of its modes, then every other engine compiled into the test binary in its
+// default mode (go test -tags wasmtime adds wasmtime), so one suite checks
+// that the engines behave alike.
+func modes() []engine.Config {
 	cfgs := []engine.Config{{Name: "wazero", Mode: "interpreter"}}
 	if engine.CompilerSupported() {
 		cfgs = append(cfgs, engine.Config{Name: "wazero", Mode: "compiler"})
 	}
+	return append(cfgs, otherEngines()...)
+}
+
+// engines is one config per engine compiled in, each in its default mode,
+// for the tests whose outcome does not depend on wazero's mode.
+func engines() []engine.Config {
+	return append([]engine.Config{{Name: "wazero"}}, otherEngines()...)
+}
+
+func otherEngines() []engine.Config {
+	var cfgs []engine.Config
+	for _, name := range engine.Available() {
+		if name != "wazero" {
+			cfgs = append(cfgs, engine.Config{Name: name})
+		}
+	}
 	return cfgs
+}
+
+// cfgName names a subtest after its engine and mode.
+func cfgName(c engine.Config) string {
+	if c.Mode == "" {
+		return c.Name
+	}
+	return c.Name + "-" + c.Mode
 }
 
 func newEngine(t testing.TB, cfg engine.Config) engine.Engine {
@@ -63,31 +90,35 @@ func instantiate(t testing.TB, e engine.Engine, wasm []byte, lim engine.Limits, 
 }
 
 func TestEngineRefusesBadModules(t *testing.T) {
-	e := newEngine(t, engine.Config{})
-	ctx := context.Background()
-	noGuestCall := testwasm.Wat(t, "testdata/no_guest_call.wat")
-	foreignImport := testwasm.Wat(t, "testdata/foreign_import.wat")
-	cases := []struct {
-		name string
-		wasm []byte
-		want error
-		msg  string
-	}{
-		{"text file", []byte("hello, I am not wasm"), engine.ErrNotWasm, ""},
-		{"empty", nil, engine.ErrNotWasm, ""},
-		{"component version", []byte{0, 'a', 's', 'm', 0x0d, 0, 1, 0}, engine.ErrNotWasm, "component"},
-		{"truncated", testwasm.Wat(t, "testdata/guest.wat")[:40], nil, "compile"},
-		{"missing __guest_call", noGuestCall, engine.ErrNotWaPC, "__guest_call"},
-		{"unknown import", foreignImport, engine.ErrNotWaPC, "env.abort"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := e.Compile(ctx, c.wasm, engine.Limits{})
-			if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
-				t.Fatalf("Compile = %v, want %v", err, c.want)
+	for _, cfg := range engines() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
+			e := newEngine(t, cfg)
+			ctx := context.Background()
+			noGuestCall := testwasm.Wat(t, "testdata/no_guest_call.wat")
+			foreignImport := testwasm.Wat(t, "testdata/foreign_import.wat")
+			cases := []struct {
+				name string
+				wasm []byte
+				want error
+				msg  string
+			}{
+				{"text file", []byte("hello, I am not wasm"), engine.ErrNotWasm, ""},
+				{"empty", nil, engine.ErrNotWasm, ""},
+				{"component version", []byte{0, 'a', 's', 'm', 0x0d, 0, 1, 0}, engine.ErrNotWasm, "component"},
+				{"truncated", testwasm.Wat(t, "testdata/guest.wat")[:40], nil, "compile"},
+				{"missing __guest_call", noGuestCall, engine.ErrNotWaPC, "__guest_call"},
+				{"unknown import", foreignImport, engine.ErrNotWaPC, "env.abort"},
 			}
-			if !strings.Contains(err.Error(), c.msg) {
-				t.Fatalf("error %q does not say %q", err, c.msg)
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					_, err := e.Compile(ctx, c.wasm, engine.Limits{})
+					if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
+						t.Fatalf("Compile = %v, want %v", err, c.want)
+					}
+					if !strings.Contains(err.Error(), c.msg) {
+						t.Fatalf("error %q does not say %q", err, c.msg)
+					}
+				})
 			}
 		})
 	}
@@ -95,8 +126,8 @@ func TestEngineRefusesBadModules(t *testing.T) {
 
 func TestWatGuestBehaviours(t *testing.T) {
 	wasm := testwasm.Wat(t, "testdata/guest.wat")
-	for _, cfg := range modes(t) {
-		t.Run(cfg.Mode, func(t *testing.T) {
+	for _, cfg := range modes() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
 			e := newEngine(t, cfg)
 			ctx := context.Background()
 			var logged []string
@@ -130,29 +161,33 @@ func TestWatGuestBehaviours(t *testing.T) {
 }
 
 func TestHostCallErrorReachesGuest(t *testing.T) {
-	e := newEngine(t, engine.Config{})
-	var got engine.HostCall
-	i := instantiate(t, e, testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{}, engine.InstanceConfig{
-		HostCall: func(_ context.Context, c engine.HostCall) ([]byte, error) {
-			got = c
-			got.Payload = append([]byte(nil), c.Payload...)
-			return nil, errors.New("link not found")
-		},
-	})
-	_, err := i.Invoke(context.Background(), "hostcall", []byte("p"))
-	var ge *engine.GuestError
-	if !errors.As(err, &ge) || ge.Message != "link not found" {
-		t.Fatalf("Invoke = %v, want the host's error as guest error", err)
-	}
-	want := engine.HostCall{Binding: "default", Namespace: "testing", Operation: "echo", Payload: []byte("p")}
-	if got.Binding != want.Binding || got.Namespace != want.Namespace || got.Operation != want.Operation || !bytes.Equal(got.Payload, want.Payload) {
-		t.Fatalf("host saw %+v, want %+v", got, want)
+	for _, cfg := range engines() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
+			e := newEngine(t, cfg)
+			var got engine.HostCall
+			i := instantiate(t, e, testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{}, engine.InstanceConfig{
+				HostCall: func(_ context.Context, c engine.HostCall) ([]byte, error) {
+					got = c
+					got.Payload = append([]byte(nil), c.Payload...)
+					return nil, errors.New("link not found")
+				},
+			})
+			_, err := i.Invoke(context.Background(), "hostcall", []byte("p"))
+			var ge *engine.GuestError
+			if !errors.As(err, &ge) || ge.Message != "link not found" {
+				t.Fatalf("Invoke = %v, want the host's error as guest error", err)
+			}
+			want := engine.HostCall{Binding: "default", Namespace: "testing", Operation: "echo", Payload: []byte("p")}
+			if got.Binding != want.Binding || got.Namespace != want.Namespace || got.Operation != want.Operation || !bytes.Equal(got.Payload, want.Payload) {
+				t.Fatalf("host saw %+v, want %+v", got, want)
+			}
+		})
 	}
 }
 
 func TestGuestTrapIsReported(t *testing.T) {
-	for _, cfg := range modes(t) {
-		t.Run(cfg.Mode, func(t *testing.T) {
+	for _, cfg := range modes() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
 			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{}, engine.InstanceConfig{})
 			_, err := i.Invoke(context.Background(), "trap", nil)
 			if !errors.Is(err, engine.ErrTrap) || !strings.Contains(err.Error(), "unreachable") {
@@ -163,8 +198,8 @@ func TestGuestTrapIsReported(t *testing.T) {
 }
 
 func TestInfiniteLoopStoppedAtTimeout(t *testing.T) {
-	for _, cfg := range modes(t) {
-		t.Run(cfg.Mode, func(t *testing.T) {
+	for _, cfg := range modes() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
 			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"),
 				engine.Limits{CallTimeout: 100 * time.Millisecond}, engine.InstanceConfig{})
 			_, err := i.Invoke(context.Background(), "loop", nil)
@@ -176,40 +211,52 @@ func TestInfiniteLoopStoppedAtTimeout(t *testing.T) {
 }
 
 func TestContextDeadlineShortensTimeout(t *testing.T) {
-	i := instantiate(t, newEngine(t, engine.Config{}), testwasm.Wat(t, "testdata/guest.wat"),
-		engine.Limits{CallTimeout: time.Hour}, engine.InstanceConfig{})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := i.Invoke(ctx, "loop", nil); !errors.Is(err, engine.ErrTimeout) {
-		t.Fatalf("loop = %v, want ErrTimeout from the context's deadline", err)
+	for _, cfg := range engines() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
+			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"),
+				engine.Limits{CallTimeout: time.Hour}, engine.InstanceConfig{})
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			if _, err := i.Invoke(ctx, "loop", nil); !errors.Is(err, engine.ErrTimeout) {
+				t.Fatalf("loop = %v, want ErrTimeout from the context's deadline", err)
+			}
+		})
 	}
 }
 
 func TestMemoryGrowthPastLimitTraps(t *testing.T) {
-	wasm := testwasm.Wat(t, "testdata/guest.wat")
-	e := newEngine(t, engine.Config{})
-	small := instantiate(t, e, wasm, engine.Limits{MaxMemoryPages: 100}, engine.InstanceConfig{})
-	if _, err := small.Invoke(context.Background(), "grow", nil); !errors.Is(err, engine.ErrTrap) {
-		t.Fatalf("grow past 100 pages = %v, want ErrTrap", err)
-	}
-	big := instantiate(t, e, wasm, engine.Limits{MaxMemoryPages: 2000}, engine.InstanceConfig{})
-	if _, err := big.Invoke(context.Background(), "grow", nil); err != nil {
-		t.Fatalf("grow within 2000 pages = %v", err)
+	for _, cfg := range engines() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
+			wasm := testwasm.Wat(t, "testdata/guest.wat")
+			e := newEngine(t, cfg)
+			small := instantiate(t, e, wasm, engine.Limits{MaxMemoryPages: 100}, engine.InstanceConfig{})
+			if _, err := small.Invoke(context.Background(), "grow", nil); !errors.Is(err, engine.ErrTrap) {
+				t.Fatalf("grow past 100 pages = %v, want ErrTrap", err)
+			}
+			big := instantiate(t, e, wasm, engine.Limits{MaxMemoryPages: 2000}, engine.InstanceConfig{})
+			if _, err := big.Invoke(context.Background(), "grow", nil); err != nil {
+				t.Fatalf("grow within 2000 pages = %v", err)
+			}
+		})
 	}
 }
 
 func TestModuleLargerThanMemoryLimitRefused(t *testing.T) {
-	e := newEngine(t, engine.Config{})
-	_, err := e.Compile(context.Background(), testwasm.GoActor(t, "actors/echo"), engine.Limits{MaxMemoryPages: 4})
-	if err == nil || !strings.Contains(err.Error(), "over limit of 4 pages") {
-		t.Fatalf("Compile with 4 pages = %v, want a clear memory limit error", err)
+	for _, cfg := range engines() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
+			e := newEngine(t, cfg)
+			_, err := e.Compile(context.Background(), testwasm.GoActor(t, "actors/echo"), engine.Limits{MaxMemoryPages: 4})
+			if err == nil || !strings.Contains(err.Error(), "over limit of 4 pages") {
+				t.Fatalf("Compile with 4 pages = %v, want a clear memory limit error", err)
+			}
+		})
 	}
 }
 
 func TestGoActorEcho(t *testing.T) {
 	wasm := testwasm.GoActor(t, "actors/echo")
-	for _, cfg := range modes(t) {
-		t.Run(cfg.Mode, func(t *testing.T) {
+	for _, cfg := range modes() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
 			i := instantiate(t, newEngine(t, cfg), wasm, engine.Limits{}, engine.InstanceConfig{Name: "echo"})
 			ctx := context.Background()
 			payload := bytes.Repeat([]byte("wisp"), 256)
@@ -232,8 +279,8 @@ func TestGoActorEcho(t *testing.T) {
 func TestConformanceWaPCGuests(t *testing.T) {
 	for _, name := range []string{"hello_go", "hello_rust", "hello_as"} {
 		wasm := testwasm.Conformance(t, "wapc/"+name+".wasm")
-		for _, cfg := range modes(t) {
-			t.Run(name+"/"+cfg.Mode, func(t *testing.T) {
+		for _, cfg := range modes() {
+			t.Run(name+"/"+cfgName(cfg), func(t *testing.T) {
 				i := instantiate(t, newEngine(t, cfg), wasm, engine.Limits{}, engine.InstanceConfig{Name: name})
 				ctx := context.Background()
 				out, err := i.Invoke(ctx, "echo", []byte("conformance"))
@@ -259,50 +306,141 @@ func TestConformanceWaPCGuests(t *testing.T) {
 	}
 }
 
-func TestInstancesAreIndependentAndConcurrent(t *testing.T) {
-	e := newEngine(t, engine.Config{})
-	ctx := context.Background()
-	m, err := e.Compile(ctx, testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close(ctx)
-	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		i, err := m.Instantiate(ctx, engine.InstanceConfig{HostCall: echoHost})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			defer i.Close(ctx)
-			for n := 0; n < 200; n++ {
-				want := []byte(strings.Repeat(string(rune('a'+g)), n%50+1))
-				out, err := i.Invoke(ctx, "hostcall", want)
-				if err != nil || !bytes.Equal(out, want) {
-					t.Errorf("instance %d call %d = %q, %v", g, n, out, err)
-					return
+// TestGoGuestSleepOutputAndExit runs a Go actor through what only a real
+// WASI guest does: print to stdout and stderr, sleep (past its deadline too),
+// exit, spin, run out of memory.
+func TestGoGuestSleepOutputAndExit(t *testing.T) {
+	wasm := testwasm.GoActor(t, "internal/testactors/probe")
+	for _, cfg := range engines() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
+			ctx := context.Background()
+			// Calls that must be stopped run under a short timeout; the others
+			// under one a loaded CI machine cannot miss (a Go guest running
+			// out of memory prints its traceback through WASI first).
+			e := newEngine(t, cfg)
+			compile := func(d time.Duration) engine.Module {
+				m, err := e.Compile(ctx, wasm, engine.Limits{CallTimeout: d, MaxMemoryPages: 128})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { m.Close(ctx) })
+				return m
+			}
+			const short, long = 200 * time.Millisecond, 10 * time.Second
+			mods := map[time.Duration]engine.Module{short: compile(short), long: compile(long)}
+			cases := []struct {
+				op, payload string
+				stopped     bool // the call must be stopped at the short timeout
+				check       func(out []byte, err error, stdout, stderr string) bool
+			}{
+				{"Probe.Print", "printed", false, func(_ []byte, err error, stdout, _ string) bool { return err == nil && stdout == "printed\n" }},
+				{"Probe.Hash", "abc", false, func(out []byte, err error, _, _ string) bool {
+					return err == nil && string(out) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+				}},
+				{"Probe.JSON", `[{"name":"wisp","n":2,"m":3}]`, false, func(out []byte, err error, _, _ string) bool {
+					return err == nil && string(out) == `[{"m":3,"n":2,"name":"WISP","total":5}]`
+				}},
+				{"Probe.Sleep", "20", false, func(out []byte, err error, _, _ string) bool { return err == nil && string(out) == "slept" }},
+				{"Probe.Sleep", "3600000", true, func(_ []byte, err error, _, _ string) bool { return errors.Is(err, engine.ErrTimeout) }},
+				{"Probe.Spin", "", true, func(_ []byte, err error, _, _ string) bool { return errors.Is(err, engine.ErrTimeout) }},
+				{"Probe.Exit", "", false, func(_ []byte, err error, _, _ string) bool {
+					return errors.Is(err, engine.ErrTrap) && strings.Contains(err.Error(), "guest exited with code 3")
+				}},
+				{"Probe.Hoard", "", false, func(_ []byte, err error, _, stderr string) bool {
+					return errors.Is(err, engine.ErrTrap) && strings.Contains(stderr, "out of memory")
+				}},
+			}
+			for _, c := range cases {
+				var stdout, stderr bytes.Buffer
+				timeout := long
+				if c.stopped {
+					timeout = short
+				}
+				i, err := mods[timeout].Instantiate(ctx, engine.InstanceConfig{Name: "probe", Stdout: &stdout, Stderr: &stderr})
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				out, err := i.Invoke(ctx, c.op, []byte(c.payload))
+				took := time.Since(start)
+				i.Close(ctx)
+				if !c.check(out, err, stdout.String(), stderr.String()) {
+					t.Errorf("%s(%s) = %q, %v; stdout %q, stderr %.200q", c.op, c.payload, out, err, stdout.String(), stderr.String())
+				}
+				if c.stopped && took > 2*time.Second {
+					t.Errorf("%s(%s) took %v with a %v timeout", c.op, c.payload, took, short)
 				}
 			}
-		}(g)
+		})
 	}
-	wg.Wait()
+}
+
+// TestOversizedPayloadTrapsInsteadOfCorrupting sends a payload larger than
+// the guest's memory: the host refuses to write past it and the guest traps.
+func TestOversizedPayloadTrapsInsteadOfCorrupting(t *testing.T) {
+	for _, cfg := range engines() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
+			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{}, engine.InstanceConfig{})
+			_, err := i.Invoke(context.Background(), "echo", make([]byte, 200_000))
+			if !errors.Is(err, engine.ErrTrap) || !strings.Contains(err.Error(), "out of range") {
+				t.Fatalf("200 kB payload into 128 KiB of memory = %v, want ErrTrap naming the range", err)
+			}
+		})
+	}
+}
+
+func TestInstancesAreIndependentAndConcurrent(t *testing.T) {
+	for _, cfg := range engines() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
+			e := newEngine(t, cfg)
+			ctx := context.Background()
+			m, err := e.Compile(ctx, testwasm.Wat(t, "testdata/guest.wat"), engine.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close(ctx)
+			var wg sync.WaitGroup
+			for g := 0; g < 8; g++ {
+				i, err := m.Instantiate(ctx, engine.InstanceConfig{HostCall: echoHost})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg.Add(1)
+				go func(g int) {
+					defer wg.Done()
+					defer i.Close(ctx)
+					for n := 0; n < 200; n++ {
+						want := []byte(strings.Repeat(string(rune('a'+g)), n%50+1))
+						out, err := i.Invoke(ctx, "hostcall", want)
+						if err != nil || !bytes.Equal(out, want) {
+							t.Errorf("instance %d call %d = %q, %v", g, n, out, err)
+							return
+						}
+					}
+				}(g)
+			}
+			wg.Wait()
+		})
+	}
 }
 
 func TestCompilationCacheOnDisk(t *testing.T) {
-	dir := t.TempDir()
-	wasm := testwasm.GoActor(t, "actors/echo")
-	for round := 0; round < 2; round++ {
-		e := newEngine(t, engine.Config{CacheDir: dir})
-		i := instantiate(t, e, wasm, engine.Limits{}, engine.InstanceConfig{})
-		if out, err := i.Invoke(context.Background(), "Echo.Reply", []byte("x")); err != nil || string(out) != "x" {
-			t.Fatalf("round %d: %q, %v", round, out, err)
-		}
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) == 0 {
-		t.Fatalf("cache dir holds %d entries (%v), want compiled code", len(entries), err)
+	for _, cfg := range engines() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
+			dir := t.TempDir()
+			wasm := testwasm.GoActor(t, "actors/echo")
+			for round := 0; round < 2; round++ {
+				e := newEngine(t, engine.Config{Name: cfg.Name, CacheDir: dir})
+				i := instantiate(t, e, wasm, engine.Limits{}, engine.InstanceConfig{})
+				if out, err := i.Invoke(context.Background(), "Echo.Reply", []byte("x")); err != nil || string(out) != "x" {
+					t.Fatalf("round %d: %q, %v", round, out, err)
+				}
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil || len(entries) == 0 {
+				t.Fatalf("cache dir holds %d entries (%v), want compiled code", len(entries), err)
+			}
+		})
 	}
 }
 
@@ -316,13 +454,20 @@ func TestUnknownEngineNamesWhatIsCompiledIn(t *testing.T) {
 	}
 }
 
+func TestWazeroRefusesFuel(t *testing.T) {
+	_, err := engine.New(engine.Config{Name: "wazero", Fuel: 1000})
+	if err == nil || !strings.Contains(err.Error(), "does not meter fuel") {
+		t.Fatalf("New(wazero, fuel) = %v, want a clear refusal", err)
+	}
+}
+
 // TestLoopingGuestDoesNotStallGarbageCollection: compiled guest code cannot
 // be preempted, so a guest spinning in a loop must still let the garbage
 // collector stop the world, or the host freezes (and the timer that is to
 // stop the guest never fires).
 func TestLoopingGuestDoesNotStallGarbageCollection(t *testing.T) {
-	for _, cfg := range modes(t) {
-		t.Run(cfg.Mode, func(t *testing.T) {
+	for _, cfg := range modes() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
 			i := instantiate(t, newEngine(t, cfg), testwasm.Wat(t, "testdata/guest.wat"),
 				engine.Limits{CallTimeout: 2 * time.Second}, engine.InstanceConfig{})
 			// Without safe points in the loop this test never ends: the GC
@@ -345,8 +490,14 @@ func TestLoopingGuestDoesNotStallGarbageCollection(t *testing.T) {
 // same limit is one compiled module; closing one user leaves the other
 // working, and the engine compiles it again after the last is closed.
 func TestSameModuleIsSharedUntilLastClose(t *testing.T) {
+	for _, cfg := range engines() {
+		t.Run(cfgName(cfg), func(t *testing.T) { sameModuleIsSharedUntilLastClose(t, cfg) })
+	}
+}
+
+func sameModuleIsSharedUntilLastClose(t *testing.T, cfg engine.Config) {
 	ctx := context.Background()
-	e := newEngine(t, engine.Config{})
+	e := newEngine(t, cfg)
 	wasm := testwasm.Wat(t, "testdata/guest.wat")
 	a, err := e.Compile(ctx, wasm, engine.Limits{})
 	if err != nil {

@@ -72,6 +72,9 @@ func CompilerSupported() bool {
 }
 
 func newWazero(cfg Config) (Engine, error) {
+	if cfg.Fuel != 0 {
+		return nil, errors.New("engine wazero does not meter fuel: use the wasmtime engine, or leave fuel at 0 (the call timeout stops runaway guests)")
+	}
 	e := &wazeroEngine{runtimes: map[uint32]wazero.Runtime{}, modules: map[moduleKey]*sharedModule{}}
 	switch cfg.Mode {
 	case "", "auto":

@@ -5,6 +5,7 @@
 ;;   l... loop forever              t... trap (unreachable)
 ;;   g... grow memory by 1000 pages and trap if the host refuses, like an allocator
 ;;   c... __console_log the payload and return nothing
+;;   o... load from far outside memory       r... recurse until the stack overflows
 (module
   (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
   (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
@@ -21,6 +22,8 @@
   (data (i32.const 1040) "testing")
   (data (i32.const 1056) "echo")
   (data (i32.const 1072) "planned failure")
+  (func $recurse (param $n i32) (result i32)
+    (i32.add (call $recurse (i32.add (local.get $n) (i32.const 1))) (local.get $n)))
   (func (export "__guest_call") (param $op_len i32) (param $len i32) (result i32)
     (local $op i32) (local $n i32)
     (call $guest_request (i32.const 0) (i32.const 4096))
@@ -52,6 +55,10 @@
         (return (i32.const 1))))
     (if (i32.eq (local.get $op) (i32.const 0x63)) ;; c
       (then (call $console_log (i32.const 4096) (local.get $len)) (return (i32.const 1))))
+    (if (i32.eq (local.get $op) (i32.const 0x6f)) ;; o
+      (then (return (i32.load (i32.const 0x7ffffff0)))))
+    (if (i32.eq (local.get $op) (i32.const 0x72)) ;; r
+      (then (return (call $recurse (i32.const 0)))))
     (call $guest_error (i32.const 0) (local.get $op_len))
     (i32.const 0))
 )

@@ -4,9 +4,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wisp-dev/wisp/sdk"
@@ -64,6 +68,34 @@ func init() {
 		}
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		return []byte("slept"), nil
+	})
+	// Probe.Hash returns the hex SHA-256 of the payload: compute-heavy guest
+	// code for the engine benchmarks.
+	sdk.Handle("Probe.Hash", func(_ context.Context, p []byte) ([]byte, error) {
+		sum := sha256.Sum256(p)
+		return []byte(hex.EncodeToString(sum[:])), nil
+	})
+	// Probe.JSON decodes a JSON array of objects, upper-cases every string
+	// value and sums every number into a "total" field, and encodes it
+	// again: a JSON transform for the engine benchmarks.
+	sdk.Handle("Probe.JSON", func(_ context.Context, p []byte) ([]byte, error) {
+		var recs []map[string]any
+		if err := json.Unmarshal(p, &recs); err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			total := 0.0
+			for k, v := range r {
+				switch v := v.(type) {
+				case string:
+					r[k] = strings.ToUpper(v)
+				case float64:
+					total += v
+				}
+			}
+			r["total"] = total
+		}
+		return json.Marshal(recs)
 	})
 	sdk.Handle("Probe.Print", func(_ context.Context, p []byte) ([]byte, error) {
 		os.Stdout.Write(append(p, '\n'))

@@ -224,6 +224,9 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 	aliasSub, err := h.nc.Subscribe(lattice.AliasSubject(h.opts.lattice, name), func(m *nats.Msg) { m.Respond([]byte(module)) })
 	if err == nil {
 		a.subs = append(a.subs, aliasSub)
+		err = a.subscribeIdentity(names)
+	}
+	if err == nil {
 		err = h.nc.Flush()
 	}
 	if err != nil {

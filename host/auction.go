@@ -17,6 +17,10 @@ func (h *Host) handleAuction(m *nats.Msg) {
 		respondJSON(m, lattice.Ack{Error: "bad auction request: " + err.Error()})
 		return
 	}
+	if req.Ref == "" && req.Name == "" {
+		respondJSON(m, lattice.Ack{Error: "bad auction request: no ref and no name"})
+		return
+	}
 	if !lattice.Matches(h.labels, req.Constraints) {
 		return
 	}

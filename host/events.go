@@ -6,6 +6,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/wisp-dev/wisp/lattice"
 )
 
@@ -87,4 +89,20 @@ func (h *Host) scaleReported(ctx context.Context, req lattice.ScaleActorRequest)
 		return
 	}
 	h.publish(lattice.EventActorScaled, h.actorEvent("scale", req.RequestID, a))
+}
+
+// ensureEventStream makes sure the lattice's event stream exists before the
+// host announces itself, so that a new lattice's first host_started is
+// kept. It waits at most two seconds: a cluster still electing its
+// JetStream leader gets the stream from the state loop later.
+func (h *Host) ensureEventStream(ctx context.Context) {
+	js, err := jetstream.New(h.nc)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		err = lattice.EnsureEventStream(ctx, js, h.opts.lattice)
+	}
+	if err != nil {
+		h.log.Debug("event stream not ready at start", "err", err)
+	}
 }

@@ -170,6 +170,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 		return nil, err
 	}
 	h.watchConnection()
+	h.ensureEventStream(ctx)
 	bg, cancel := context.WithCancel(context.Background())
 	h.bgCancel = cancel
 	h.bg.Add(2)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 )
 
 // AuctionActorSubject is where an actor auction is held: every host whose
@@ -41,10 +42,17 @@ type AuctionBid struct {
 	Actors    int `json:"actors"`
 }
 
+// AuctionWindow bounds how long an auction collects bids when ctx and the
+// client's timeout allow longer: hosts answer an auction at once, so a
+// lattice with no matching host fails in seconds.
+const AuctionWindow = 3 * time.Second
+
 // AuctionActor holds an auction and returns the bids, best first (see
 // SortBids). No bid is an error wrapping ErrNoBids that names the
 // constraints.
 func (c *Client) AuctionActor(ctx context.Context, req AuctionActorRequest) ([]AuctionBid, error) {
+	ctx, cancel := context.WithTimeout(ctx, min(AuctionWindow, c.timeout))
+	defer cancel()
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err

@@ -6,8 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/wisp-dev/wisp/lattice"
 )
 
@@ -96,7 +94,7 @@ func (h *Host) scaleReported(ctx context.Context, req lattice.ScaleActorRequest)
 // kept. It waits at most two seconds: a cluster still electing its
 // JetStream leader gets the stream from the state loop later.
 func (h *Host) ensureEventStream(ctx context.Context) {
-	js, err := jetstream.New(h.nc)
+	js, err := h.jetStream()
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()

@@ -75,6 +75,7 @@ type options struct {
 	policy  Policy
 
 	heartbeat time.Duration
+	jsDomain  string
 }
 
 // Option configures a Host.

@@ -121,7 +121,7 @@ func (h *Host) runState(ctx context.Context) {
 // watchState opens the state and follows the link bucket. It returns nil
 // when asked to start over, an error when JetStream failed.
 func (h *Host) watchState(ctx context.Context) error {
-	js, err := jetstream.New(h.nc)
+	js, err := h.jetStream()
 	if err != nil {
 		return err
 	}
@@ -409,4 +409,16 @@ func (r *linkRouter) Route(ctx context.Context, actor string, call engine.HostCa
 		return nil, &lattice.RemoteError{Message: e}
 	}
 	return reply.Data, nil
+}
+
+// WithJetStreamDomain makes the host keep the lattice's state (links, the
+// event stream) in the JetStream of domain d: the hub's, when the host's
+// server is a leaf node without JetStream of its own.
+func WithJetStreamDomain(d string) Option { return func(o *options) { o.jsDomain = d } }
+
+func (h *Host) jetStream() (jetstream.JetStream, error) {
+	if h.opts.jsDomain != "" {
+		return jetstream.NewWithDomain(h.nc, h.opts.jsDomain)
+	}
+	return jetstream.New(h.nc)
 }

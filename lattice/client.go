@@ -41,6 +41,7 @@ type Client struct {
 	timeout time.Duration
 	quiet   time.Duration
 	creds   Credentials
+	domain  string
 }
 
 // Option configures a Client.
@@ -48,6 +49,10 @@ type Option func(*Client)
 
 // WithLattice selects the lattice id (default "default").
 func WithLattice(id string) Option { return func(c *Client) { c.lattice = id } }
+
+// WithJetStreamDomain reads the lattice's event stream from JetStream
+// domain d (see natsserver.Config.JetStreamDomain).
+func WithJetStreamDomain(d string) Option { return func(c *Client) { c.domain = d } }
 
 // WithTimeout bounds each request that has no deadline in its context and
 // how long a ping collects answers (default 5s).

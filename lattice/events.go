@@ -241,6 +241,9 @@ func (c *Client) Events(ctx context.Context, opts EventOptions, fn func(Event) b
 
 func (c *Client) replayEvents(ctx context.Context, keep func(Event) bool, fn func(Event) bool) error {
 	js, err := jetstream.New(c.nc)
+	if c.domain != "" {
+		js, err = jetstream.NewWithDomain(c.nc, c.domain)
+	}
 	if err != nil {
 		return fmt.Errorf("replay events: %w", err)
 	}

@@ -41,6 +41,13 @@ type upFlags struct {
 	demo           bool
 	allowedIssuers []string
 	allowUnsigned  bool
+	heartbeat      time.Duration
+	clusterListen  string
+	clusterRoutes  []string
+	clusterName    string
+	leafListen     string
+	leafURLs       []string
+	leafCreds      string
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -61,7 +68,24 @@ Without --nats-url the host starts its own NATS server with JetStream on
   wisp up --nats-url nats://10.0.0.5:4222  # join an existing lattice
 
 Labels come from --label k=v, from WISP_LABEL_<key>=v variables, and the
-built-in wisp.* and hostcore.* labels.`,
+built-in wisp.* and hostcore.* labels. The host's name is --name, or one made
+from its id such as brave-otter-0412.
+
+NATS topologies of the embedded server:
+
+  # a cluster: two (or more) embedded servers routing to each other; links
+  # and events are replicated on min(3, members) servers
+  wisp up --nats-port 4222 --cluster-listen 127.0.0.1:6222 --cluster-routes 127.0.0.1:6222,127.0.0.1:6223
+  wisp up --nats-port 4223 --cluster-listen 127.0.0.1:6223 --cluster-routes 127.0.0.1:6222,127.0.0.1:6223
+
+  # a leaf node: an edge site's own server connected up to a hub; the
+  # lattice's links and events live in the hub's JetStream, by its domain
+  wisp up --leaf-listen 0.0.0.0:7422 --js-domain cloud              # the hub
+  wisp up --leaf-url nats://hub:7422 --js-domain cloud              # the edge
+
+--lattice keeps lattices apart on one NATS fabric. --nats-creds, --nats-nkey,
+--nats-user/--nats-password and --nats-tls-ca authenticate the connection of
+a host joining with --nats-url (and of every client verb).`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runUp(cmd.Context(), g, f, cmd.Flags().Changed("nats-url"))
@@ -86,6 +110,13 @@ built-in wisp.* and hostcore.* labels.`,
 	fl.BoolVar(&f.demo, "demo", false, "build ./actors/echo and start it (run from the wisp repository)")
 	fl.StringSliceVar(&f.allowedIssuers, "allowed-issuers", nil, "only run actors signed by these accounts (A…, comma-separated)")
 	fl.BoolVar(&f.allowUnsigned, "allow-unsigned", false, "DEVELOPMENT ONLY: run actors without signed claims, with access to every contract")
+	fl.DurationVar(&f.heartbeat, "heartbeat", host.DefaultHeartbeat, "how often the host publishes a host_heartbeat event")
+	fl.StringVar(&f.clusterListen, "cluster-listen", "", "host:port where the embedded server accepts cluster routes")
+	fl.StringSliceVar(&f.clusterRoutes, "cluster-routes", nil, "routes (host:port or nats-route://host:port, comma-separated) to the cluster's servers")
+	fl.StringVar(&f.clusterName, "cluster-name", "wisp", "name of the NATS cluster (the same on every member)")
+	fl.StringVar(&f.leafListen, "leaf-listen", "", "host:port where the embedded server accepts leaf-node connections")
+	fl.StringSliceVar(&f.leafURLs, "leaf-url", nil, "hub URL(s) (nats://host:port of its --leaf-listen) the embedded server connects to as a leaf node")
+	fl.StringVar(&f.leafCreds, "leaf-creds", "", ".creds file of the leaf-node connection to the hub")
 	return cmd
 }
 
@@ -116,13 +147,26 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 
 	var nc *nats.Conn
 	url := g.natsURL
+	if join && (f.clusterListen != "" || len(f.leafURLs) > 0 || f.leafListen != "") {
+		return usageError{errors.New("--nats-url joins an existing server: --cluster-*, --leaf-url and --leaf-listen configure the embedded one")}
+	}
 	if join {
-		nc, err = nats.Connect(url, nats.Name("wisp host"), nats.MaxReconnects(-1), nats.Timeout(3*time.Second))
+		copts, err := g.creds.NATSOptions()
 		if err != nil {
+			return usageError{err}
+		}
+		copts = append([]nats.Option{nats.Name("wisp host"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.Timeout(3 * time.Second)}, copts...)
+		nc, err = nats.Connect(url, copts...)
+		if errors.Is(err, nats.ErrNoServers) {
 			return fmt.Errorf("join lattice at %s: %w", url, lattice.ErrNoServer)
 		}
+		if err != nil {
+			return fmt.Errorf("join lattice at %s: %w", url, err)
+		}
 	} else {
-		scfg := natsserver.Config{Host: f.natsHost, Port: f.natsPort, NoJetStream: f.noJetStream, StoreDir: f.jsDir, Logger: log}
+		scfg := natsserver.Config{Host: f.natsHost, Port: f.natsPort, NoJetStream: f.noJetStream, StoreDir: f.jsDir, Logger: log,
+			ClusterListen: f.clusterListen, ClusterRoutes: f.clusterRoutes, ClusterName: f.clusterName,
+			LeafListen: f.leafListen, LeafRemotes: f.leafURLs, LeafCredentials: f.leafCreds, JetStreamDomain: g.jsDomain}
 		if !f.noJetStream && scfg.StoreDir == "" {
 			if scfg.StoreDir, err = cacheDir("", fmt.Sprintf("jetstream-%d", f.natsPort)); err != nil {
 				return err
@@ -148,6 +192,8 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		host.WithEngine(ecfg),
 		host.WithPolicy(host.Policy{AllowedIssuers: f.allowedIssuers, AllowUnsigned: f.allowUnsigned}),
 		host.WithLogger(log),
+		host.WithHeartbeat(f.heartbeat),
+		host.WithJetStreamDomain(g.jsDomain),
 		host.WithDefaultLimits(lattice.ActorLimits{
 			MaxMemoryPages: f.maxPages,
 			MaxPayload:     f.maxPayload,
@@ -156,8 +202,8 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	if err != nil {
 		return err
 	}
-	log.Info("host up", "id", h.ID(), "lattice", g.lattice, "nats", url, "engine", h.Labels()["wisp.engine"], "cache", ecfg.CacheDir)
-	fmt.Fprintf(os.Stderr, "\nwisp host %s is up on lattice %q, NATS at %s\n", h.ID(), g.lattice, url)
+	log.Info("host up", "id", h.ID(), "name", h.Name(), "lattice", g.lattice, "nats", url, "engine", h.Labels()["wisp.engine"], "cache", ecfg.CacheDir)
+	fmt.Fprintf(os.Stderr, "\nwisp host %s (%s) is up on lattice %q, NATS at %s\n", h.Name(), h.ID(), g.lattice, url)
 	if f.demo {
 		if err := startDemo(ctx, h); err != nil {
 			h.Stop(context.Background())

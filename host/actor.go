@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,6 +40,7 @@ type Actor struct {
 	subs    []*nats.Subscription
 	log     *slog.Logger
 	wg      sync.WaitGroup // calls from the lattice in flight
+	calls   atomic.Uint64  // calls from the lattice served
 	ctx     context.Context
 	cancel  context.CancelFunc
 }
@@ -61,6 +63,7 @@ func (a *Actor) Describe() lattice.ActorDescription {
 		Limits:    a.limits,
 		StartedAt: a.started.UTC(),
 		LastError: st.LastError,
+		Calls:     a.calls.Load(),
 	}
 	if c := a.id.claims; c != nil {
 		d.Issuer = c.Issuer
@@ -279,6 +282,7 @@ func (a *Actor) handle(m *nats.Msg) {
 
 func (a *Actor) serve(m *nats.Msg) {
 	defer a.wg.Done()
+	a.calls.Add(1)
 	op := m.Header.Get(lattice.HeaderOperation)
 	var out []byte
 	var err error

@@ -80,6 +80,9 @@ type ActorDescription struct {
 	Limits    ActorLimits `json:"limits"`
 	StartedAt time.Time   `json:"started_at"`
 	LastError string      `json:"last_error,omitempty"`
+	// Calls counts the calls from the lattice this host's instances of
+	// the actor have served.
+	Calls uint64 `json:"calls"`
 }
 
 // HostSummary is what a host answers to a ping.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,6 +41,7 @@ type Actor struct {
 	subs    []*nats.Subscription
 	log     *slog.Logger
 	wg      sync.WaitGroup // calls from the lattice in flight
+	calls   atomic.Uint64  // calls from the lattice served
 	ctx     context.Context
 	cancel  context.CancelFunc
 }
@@ -63,6 +65,7 @@ func (a *Actor) Describe() lattice.ActorDescription {
 		Limits:    a.limits,
 		StartedAt: a.started.UTC(),
 		LastError: st.LastError,
+		Calls:     a.calls.Load(),
 	}
 	if c := a.id.claims; c != nil {
 		d.Issuer = c.Issuer
@@ -245,6 +248,9 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 	aliasSub, err := h.nc.Subscribe(lattice.AliasSubject(h.opts.lattice, name), func(m *nats.Msg) { m.Respond([]byte(module)) })
 	if err == nil {
 		a.subs = append(a.subs, aliasSub)
+		err = a.subscribeIdentity(names)
+	}
+	if err == nil {
 		err = h.nc.Flush()
 	}
 	if err != nil {
@@ -297,6 +303,7 @@ func (a *Actor) handle(m *nats.Msg) {
 
 func (a *Actor) serve(m *nats.Msg) {
 	defer a.wg.Done()
+	a.calls.Add(1)
 	op := m.Header.Get(lattice.HeaderOperation)
 	var out []byte
 	var err error

@@ -52,7 +52,10 @@ type Host struct {
 	stopping bool
 
 	subs     []*nats.Subscription
-	done     chan struct{} // closed when the host has stopped
+	links    *links
+	bgCancel context.CancelFunc // stops the background goroutines
+	bg       sync.WaitGroup     // heartbeats, the state loop
+	done     chan struct{}      // closed when the host has stopped
 	stopOnce sync.Once
 	stopErr  error
 	stopReq  chan struct{} // closed when a stop command arrives
@@ -71,6 +74,9 @@ type options struct {
 	ownEng  engine.Engine
 	policy  Policy
 	pull    PullFunc
+
+	heartbeat time.Duration
+	jsDomain  string
 }
 
 // Option configures a Host.
@@ -79,7 +85,8 @@ type Option func(*options)
 // WithLattice sets the lattice id (default "default").
 func WithLattice(id string) Option { return func(o *options) { o.lattice = id } }
 
-// WithName sets the host's friendly name (default: the machine's hostname).
+// WithName sets the host's friendly name (default: one derived from the
+// host id, such as "brave-otter-0412"; see FriendlyName).
 func WithName(name string) Option { return func(o *options) { o.name = name } }
 
 // WithLabels adds labels to the built-in ones.
@@ -102,8 +109,8 @@ func WithDefaultLimits(l lattice.ActorLimits) Option { return func(o *options) {
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithRouter answers the host calls that builtins and actor-to-actor calls
-// do not: capability provider links, in later layers.
+// WithRouter answers the host calls that builtins, actor-to-actor calls
+// and the lattice's links do not.
 func WithRouter(r Router) Option { return func(o *options) { o.router = r } }
 
 // PullFunc fetches the module an OCI reference names, checked against its
@@ -117,12 +124,12 @@ func WithPull(fn PullFunc) Option { return func(o *options) { o.pull = fn } }
 // New creates a host on connection nc, which it uses but does not close,
 // and starts serving the control interface.
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
-	o := options{lattice: lattice.DefaultLattice, name: hostname(), log: slog.Default()}
+	o := options{lattice: lattice.DefaultLattice, log: slog.Default(), heartbeat: DefaultHeartbeat}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.name == "" {
-		o.name = hostname()
+	if o.heartbeat <= 0 {
+		o.heartbeat = DefaultHeartbeat
 	}
 	if err := lattice.ValidateName("lattice id", o.lattice); err != nil {
 		return nil, err
@@ -144,6 +151,9 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host key: %w", err)
 	}
+	if o.name == "" {
+		o.name = FriendlyName(id)
+	}
 	eng := o.ownEng
 	if eng == nil {
 		if eng, err = engine.New(o.engine); err != nil {
@@ -161,14 +171,50 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 		keys:    map[string]string{},
 		done:    make(chan struct{}),
 		stopReq: make(chan struct{}),
+		links:   newLinks(),
 	}
+	h.opts.router = &linkRouter{h: h, next: o.router}
 	h.labels = mergeLabels(BuiltinLabels(eng.Name()), o.labels)
 	if err := h.subscribe(); err != nil {
 		h.closeEngine(ctx)
 		return nil, err
 	}
+	h.watchConnection()
+	h.ensureEventStream(ctx)
+	bg, cancel := context.WithCancel(context.Background())
+	h.bgCancel = cancel
+	h.bg.Add(2)
+	go func() { defer h.bg.Done(); h.runState(bg) }()
+	go func() { defer h.bg.Done(); h.heartbeats(bg, o.heartbeat) }()
+	h.publish(lattice.EventHostStarted, h.hostEvent())
+	h.log.Info("host started", "name", o.name, "lattice", o.lattice, "heartbeat", o.heartbeat)
 	return h, nil
 }
+
+// watchConnection logs a dropped NATS connection and, when it comes back,
+// re-registers the host: nats.go restores the subscriptions, and the host
+// announces itself with a heartbeat and opens its JetStream state again
+// (the server may have restarted). Handlers set on nc before New still run.
+func (h *Host) watchConnection() {
+	prevDisc, prevRecon := h.nc.Opts.DisconnectedErrCB, h.nc.Opts.ReconnectedCB
+	h.nc.SetDisconnectErrHandler(func(nc *nats.Conn, err error) {
+		h.log.Warn("NATS connection lost; reconnecting", "err", err)
+		if prevDisc != nil {
+			prevDisc(nc, err)
+		}
+	})
+	h.nc.SetReconnectHandler(func(nc *nats.Conn) {
+		h.log.Info("NATS connection back: re-registering", "server", nc.ConnectedUrlRedacted())
+		h.links.reset()
+		h.publish(lattice.EventHostHeartbeat, h.hostEvent())
+		if prevRecon != nil {
+			prevRecon(nc)
+		}
+	})
+}
+
+// Name is the host's friendly name.
+func (h *Host) Name() string { return h.opts.name }
 
 // ID is the host's public server key (N…), its id on the lattice.
 func (h *Host) ID() string { return h.id }
@@ -188,11 +234,14 @@ func (h *Host) subscribe() error {
 	for _, s := range []struct {
 		subject string
 		fn      nats.MsgHandler
+		queue   string
 	}{
-		{lattice.PingSubject(l), h.handlePing},
-		{lattice.HostSubjectAll(l, h.id), h.handleControl},
+		{lattice.PingSubject(l), h.handlePing, ""},
+		{lattice.HostSubjectAll(l, h.id), h.handleControl, ""},
+		{lattice.AuctionActorSubject(l), h.handleAuction, ""},
+		{lattice.LinkSubject(l, "*"), h.handleLink, "wisp-links"},
 	} {
-		sub, err := h.nc.Subscribe(s.subject, s.fn)
+		sub, err := h.nc.QueueSubscribe(s.subject, s.queue, s.fn)
 		if err != nil {
 			return fmt.Errorf("subscribe %s: %w", s.subject, err)
 		}
@@ -262,19 +311,33 @@ func (h *Host) handleControl(m *nats.Msg) {
 		case lattice.VerbInventory:
 			respondJSON(m, h.Inventory())
 		case lattice.VerbStartActor:
+			// Acknowledged at once; the outcome is an event (a pull and a
+			// compile can outlast any request timeout).
 			var req lattice.StartActorRequest
 			if !decode(m, &req) {
 				return
 			}
-			a, err := h.StartActor(ctx, req)
-			respondActor(m, a, err)
+			if err := h.canStart(req); err != nil {
+				respondJSON(m, ack(err))
+				return
+			}
+			respondJSON(m, lattice.Ack{Accepted: true})
+			h.startReported(ctx, req)
 		case lattice.VerbScaleActor:
 			var req lattice.ScaleActorRequest
 			if !decode(m, &req) {
 				return
 			}
-			a, err := h.ScaleActor(ctx, req.Actor, req.Count)
-			respondActor(m, a, err)
+			if _, ok := h.Actor(req.Actor); !ok {
+				respondJSON(m, ack(fmt.Errorf("scale %s: %w", req.Actor, ErrActorNotFound)))
+				return
+			}
+			if req.Count < 1 {
+				respondJSON(m, ack(fmt.Errorf("scale %s: count %d: want at least 1", req.Actor, req.Count)))
+				return
+			}
+			respondJSON(m, lattice.Ack{Accepted: true})
+			h.scaleReported(ctx, req)
 		case lattice.VerbStopActor:
 			var req lattice.StopActorRequest
 			if !decode(m, &req) {
@@ -290,6 +353,19 @@ func (h *Host) handleControl(m *nats.Msg) {
 	}()
 }
 
+// canStart refuses at once the start commands that cannot succeed.
+func (h *Host) canStart(req lattice.StartActorRequest) error {
+	if req.Ref == "" {
+		return errors.New("start actor: no module reference")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopping {
+		return fmt.Errorf("start actor %s: %w", req.Ref, ErrHostStopping)
+	}
+	return nil
+}
+
 func decode(m *nats.Msg, v any) bool {
 	if err := json.Unmarshal(m.Data, v); err != nil {
 		respondJSON(m, lattice.Ack{Error: fmt.Sprintf("bad request body: %v", err)})
@@ -303,15 +379,6 @@ func ack(err error) lattice.Ack {
 		return lattice.Ack{Error: err.Error()}
 	}
 	return lattice.Ack{Accepted: true}
-}
-
-func respondActor(m *nats.Msg, a *Actor, err error) {
-	r := lattice.ActorReply{Ack: ack(err)}
-	if err == nil {
-		d := a.Describe()
-		r.Actor = &d
-	}
-	respondJSON(m, r)
 }
 
 func respondJSON(m *nats.Msg, v any) {
@@ -364,7 +431,9 @@ func (h *Host) StopActor(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("stop %s: %w", name, ErrActorNotFound)
 	}
-	return a.stop(ctx)
+	err := a.stop(ctx)
+	h.publish(lattice.EventActorStopped, lattice.ActorEventData{HostID: h.id, Command: "stop", Name: a.name, Ref: a.ref})
+	return err
 }
 
 // ScaleActor sets the number of instances of a running actor.
@@ -409,10 +478,17 @@ func (h *Host) Stop(ctx context.Context) error {
 					errs = append(errs, err)
 					mu.Unlock()
 				}
+				h.publish(lattice.EventActorStopped, lattice.ActorEventData{HostID: h.id, Command: "stop", Name: a.name, Ref: a.ref})
 			}()
 		}
 		wg.Wait()
 		h.wg.Wait()
+		h.bgCancel()
+		h.bg.Wait()
+		h.publish(lattice.EventHostStopped, h.hostEvent())
+		if err := h.nc.FlushTimeout(2 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			h.log.Warn("flush the last events", "err", err)
+		}
 		h.closeEngine(ctx)
 		h.stopErr = errors.Join(errs...)
 		close(h.done)

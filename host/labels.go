@@ -20,6 +20,7 @@ func BuiltinLabels(engineName string) map[string]string {
 		"wisp.arch":         runtime.GOARCH,
 		"wisp.engine":       engineName,
 		"wisp.version":      Version,
+		"wisp.hostname":     hostname(),
 		"hostcore.os":       rustOS(runtime.GOOS),
 		"hostcore.arch":     rustArch(runtime.GOARCH),
 		"hostcore.osfamily": osFamily(runtime.GOOS),
@@ -95,7 +96,7 @@ func osFamily(goos string) string {
 	return "unix"
 }
 
-// hostname is the machine's name, for a host's default friendly name.
+// hostname is the machine's name, the built-in label wisp.hostname.
 func hostname() string {
 	if h, err := os.Hostname(); err == nil && h != "" {
 		return h

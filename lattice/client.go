@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
 )
 
 // Sentinel errors, to be tested with errors.Is.
@@ -39,6 +40,8 @@ type Client struct {
 	lattice string
 	timeout time.Duration
 	quiet   time.Duration
+	creds   Credentials
+	domain  string
 }
 
 // Option configures a Client.
@@ -46,6 +49,10 @@ type Option func(*Client)
 
 // WithLattice selects the lattice id (default "default").
 func WithLattice(id string) Option { return func(c *Client) { c.lattice = id } }
+
+// WithJetStreamDomain reads the lattice's event stream from JetStream
+// domain d (see natsserver.Config.JetStreamDomain).
+func WithJetStreamDomain(d string) Option { return func(c *Client) { c.domain = d } }
 
 // WithTimeout bounds each request that has no deadline in its context and
 // how long a ping collects answers (default 5s).
@@ -70,7 +77,15 @@ func NewClient(nc *nats.Conn, opts ...Option) (*Client, error) {
 // Connect dials url and returns a client that owns the connection. A URL
 // where nothing listens fails within a few seconds with ErrNoServer.
 func Connect(url string, opts ...Option) (*Client, error) {
-	nc, err := nats.Connect(url, nats.Name("wisp client"), nats.Timeout(3*time.Second))
+	probe := &Client{}
+	for _, o := range opts {
+		o(probe)
+	}
+	nopts, err := probe.creds.NATSOptions()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("wisp client"), nats.Timeout(3 * time.Second)}, nopts...)...)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoServers) {
 			return nil, fmt.Errorf("connect %s: %w: is `wisp up` running? (set --nats-url or WISP_NATS_URL)", url, ErrNoServer)
@@ -128,34 +143,17 @@ func (c *Client) Call(ctx context.Context, actor, operation string, payload []by
 // Hosts pings the lattice and returns every host that answered, sorted by
 // name.
 func (c *Client) Hosts(ctx context.Context) ([]HostSummary, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	inbox := c.nc.NewRespInbox()
-	sub, err := c.nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, fmt.Errorf("ping hosts: %w", err)
-	}
-	defer sub.Unsubscribe()
-	if err := c.nc.PublishRequest(PingSubject(c.lattice), inbox, nil); err != nil {
-		return nil, fmt.Errorf("ping hosts: %w", err)
-	}
 	var hosts []HostSummary
-	for {
-		wait := ctx
-		var stop context.CancelFunc = func() {}
-		if len(hosts) > 0 && c.quiet > 0 {
-			wait, stop = context.WithTimeout(ctx, c.quiet)
-		}
-		m, err := sub.NextMsgWithContext(wait)
-		stop()
-		if err != nil {
-			break
-		}
+	err := c.gather(ctx, PingSubject(c.lattice), nil, func(data []byte) bool {
 		var h HostSummary
-		if err := json.Unmarshal(m.Data, &h); err != nil {
-			continue // not a host; ignore rather than fail the listing
+		if json.Unmarshal(data, &h) != nil || h.ID == "" {
+			return false // not a host; ignore rather than fail the listing
 		}
 		hosts = append(hosts, h)
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ping hosts: %w", err)
 	}
 	if len(hosts) == 0 {
 		return nil, fmt.Errorf("ping lattice %q: %w", c.lattice, ErrNoHosts)
@@ -164,9 +162,51 @@ func (c *Client) Hosts(ctx context.Context) ([]HostSummary, error) {
 	return hosts, nil
 }
 
+// gather publishes body on subject and passes every answer to take until
+// the client's timeout, or until the quiet period passes without an
+// answer after take accepted one (scatter-gather).
+func (c *Client) gather(ctx context.Context, subject string, body []byte, take func([]byte) bool) error {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	inbox := c.nc.NewRespInbox()
+	sub, err := c.nc.SubscribeSync(inbox)
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	if err := c.nc.PublishRequest(subject, inbox, body); err != nil {
+		return err
+	}
+	got := 0
+	for {
+		wait := ctx
+		var stop context.CancelFunc = func() {}
+		if got > 0 && c.quiet > 0 {
+			wait, stop = context.WithTimeout(ctx, c.quiet)
+		}
+		m, err := sub.NextMsgWithContext(wait)
+		stop()
+		if err != nil {
+			return nil
+		}
+		if take(m.Data) {
+			got++
+		}
+	}
+}
+
 // request sends a JSON control command to one host and decodes its answer
 // into out, whose Ack must say accepted.
 func (c *Client) request(ctx context.Context, hostID, verb string, in any, out interface{ ack() Ack }) error {
+	if err := ValidateName("host id", hostID); err != nil {
+		return fmt.Errorf("%s on host %q: %w in lattice %q (%v)", verb, hostID, ErrHostNotFound, c.lattice, err)
+	}
+	return c.requestSubject(ctx, HostSubject(c.lattice, hostID, verb), verb+" on host "+hostID, in, out, ErrHostNotFound)
+}
+
+// requestSubject sends a JSON control command to subject; what names the
+// command in errors, and noOne is the error when nobody answers.
+func (c *Client) requestSubject(ctx context.Context, subject, what string, in any, out interface{ ack() Ack }, noOne error) error {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var body []byte
@@ -176,15 +216,15 @@ func (c *Client) request(ctx context.Context, hostID, verb string, in any, out i
 			return err
 		}
 	}
-	reply, err := c.nc.RequestWithContext(ctx, HostSubject(c.lattice, hostID, verb), body)
+	reply, err := c.nc.RequestWithContext(ctx, subject, body)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
-			return fmt.Errorf("%s on host %s: %w in lattice %q", verb, hostID, ErrHostNotFound, c.lattice)
+			return fmt.Errorf("%s: %w in lattice %q", what, noOne, c.lattice)
 		}
-		return fmt.Errorf("%s on host %s: %w", verb, hostID, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := json.Unmarshal(reply.Data, out); err != nil {
-		return fmt.Errorf("%s on host %s: bad reply: %w", verb, hostID, err)
+		return fmt.Errorf("%s: bad reply: %w", what, err)
 	}
 	if a := out.ack(); !a.Accepted {
 		return &RemoteError{Message: a.Error}
@@ -213,22 +253,58 @@ func (c *Client) Inventory(ctx context.Context, hostID string) (*HostInventory, 
 	return &inv, nil
 }
 
-// StartActor asks a host to start an actor and waits until it runs.
+// StartActor asks a host to start an actor and waits for the outcome: the
+// host acknowledges the command at once, then publishes actor_started or
+// actor_failed, which StartActor waits for until ctx ends (a pull and a
+// compile can take a while; give ctx a deadline). A refused start is a
+// *RemoteError.
 func (c *Client) StartActor(ctx context.Context, hostID string, req StartActorRequest) (*ActorDescription, error) {
-	var r ActorReply
-	if err := c.request(ctx, hostID, VerbStartActor, req, &r); err != nil {
+	if req.RequestID == "" {
+		req.RequestID = nuid.Next()
+	}
+	d, err := c.commandWithOutcome(ctx, hostID, VerbStartActor, req.RequestID, req)
+	if err != nil {
 		return nil, wrapLocal(err, "start actor %s", req.Ref)
 	}
-	return r.Actor, nil
+	return d, nil
 }
 
-// ScaleActor changes the number of instances of an actor on a host.
+// ScaleActor changes the number of instances of an actor on a host and
+// waits for the actor_scaled or actor_failed event, as StartActor does.
 func (c *Client) ScaleActor(ctx context.Context, hostID, actor string, count int) (*ActorDescription, error) {
-	var r ActorReply
-	if err := c.request(ctx, hostID, VerbScaleActor, ScaleActorRequest{Actor: actor, Count: count}, &r); err != nil {
+	req := ScaleActorRequest{Actor: actor, Count: count, RequestID: nuid.Next()}
+	d, err := c.commandWithOutcome(ctx, hostID, VerbScaleActor, req.RequestID, req)
+	if err != nil {
 		return nil, wrapLocal(err, "scale actor %s", actor)
 	}
-	return r.Actor, nil
+	return d, nil
+}
+
+// commandWithOutcome sends a command whose outcome comes as an event with
+// requestID and returns the actor the event describes.
+func (c *Client) commandWithOutcome(ctx context.Context, hostID, verb, requestID string, req any) (*ActorDescription, error) {
+	wait, done, err := c.waitEvent(requestID)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var a Ack
+	if err := c.request(ctx, hostID, verb, req, &a); err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	d, typ, err := wait(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("host %s accepted the command but its outcome did not arrive: %w", hostID, err)
+	}
+	if typ == EventActorFailed || d.Actor == nil {
+		return nil, &RemoteError{Message: d.Error}
+	}
+	return d.Actor, nil
 }
 
 // StopActor stops an actor on a host; calls in flight finish first.

@@ -35,6 +35,9 @@ type StartActorRequest struct {
 	// Count is the number of instances; default 1.
 	Count  int         `json:"count,omitempty"`
 	Limits ActorLimits `json:"limits,omitempty"`
+	// RequestID is echoed in the actor_started or actor_failed event that
+	// reports the outcome.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // StopActorRequest asks a host to stop an actor.
@@ -46,6 +49,8 @@ type StopActorRequest struct {
 type ScaleActorRequest struct {
 	Actor string `json:"actor"`
 	Count int    `json:"count"`
+	// RequestID is echoed in the actor_scaled or actor_failed event.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // ActorReply answers start and scale with the actor's state after the
@@ -82,6 +87,9 @@ type ActorDescription struct {
 	Limits    ActorLimits `json:"limits"`
 	StartedAt time.Time   `json:"started_at"`
 	LastError string      `json:"last_error,omitempty"`
+	// Calls counts the calls from the lattice this host's instances of
+	// the actor have served.
+	Calls uint64 `json:"calls"`
 }
 
 // HostSummary is what a host answers to a ping.

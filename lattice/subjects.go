@@ -43,12 +43,6 @@ func RPCSubject(lattice, actor string) string {
 	return "wisp.rpc." + lattice + "." + actor
 }
 
-// ProviderSubject is where host calls over a link go: the provider serving
-// contract under linkName answers.
-func ProviderSubject(lattice, contract, linkName string) string {
-	return "wisp.prov." + lattice + "." + contract + "." + linkName
-}
-
 // PingSubject is the scatter-gather subject every host answers with its
 // HostSummary.
 func PingSubject(lattice string) string {

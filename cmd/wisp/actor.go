@@ -23,6 +23,7 @@ type actorFlags struct {
 	callTimeout time.Duration
 	idle        time.Duration
 	output      string
+	constraints []string
 }
 
 // actorRef turns REF into what a host loads: an OCI reference as given, or
@@ -51,8 +52,19 @@ module readable by the host. A signed actor answers to its call alias and its
 module key; an unsigned one (hosts with --allow-unsigned) to --name, by
 default the file or repository name.
 
+Without --host, an auction picks the host: every host whose labels include
+all the --constraint pairs bids, and the CLI takes the host running the
+fewest instances of this actor, then the least loaded one (fewest instances
+of all actors), then the smallest host id. No bid is an error naming the
+constraints (exit code 3).
+
+The host acknowledges at once and reports the outcome as an actor_started
+or actor_failed event, which the CLI waits for (--timeout, default 2m: a
+first compile takes a while).
+
   wisp start actor localhost:5000/demo/echo:0.1.0 --count 2
   wisp start actor ./actors/echo/build/echo_s.wasm --count 4
+  wisp start actor ./echo.wasm --constraint tier=pi --constraint zone=eu
   wisp start actor ./app.wasm --name api --call-timeout 2s --host NAB...`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -60,16 +72,25 @@ default the file or repository name.
 			if err != nil {
 				return err
 			}
+			constraints, err := lattice.ParseConstraints(f.constraints)
+			if err != nil {
+				return usageError{err}
+			}
+			if f.host != "" && len(constraints) > 0 {
+				return usageError{errors.New("give --host or --constraint, not both")}
+			}
 			c, err := g.connect()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			ctx := cmd.Context()
-			hostID, err := pickHost(ctx, c, f.host)
+			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+			defer cancel()
+			hostID, how, err := pickHost(ctx, c, f.host, lattice.AuctionActorRequest{Ref: ref, Name: f.name, Constraints: constraints})
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(os.Stderr, "starting %s on host %s (%s); waiting up to %s for it to serve...\n", filepath.Base(ref), hostID, how, g.timeout)
 			d, err := c.StartActor(ctx, hostID, lattice.StartActorRequest{
 				Ref:   ref,
 				Name:  f.name,
@@ -88,7 +109,8 @@ default the file or repository name.
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.host, "host", "", "host id to start on (default: the host with the fewest instances)")
+	fl.StringVar(&f.host, "host", "", "host id to start on (default: chosen by an auction)")
+	fl.StringArrayVar(&f.constraints, "constraint", nil, "label key=value a host must carry to bid (repeatable)")
 	fl.StringVar(&f.name, "name", "", "call alias of the actor (default: the file name)")
 	fl.IntVar(&f.count, "count", 1, "number of instances")
 	fl.Uint32Var(&f.maxPages, "max-memory-pages", 0, "linear memory limit in 64 KiB pages (default: the host's)")
@@ -194,23 +216,18 @@ func newStopHostCmd(g *globals) *cobra.Command {
 	}
 }
 
-// pickHost returns want, or the host of the lattice with the fewest actor
-// instances.
-func pickHost(ctx context.Context, c *lattice.Client, want string) (string, error) {
+// pickHost returns want, or the winner of an auction (lattice.SortBids),
+// and says how it was chosen.
+func pickHost(ctx context.Context, c *lattice.Client, want string, req lattice.AuctionActorRequest) (string, string, error) {
 	if want != "" {
-		return want, nil
+		return want, "--host", nil
 	}
-	hosts, err := c.Hosts(ctx)
+	bids, err := c.AuctionActor(ctx, req)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	best := hosts[0]
-	for _, h := range hosts[1:] {
-		if h.Instances < best.Instances {
-			best = h
-		}
-	}
-	return best.ID, nil
+	b := bids[0]
+	return b.HostID, fmt.Sprintf("%s won the auction among %d bids", b.HostName, len(bids)), nil
 }
 
 // hostsRunning returns want, or every host whose inventory holds actor.

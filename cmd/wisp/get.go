@@ -89,10 +89,10 @@ func newGetInventoryCmd(g *globals) *cobra.Command {
 				return printJSON(invs)
 			}
 			w := table()
-			fmt.Fprintln(w, "HOST\tACTOR\tKEY\tINSTANCES\tBUSY\tREPLACED\tCAPS\tREF")
+			fmt.Fprintln(w, "HOST\tACTOR\tKEY\tINSTANCES\tBUSY\tREPLACED\tCALLS\tCAPS\tREF")
 			for _, inv := range invs {
 				if len(inv.Actors) == 0 {
-					fmt.Fprintf(w, "%s\t-\t\t\t\t\t\t\n", inv.Host.ID)
+					fmt.Fprintf(w, "%s\t-\t\t\t\t\t\t\t\n", inv.Host.ID)
 				}
 				for _, d := range inv.Actors {
 					key := d.Key
@@ -103,7 +103,7 @@ func newGetInventoryCmd(g *globals) *cobra.Command {
 					if d.Asleep {
 						inst = "0 (asleep)"
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", inv.Host.ID, d.Name, key, inst, d.Busy, d.Replaced, capList(d.Caps), d.Ref)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", inv.Host.ID, d.Name, key, inst, d.Busy, d.Replaced, d.Calls, capList(d.Caps), d.Ref)
 				}
 			}
 			return w.Flush()

@@ -7,7 +7,8 @@
 //	0  success
 //	1  failure not covered below
 //	2  bad usage (unknown flag, missing argument)
-//	3  not found: actor not running, host not found, no hosts answered
+//	3  not found: actor not running, host not found, no hosts answered,
+//	   no host bid in an auction (none matches the constraints)
 //	4  no NATS server at the URL
 //	5  timed out
 //	6  the actor or host answered with an error
@@ -82,7 +83,10 @@ func exitCode(err error) int {
 		return exitRegistry
 	case errors.Is(err, lattice.ErrNoServer):
 		return exitNoServer
-	case errors.Is(err, lattice.ErrActorNotRunning), errors.Is(err, lattice.ErrHostNotFound), errors.Is(err, lattice.ErrNoHosts):
+	case errors.Is(err, lattice.ErrBadConstraint):
+		return exitUsage
+	case errors.Is(err, lattice.ErrActorNotRunning), errors.Is(err, lattice.ErrHostNotFound), errors.Is(err, lattice.ErrNoHosts),
+		errors.Is(err, lattice.ErrNoBids):
 		return exitNotFound
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return exitTimeout

@@ -12,9 +12,11 @@ import (
 
 // globals are the flags every client verb shares.
 type globals struct {
-	natsURL string
-	lattice string
-	timeout time.Duration
+	natsURL  string
+	lattice  string
+	timeout  time.Duration
+	creds    lattice.Credentials
+	jsDomain string
 }
 
 func envOr(key, def string) string {
@@ -47,6 +49,12 @@ with the header Wisp-Operation gets the actor's answer.`,
 	pf.StringVar(&g.natsURL, "nats-url", envOr("WISP_NATS_URL", "nats://127.0.0.1:4222"), "NATS server of the lattice (env WISP_NATS_URL)")
 	pf.StringVar(&g.lattice, "lattice", envOr("WISP_LATTICE", lattice.DefaultLattice), "lattice id (env WISP_LATTICE)")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "how long to wait for answers")
+	pf.StringVar(&g.creds.CredsFile, "nats-creds", os.Getenv("WISP_NATS_CREDS"), "NATS .creds file (user JWT and seed) (env WISP_NATS_CREDS)")
+	pf.StringVar(&g.creds.NkeySeedFile, "nats-nkey", os.Getenv("WISP_NATS_NKEY"), "file with a NATS user nkey seed (env WISP_NATS_NKEY)")
+	pf.StringVar(&g.creds.User, "nats-user", os.Getenv("WISP_NATS_USER"), "NATS user name (env WISP_NATS_USER)")
+	pf.StringVar(&g.creds.Password, "nats-password", os.Getenv("WISP_NATS_PASSWORD"), "NATS password (env WISP_NATS_PASSWORD)")
+	pf.StringVar(&g.creds.TLSCAFile, "nats-tls-ca", os.Getenv("WISP_NATS_TLS_CA"), "PEM file of the CA that signed the NATS server's certificate (env WISP_NATS_TLS_CA)")
+	pf.StringVar(&g.jsDomain, "js-domain", os.Getenv("WISP_JS_DOMAIN"), "JetStream domain holding the lattice's links and events (env WISP_JS_DOMAIN; see 'wisp up --help')")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
@@ -58,21 +66,23 @@ with the header Wisp-Operation gets the actor's answer.`,
 	scale := &cobra.Command{Use: "scale", Short: "Change how many instances of an actor run"}
 	scale.AddCommand(newScaleActorCmd(g))
 	get := &cobra.Command{Use: "get", Short: "List hosts and what runs on them"}
-	get.AddCommand(newGetHostsCmd(g), newGetInventoryCmd(g))
+	get.AddCommand(newGetHostsCmd(g), newGetInventoryCmd(g), newGetLinksCmd(g))
+	link := &cobra.Command{Use: "link", Short: "Link actors to capability providers", Long: linkLong}
+	link.AddCommand(newLinkPutCmd(g), newLinkGetCmd(g), newLinkDelCmd(g))
 	keys := &cobra.Command{Use: "keys", Short: "Generate and list the keys that sign actors", Long: keysLong}
 	keys.AddCommand(newKeysGenCmd(), newKeysListCmd())
 	claimsCmd := &cobra.Command{Use: "claims", Short: "Sign actor modules and inspect their claims", Long: claimsLong}
 	claimsCmd.AddCommand(newClaimsSignCmd(), newClaimsInspectCmd())
 	device := &cobra.Command{Use: "device", Short: "Simulate and list the microcontrollers gateways front", Long: deviceLong}
 	device.AddCommand(newDeviceSimCmd())
-	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd, device} {
+	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd, device, link} {
 		c.Args = noArgsHelp
 		c.RunE = func(c *cobra.Command, args []string) error {
 			return usageError{fmt.Errorf("%s needs a subcommand: %s", c.CommandPath(), subcommands(c))}
 		}
 	}
 	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd,
-		newPushCmd(), newPullCmd(), newInspectCmd(), device)
+		link, newEventsCmd(g), newPushCmd(), newPullCmd(), newInspectCmd(), device)
 	return root
 }
 
@@ -107,5 +117,6 @@ func args(min, max int) cobra.PositionalArgs {
 
 // connect opens a client on the lattice the flags name.
 func (g *globals) connect() (*lattice.Client, error) {
-	return lattice.Connect(g.natsURL, lattice.WithLattice(g.lattice), lattice.WithTimeout(g.timeout))
+	return lattice.Connect(g.natsURL, lattice.WithLattice(g.lattice), lattice.WithTimeout(g.timeout),
+		lattice.WithCredentials(g.creds), lattice.WithJetStreamDomain(g.jsDomain))
 }

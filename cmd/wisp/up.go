@@ -47,6 +47,13 @@ type upFlags struct {
 	insecure       []string
 	ociCache       string
 	maxLayer       int64
+	heartbeat      time.Duration
+	clusterListen  string
+	clusterRoutes  []string
+	clusterName    string
+	leafListen     string
+	leafURLs       []string
+	leafCreds      string
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -67,8 +74,24 @@ Without --nats-url the host starts its own NATS server with JetStream on
   wisp up --nats-url nats://10.0.0.5:4222  # join an existing lattice
 
 Labels come from --label k=v, from WISP_LABEL_<key>=v variables, and the
-built-in wisp.* and hostcore.* labels.
+built-in wisp.* and hostcore.* labels. The host's name is --name, or one made
+from its id such as brave-otter-0412.
 
+NATS topologies of the embedded server:
+
+  # a cluster: two (or more) embedded servers routing to each other; links
+  # and events are replicated on min(3, members) servers
+  wisp up --nats-port 4222 --cluster-listen 127.0.0.1:6222 --cluster-routes 127.0.0.1:6222,127.0.0.1:6223
+  wisp up --nats-port 4223 --cluster-listen 127.0.0.1:6223 --cluster-routes 127.0.0.1:6222,127.0.0.1:6223
+
+  # a leaf node: an edge site's own server connected up to a hub; the
+  # lattice's links and events live in the hub's JetStream, by its domain
+  wisp up --leaf-listen 0.0.0.0:7422 --js-domain cloud              # the hub
+  wisp up --leaf-url nats://hub:7422 --js-domain cloud              # the edge
+
+--lattice keeps lattices apart on one NATS fabric. --nats-creds, --nats-nkey,
+--nats-user/--nats-password and --nats-tls-ca authenticate the connection of
+a host joining with --nats-url (and of every client verb).
 Actors start from a file path on the host or from an OCI reference the host
 pulls (see 'wisp push --help'): credentials from WISP_REGISTRY_USER and
 WISP_REGISTRY_PASSWORD or the Docker config of the host's user; plain HTTP
@@ -104,6 +127,13 @@ and a cached tag is not asked for again.`,
 	fl.StringSliceVar(&f.insecure, "allowed-insecure", nil, "registries (host:port, comma-separated) that may use plain HTTP or unverified certificates")
 	fl.StringVar(&f.ociCache, "oci-cache-dir", os.Getenv("WISP_OCI_CACHE"), "pulled-artifact cache (env WISP_OCI_CACHE; default: wisp/oci under the user cache dir)")
 	fl.Int64Var(&f.maxLayer, "max-layer-size", oci.DefaultMaxLayerSize, "largest module layer the host downloads, in bytes")
+	fl.DurationVar(&f.heartbeat, "heartbeat", host.DefaultHeartbeat, "how often the host publishes a host_heartbeat event")
+	fl.StringVar(&f.clusterListen, "cluster-listen", "", "host:port where the embedded server accepts cluster routes")
+	fl.StringSliceVar(&f.clusterRoutes, "cluster-routes", nil, "routes (host:port or nats-route://host:port, comma-separated) to the cluster's servers")
+	fl.StringVar(&f.clusterName, "cluster-name", "wisp", "name of the NATS cluster (the same on every member)")
+	fl.StringVar(&f.leafListen, "leaf-listen", "", "host:port where the embedded server accepts leaf-node connections")
+	fl.StringSliceVar(&f.leafURLs, "leaf-url", nil, "hub URL(s) (nats://host:port of its --leaf-listen) the embedded server connects to as a leaf node")
+	fl.StringVar(&f.leafCreds, "leaf-creds", "", ".creds file of the leaf-node connection to the hub")
 	return cmd
 }
 
@@ -139,13 +169,26 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 
 	var nc *nats.Conn
 	url := g.natsURL
+	if join && (f.clusterListen != "" || len(f.leafURLs) > 0 || f.leafListen != "") {
+		return usageError{errors.New("--nats-url joins an existing server: --cluster-*, --leaf-url and --leaf-listen configure the embedded one")}
+	}
 	if join {
-		nc, err = nats.Connect(url, nats.Name("wisp host"), nats.MaxReconnects(-1), nats.Timeout(3*time.Second))
+		copts, err := g.creds.NATSOptions()
 		if err != nil {
+			return usageError{err}
+		}
+		copts = append([]nats.Option{nats.Name("wisp host"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.Timeout(3 * time.Second)}, copts...)
+		nc, err = nats.Connect(url, copts...)
+		if errors.Is(err, nats.ErrNoServers) {
 			return fmt.Errorf("join lattice at %s: %w", url, lattice.ErrNoServer)
 		}
+		if err != nil {
+			return fmt.Errorf("join lattice at %s: %w", url, err)
+		}
 	} else {
-		scfg := natsserver.Config{Host: f.natsHost, Port: f.natsPort, NoJetStream: f.noJetStream, StoreDir: f.jsDir, Logger: log}
+		scfg := natsserver.Config{Host: f.natsHost, Port: f.natsPort, NoJetStream: f.noJetStream, StoreDir: f.jsDir, Logger: log,
+			ClusterListen: f.clusterListen, ClusterRoutes: f.clusterRoutes, ClusterName: f.clusterName,
+			LeafListen: f.leafListen, LeafRemotes: f.leafURLs, LeafCredentials: f.leafCreds, JetStreamDomain: g.jsDomain}
 		if !f.noJetStream && scfg.StoreDir == "" {
 			if scfg.StoreDir, err = cacheDir("", fmt.Sprintf("jetstream-%d", f.natsPort)); err != nil {
 				return err
@@ -172,6 +215,8 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		host.WithPolicy(host.Policy{AllowedIssuers: f.allowedIssuers, AllowUnsigned: f.allowUnsigned}),
 		host.WithLogger(log),
 		host.WithPull(pull),
+		host.WithHeartbeat(f.heartbeat),
+		host.WithJetStreamDomain(g.jsDomain),
 		host.WithDefaultLimits(lattice.ActorLimits{
 			MaxMemoryPages: f.maxPages,
 			MaxPayload:     f.maxPayload,
@@ -180,8 +225,8 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	if err != nil {
 		return err
 	}
-	log.Info("host up", "id", h.ID(), "lattice", g.lattice, "nats", url, "engine", h.Labels()["wisp.engine"], "cache", ecfg.CacheDir)
-	fmt.Fprintf(os.Stderr, "\nwisp host %s is up on lattice %q, NATS at %s\n", h.ID(), g.lattice, url)
+	log.Info("host up", "id", h.ID(), "name", h.Name(), "lattice", g.lattice, "nats", url, "engine", h.Labels()["wisp.engine"], "cache", ecfg.CacheDir)
+	fmt.Fprintf(os.Stderr, "\nwisp host %s (%s) is up on lattice %q, NATS at %s\n", h.Name(), h.ID(), g.lattice, url)
 	if f.demo {
 		if err := startDemo(ctx, h); err != nil {
 			h.Stop(context.Background())

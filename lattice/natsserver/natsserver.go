@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -37,6 +39,36 @@ type Config struct {
 	MaxPayload int32
 	// Logger receives the server's warnings and errors (default: none).
 	Logger *slog.Logger
+
+	// ClusterListen ("host:port") makes the server a member of a NATS
+	// cluster, accepting routes there. ClusterRoutes are the other
+	// members' route URLs (nats-route://host:port, or host:port); a
+	// member may list itself. JetStream becomes clustered: its state is
+	// replicated and a cluster needs a majority of its members up.
+	ClusterListen string
+	ClusterRoutes []string
+	// ClusterName names the cluster (default "wisp"); all members agree.
+	ClusterName string
+
+	// LeafListen ("host:port") accepts leaf-node connections from edge
+	// servers started with LeafRemotes.
+	LeafListen string
+	// LeafRemotes are the URLs (nats-leaf://host:port, or host:port) of
+	// a hub server this server connects to as a leaf node: its clients
+	// and the hub's see each other's subjects. A leaf node runs without
+	// its own JetStream unless JetStream is asked for explicitly
+	// (LeafJetStream), so the lattice's links and events live at the hub.
+	LeafRemotes []string
+	// LeafCredentials is a .creds file the leaf connection authenticates
+	// with, for hubs that require it.
+	LeafCredentials string
+	// LeafJetStream keeps JetStream on in a leaf node.
+	LeafJetStream bool
+
+	// JetStreamDomain names this server's JetStream domain, so that
+	// clients behind leaf nodes can reach it with that domain (hosts use
+	// the same name, see host.WithJetStreamDomain).
+	JetStreamDomain string
 }
 
 // Server is a running embedded NATS server.
@@ -71,7 +103,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Port:       cfg.Port,
 		MaxPayload: cfg.MaxPayload,
 		NoSigs:     true,
-		JetStream:  !cfg.NoJetStream,
+		JetStream:  !cfg.NoJetStream && (len(cfg.LeafRemotes) == 0 || cfg.LeafJetStream),
+	}
+	if opts.JetStream {
+		opts.JetStreamDomain = cfg.JetStreamDomain
+	}
+	if err := cfg.topology(opts); err != nil {
+		return nil, err
 	}
 	s := &Server{}
 	if opts.JetStream {
@@ -103,6 +141,80 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, errors.New("embedded NATS server did not become ready in time")
 	}
 	return s, nil
+}
+
+// topology sets the cluster and leaf-node options.
+func (cfg Config) topology(opts *server.Options) error {
+	if cfg.ClusterListen == "" && len(cfg.ClusterRoutes) > 0 {
+		return errors.New("cluster routes need a cluster listen address (--cluster-listen host:port)")
+	}
+	if cfg.ClusterListen != "" {
+		host, port, err := splitHostPort("--cluster-listen", cfg.ClusterListen)
+		if err != nil {
+			return err
+		}
+		opts.Cluster.Host, opts.Cluster.Port = host, port
+		opts.Cluster.Name = cfg.ClusterName
+		if opts.Cluster.Name == "" {
+			opts.Cluster.Name = "wisp"
+		}
+		// A clustered JetStream knows its peers by server name, so the
+		// name must survive restarts: derive it from the route address.
+		if opts.ServerName == "" {
+			opts.ServerName = "wisp-" + strings.NewReplacer(".", "-", ":", "-").Replace(net.JoinHostPort(host, strconv.Itoa(port)))
+		}
+		for _, r := range cfg.ClusterRoutes {
+			u, err := parseURL("--cluster-routes", r, "nats-route")
+			if err != nil {
+				return err
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
+	}
+	if cfg.LeafListen != "" {
+		host, port, err := splitHostPort("--leaf-listen", cfg.LeafListen)
+		if err != nil {
+			return err
+		}
+		opts.LeafNode.Host, opts.LeafNode.Port = host, port
+	}
+	if len(cfg.LeafRemotes) > 0 {
+		remote := &server.RemoteLeafOpts{Credentials: cfg.LeafCredentials}
+		for _, r := range cfg.LeafRemotes {
+			u, err := parseURL("--leaf-url", r, "nats-leaf")
+			if err != nil {
+				return err
+			}
+			remote.URLs = append(remote.URLs, u)
+		}
+		opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
+		opts.LeafNode.ReconnectInterval = time.Second
+	}
+	return nil
+}
+
+func splitHostPort(flag, s string) (string, int, error) {
+	host, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s %q: want host:port: %w", flag, s, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%s %q: bad port", flag, s)
+	}
+	return host, port, nil
+}
+
+// parseURL accepts scheme://host:port or host:port.
+func parseURL(flag, s, scheme string) (*url.URL, error) {
+	if !strings.Contains(s, "://") {
+		s = scheme + "://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Port() == "" {
+		return nil, fmt.Errorf("%s %q: want %s://host:port", flag, s, scheme)
+	}
+	return u, nil
 }
 
 // ClientURL is the URL clients connect to.

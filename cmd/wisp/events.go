@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+func newEventsCmd(g *globals) *cobra.Command {
+	var output string
+	var opts lattice.EventOptions
+	var count int
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "Print the lattice's events as they happen, one per line",
+		Long: `Print the lattice's events (CloudEvents 1.0) one per line until interrupted:
+host_started, host_heartbeat, host_stopped, actor_started, actor_scaled,
+actor_stopped, actor_failed, link_set, link_deleted.
+
+With --replay, first the events the lattice's event stream still holds (the
+last 24 hours, at most 10,000), then live ones. -o json prints each event's
+CloudEvents JSON.
+
+  wisp events
+  wisp events --replay --type actor_failed -o json
+  wisp events --count 1 --type host_started      # wait for the next host`,
+		Args: args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			seen := 0
+			enc := json.NewEncoder(os.Stdout)
+			return c.Events(ctx, opts, func(e lattice.Event) bool {
+				if output == "json" {
+					enc.Encode(e)
+				} else {
+					fmt.Printf("%s  %-15s %s  %s\n", e.Time.Local().Format("15:04:05.000"), e.ShortType(), hostOf(e.Source), eventText(e))
+				}
+				seen++
+				return count <= 0 || seen < count
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().BoolVar(&opts.Replay, "replay", false, "start with the events the lattice's stream still holds")
+	cmd.Flags().StringSliceVar(&opts.Types, "type", nil, "only these event types (comma-separated, e.g. actor_started,actor_failed)")
+	cmd.Flags().IntVar(&count, "count", 0, "exit after this many events (0: run until interrupted)")
+	return cmd
+}
+
+func hostOf(source string) string {
+	if i := strings.LastIndexByte(source, '/'); i >= 0 {
+		return source[i+1:]
+	}
+	return source
+}
+
+// eventText summarises an event's data in a few words.
+func eventText(e lattice.Event) string {
+	switch e.ShortType() {
+	case lattice.EventHostStarted, lattice.EventHostHeartbeat, lattice.EventHostStopped:
+		var d lattice.HostEventData
+		json.Unmarshal(e.Data, &d)
+		return fmt.Sprintf("%s actors=%d instances=%d labels=%s", d.Host.Name, d.Host.Actors, d.Host.Instances, userLabels(d.Host.Labels))
+	case lattice.EventLinkSet, lattice.EventLinkDeleted:
+		var d lattice.LinkEventData
+		json.Unmarshal(e.Data, &d)
+		return fmt.Sprintf("%s -> %s %s (%s)", d.Link.ActorName, d.Link.ProviderID, d.Link.ContractID, d.Link.LinkName)
+	}
+	var d lattice.ActorEventData
+	json.Unmarshal(e.Data, &d)
+	s := d.Name
+	if d.Actor != nil {
+		s = fmt.Sprintf("%s instances=%d", d.Actor.Name, d.Actor.Instances)
+	}
+	if d.Error != "" {
+		s += " error: " + d.Error
+	}
+	return s
+}

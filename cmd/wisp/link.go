@@ -1,0 +1,146 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+const linkLong = `A link connects an actor to the capability provider that serves one
+contract for it, under a link name (default "default"). When the actor makes a
+host call for that contract and link name, its host sends it to the provider
+on wisp.prov.<lattice>.<contract>.<link name>.
+
+Links live in a JetStream key-value bucket of the lattice, so a link put on
+any host takes effect on every host and survives restarts of all of them. A
+link is refused when the actor runs nowhere on the lattice, or when its claims
+do not list the contract.
+
+  wisp link put echo kvredis wasmcloud:keyvalue URL=redis://127.0.0.1:6379
+  wisp link get
+  wisp link del echo wasmcloud:keyvalue`
+
+func newLinkPutCmd(g *globals) *cobra.Command {
+	var linkName, output string
+	cmd := &cobra.Command{
+		Use:   "put ACTOR PROVIDER CONTRACT [KEY=VALUE...]",
+		Short: "Link an actor to a provider for a contract",
+		Long: `Link ACTOR (call alias or module key) to PROVIDER for CONTRACT, with
+configuration values for the provider.
+
+  wisp link put echo kvredis wasmcloud:keyvalue URL=redis://127.0.0.1:6379
+  wisp link put api httpd wasmcloud:httpserver --link-name public port=8080`,
+		Args: args(3, -1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			values := map[string]string{}
+			for _, kv := range a[3:] {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usageError{fmt.Errorf("link value %q: want KEY=VALUE", kv)}
+				}
+				values[k] = v
+			}
+			l := lattice.Link{ActorID: a[0], ProviderID: a[1], ContractID: a[2], LinkName: linkName, Values: values}
+			if err := l.Validate(); err != nil {
+				return usageError{err}
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			stored, err := c.PutLink(cmd.Context(), l)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return printJSON(stored)
+			}
+			fmt.Printf("linked %s (%s) to %s for %s, link name %s\n", stored.ActorName, stored.ActorID, stored.ProviderID, stored.ContractID, stored.LinkName)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&linkName, "link-name", lattice.DefaultLinkName, "link name (the binding the actor's host calls name)")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
+}
+
+func newLinkDelCmd(g *globals) *cobra.Command {
+	var linkName string
+	cmd := &cobra.Command{
+		Use:   "del ACTOR CONTRACT",
+		Short: "Delete the link of an actor for a contract",
+		Args:  args(2, 2),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := lattice.ValidateContract(a[1]); err != nil {
+				return usageError{err}
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			l, err := c.DeleteLink(cmd.Context(), a[0], a[1], linkName)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("deleted the link of %s to %s for %s, link name %s\n", l.ActorName, l.ProviderID, l.ContractID, l.LinkName)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&linkName, "link-name", lattice.DefaultLinkName, "link name")
+	return cmd
+}
+
+func newLinkGetCmd(g *globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "get",
+		Short: "List the links of the lattice",
+		Args:  args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ls, err := c.Links(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return printJSON(ls)
+			}
+			w := table()
+			fmt.Fprintln(w, "ACTOR\tACTOR ID\tCONTRACT\tLINK NAME\tPROVIDER\tVALUES")
+			for _, l := range ls {
+				var vals []string
+				for _, k := range slices.Sorted(maps.Keys(l.Values)) {
+					vals = append(vals, k+"="+l.Values[k])
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", l.ActorName, l.ActorID, l.ContractID, l.LinkName, l.ProviderID, strings.Join(vals, ","))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
+}
+
+// newGetLinksCmd is `wisp get links`, the same as `wisp link get`.
+func newGetLinksCmd(g *globals) *cobra.Command {
+	cmd := newLinkGetCmd(g)
+	cmd.Use = "links"
+	return cmd
+}

@@ -1,0 +1,106 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+// DefaultHeartbeat is how often a host publishes host_heartbeat.
+const DefaultHeartbeat = 30 * time.Second
+
+// WithHeartbeat sets how often the host publishes a host_heartbeat event
+// with its inventory summary (default 30s).
+func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// publish sends a CloudEvent of type typ on the lattice. Events are
+// best-effort: a failure is logged, never returned to a caller whose
+// command succeeded.
+func (h *Host) publish(typ string, data any) {
+	e, err := lattice.NewEvent(h.opts.lattice, h.id, typ, data)
+	if err == nil {
+		var b []byte
+		if b, err = json.Marshal(e); err == nil {
+			err = h.nc.Publish(lattice.EventSubject(h.opts.lattice, typ), b)
+		}
+	}
+	if err != nil {
+		h.log.Warn("publish event", "type", typ, "err", err)
+	}
+}
+
+// hostEvent is the data of the host_* events.
+func (h *Host) hostEvent() lattice.HostEventData {
+	d := lattice.HostEventData{Host: h.Summary(), Actors: []lattice.ActorSummary{}}
+	h.mu.Lock()
+	for _, a := range h.actors {
+		if a != nil {
+			d.Actors = append(d.Actors, lattice.ActorSummary{Name: a.name, Key: a.id.key, Instances: a.pool.Stats().Live})
+		}
+	}
+	h.mu.Unlock()
+	sort.Slice(d.Actors, func(i, j int) bool { return d.Actors[i].Name < d.Actors[j].Name })
+	return d
+}
+
+// heartbeats publishes host_heartbeat every interval until ctx ends.
+func (h *Host) heartbeats(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.publish(lattice.EventHostHeartbeat, h.hostEvent())
+		}
+	}
+}
+
+// actorEvent describes actor a for an actor_* event.
+func (h *Host) actorEvent(command, requestID string, a *Actor) lattice.ActorEventData {
+	d := a.Describe()
+	return lattice.ActorEventData{HostID: h.id, RequestID: requestID, Command: command, Name: d.Name, Ref: d.Ref, Actor: &d}
+}
+
+// startReported starts an actor as StartActor does and publishes the
+// outcome: actor_started, or actor_failed with the reason.
+func (h *Host) startReported(ctx context.Context, req lattice.StartActorRequest) {
+	a, err := h.StartActor(ctx, req)
+	if err != nil {
+		h.log.Warn("actor failed to start", "ref", req.Ref, "err", err)
+		h.publish(lattice.EventActorFailed, lattice.ActorEventData{HostID: h.id, RequestID: req.RequestID, Command: "start", Name: req.Name, Ref: req.Ref, Error: err.Error()})
+		return
+	}
+	h.publish(lattice.EventActorStarted, h.actorEvent("start", req.RequestID, a))
+}
+
+// scaleReported scales an actor as ScaleActor does and publishes the
+// outcome: actor_scaled, or actor_failed.
+func (h *Host) scaleReported(ctx context.Context, req lattice.ScaleActorRequest) {
+	a, err := h.ScaleActor(ctx, req.Actor, req.Count)
+	if err != nil {
+		h.publish(lattice.EventActorFailed, lattice.ActorEventData{HostID: h.id, RequestID: req.RequestID, Command: "scale", Name: req.Actor, Error: err.Error()})
+		return
+	}
+	h.publish(lattice.EventActorScaled, h.actorEvent("scale", req.RequestID, a))
+}
+
+// ensureEventStream makes sure the lattice's event stream exists before the
+// host announces itself, so that a new lattice's first host_started is
+// kept. It waits at most two seconds: a cluster still electing its
+// JetStream leader gets the stream from the state loop later.
+func (h *Host) ensureEventStream(ctx context.Context) {
+	js, err := h.jetStream()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		err = lattice.EnsureEventStream(ctx, js, h.opts.lattice)
+	}
+	if err != nil {
+		h.log.Debug("event stream not ready at start", "err", err)
+	}
+}

@@ -1,0 +1,391 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/host/claims"
+	"github.com/wisp-dev/wisp/internal/testwasm"
+	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/natsserver"
+)
+
+// addHost starts another host on the env's server.
+func (e *env) addHost(t *testing.T, opts ...host.Option) *host.Host {
+	t.Helper()
+	nc, err := e.srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	opts = append([]host.Option{host.WithLogger(slog.New(slog.NewTextHandler(e.logs, nil))), host.WithEngineInstance(sharedEngine),
+		host.WithPolicy(host.Policy{AllowUnsigned: true})}, opts...)
+	h, err := host.New(context.Background(), nc, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Stop(context.Background()) })
+	return h
+}
+
+// waitLinks waits until a host answers link commands (its JetStream state
+// is set up) and returns the links.
+func (e *env) waitLinks(t *testing.T) []lattice.Link {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ls, err := e.client.Links(context.Background())
+		if err == nil {
+			return ls
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("links never became available: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// eventLog collects a lattice's live events.
+type eventLog struct {
+	mu     sync.Mutex
+	events []lattice.Event
+}
+
+func (l *eventLog) types() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, e := range l.events {
+		out = append(out, e.ShortType())
+	}
+	return out
+}
+
+func watchEvents(t *testing.T, c *lattice.Client, opts lattice.EventOptions) *eventLog {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &eventLog{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Events(ctx, opts, func(e lattice.Event) bool {
+			l.mu.Lock()
+			l.events = append(l.events, e)
+			l.mu.Unlock()
+			return true
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return l
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestStartScaleStopReportTheirOutcomeAsCloudEvents(t *testing.T) {
+	e := newEnv(t, host.WithName("evt"))
+	e.waitLinks(t) // the event stream exists from here on
+	live := watchEvents(t, e.client, lattice.EventOptions{})
+	ctx := context.Background()
+	time.Sleep(100 * time.Millisecond) // let the live subscription reach the server
+	p := filepath.Join(t.TempDir(), "wat.wasm")
+	writeFile(t, p, testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")))
+	d, err := e.client.StartActor(ctx, e.host.ID(), lattice.StartActorRequest{Ref: p, Count: 2})
+	if err != nil || d.Name != "wat" || d.Instances != 2 {
+		t.Fatalf("start = %+v, %v", d, err)
+	}
+	if d, err = e.client.ScaleActor(ctx, e.host.ID(), "wat", 3); err != nil || d.Instances != 3 {
+		t.Fatalf("scale = %+v, %v", d, err)
+	}
+	_, err = e.client.StartActor(ctx, e.host.ID(), lattice.StartActorRequest{Ref: filepath.Join(t.TempDir(), "missing.wasm")})
+	var re *lattice.RemoteError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("failed start = %v, want the host's reason", err)
+	}
+	if err := e.client.StopActor(ctx, e.host.ID(), "wat"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"actor_started", "actor_scaled", "actor_failed", "actor_stopped"}
+	waitFor(t, "actor events", func() bool { return len(live.types()) >= len(want) })
+	if got := strings.Join(live.types(), ","); got != strings.Join(want, ",") {
+		t.Fatalf("events = %s, want %s", got, strings.Join(want, ","))
+	}
+	for _, ev := range live.events {
+		if err := ev.Validate(); err != nil || ev.DataContentType != "application/json" || !strings.HasSuffix(ev.Source, e.host.ID()) {
+			t.Fatalf("not a CloudEvent from the host: %+v (%v)", ev, err)
+		}
+	}
+	var failed lattice.ActorEventData
+	json.Unmarshal(live.events[2].Data, &failed)
+	if failed.Command != "start" || !strings.Contains(failed.Error, "no such file") {
+		t.Fatalf("actor_failed data = %+v", failed)
+	}
+
+	// A late subscriber replays what the stream kept, host_started first.
+	replay := watchEvents(t, e.client, lattice.EventOptions{Replay: true, Types: []string{"host_started", "actor_scaled"}})
+	waitFor(t, "replayed events", func() bool { return len(replay.types()) >= 2 })
+	if got := strings.Join(replay.types(), ","); got != "host_started,actor_scaled" {
+		t.Fatalf("replayed = %s", got)
+	}
+}
+
+func TestHeartbeatsCarryTheInventorySummary(t *testing.T) {
+	e := newEnv(t, host.WithHeartbeat(50*time.Millisecond))
+	e.start(t, testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")), "wat", 2, lattice.ActorLimits{})
+	live := watchEvents(t, e.client, lattice.EventOptions{Types: []string{lattice.EventHostHeartbeat}})
+	var d lattice.HostEventData
+	waitFor(t, "a heartbeat listing the actor", func() bool {
+		live.mu.Lock()
+		defer live.mu.Unlock()
+		for _, ev := range live.events {
+			if json.Unmarshal(ev.Data, &d) == nil && len(d.Actors) == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	if d.Host.ID != e.host.ID() || d.Actors[0].Name != "wat" || d.Actors[0].Instances != 2 || d.Host.Instances != 2 {
+		t.Fatalf("heartbeat = %+v", d)
+	}
+}
+
+func TestAuctionOnlyMatchingHostsBid(t *testing.T) {
+	e := newEnv(t, host.WithLabels(map[string]string{"tier": "cloud", "zone": "eu"}))
+	pi := e.addHost(t, host.WithLabels(map[string]string{"tier": "pi", "zone": "eu"}))
+	ctx := context.Background()
+	e.start(t, testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")), "wat", 3, lattice.ActorLimits{})
+
+	bids, err := e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: "/x.wasm", Constraints: map[string]string{"tier": "pi"}})
+	if err != nil || len(bids) != 1 || bids[0].HostID != pi.ID() {
+		t.Fatalf("tier=pi bids = %+v, %v", bids, err)
+	}
+	// Both match zone=eu; the host without instances comes first.
+	bids, err = e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: "/x.wasm", Constraints: map[string]string{"zone": "eu"}})
+	if err != nil || len(bids) != 2 || bids[0].HostID != pi.ID() || bids[1].Instances != 3 {
+		t.Fatalf("zone=eu bids = %+v, %v", bids, err)
+	}
+	_, err = e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: "/x.wasm", Constraints: map[string]string{"tier": "gateway", "zone": "us"}})
+	if !errors.Is(err, lattice.ErrNoBids) || !strings.Contains(err.Error(), "tier=gateway,zone=us") {
+		t.Fatalf("no match = %v, want ErrNoBids naming the constraints", err)
+	}
+}
+
+// TestLinksAreCheckedStoredAndRouteToTheProvider: a link needs a running
+// actor that claims the contract; a host call over it reaches whoever
+// serves the provider subject on NATS (here plain nats.go, the provider's
+// real wire protocol).
+func TestLinksAreCheckedStoredAndRouteToTheProvider(t *testing.T) {
+	e := newEnv(t, host.WithPolicy(host.Policy{}))
+	other := e.addHost(t, host.WithPolicy(host.Policy{}))
+	ctx := context.Background()
+	probe := testwasm.GoActor(t, "internal/testactors/probe")
+	s := newSigner(t)
+	if err := e.startErr(t, s.sign(t, probe, "kv", claims.CapKeyValue), "kv.wasm"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.startErr(t, newSigner(t).sign(t, probe, "nocaps"), "nocaps.wasm"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitLinks(t)
+
+	if _, err := e.client.PutLink(ctx, lattice.Link{ActorID: "ghost", ProviderID: "kvredis", ContractID: claims.CapKeyValue}); err == nil || !strings.Contains(err.Error(), `actor "ghost" is not running`) {
+		t.Fatalf("link to a missing actor = %v", err)
+	}
+	if _, err := e.client.PutLink(ctx, lattice.Link{ActorID: "nocaps", ProviderID: "kvredis", ContractID: claims.CapKeyValue}); err == nil || !strings.Contains(err.Error(), "does not claim contract wasmcloud:keyvalue") {
+		t.Fatalf("link to an unclaimed contract = %v", err)
+	}
+	if _, err := e.client.PutLink(ctx, lattice.Link{ActorID: "kv", ProviderID: "bad.id", ContractID: claims.CapKeyValue}); err == nil {
+		t.Fatal("accepted a provider id with a dot")
+	}
+	l, err := e.client.PutLink(ctx, lattice.Link{ActorID: "kv", ProviderID: "kvredis", ContractID: claims.CapKeyValue, Values: map[string]string{"URL": "redis://127.0.0.1:6379"}})
+	if err != nil || !strings.HasPrefix(l.ActorID, "M") || l.ActorName != "kv" || l.LinkName != "default" {
+		t.Fatalf("put link = %+v, %v", l, err)
+	}
+	ls, err := e.client.Links(ctx)
+	if err != nil || len(ls) != 1 || ls[0].Values["URL"] != "redis://127.0.0.1:6379" {
+		t.Fatalf("links = %+v, %v", ls, err)
+	}
+
+	// The provider: a plain NATS responder on the provider subject.
+	nc, err := nats.Connect(e.srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.Subscribe(lattice.ProviderSubject("default", claims.CapKeyValue, "default"), func(m *nats.Msg) {
+		reply := nats.NewMsg(m.Reply)
+		reply.Data = []byte("value of " + string(m.Data) + " for " + m.Header.Get(lattice.HeaderSource) + " op " + m.Header.Get(lattice.HeaderOperation))
+		m.RespondMsg(reply)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	out, err := e.client.Call(ctx, "kv", "Probe.Link", []byte("k1"))
+	if want := "value of k1 for " + l.ActorID + " op KeyValue.Get"; err != nil || string(out) != want {
+		t.Fatalf("linked host call = %q, %v; want %q", out, err, want)
+	}
+	// The other host learned the link from its watch: the same actor
+	// started there routes too.
+	waitFor(t, "the link on the other host", func() bool {
+		ls, _ := other.Links(ctx)
+		return len(ls) == 1
+	})
+	sub.Unsubscribe()
+	nc.Flush()
+	if _, err := e.client.Call(ctx, "kv", "Probe.Link", []byte("k1")); err == nil || !strings.Contains(err.Error(), "provider kvredis is not running") {
+		t.Fatalf("call with the provider gone = %v", err)
+	}
+
+	if _, err := e.client.DeleteLink(ctx, "kv", claims.CapKeyValue, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.DeleteLink(ctx, "kv", claims.CapKeyValue, ""); err == nil || !strings.Contains(err.Error(), "no link") {
+		t.Fatalf("second delete = %v", err)
+	}
+	if _, err := e.client.Call(ctx, "kv", "Probe.Link", []byte("k1")); err == nil || !strings.Contains(err.Error(), "no link") {
+		t.Fatalf("call after delete = %v", err)
+	}
+}
+
+// TestMalformedJSONOnEveryControlSubjectGetsAnErrorReply: every command
+// that takes a body answers garbage with accepted=false, and the host
+// keeps answering.
+func TestMalformedJSONOnEveryControlSubjectGetsAnErrorReply(t *testing.T) {
+	e := newEnv(t)
+	e.waitLinks(t)
+	nc := e.client.Conn()
+	subjects := []string{
+		lattice.HostSubject("default", e.host.ID(), lattice.VerbStartActor),
+		lattice.HostSubject("default", e.host.ID(), lattice.VerbScaleActor),
+		lattice.HostSubject("default", e.host.ID(), lattice.VerbStopActor),
+		lattice.HostSubject("default", e.host.ID(), "no_such_verb"),
+		lattice.LinkSubject("default", lattice.VerbLinkPut),
+		lattice.LinkSubject("default", lattice.VerbLinkDel),
+		lattice.AuctionActorSubject("default"),
+	}
+	for _, s := range subjects {
+		for _, body := range []string{"{", "[1,2]", `{"ref":5}`, "\x00\xff"} {
+			reply, err := nc.Request(s, []byte(body), 5*time.Second)
+			if err != nil {
+				t.Fatalf("%s %q: %v", s, body, err)
+			}
+			var a lattice.Ack
+			if err := json.Unmarshal(reply.Data, &a); err != nil || a.Accepted || a.Error == "" {
+				t.Fatalf("%s %q answered %s", s, body, reply.Data)
+			}
+		}
+	}
+	if _, err := e.client.Hosts(context.Background()); err != nil {
+		t.Fatalf("host stopped answering: %v", err)
+	}
+	if err := e.client.StopActor(context.Background(), "NOSUCHHOST", "x"); !errors.Is(err, lattice.ErrHostNotFound) {
+		t.Fatalf("stop on an unknown host = %v, want ErrHostNotFound", err)
+	}
+}
+
+// TestHostReregistersAfterItsNATSServerRestarts: the server goes away and
+// comes back on the same port and store; the host answers pings, serves
+// its actor and routes its links again.
+func TestHostReregistersAfterItsNATSServerRestarts(t *testing.T) {
+	ctx := context.Background()
+	store := t.TempDir()
+	srv, err := natsserver.Start(ctx, natsserver.Config{Port: -1, StoreDir: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := srv.ClientURL()
+	port := url[strings.LastIndexByte(url, ':')+1:]
+	defer func() { srv.Shutdown() }()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	logs := &logBuffer{}
+	h, err := host.New(ctx, nc, host.WithEngineInstance(sharedEngine), host.WithPolicy(host.Policy{AllowUnsigned: true}),
+		host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop(ctx)
+	c, err := lattice.Connect(url, lattice.WithTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := filepath.Join(t.TempDir(), "probe.wasm")
+	writeFile(t, p, testwasm.GoActor(t, "internal/testactors/probe"))
+	if _, err := c.StartActor(ctx, h.ID(), lattice.StartActorRequest{Ref: p}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err = c.PutLink(ctx, lattice.Link{ActorID: "probe", ProviderID: "kv", ContractID: claims.CapKeyValue}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.Close()
+
+	srv.Shutdown()
+	p2, _ := strconv.Atoi(port)
+	srv, err = natsserver.Start(ctx, natsserver.Config{Port: p2, StoreDir: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = lattice.Connect(url, lattice.WithTimeout(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "the actor to serve again", func() bool {
+		out, err := c.Call(ctx, "probe", "Probe.Dice", nil)
+		return err == nil && len(out) == 1
+	})
+	if hosts, err := c.Hosts(ctx); err != nil || len(hosts) != 1 || hosts[0].ID != h.ID() {
+		t.Fatalf("hosts after the restart = %+v, %v", hosts, err)
+	}
+	prov, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prov.Close()
+	prov.Subscribe(lattice.ProviderSubject("default", claims.CapKeyValue, "default"), func(m *nats.Msg) { m.Respond([]byte("still linked")) })
+	prov.Flush()
+	if out, err := c.Call(ctx, "probe", "Probe.Link", nil); err != nil || string(out) != "still linked" {
+		t.Fatalf("linked call after the restart = %q, %v", out, err)
+	}
+	if !strings.Contains(logs.String(), "re-registering") {
+		t.Fatalf("no reconnect in the logs:\n%s", logs)
+	}
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,424 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wisp-dev/wisp/host/engine"
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+// ErrLinksUnavailable reports a link command on a host whose link bucket is
+// not reachable (JetStream off, or its cluster without a quorum).
+var ErrLinksUnavailable = errors.New("link store unavailable")
+
+// links is the host's view of the lattice's link bucket: the bucket
+// itself, once reachable, and a copy of every link that a watch keeps
+// current, so that routing a host call never waits on JetStream.
+type links struct {
+	mu    sync.RWMutex
+	kv    jetstream.KeyValue
+	byKey map[string]lattice.Link
+	kick  chan struct{} // asks the state loop to set everything up again
+}
+
+func newLinks() *links {
+	return &links{byKey: map[string]lattice.Link{}, kick: make(chan struct{}, 1)}
+}
+
+func (l *links) bucket() (jetstream.KeyValue, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.kv == nil {
+		return nil, fmt.Errorf("%w: JetStream is not reachable yet (is it enabled on the lattice's NATS servers?)", ErrLinksUnavailable)
+	}
+	return l.kv, nil
+}
+
+func (l *links) lookup(actorID, contract, linkName string) (lattice.Link, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	k, ok := l.byKey[lattice.LinkKey(actorID, contract, linkName)]
+	return k, ok
+}
+
+// find returns the stored link for actor given as module key or as the
+// call alias it had when linked.
+func (l *links) find(actor, contract, linkName string) (lattice.Link, bool) {
+	if k, ok := l.lookup(actor, contract, linkName); ok {
+		return k, true
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, k := range l.byKey {
+		if k.ActorName == actor && k.ContractID == contract && k.LinkName == linkName {
+			return k, true
+		}
+	}
+	return lattice.Link{}, false
+}
+
+func (l *links) set(k lattice.Link) {
+	l.mu.Lock()
+	l.byKey[k.Key()] = k
+	l.mu.Unlock()
+}
+
+func (l *links) remove(key string) {
+	l.mu.Lock()
+	delete(l.byKey, key)
+	l.mu.Unlock()
+}
+
+// reset asks the state loop to open JetStream state again, after a
+// reconnect.
+func (l *links) reset() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// runState sets up the lattice's JetStream state (event stream, link
+// bucket) and watches the link bucket until ctx ends, starting over when
+// JetStream fails or the connection comes back after a drop.
+func (h *Host) runState(ctx context.Context) {
+	backoff := 250 * time.Millisecond
+	warned := false
+	for {
+		err := h.watchState(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !warned {
+			h.log.Warn("lattice state (links, event stream) not available yet; retrying", "err", err)
+			warned = true
+		} else if err != nil {
+			h.log.Debug("lattice state", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		case <-h.links.kick:
+		}
+		backoff = min(backoff*2, 5*time.Second)
+		if err == nil {
+			backoff = 250 * time.Millisecond
+		}
+	}
+}
+
+// watchState opens the state and follows the link bucket. It returns nil
+// when asked to start over, an error when JetStream failed.
+func (h *Host) watchState(ctx context.Context) error {
+	js, err := h.jetStream()
+	if err != nil {
+		return err
+	}
+	setup, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := lattice.EnsureEventStream(setup, js, h.opts.lattice); err != nil {
+		return err
+	}
+	kv, err := lattice.EnsureLinkBucket(setup, js, h.opts.lattice)
+	if err != nil {
+		return err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	w, err := kv.WatchAll(wctx)
+	if err != nil {
+		return fmt.Errorf("watch links: %w", err)
+	}
+	defer w.Stop()
+	fresh := map[string]lattice.Link{}
+	synced := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-h.links.kick:
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("link watch ended")
+			}
+			if e == nil { // every stored link delivered: swap in the copy
+				h.links.mu.Lock()
+				h.links.kv, h.links.byKey = kv, fresh
+				h.links.mu.Unlock()
+				synced = true
+				h.log.Debug("links loaded", "count", len(fresh))
+				continue
+			}
+			var k lattice.Link
+			if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &k) == nil {
+				if synced {
+					h.links.set(k)
+				} else {
+					fresh[e.Key()] = k
+				}
+				continue
+			}
+			if synced {
+				h.links.remove(e.Key())
+			} else {
+				delete(fresh, e.Key())
+			}
+		}
+	}
+}
+
+// handleLink serves wisp.ctl.L.link.<verb>; hosts share it in a queue
+// group, so one host answers each command.
+func (h *Host) handleLink(m *nats.Msg) {
+	verb := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		switch verb {
+		case lattice.VerbLinkPut:
+			var l lattice.Link
+			if !decode(m, &l) {
+				return
+			}
+			stored, err := h.PutLink(ctx, l)
+			respondJSON(m, lattice.LinkReply{Ack: ack(err), Link: stored})
+		case lattice.VerbLinkDel:
+			var req lattice.DeleteLinkRequest
+			if !decode(m, &req) {
+				return
+			}
+			gone, err := h.DeleteLink(ctx, req.Actor, req.ContractID, req.LinkName)
+			respondJSON(m, lattice.LinkReply{Ack: ack(err), Link: gone})
+		case lattice.VerbLinkGet:
+			ls, err := h.Links(ctx)
+			respondJSON(m, lattice.LinksReply{Ack: ack(err), Links: ls})
+		default:
+			respondJSON(m, lattice.Ack{Error: fmt.Sprintf("unknown link command %q", verb)})
+		}
+	}()
+}
+
+// PutLink checks l and stores it in the lattice's link bucket: the actor
+// (module key or call alias) must run on some host of the lattice and,
+// when signed, claim the contract. Every host's watch picks it up.
+func (h *Host) PutLink(ctx context.Context, l lattice.Link) (*lattice.Link, error) {
+	if l.LinkName == "" {
+		l.LinkName = lattice.DefaultLinkName
+	}
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	kv, err := h.links.bucket()
+	if err != nil {
+		return nil, err
+	}
+	id, err := h.resolveActor(ctx, l.ActorID)
+	if err != nil {
+		return nil, err
+	}
+	if !id.Unsigned && !slices.Contains(id.Caps, l.ContractID) {
+		return nil, fmt.Errorf("link refused: actor %s does not claim contract %s (its claims list %s): sign it with --cap %s",
+			id.Name, l.ContractID, capsText(id.Caps), l.ContractID)
+	}
+	l.ActorName = id.Name
+	l.ActorID = id.Name
+	if id.Key != "" {
+		l.ActorID = id.Key
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := kv.Put(ctx, l.Key(), b); err != nil {
+		return nil, fmt.Errorf("store link: %w", err)
+	}
+	h.links.set(l)
+	h.log.Info("link set", "actor", l.ActorName, "contract", l.ContractID, "link_name", l.LinkName, "provider", l.ProviderID)
+	h.publish(lattice.EventLinkSet, lattice.LinkEventData{HostID: h.id, Link: l})
+	return &l, nil
+}
+
+func capsText(caps []string) string {
+	if len(caps) == 0 {
+		return "no contracts"
+	}
+	return strings.Join(caps, ", ")
+}
+
+// resolveActor asks the lattice who actor (call alias or module key) is.
+func (h *Host) resolveActor(ctx context.Context, actor string) (*lattice.ActorIdentity, error) {
+	if a, ok := h.Actor(actor); ok {
+		id := a.identity()
+		return &id, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	reply, err := h.nc.RequestWithContext(ctx, lattice.ActorSubject(h.opts.lattice, actor), nil)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil, fmt.Errorf("link refused: actor %q is not running on lattice %q: %w (start it, then link it)", actor, h.opts.lattice, lattice.ErrActorNotRunning)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up actor %s: %w", actor, err)
+	}
+	var id lattice.ActorIdentity
+	if err := json.Unmarshal(reply.Data, &id); err != nil {
+		return nil, fmt.Errorf("look up actor %s: bad answer: %w", actor, err)
+	}
+	return &id, nil
+}
+
+// DeleteLink removes the link of actor (module key, or the call alias it
+// had when linked) for contract under linkName.
+func (h *Host) DeleteLink(ctx context.Context, actor, contract, linkName string) (*lattice.Link, error) {
+	if linkName == "" {
+		linkName = lattice.DefaultLinkName
+	}
+	kv, err := h.links.bucket()
+	if err != nil {
+		return nil, err
+	}
+	key := lattice.LinkKey(actor, contract, linkName)
+	var l lattice.Link
+	e, err := kv.Get(ctx, key)
+	switch {
+	case err == nil && json.Unmarshal(e.Value(), &l) == nil:
+	case err != nil && !errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, fmt.Errorf("read link: %w", err)
+	default:
+		var ok bool
+		if l, ok = h.links.find(actor, contract, linkName); !ok {
+			return nil, fmt.Errorf("no link of actor %s for %s with link name %q", actor, contract, linkName)
+		}
+		key = l.Key()
+	}
+	if err := kv.Delete(ctx, key); err != nil {
+		return nil, fmt.Errorf("delete link: %w", err)
+	}
+	h.links.remove(key)
+	h.log.Info("link deleted", "actor", l.ActorName, "contract", l.ContractID, "link_name", l.LinkName)
+	h.publish(lattice.EventLinkDeleted, lattice.LinkEventData{HostID: h.id, Link: l})
+	return &l, nil
+}
+
+// Links lists the links in the lattice's bucket.
+func (h *Host) Links(ctx context.Context) ([]lattice.Link, error) {
+	kv, err := h.links.bucket()
+	if err != nil {
+		return nil, err
+	}
+	out := []lattice.Link{}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	defer keys.Stop()
+	for k := range keys.Keys() {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read link %s: %w", k, err)
+		}
+		var l lattice.Link
+		if json.Unmarshal(e.Value(), &l) == nil {
+			out = append(out, l)
+		}
+	}
+	lattice.SortLinks(out)
+	return out, nil
+}
+
+// identity is the actor's answer on lattice.ActorSubject.
+func (a *Actor) identity() lattice.ActorIdentity {
+	return lattice.ActorIdentity{Name: a.name, Key: a.id.key, Caps: a.id.caps(), Unsigned: a.id.claims == nil}
+}
+
+// subscribeIdentity answers on ActorSubject under each of the actor's
+// names, so that any host can check a link to it.
+func (a *Actor) subscribeIdentity(names []string) error {
+	b, err := json.Marshal(a.identity())
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		sub, err := a.host.nc.Subscribe(lattice.ActorSubject(a.host.opts.lattice, n), func(m *nats.Msg) { m.Respond(b) })
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", n, err)
+		}
+		a.subs = append(a.subs, sub)
+	}
+	return nil
+}
+
+// linkRouter sends the host calls of actors with a link to the linked
+// provider's subject, and passes the rest to next (if any).
+type linkRouter struct {
+	h    *Host
+	next Router
+}
+
+// Route implements Router.
+func (r *linkRouter) Route(ctx context.Context, actor string, call engine.HostCall) ([]byte, error) {
+	id := actor
+	if a, ok := r.h.Actor(actor); ok && a.id.key != "" {
+		id = a.id.key
+	}
+	l, ok := r.h.links.lookup(id, call.Namespace, call.Binding)
+	if !ok {
+		if r.next != nil {
+			return r.next.Route(ctx, actor, call)
+		}
+		return nil, fmt.Errorf("%w for %s on %s (link name %q): put one with `wisp link put %s PROVIDER %s`", ErrNoLink, call.Operation, call.Namespace, call.Binding, actor, call.Namespace)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.h.opts.limits.CallTimeout())
+		defer cancel()
+	}
+	msg := &nats.Msg{
+		Subject: lattice.ProviderSubject(r.h.opts.lattice, l.ContractID, l.LinkName),
+		Data:    call.Payload,
+		Header: nats.Header{
+			lattice.HeaderOperation: []string{call.Operation},
+			lattice.HeaderSource:    []string{l.ActorID},
+		},
+	}
+	reply, err := r.h.nc.RequestMsgWithContext(ctx, msg)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil, fmt.Errorf("%s over link %q: provider %s is not running (no one serves %s)", call.Namespace, l.LinkName, l.ProviderID, msg.Subject)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s over link %q to provider %s: %w", call.Namespace, l.LinkName, l.ProviderID, err)
+	}
+	if e := reply.Header.Get(lattice.HeaderError); e != "" {
+		return nil, &lattice.RemoteError{Message: e}
+	}
+	return reply.Data, nil
+}
+
+// WithJetStreamDomain makes the host keep the lattice's state (links, the
+// event stream) in the JetStream of domain d: the hub's, when the host's
+// server is a leaf node without JetStream of its own.
+func WithJetStreamDomain(d string) Option { return func(o *options) { o.jsDomain = d } }
+
+func (h *Host) jetStream() (jetstream.JetStream, error) {
+	if h.opts.jsDomain != "" {
+		return jetstream.NewWithDomain(h.nc, h.opts.jsDomain)
+	}
+	return jetstream.New(h.nc)
+}

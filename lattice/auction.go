@@ -1,0 +1,93 @@
+package lattice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// AuctionActorSubject is where an actor auction is held: every host whose
+// labels match the constraints bids.
+func AuctionActorSubject(lattice string) string {
+	return "wisp.ctl." + lattice + ".auction.actor"
+}
+
+// ErrNoBids reports an auction no host bid in.
+var ErrNoBids = errors.New("no host bid")
+
+// AuctionActorRequest asks the hosts which of them could run an actor.
+type AuctionActorRequest struct {
+	// Ref is the module the actor would start from.
+	Ref string `json:"ref"`
+	// Name is the call alias asked for, if any.
+	Name string `json:"name,omitempty"`
+	// Constraints are labels a host must carry, with these values.
+	Constraints map[string]string `json:"constraints,omitempty"`
+}
+
+// AuctionBid is a host's answer to an auction.
+type AuctionBid struct {
+	Ack
+	HostID   string            `json:"host_id"`
+	HostName string            `json:"host_name"`
+	Labels   map[string]string `json:"labels"`
+	// ActorInstances counts the instances the host already runs of the
+	// actor (started from the same ref, or answering to the same name).
+	ActorInstances int `json:"actor_instances"`
+	// Instances counts every actor instance the host runs: its load.
+	Instances int `json:"instances"`
+	Actors    int `json:"actors"`
+}
+
+// AuctionWindow bounds how long an auction collects bids when ctx and the
+// client's timeout allow longer: hosts answer an auction at once, so a
+// lattice with no matching host fails in seconds.
+const AuctionWindow = 3 * time.Second
+
+// AuctionActor holds an auction and returns the bids, best first (see
+// SortBids). No bid is an error wrapping ErrNoBids that names the
+// constraints.
+func (c *Client) AuctionActor(ctx context.Context, req AuctionActorRequest) ([]AuctionBid, error) {
+	ctx, cancel := context.WithTimeout(ctx, min(AuctionWindow, c.timeout))
+	defer cancel()
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var bids []AuctionBid
+	err = c.gather(ctx, AuctionActorSubject(c.lattice), body, func(data []byte) bool {
+		var b AuctionBid
+		if json.Unmarshal(data, &b) != nil || !b.Accepted || b.HostID == "" {
+			return false
+		}
+		bids = append(bids, b)
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auction: %w", err)
+	}
+	if len(bids) == 0 {
+		return nil, fmt.Errorf("auction for %s on lattice %q: %w: no host matches the constraints %s", req.Ref, c.lattice, ErrNoBids, FormatConstraints(req.Constraints))
+	}
+	SortBids(bids)
+	return bids, nil
+}
+
+// SortBids orders bids best first: the host running the fewest instances
+// of the actor, then the least loaded (fewest instances of all actors),
+// then by host id so the choice is stable.
+func SortBids(bids []AuctionBid) {
+	sort.Slice(bids, func(i, j int) bool {
+		a, b := bids[i], bids[j]
+		if a.ActorInstances != b.ActorInstances {
+			return a.ActorInstances < b.ActorInstances
+		}
+		if a.Instances != b.Instances {
+			return a.Instances < b.Instances
+		}
+		return a.HostID < b.HostID
+	})
+}

@@ -1,0 +1,318 @@
+package lattice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Event types: the last token of EventSubject and, prefixed with
+// EventTypePrefix, the CloudEvents type attribute.
+const (
+	EventHostStarted   = "host_started"
+	EventHostHeartbeat = "host_heartbeat"
+	EventHostStopped   = "host_stopped"
+	EventActorStarted  = "actor_started"
+	EventActorStopped  = "actor_stopped"
+	EventActorScaled   = "actor_scaled"
+	EventActorFailed   = "actor_failed"
+	EventLinkSet       = "link_set"
+	EventLinkDeleted   = "link_deleted"
+)
+
+// EventTypePrefix prefixes the short type in an event's CloudEvents type,
+// in reverse-DNS form as the specification recommends:
+// "dev.wisp.lattice.actor_started".
+const EventTypePrefix = "dev.wisp.lattice."
+
+// Event is a CloudEvents 1.0 event in its JSON format, as hosts publish it
+// on EventSubject(lattice, type).
+//
+//	{"specversion":"1.0","id":"…","source":"wisp/default/host/N…",
+//	 "type":"dev.wisp.lattice.actor_started","time":"…",
+//	 "datacontenttype":"application/json","data":{…}}
+type Event struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
+	Time            time.Time       `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// NewEvent builds an event of short type typ (EventActorStarted...) from
+// host hostID on lattice, with data encoded as JSON.
+func NewEvent(lattice, hostID, typ string, data any) (Event, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("event %s: %w", typ, err)
+	}
+	return Event{
+		SpecVersion:     "1.0",
+		ID:              nuid.Next(),
+		Source:          "wisp/" + lattice + "/host/" + hostID,
+		Type:            EventTypePrefix + typ,
+		Time:            time.Now().UTC(),
+		DataContentType: "application/json",
+		Data:            b,
+	}, nil
+}
+
+// ShortType is the event's type without EventTypePrefix.
+func (e Event) ShortType() string {
+	if len(e.Type) > len(EventTypePrefix) && e.Type[:len(EventTypePrefix)] == EventTypePrefix {
+		return e.Type[len(EventTypePrefix):]
+	}
+	return e.Type
+}
+
+// Validate checks the attributes CloudEvents 1.0 requires.
+func (e Event) Validate() error {
+	switch {
+	case e.SpecVersion != "1.0":
+		return fmt.Errorf("event: specversion %q, want 1.0", e.SpecVersion)
+	case e.ID == "":
+		return errors.New("event: no id")
+	case e.Source == "":
+		return errors.New("event: no source")
+	case e.Type == "":
+		return errors.New("event: no type")
+	}
+	return nil
+}
+
+// HostEventData is the data of host_started, host_heartbeat and
+// host_stopped: the host's summary and, on heartbeats, what it runs.
+type HostEventData struct {
+	Host   HostSummary    `json:"host"`
+	Actors []ActorSummary `json:"actors,omitempty"`
+}
+
+// ActorSummary is one actor of a host, as heartbeats carry it.
+type ActorSummary struct {
+	Name      string `json:"name"`
+	Key       string `json:"key,omitempty"`
+	Instances int    `json:"instances"`
+}
+
+// ActorEventData is the data of actor_started, actor_scaled,
+// actor_stopped and actor_failed.
+type ActorEventData struct {
+	HostID string `json:"host_id"`
+	// RequestID is the request_id of the command that caused the event,
+	// if any, so that its sender can wait for the outcome.
+	RequestID string `json:"request_id,omitempty"`
+	// Command is "start", "scale" or "stop".
+	Command string `json:"command,omitempty"`
+	// Name is the actor's call alias (or, when a start failed before the
+	// module was read, the name the request asked for).
+	Name string `json:"name,omitempty"`
+	Ref  string `json:"ref,omitempty"`
+	// Actor describes the actor after a start or a scale.
+	Actor *ActorDescription `json:"actor,omitempty"`
+	// Error says why an actor_failed command failed.
+	Error string `json:"error,omitempty"`
+}
+
+// LinkEventData is the data of link_set and link_deleted.
+type LinkEventData struct {
+	HostID string `json:"host_id"`
+	Link   Link   `json:"link"`
+}
+
+// EventStreamName is the JetStream stream that keeps a lattice's recent
+// events so that a late subscriber can replay them.
+func EventStreamName(lattice string) string { return "WISP_EVENTS_" + lattice }
+
+// Event stream retention: whichever bound is reached first drops the
+// oldest events.
+const (
+	EventRetentionAge   = 24 * time.Hour
+	EventRetentionCount = 10000
+	EventRetentionBytes = 64 << 20
+)
+
+// EnsureEventStream creates the lattice's event stream if it does not
+// exist, replicated on up to three servers of the NATS cluster.
+func EnsureEventStream(ctx context.Context, js jetstream.JetStream, lattice string) error {
+	name := EventStreamName(lattice)
+	if _, err := js.Stream(ctx, name); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("event stream %s: %w", name, err)
+	}
+	return withReplicas(func(r int) error {
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        name,
+			Description: "wisp lattice " + lattice + " events (CloudEvents 1.0)",
+			Subjects:    []string{EventSubject(lattice, ">")},
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardOld,
+			MaxAge:      EventRetentionAge,
+			MaxMsgs:     EventRetentionCount,
+			MaxBytes:    EventRetentionBytes,
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil // another host made it meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("event stream %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// withReplicas runs create with three replicas, then two, then one, until
+// the cluster accepts it: a standalone server refuses more than one and a
+// two-node cluster more than two. So a lattice's state is replicated on
+// min(3, cluster size) servers without asking the cluster its size.
+func withReplicas(create func(replicas int) error) error {
+	var err error
+	for r := 3; r >= 1; r-- {
+		if err = create(r); err == nil {
+			return nil
+		}
+		var jerr jetstream.JetStreamError
+		if !errors.As(err, &jerr) || jerr.APIError() == nil {
+			return err // not the server refusing the replica count
+		}
+	}
+	return err
+}
+
+// EventOptions selects what Events delivers.
+type EventOptions struct {
+	// Replay starts with the events the lattice's stream still holds, then
+	// follows live ones.
+	Replay bool
+	// Types keeps only these short types (EventActorStarted...); empty
+	// keeps all.
+	Types []string
+}
+
+// Events calls fn with each event of the lattice until ctx ends or fn
+// returns false. Bodies that are not events are skipped.
+func (c *Client) Events(ctx context.Context, opts EventOptions, fn func(Event) bool) error {
+	keep := func(e Event) bool {
+		if len(opts.Types) == 0 {
+			return true
+		}
+		for _, t := range opts.Types {
+			if e.ShortType() == t {
+				return true
+			}
+		}
+		return false
+	}
+	if opts.Replay {
+		return c.replayEvents(ctx, keep, fn)
+	}
+	ch := make(chan *nats.Msg, 256)
+	sub, err := c.nc.ChanSubscribe(EventSubject(c.lattice, "*"), ch)
+	if err != nil {
+		return fmt.Errorf("subscribe to events: %w", err)
+	}
+	defer sub.Unsubscribe()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-ch:
+			var e Event
+			if json.Unmarshal(m.Data, &e) != nil || e.Validate() != nil || !keep(e) {
+				continue
+			}
+			if !fn(e) {
+				return nil
+			}
+		}
+	}
+}
+
+func (c *Client) replayEvents(ctx context.Context, keep func(Event) bool, fn func(Event) bool) error {
+	js, err := jetstream.New(c.nc)
+	if c.domain != "" {
+		js, err = jetstream.NewWithDomain(c.nc, c.domain)
+	}
+	if err != nil {
+		return fmt.Errorf("replay events: %w", err)
+	}
+	cons, err := js.OrderedConsumer(ctx, EventStreamName(c.lattice), jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		return fmt.Errorf("replay events of lattice %q: %w", c.lattice, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("replay events: %w", err)
+	}
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() { // ends the iterator when ctx does
+		select {
+		case <-ctx.Done():
+			it.Stop()
+		case <-stopped:
+			it.Stop()
+		}
+	}()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			return fmt.Errorf("replay events: %w", err)
+		}
+		var e Event
+		if json.Unmarshal(m.Data(), &e) != nil || e.Validate() != nil || !keep(e) {
+			continue
+		}
+		if !fn(e) {
+			return nil
+		}
+	}
+}
+
+// waitEvent subscribes to the actor events of the lattice and returns a
+// function that waits for the one answering requestID. Subscribe before
+// sending the command, so that the outcome cannot be missed.
+func (c *Client) waitEvent(requestID string) (func(ctx context.Context) (*ActorEventData, string, error), func(), error) {
+	ch := make(chan *nats.Msg, 64)
+	sub, err := c.nc.ChanSubscribe(EventSubject(c.lattice, "*"), ch)
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscribe to events: %w", err)
+	}
+	if err := c.nc.Flush(); err != nil {
+		sub.Unsubscribe()
+		return nil, nil, fmt.Errorf("subscribe to events: %w", err)
+	}
+	wait := func(ctx context.Context) (*ActorEventData, string, error) {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil, "", ctx.Err()
+			case m := <-ch:
+				var e Event
+				if json.Unmarshal(m.Data, &e) != nil {
+					continue
+				}
+				var d ActorEventData
+				if json.Unmarshal(e.Data, &d) != nil || d.RequestID != requestID {
+					continue
+				}
+				return &d, e.ShortType(), nil
+			}
+		}
+	}
+	return wait, func() { sub.Unsubscribe() }, nil
+}

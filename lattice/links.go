@@ -1,0 +1,222 @@
+package lattice
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultLinkName is the link name of a link put without --link-name.
+const DefaultLinkName = "default"
+
+// Link connects an actor to the provider that serves one contract for it
+// under a link name. A host call from the actor naming the link (binding)
+// and the contract goes to ProviderSubject(lattice, contract, link name).
+type Link struct {
+	// ActorID is the actor's module key (M…), or its call alias when the
+	// actor is unsigned.
+	ActorID string `json:"actor_id"`
+	// ActorName is the actor's call alias when the link was put.
+	ActorName  string            `json:"actor_name,omitempty"`
+	ProviderID string            `json:"provider_id"`
+	ContractID string            `json:"contract_id"`
+	LinkName   string            `json:"link_name"`
+	Values     map[string]string `json:"values,omitempty"`
+}
+
+// Key is the link's key in the lattice's link bucket: actor, contract and
+// link name, the last two base64url-encoded (a contract id has ':').
+func (l Link) Key() string { return LinkKey(l.ActorID, l.ContractID, l.LinkName) }
+
+// LinkKey is the bucket key of the link of actorID for contract under
+// linkName.
+func LinkKey(actorID, contract, linkName string) string {
+	enc := base64.RawURLEncoding
+	return actorID + "." + enc.EncodeToString([]byte(contract)) + "." + enc.EncodeToString([]byte(linkName))
+}
+
+// Validate checks every field's syntax (not whether the actor exists).
+func (l Link) Validate() error {
+	if err := ValidateName("actor", l.ActorID); err != nil {
+		return fmt.Errorf("link: %w", err)
+	}
+	if err := ValidateName("provider", l.ProviderID); err != nil {
+		return fmt.Errorf("link: %w", err)
+	}
+	if err := ValidateContract(l.ContractID); err != nil {
+		return fmt.Errorf("link: %w", err)
+	}
+	if err := ValidateName("link name", l.LinkName); err != nil {
+		return fmt.Errorf("link: %w", err)
+	}
+	return nil
+}
+
+// ValidateContract checks that a contract id such as wasmcloud:keyvalue can
+// be one token of a subject.
+func ValidateContract(s string) error {
+	if s == "" {
+		return errors.New("contract id is empty")
+	}
+	if len(s) > 128 {
+		return fmt.Errorf("contract id %.20q... is longer than 128 characters", s)
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_:/", r))
+	}); i >= 0 {
+		return fmt.Errorf("contract id %q: character %q is not allowed (use letters, digits, '-', '_', ':' and '/')", s, s[i])
+	}
+	return nil
+}
+
+// LinkBucketName is the JetStream key-value bucket holding a lattice's
+// links.
+func LinkBucketName(lattice string) string { return "WISP_LINKS_" + lattice }
+
+// EnsureLinkBucket opens the lattice's link bucket, creating it (replicated
+// on up to three servers of the NATS cluster) if it does not exist.
+func EnsureLinkBucket(ctx context.Context, js jetstream.JetStream, lattice string) (jetstream.KeyValue, error) {
+	name := LinkBucketName(lattice)
+	kv, err := js.KeyValue(ctx, name)
+	if err == nil {
+		return kv, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("link bucket %s: %w", name, err)
+	}
+	err = withReplicas(func(r int) error {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      name,
+			Description: "wisp lattice " + lattice + " links",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    r,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, name)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("link bucket %s: %w", name, err)
+	}
+	return kv, nil
+}
+
+// Link control verbs: the last token of LinkSubject. Any one host of the
+// lattice answers each (a queue group).
+const (
+	VerbLinkPut = "put"
+	VerbLinkDel = "del"
+	VerbLinkGet = "get"
+)
+
+// LinkSubject is the control subject for link verb.
+func LinkSubject(lattice, verb string) string {
+	return "wisp.ctl." + lattice + ".link." + verb
+}
+
+// ProviderSubject is where host calls over a link go: the provider serving
+// contract under linkName answers.
+func ProviderSubject(lattice, contract, linkName string) string {
+	return "wisp.prov." + lattice + "." + contract + "." + linkName
+}
+
+// ActorSubject is where hosts running an actor (by call alias or module
+// key) answer with its ActorIdentity, so any host can validate a link.
+func ActorSubject(lattice, actor string) string {
+	return "wisp.ctl." + lattice + ".actor." + actor
+}
+
+// ActorIdentity is who an actor is, as the hosts running it answer on
+// ActorSubject.
+type ActorIdentity struct {
+	Name string `json:"name"`
+	// Key is the module key; empty when the actor is unsigned.
+	Key string `json:"key,omitempty"`
+	// Caps are the contracts its claims grant; unsigned actors
+	// (development hosts) may use every contract.
+	Caps     []string `json:"caps,omitempty"`
+	Unsigned bool     `json:"unsigned,omitempty"`
+}
+
+// DeleteLinkRequest names the link to delete. Actor may be the module key
+// or the call alias.
+type DeleteLinkRequest struct {
+	Actor      string `json:"actor"`
+	ContractID string `json:"contract_id"`
+	LinkName   string `json:"link_name"`
+}
+
+// LinkReply answers link.put and link.del with the link concerned.
+type LinkReply struct {
+	Ack
+	Link *Link `json:"link,omitempty"`
+}
+
+// LinksReply answers link.get.
+type LinksReply struct {
+	Ack
+	Links []Link `json:"links"`
+}
+
+// lattice-wide control command answered by any one host.
+func (c *Client) latticeRequest(ctx context.Context, subject string, in any, out interface{ ack() Ack }) error {
+	return c.requestSubject(ctx, subject, "any host", in, out, ErrNoHosts)
+}
+
+// PutLink stores a link after a host checked it: the actor must run
+// somewhere on the lattice and, when signed, claim the contract. It returns
+// the link as stored (ActorID resolved to the module key).
+func (c *Client) PutLink(ctx context.Context, l Link) (*Link, error) {
+	if l.LinkName == "" {
+		l.LinkName = DefaultLinkName
+	}
+	var r LinkReply
+	if err := c.latticeRequest(ctx, LinkSubject(c.lattice, VerbLinkPut), l, &r); err != nil {
+		return nil, wrapLocal(err, "put link")
+	}
+	return r.Link, nil
+}
+
+// DeleteLink deletes the link of actor for contract under linkName.
+func (c *Client) DeleteLink(ctx context.Context, actor, contract, linkName string) (*Link, error) {
+	if linkName == "" {
+		linkName = DefaultLinkName
+	}
+	var r LinkReply
+	req := DeleteLinkRequest{Actor: actor, ContractID: contract, LinkName: linkName}
+	if err := c.latticeRequest(ctx, LinkSubject(c.lattice, VerbLinkDel), req, &r); err != nil {
+		return nil, wrapLocal(err, "delete link")
+	}
+	return r.Link, nil
+}
+
+// Links lists the lattice's links, sorted by actor, contract and name.
+func (c *Client) Links(ctx context.Context) ([]Link, error) {
+	var r LinksReply
+	if err := c.latticeRequest(ctx, LinkSubject(c.lattice, VerbLinkGet), nil, &r); err != nil {
+		return nil, wrapLocal(err, "get links")
+	}
+	SortLinks(r.Links)
+	return r.Links, nil
+}
+
+// SortLinks sorts links by actor, contract and link name.
+func SortLinks(ls []Link) {
+	sort.Slice(ls, func(i, j int) bool {
+		a, b := ls[i], ls[j]
+		if a.ActorID != b.ActorID {
+			return a.ActorID < b.ActorID
+		}
+		if a.ContractID != b.ContractID {
+			return a.ContractID < b.ContractID
+		}
+		return a.LinkName < b.LinkName
+	})
+}

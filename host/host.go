@@ -53,6 +53,7 @@ type Host struct {
 
 	subs     []*nats.Subscription
 	links    *links
+	provs    providers
 	bgCancel context.CancelFunc // stops the background goroutines
 	bg       sync.WaitGroup     // heartbeats, the state loop
 	done     chan struct{}      // closed when the host has stopped
@@ -172,6 +173,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 		done:    make(chan struct{}),
 		stopReq: make(chan struct{}),
 		links:   newLinks(),
+		provs:   providers{byKey: map[string]*hostedProvider{}},
 	}
 	h.opts.router = &linkRouter{h: h, next: o.router}
 	h.labels = mergeLabels(BuiltinLabels(eng.Name()), o.labels)
@@ -239,6 +241,7 @@ func (h *Host) subscribe() error {
 		{lattice.PingSubject(l), h.handlePing, ""},
 		{lattice.HostSubjectAll(l, h.id), h.handleControl, ""},
 		{lattice.AuctionActorSubject(l), h.handleAuction, ""},
+		{lattice.AuctionProviderSubject(l), h.handleProviderAuction, ""},
 		{lattice.LinkSubject(l, "*"), h.handleLink, "wisp-links"},
 	} {
 		sub, err := h.nc.QueueSubscribe(s.subject, s.queue, s.fn)
@@ -291,6 +294,7 @@ func (h *Host) Inventory() lattice.HostInventory {
 	}
 	h.mu.Unlock()
 	sort.Slice(inv.Actors, func(i, j int) bool { return inv.Actors[i].Name < inv.Actors[j].Name })
+	inv.Providers = h.providerInventory()
 	return inv
 }
 
@@ -344,6 +348,8 @@ func (h *Host) handleControl(m *nats.Msg) {
 				return
 			}
 			respondJSON(m, ack(h.StopActor(ctx, req.Actor)))
+		case lattice.VerbStartProvider, lattice.VerbStopProvider:
+			h.providerCommand(ctx, verb, m)
 		case lattice.VerbStopHost:
 			respondJSON(m, lattice.Ack{Accepted: true})
 			h.reqOnce.Do(func() { close(h.stopReq) })
@@ -482,6 +488,9 @@ func (h *Host) Stop(ctx context.Context) error {
 			}()
 		}
 		wg.Wait()
+		if err := h.stopProviders(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		h.wg.Wait()
 		h.bgCancel()
 		h.bg.Wait()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/provider"
 )
 
 // ErrLinksUnavailable reports a link command on a host whose link bucket is
@@ -73,10 +74,23 @@ func (l *links) set(k lattice.Link) {
 	l.mu.Unlock()
 }
 
-func (l *links) remove(key string) {
+func (l *links) remove(key string) (lattice.Link, bool) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	old, ok := l.byKey[key]
 	delete(l.byKey, key)
-	l.mu.Unlock()
+	return old, ok
+}
+
+// all returns a copy of every link.
+func (l *links) all() []lattice.Link {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]lattice.Link, 0, len(l.byKey))
+	for _, k := range l.byKey {
+		out = append(out, k)
+	}
+	return out
 }
 
 // reset asks the state loop to open JetStream state again, after a
@@ -155,8 +169,17 @@ func (h *Host) watchState(ctx context.Context) error {
 			}
 			if e == nil { // every stored link delivered: swap in the copy
 				h.links.mu.Lock()
+				old := h.links.byKey
 				h.links.kv, h.links.byKey = kv, fresh
 				h.links.mu.Unlock()
+				for key, l := range old {
+					if _, kept := fresh[key]; !kept {
+						h.linkChanged(l, true)
+					}
+				}
+				for _, l := range fresh {
+					h.linkChanged(l, false)
+				}
 				synced = true
 				h.log.Debug("links loaded", "count", len(fresh))
 				continue
@@ -165,13 +188,16 @@ func (h *Host) watchState(ctx context.Context) error {
 			if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &k) == nil {
 				if synced {
 					h.links.set(k)
+					h.linkChanged(k, false)
 				} else {
 					fresh[e.Key()] = k
 				}
 				continue
 			}
 			if synced {
-				h.links.remove(e.Key())
+				if old, ok := h.links.remove(e.Key()); ok {
+					h.linkChanged(old, true)
+				}
 			} else {
 				delete(fresh, e.Key())
 			}
@@ -389,6 +415,10 @@ func (r *linkRouter) Route(ctx context.Context, actor string, call engine.HostCa
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.h.opts.limits.CallTimeout())
 		defer cancel()
+	}
+	// A provider on this host answers in process.
+	if run := r.h.localProvider(l.ContractID, l.LinkName); run != nil {
+		return run.Invoke(ctx, provider.Call{Actor: l.ActorID, LinkName: l.LinkName, Operation: call.Operation, Payload: call.Payload})
 	}
 	msg := &nats.Msg{
 		Subject: lattice.ProviderSubject(r.h.opts.lattice, l.ContractID, l.LinkName),

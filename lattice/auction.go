@@ -51,6 +51,12 @@ const AuctionWindow = 3 * time.Second
 // SortBids). No bid is an error wrapping ErrNoBids that names the
 // constraints.
 func (c *Client) AuctionActor(ctx context.Context, req AuctionActorRequest) ([]AuctionBid, error) {
+	return c.auction(ctx, AuctionActorSubject(c.lattice), req.Ref, req, req.Constraints)
+}
+
+// auction collects the bids for req on subject; what names the thing
+// auctioned in errors.
+func (c *Client) auction(ctx context.Context, subject, what string, req any, constraints map[string]string) ([]AuctionBid, error) {
 	ctx, cancel := context.WithTimeout(ctx, min(AuctionWindow, c.timeout))
 	defer cancel()
 	body, err := json.Marshal(req)
@@ -58,7 +64,7 @@ func (c *Client) AuctionActor(ctx context.Context, req AuctionActorRequest) ([]A
 		return nil, err
 	}
 	var bids []AuctionBid
-	err = c.gather(ctx, AuctionActorSubject(c.lattice), body, func(data []byte) bool {
+	err = c.gather(ctx, subject, body, func(data []byte) bool {
 		var b AuctionBid
 		if json.Unmarshal(data, &b) != nil || !b.Accepted || b.HostID == "" {
 			return false
@@ -70,7 +76,7 @@ func (c *Client) AuctionActor(ctx context.Context, req AuctionActorRequest) ([]A
 		return nil, fmt.Errorf("auction: %w", err)
 	}
 	if len(bids) == 0 {
-		return nil, fmt.Errorf("auction for %s on lattice %q: %w: no host matches the constraints %s", req.Ref, c.lattice, ErrNoBids, FormatConstraints(req.Constraints))
+		return nil, fmt.Errorf("auction for %s on lattice %q: %w: no host matches the constraints %s", what, c.lattice, ErrNoBids, FormatConstraints(constraints))
 	}
 	SortBids(bids)
 	return bids, nil

@@ -108,6 +108,7 @@ type HostSummary struct {
 // HostInventory is everything running on a host.
 type HostInventory struct {
 	Ack
-	Host   HostSummary        `json:"host"`
-	Actors []ActorDescription `json:"actors"`
+	Host      HostSummary           `json:"host"`
+	Actors    []ActorDescription    `json:"actors"`
+	Providers []ProviderDescription `json:"providers"`
 }

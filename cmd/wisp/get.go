@@ -106,6 +106,23 @@ func newGetInventoryCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", inv.Host.ID, d.Name, key, inst, d.Busy, d.Replaced, d.Calls, capList(d.Caps), d.Ref)
 				}
 			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			var provs bool
+			for _, inv := range invs {
+				provs = provs || len(inv.Providers) > 0
+			}
+			if !provs {
+				return nil
+			}
+			fmt.Println()
+			fmt.Fprintln(w, "HOST\tPROVIDER\tCONTRACT\tLINK NAME\tLINKS")
+			for _, inv := range invs {
+				for _, p := range inv.Providers {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", inv.Host.ID, p.Name, p.Contract, p.LinkName, p.Links)
+				}
+			}
 			return w.Flush()
 		},
 	}

@@ -86,7 +86,7 @@ func exitCode(err error) int {
 	case errors.Is(err, lattice.ErrBadConstraint):
 		return exitUsage
 	case errors.Is(err, lattice.ErrActorNotRunning), errors.Is(err, lattice.ErrHostNotFound), errors.Is(err, lattice.ErrNoHosts),
-		errors.Is(err, lattice.ErrNoBids):
+		errors.Is(err, lattice.ErrNoBids), errors.Is(err, errProviderNotRunning):
 		return exitNotFound
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return exitTimeout

@@ -59,10 +59,10 @@ with the header Wisp-Operation gets the actor's answer.`,
 		return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
 
-	start := &cobra.Command{Use: "start", Short: "Start an actor on a host"}
-	start.AddCommand(newStartActorCmd(g))
-	stop := &cobra.Command{Use: "stop", Short: "Stop an actor or a host"}
-	stop.AddCommand(newStopActorCmd(g), newStopHostCmd(g))
+	start := &cobra.Command{Use: "start", Short: "Start an actor or a provider on a host"}
+	start.AddCommand(newStartActorCmd(g), newStartProviderCmd(g))
+	stop := &cobra.Command{Use: "stop", Short: "Stop an actor, a provider or a host"}
+	stop.AddCommand(newStopActorCmd(g), newStopProviderCmd(g), newStopHostCmd(g))
 	scale := &cobra.Command{Use: "scale", Short: "Change how many instances of an actor run"}
 	scale.AddCommand(newScaleActorCmd(g))
 	get := &cobra.Command{Use: "get", Short: "List hosts and what runs on them"}

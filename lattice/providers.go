@@ -1,0 +1,102 @@
+package lattice
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Provider control verbs, the last token of HostSubject.
+const (
+	VerbStartProvider = "start_provider"
+	VerbStopProvider  = "stop_provider"
+)
+
+// Event types of providers.
+const (
+	EventProviderStarted = "provider_started"
+	EventProviderStopped = "provider_stopped"
+)
+
+// StartProviderRequest asks a host to run a built-in provider.
+type StartProviderRequest struct {
+	// Name is the provider's name: httpserver, keyvalue, messaging, mqtt,
+	// coap.
+	Name string `json:"name"`
+	// LinkName is the link name it serves (default "default").
+	LinkName string `json:"link_name,omitempty"`
+}
+
+// StopProviderRequest asks a host to stop a provider it runs.
+type StopProviderRequest struct {
+	Name     string `json:"name"`
+	LinkName string `json:"link_name,omitempty"`
+}
+
+// ProviderDescription is a provider as a host runs it.
+type ProviderDescription struct {
+	Name      string    `json:"name"`
+	Contract  string    `json:"contract_id"`
+	LinkName  string    `json:"link_name"`
+	Links     int       `json:"links"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// ProviderReply answers start_provider.
+type ProviderReply struct {
+	Ack
+	Provider *ProviderDescription `json:"provider,omitempty"`
+}
+
+// ProviderEventData is the data of provider_* events.
+type ProviderEventData struct {
+	HostID   string `json:"host_id"`
+	Name     string `json:"name"`
+	Contract string `json:"contract_id,omitempty"`
+	LinkName string `json:"link_name"`
+}
+
+// AuctionProviderSubject is where a provider auction is held: every host
+// whose labels match the constraints, and that does not run the provider
+// under that link name yet, bids.
+func AuctionProviderSubject(lattice string) string {
+	return "wisp.ctl." + lattice + ".auction.provider"
+}
+
+// AuctionProviderRequest asks the hosts which of them could run a
+// provider.
+type AuctionProviderRequest struct {
+	Name        string            `json:"name"`
+	LinkName    string            `json:"link_name,omitempty"`
+	Constraints map[string]string `json:"constraints,omitempty"`
+}
+
+// AuctionProvider holds a provider auction and returns the bids, least
+// loaded host first.
+func (c *Client) AuctionProvider(ctx context.Context, req AuctionProviderRequest) ([]AuctionBid, error) {
+	return c.auction(ctx, AuctionProviderSubject(c.lattice), "provider "+req.Name, req, req.Constraints)
+}
+
+// StartProvider asks hostID to run a provider and returns it once it
+// serves.
+func (c *Client) StartProvider(ctx context.Context, hostID string, req StartProviderRequest) (*ProviderDescription, error) {
+	var r ProviderReply
+	if err := c.request(ctx, hostID, VerbStartProvider, req, &r); err != nil {
+		return nil, wrapLocal(err, "start provider %s", req.Name)
+	}
+	if r.Provider == nil {
+		return nil, fmt.Errorf("start provider %s: host %s answered without a description", req.Name, hostID)
+	}
+	return r.Provider, nil
+}
+
+// StopProvider asks hostID to stop a provider.
+func (c *Client) StopProvider(ctx context.Context, hostID string, req StopProviderRequest) error {
+	var a Ack
+	if err := c.request(ctx, hostID, VerbStopProvider, req, &a); err != nil {
+		return wrapLocal(err, "stop provider %s", req.Name)
+	}
+	return nil
+}
+
+func (r ProviderReply) ack() Ack { return r.Ack }

@@ -1,0 +1,99 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+// httpGet returns the status and body of a GET, or an error.
+func httpGet(url string) (int, string, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// TestKVCounterWithProviders walks docs/providers.md with real processes:
+// a host runs the signed kvcounter actor and the httpserver and keyvalue
+// providers, links are put with the CLI, HTTP requests count, and
+// deleting the httpserver link closes its listener.
+func TestKVCounterWithProviders(t *testing.T) {
+	h := startHost(t)
+	module := filepath.Join(t.TempDir(), "kvcounter.wasm")
+	mustRun(t, h.url, "build", "./actors/kvcounter", "--cap", "wasmcloud:httpserver", "--cap", "wasmcloud:keyvalue", "-o", module)
+	mustRun(t, h.url, "start", "actor", module, "--count", "2")
+	mustRun(t, h.url, "start", "provider", "httpserver")
+	mustRun(t, h.url, "start", "provider", "keyvalue")
+	if _, errOut, code := run(t, h.url, "start", "provider", "keyvalue"); code == 0 {
+		t.Fatalf("a second keyvalue provider under the same link name started: %s", errOut)
+	}
+	if _, errOut, code := run(t, h.url, "start", "provider", "ftp"); code != 2 || !strings.Contains(errOut, "no provider named") {
+		t.Fatalf("unknown provider: exit %d, %q", code, errOut)
+	}
+
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	mustRun(t, h.url, "link", "put", "kvcounter", "httpserver", "wasmcloud:httpserver", "address="+addr)
+	mustRun(t, h.url, "link", "put", "kvcounter", "keyvalue", "wasmcloud:keyvalue", "BUCKET=e2e_counts")
+
+	// Links reach the providers through the link bucket's watch.
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		status, b, err := httpGet("http://" + addr + "/hello")
+		if err == nil && status == 200 {
+			body = b
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kvcounter over HTTP: %d %q %v", status, b, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if body != "{\"counter\":1}\n" {
+		t.Fatalf("first request = %q", body)
+	}
+	if _, b, _ := httpGet("http://" + addr + "/hello"); b != "{\"counter\":2}\n" {
+		t.Fatalf("second request = %q", b)
+	}
+
+	var invs []lattice.HostInventory
+	json.Unmarshal([]byte(mustRun(t, h.url, "get", "inventory", "-o", "json")), &invs)
+	if len(invs) != 1 || len(invs[0].Providers) != 2 {
+		t.Fatalf("inventory providers = %+v", invs)
+	}
+	for _, p := range invs[0].Providers {
+		if p.Links != 1 {
+			t.Fatalf("provider %s has %d links, want 1", p.Name, p.Links)
+		}
+	}
+	if out := mustRun(t, h.url, "get", "inventory"); !strings.Contains(out, "wasmcloud:httpserver") {
+		t.Fatalf("inventory table lists no providers:\n%s", out)
+	}
+
+	// Deleting the link closes the listener.
+	mustRun(t, h.url, "link", "del", "kvcounter", "wasmcloud:httpserver")
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if _, _, err := httpGet("http://" + addr + "/hello"); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the listener is still open after link del")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mustRun(t, h.url, "stop", "provider", "keyvalue")
+	if _, _, code := run(t, h.url, "stop", "provider", "keyvalue"); code != 3 {
+		t.Fatalf("stop of a provider no host runs: exit %d", code)
+	}
+}

@@ -21,7 +21,7 @@ func (h *Host) handleAuction(m *nats.Msg) {
 		respondJSON(m, lattice.Ack{Error: "bad auction request: no ref and no name"})
 		return
 	}
-	if !lattice.Matches(h.labels, req.Constraints) {
+	if h.opts.noActors || !lattice.Matches(h.labels, req.Constraints) {
 		return
 	}
 	bid := lattice.AuctionBid{Ack: lattice.Ack{Accepted: true}, HostID: h.id, HostName: h.opts.name, Labels: h.Labels()}

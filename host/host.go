@@ -78,6 +78,7 @@ type options struct {
 
 	heartbeat time.Duration
 	jsDomain  string
+	noActors  bool
 }
 
 // Option configures a Host.
@@ -113,6 +114,11 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // WithRouter answers the host calls that builtins, actor-to-actor calls
 // and the lattice's links do not.
 func WithRouter(r Router) Option { return func(o *options) { o.router = r } }
+
+// WithProvidersOnly, when only is true, makes a host that runs providers
+// only: it does not bid in actor auctions and refuses to start actors
+// (wisp provider run).
+func WithProvidersOnly(only bool) Option { return func(o *options) { o.noActors = only } }
 
 // PullFunc fetches the module an OCI reference names, checked against its
 // digests; the host then verifies its claims as for a local file.
@@ -363,6 +369,9 @@ func (h *Host) handleControl(m *nats.Msg) {
 func (h *Host) canStart(req lattice.StartActorRequest) error {
 	if req.Ref == "" {
 		return errors.New("start actor: no module reference")
+	}
+	if h.opts.noActors {
+		return fmt.Errorf("start actor %s: host %s runs providers only", req.Ref, h.opts.name)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

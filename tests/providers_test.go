@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,7 +17,7 @@ import (
 
 // httpGet returns the status and body of a GET, or an error.
 func httpGet(url string) (int, string, error) {
-	c := &http.Client{Timeout: 5 * time.Second}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Get(url)
 	if err != nil {
 		return 0, "", err
@@ -95,5 +97,81 @@ func TestKVCounterWithProviders(t *testing.T) {
 	mustRun(t, h.url, "stop", "provider", "keyvalue")
 	if _, _, code := run(t, h.url, "stop", "provider", "keyvalue"); code != 3 {
 		t.Fatalf("stop of a provider no host runs: exit %d", code)
+	}
+}
+
+// startProviderProc runs `wisp provider run` joined to url.
+func startProviderProc(t *testing.T, url string, args ...string) *hostProc {
+	t.Helper()
+	logs := &syncBuffer{}
+	cmd := exec.Command(wisp(t), append([]string{"provider", "run", "--nats-url", url}, args...)...)
+	cmd.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t))
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &hostProc{cmd: cmd, logs: logs, url: url, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("wisp provider run %v output:\n%s", args, logs.String())
+		}
+	})
+	return p
+}
+
+// TestProvidersInTheirOwnProcesses: the keyvalue and httpserver providers
+// run as `wisp provider run` processes; calls cross NATS both ways, the
+// processes show as hosts with wisp.role=provider and never take actors.
+func TestProvidersInTheirOwnProcesses(t *testing.T) {
+	h := startHost(t)
+	module := filepath.Join(t.TempDir(), "kvcounter.wasm")
+	mustRun(t, h.url, "build", "./actors/kvcounter", "--cap", "wasmcloud:httpserver", "--cap", "wasmcloud:keyvalue", "-o", module)
+	startProviderProc(t, h.url, "keyvalue", "--name", "kv-proc")
+	startProviderProc(t, h.url, "httpserver", "--name", "web-proc")
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var hosts []lattice.HostSummary
+		json.Unmarshal([]byte(mustRun(t, h.url, "get", "hosts", "-o", "json")), &hosts)
+		roles := 0
+		for _, hs := range hosts {
+			if hs.Labels["wisp.role"] == "provider" {
+				roles++
+			}
+		}
+		if roles == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("provider processes not among the hosts: %+v", hosts)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The auction gives the actor to the only host that takes actors.
+	mustRun(t, h.url, "start", "actor", module, "--count", "2")
+	var invs []lattice.HostInventory
+	json.Unmarshal([]byte(mustRun(t, h.url, "get", "inventory", "-o", "json")), &invs)
+	for _, inv := range invs {
+		if inv.Host.Labels["wisp.role"] == "provider" && len(inv.Actors) > 0 {
+			t.Fatalf("a provider process took an actor: %+v", inv)
+		}
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	mustRun(t, h.url, "link", "put", "kvcounter", "httpserver", "wasmcloud:httpserver", "address="+addr)
+	mustRun(t, h.url, "link", "put", "kvcounter", "keyvalue", "wasmcloud:keyvalue")
+	for want, deadline := 1, time.Now().Add(20*time.Second); want <= 3; {
+		status, b, err := httpGet("http://" + addr + "/x")
+		if err == nil && status == 200 {
+			if b != fmt.Sprintf("{\"counter\":%d}\n", want) {
+				t.Fatalf("request %d = %q", want, b)
+			}
+			want++
+			continue
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kvcounter through provider processes: %d %q %v", status, b, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

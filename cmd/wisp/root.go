@@ -73,16 +73,18 @@ with the header Wisp-Operation gets the actor's answer.`,
 	keys.AddCommand(newKeysGenCmd(), newKeysListCmd())
 	claimsCmd := &cobra.Command{Use: "claims", Short: "Sign actor modules and inspect their claims", Long: claimsLong}
 	claimsCmd.AddCommand(newClaimsSignCmd(), newClaimsInspectCmd())
+	providerCmd := &cobra.Command{Use: "provider", Short: "Run a capability provider in a process of its own"}
+	providerCmd.AddCommand(newProviderRunCmd(g))
 	device := &cobra.Command{Use: "device", Short: "Simulate and list the microcontrollers gateways front", Long: deviceLong}
 	device.AddCommand(newDeviceSimCmd())
-	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd, device, link} {
+	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd, device, link, providerCmd} {
 		c.Args = noArgsHelp
 		c.RunE = func(c *cobra.Command, args []string) error {
 			return usageError{fmt.Errorf("%s needs a subcommand: %s", c.CommandPath(), subcommands(c))}
 		}
 	}
 	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd,
-		link, newEventsCmd(g), newPushCmd(), newPullCmd(), newInspectCmd(), device)
+		link, newEventsCmd(g), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd)
 	return root
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/host/claims"
@@ -41,6 +42,8 @@ type upFlags struct {
 	drain          time.Duration
 	logLevel       string
 	demo           bool
+	providers      []string
+	providersOnly  bool
 	allowedIssuers []string
 	allowUnsigned  bool
 	allowLatest    bool
@@ -103,7 +106,12 @@ and a cached tag is not asked for again.`,
 			return runUp(cmd.Context(), g, f, cmd.Flags().Changed("nats-url"))
 		},
 	}
-	fl := cmd.Flags()
+	f.register(cmd.Flags())
+	return cmd
+}
+
+// register defines the flags of `wisp up` on fl.
+func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.natsHost, "nats-host", "127.0.0.1", "listen address of the embedded NATS server")
 	fl.IntVar(&f.natsPort, "nats-port", 4222, "port of the embedded NATS server (-1: any free port)")
 	fl.StringVar(&f.jsDir, "js-dir", "", "JetStream store of the embedded server (default: under the user cache dir)")
@@ -121,6 +129,7 @@ and a cached tag is not asked for again.`,
 	fl.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long calls in flight may take to finish at shutdown")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&f.demo, "demo", false, "build ./actors/echo and start it (run from the wisp repository)")
+	fl.StringArrayVar(&f.providers, "provider", nil, "run a built-in provider, NAME or NAME:LINKNAME (repeatable; see 'wisp start provider --help')")
 	fl.StringSliceVar(&f.allowedIssuers, "allowed-issuers", nil, "only run actors signed by these accounts (A…, comma-separated)")
 	fl.BoolVar(&f.allowUnsigned, "allow-unsigned", false, "DEVELOPMENT ONLY: run actors without signed claims, with access to every contract")
 	fl.BoolVar(&f.allowLatest, "allow-latest", false, "start actors by the tag latest or by references without a tag")
@@ -134,7 +143,6 @@ and a cached tag is not asked for again.`,
 	fl.StringVar(&f.leafListen, "leaf-listen", "", "host:port where the embedded server accepts leaf-node connections")
 	fl.StringSliceVar(&f.leafURLs, "leaf-url", nil, "hub URL(s) (nats://host:port of its --leaf-listen) the embedded server connects to as a leaf node")
 	fl.StringVar(&f.leafCreds, "leaf-creds", "", ".creds file of the leaf-node connection to the hub")
-	return cmd
 }
 
 func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
@@ -215,6 +223,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		host.WithPolicy(host.Policy{AllowedIssuers: f.allowedIssuers, AllowUnsigned: f.allowUnsigned}),
 		host.WithLogger(log),
 		host.WithPull(pull),
+		host.WithProvidersOnly(f.providersOnly),
 		host.WithHeartbeat(f.heartbeat),
 		host.WithJetStreamDomain(g.jsDomain),
 		host.WithDefaultLimits(lattice.ActorLimits{
@@ -232,6 +241,15 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 			h.Stop(context.Background())
 			return err
 		}
+	}
+	for _, spec := range f.providers {
+		name, linkName, _ := strings.Cut(spec, ":")
+		d, err := h.StartProvider(ctx, lattice.StartProviderRequest{Name: name, LinkName: linkName})
+		if err != nil {
+			h.Stop(context.Background())
+			return usageError{fmt.Errorf("--provider %s: %w", spec, err)}
+		}
+		fmt.Fprintf(os.Stderr, "provider %s serving %s (link name %s)\n", d.Name, d.Contract, d.LinkName)
 	}
 	if url != "nats://127.0.0.1:4222" {
 		fmt.Fprintf(os.Stderr, "point clients at it: export WISP_NATS_URL=%s\n", url)

@@ -89,11 +89,9 @@ func (h *Host) scaleReported(ctx context.Context, req lattice.ScaleActorRequest)
 	h.publish(lattice.EventActorScaled, h.actorEvent("scale", req.RequestID, a))
 }
 
-// ensureEventStream makes sure the lattice's event stream exists before the
-// host announces itself, so that a new lattice's first host_started is
-// kept. It waits at most two seconds: a cluster still electing its
-// JetStream leader gets the stream from the state loop later.
-func (h *Host) ensureEventStream(ctx context.Context) {
+// ensureEventStream makes sure the lattice's event stream exists, waiting
+// at most two seconds, and reports whether it does.
+func (h *Host) ensureEventStream(ctx context.Context) bool {
 	js, err := h.jetStream()
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -102,5 +100,14 @@ func (h *Host) ensureEventStream(ctx context.Context) {
 	}
 	if err != nil {
 		h.log.Debug("event stream not ready at start", "err", err)
+		return false
+	}
+	return true
+}
+
+// announceStarted publishes host_started, once.
+func (h *Host) announceStarted() {
+	if h.announce.CompareAndSwap(true, false) {
+		h.publish(lattice.EventHostStarted, h.hostEvent())
 	}
 }

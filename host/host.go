@@ -21,6 +21,7 @@ import (
 	"maps"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,16 +52,18 @@ type Host struct {
 	keys     map[string]string // module key → call alias
 	stopping bool
 
-	subs     []*nats.Subscription
-	links    *links
-	bgCancel context.CancelFunc // stops the background goroutines
-	bg       sync.WaitGroup     // heartbeats, the state loop
-	done     chan struct{}      // closed when the host has stopped
-	stopOnce sync.Once
-	stopErr  error
-	stopReq  chan struct{} // closed when a stop command arrives
-	reqOnce  sync.Once
-	wg       sync.WaitGroup // control handlers in flight
+	subs          []*nats.Subscription
+	links         *links
+	announce      atomic.Bool // host_started still to publish
+	announceTimer *time.Timer
+	bgCancel      context.CancelFunc // stops the background goroutines
+	bg            sync.WaitGroup     // heartbeats, the state loop
+	done          chan struct{}      // closed when the host has stopped
+	stopOnce      sync.Once
+	stopErr       error
+	stopReq       chan struct{} // closed when a stop command arrives
+	reqOnce       sync.Once
+	wg            sync.WaitGroup // control handlers in flight
 }
 
 type options struct {
@@ -171,13 +174,20 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 		return nil, err
 	}
 	h.watchConnection()
-	h.ensureEventStream(ctx)
 	bg, cancel := context.WithCancel(context.Background())
 	h.bgCancel = cancel
 	h.bg.Add(2)
 	go func() { defer h.bg.Done(); h.runState(bg) }()
 	go func() { defer h.bg.Done(); h.heartbeats(bg, o.heartbeat) }()
-	h.publish(lattice.EventHostStarted, h.hostEvent())
+	// host_started goes out once the event stream keeps it, so that a new
+	// lattice's history starts with its hosts; a cluster still electing
+	// its JetStream leader gets it from the state loop, or after 15s.
+	h.announce.Store(true)
+	if h.ensureEventStream(ctx) {
+		h.announceStarted()
+	} else {
+		h.announceTimer = time.AfterFunc(15*time.Second, h.announceStarted)
+	}
 	h.log.Info("host started", "name", o.name, "lattice", o.lattice, "heartbeat", o.heartbeat)
 	return h, nil
 }
@@ -476,6 +486,10 @@ func (h *Host) Stop(ctx context.Context) error {
 		h.wg.Wait()
 		h.bgCancel()
 		h.bg.Wait()
+		if h.announceTimer != nil {
+			h.announceTimer.Stop()
+		}
+		h.announceStarted()
 		h.publish(lattice.EventHostStopped, h.hostEvent())
 		if err := h.nc.FlushTimeout(2 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			h.log.Warn("flush the last events", "err", err)

@@ -125,7 +125,7 @@ func (h *Host) watchState(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	setup, cancel := context.WithTimeout(ctx, 10*time.Second)
+	setup, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := lattice.EnsureEventStream(setup, js, h.opts.lattice); err != nil {
 		return err
@@ -134,6 +134,7 @@ func (h *Host) watchState(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	h.announceStarted()
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	w, err := kv.WatchAll(wctx)
@@ -222,10 +223,6 @@ func (h *Host) PutLink(ctx context.Context, l lattice.Link) (*lattice.Link, erro
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	kv, err := h.links.bucket()
-	if err != nil {
-		return nil, err
-	}
 	id, err := h.resolveActor(ctx, l.ActorID)
 	if err != nil {
 		return nil, err
@@ -233,6 +230,10 @@ func (h *Host) PutLink(ctx context.Context, l lattice.Link) (*lattice.Link, erro
 	if !id.Unsigned && !slices.Contains(id.Caps, l.ContractID) {
 		return nil, fmt.Errorf("link refused: actor %s does not claim contract %s (its claims list %s): sign it with --cap %s",
 			id.Name, l.ContractID, capsText(id.Caps), l.ContractID)
+	}
+	kv, err := h.links.bucket()
+	if err != nil {
+		return nil, err
 	}
 	l.ActorName = id.Name
 	l.ActorID = id.Name
@@ -382,6 +383,10 @@ func (r *linkRouter) Route(ctx context.Context, actor string, call engine.HostCa
 	if !ok {
 		if r.next != nil {
 			return r.next.Route(ctx, actor, call)
+		}
+		if _, err := r.h.links.bucket(); err != nil {
+			// Perhaps there is one: the host has not read the links yet.
+			return nil, fmt.Errorf("%w for %s on %s (link name %q) yet: the host has not loaded the lattice's links: %w", ErrNoLink, call.Operation, call.Namespace, call.Binding, err)
 		}
 		return nil, fmt.Errorf("%w for %s on %s (link name %q): put one with `wisp link put %s PROVIDER %s`", ErrNoLink, call.Operation, call.Namespace, call.Binding, actor, call.Namespace)
 	}

@@ -340,7 +340,8 @@ func TestLatticeOfThreeHosts(t *testing.T) {
 	startOn(t, l.urlA, probe, hosts["c"].ID)
 	pc = provider(l.urlA)
 	defer pc.Close()
-	if out := mustRun(t, l.urlB, "call", "probe", "Probe.Link", "again"); out != "kv:again:"+probeDesc.Key+"\n" {
+	// The new host may still be loading the links while JetStream elects.
+	if out := eventually(t, l.urlB, "call", "probe", "Probe.Link", "again"); out != "kv:again:"+probeDesc.Key+"\n" {
 		t.Fatalf("linked call after the restarts = %q", out)
 	}
 	mustRun(t, l.urlA, "link", "del", "probe", "wasmcloud:keyvalue")

@@ -486,3 +486,51 @@ func TestLatticeBadInput(t *testing.T) {
 		t.Fatalf("contract with a space: exit %d", code)
 	}
 }
+
+// TestEdgeHostOnALeafNode: an edge site runs its own NATS server as a leaf
+// node of the hub's; the edge host joins the hub's lattice, wins an auction
+// by its labels, serves calls made at the hub and follows links stored in
+// the hub's JetStream (--js-domain).
+func TestEdgeHostOnALeafNode(t *testing.T) {
+	leaf := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	hub := startHost(t, "--name", "hub", "--leaf-listen", leaf, "--js-domain", "cloud", "--label", "site=cloud")
+	edgePort := freePort(t)
+	edgeURL := fmt.Sprintf("nats://127.0.0.1:%d", edgePort)
+	spawn(t, edgeURL, "--name", "edge", "--nats-port", fmt.Sprint(edgePort), "--leaf-url", "nats://"+leaf, "--js-domain", "cloud",
+		"--cache-dir", t.TempDir(), "--label", "site=edge")
+	hosts := hostsByName(t, hub.url, "default", 2)
+	hostsByName(t, edgeURL, "default", 2)
+
+	probe := filepath.Join(t.TempDir(), "probe.wasm")
+	mustRun(t, hub.url, "build", "./internal/testactors/probe", "-o", probe, "--cap", "wasmcloud:keyvalue")
+	var started struct {
+		Host string `json:"host"`
+	}
+	json.Unmarshal([]byte(mustRun(t, hub.url, "start", "actor", probe, "--constraint", "site=edge", "-o", "json")), &started)
+	if started.Host != hosts["edge"].ID {
+		t.Fatalf("site=edge started on %s, want the edge host", started.Host)
+	}
+	if out := mustRun(t, hub.url, "call", "probe", "Probe.Dice"); len(strings.TrimSpace(out)) != 1 {
+		t.Fatalf("call from the hub = %q", out)
+	}
+	eventually(t, hub.url, "link", "put", "probe", "kvp", "wasmcloud:keyvalue")
+	pc, err := nats.Connect(hub.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pc.Subscribe("wisp.prov.default.wasmcloud:keyvalue.default", func(m *nats.Msg) { m.Respond([]byte("hub kv")) })
+	pc.Flush()
+	if out := eventually(t, edgeURL, "call", "probe", "Probe.Link"); out != "hub kv\n" {
+		t.Fatalf("linked call at the edge = %q", out)
+	}
+	var links []lattice.Link
+	json.Unmarshal([]byte(mustRun(t, edgeURL, "link", "get", "-o", "json")), &links)
+	if len(links) != 1 {
+		t.Fatalf("links seen from the edge = %+v", links)
+	}
+	replay := mustRun(t, edgeURL, "events", "--replay", "--js-domain", "cloud", "--type", "link_set", "--count", "1", "--timeout", "20s", "-o", "json")
+	if !strings.Contains(replay, "link_set") {
+		t.Fatalf("replay at the edge = %q", replay)
+	}
+}

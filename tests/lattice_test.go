@@ -28,6 +28,7 @@ func spawn(t *testing.T, url string, args ...string) *hostProc {
 	cmd := exec.Command(wisp(t), append([]string{"up"}, args...)...)
 	cmd.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t))
 	cmd.Stdout, cmd.Stderr = logs, logs
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +167,7 @@ func TestLatticeOfThreeHosts(t *testing.T) {
 	events.Env = append(os.Environ(), "WISP_NATS_URL="+l.urlB)
 	evOut := &syncBuffer{}
 	events.Stdout, events.Stderr = evOut, evOut
+	dieWithTest(events)
 	if err := events.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -82,6 +82,7 @@ func startHost(t *testing.T, extra ...string) *hostProc {
 	cmd := exec.Command(wisp(t), args...)
 	cmd.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t))
 	cmd.Stdout, cmd.Stderr = logs, logs
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

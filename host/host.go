@@ -179,15 +179,11 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 	h.bg.Add(2)
 	go func() { defer h.bg.Done(); h.runState(bg) }()
 	go func() { defer h.bg.Done(); h.heartbeats(bg, o.heartbeat) }()
-	// host_started goes out once the event stream keeps it, so that a new
-	// lattice's history starts with its hosts; a cluster still electing
-	// its JetStream leader gets it from the state loop, or after 15s.
+	// host_started goes out from the state loop once the event stream
+	// stores it, so that a lattice's history starts with its hosts; when
+	// JetStream is not there within 15s it goes out anyway.
 	h.announce.Store(true)
-	if h.ensureEventStream(ctx) {
-		h.announceStarted()
-	} else {
-		h.announceTimer = time.AfterFunc(15*time.Second, h.announceStarted)
-	}
+	h.announceTimer = time.AfterFunc(15*time.Second, h.announceStarted)
 	h.log.Info("host started", "name", o.name, "lattice", o.lattice, "heartbeat", o.heartbeat)
 	return h, nil
 }

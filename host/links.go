@@ -134,7 +134,7 @@ func (h *Host) watchState(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.announceStarted()
+	h.announceStartedStored(ctx, js)
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	w, err := kv.WatchAll(wctx)

@@ -13,6 +13,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,14 +57,16 @@ type Host struct {
 	links         *links
 	announce      atomic.Bool // host_started still to publish
 	announceTimer *time.Timer
-	bgCancel      context.CancelFunc // stops the background goroutines
-	bg            sync.WaitGroup     // heartbeats, the state loop
-	done          chan struct{}      // closed when the host has stopped
-	stopOnce      sync.Once
-	stopErr       error
-	stopReq       chan struct{} // closed when a stop command arrives
-	reqOnce       sync.Once
-	wg            sync.WaitGroup // control handlers in flight
+	// restoreHandlers puts back the connection handlers New replaced.
+	restoreHandlers func()
+	bgCancel        context.CancelFunc // stops the background goroutines
+	bg              sync.WaitGroup     // heartbeats, the state loop
+	done            chan struct{}      // closed when the host has stopped
+	stopOnce        sync.Once
+	stopErr         error
+	stopReq         chan struct{} // closed when a stop command arrives
+	reqOnce         sync.Once
+	wg              sync.WaitGroup // control handlers in flight
 }
 
 type options struct {
@@ -194,6 +197,10 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 // (the server may have restarted). Handlers set on nc before New still run.
 func (h *Host) watchConnection() {
 	prevDisc, prevRecon := h.nc.Opts.DisconnectedErrCB, h.nc.Opts.ReconnectedCB
+	h.restoreHandlers = func() {
+		h.nc.SetDisconnectErrHandler(prevDisc)
+		h.nc.SetReconnectHandler(prevRecon)
+	}
 	h.nc.SetDisconnectErrHandler(func(nc *nats.Conn, err error) {
 		h.log.Warn("NATS connection lost; reconnecting", "err", err)
 		if prevDisc != nil {
@@ -292,7 +299,21 @@ func (h *Host) Inventory() lattice.HostInventory {
 }
 
 func (h *Host) handlePing(m *nats.Msg) {
+	if !noBody(m) {
+		return
+	}
 	respondJSON(m, h.Summary())
+}
+
+// noBody accepts the body of a command that takes none: empty, or any
+// valid JSON. Anything else gets an error answer, so that garbage never
+// passes for a command (a stop above all).
+func noBody(m *nats.Msg) bool {
+	if len(bytes.TrimSpace(m.Data)) == 0 || json.Valid(m.Data) {
+		return true
+	}
+	respondJSON(m, lattice.Ack{Error: "bad request body: this command takes none (or JSON)"})
+	return false
 }
 
 // handleControl serves wisp.ctl.L.host.<id>.<verb>. Commands run in their
@@ -306,7 +327,9 @@ func (h *Host) handleControl(m *nats.Msg) {
 		ctx := context.Background()
 		switch verb {
 		case lattice.VerbInventory:
-			respondJSON(m, h.Inventory())
+			if noBody(m) {
+				respondJSON(m, h.Inventory())
+			}
 		case lattice.VerbStartActor:
 			// Acknowledged at once; the outcome is an event (a pull and a
 			// compile can outlast any request timeout).
@@ -342,6 +365,9 @@ func (h *Host) handleControl(m *nats.Msg) {
 			}
 			respondJSON(m, ack(h.StopActor(ctx, req.Actor)))
 		case lattice.VerbStopHost:
+			if !noBody(m) {
+				return
+			}
 			respondJSON(m, lattice.Ack{Accepted: true})
 			h.reqOnce.Do(func() { close(h.stopReq) })
 		default:
@@ -453,6 +479,7 @@ func (h *Host) Stop(ctx context.Context) error {
 		for _, s := range h.subs {
 			s.Unsubscribe()
 		}
+		h.restoreHandlers()
 		h.mu.Lock()
 		h.stopping = true
 		actors := make([]*Actor, 0, len(h.actors))

@@ -205,6 +205,9 @@ func (h *Host) handleLink(m *nats.Msg) {
 			gone, err := h.DeleteLink(ctx, req.Actor, req.ContractID, req.LinkName)
 			respondJSON(m, lattice.LinkReply{Ack: ack(err), Link: gone})
 		case lattice.VerbLinkGet:
+			if !noBody(m) {
+				return
+			}
 			ls, err := h.Links(ctx)
 			respondJSON(m, lattice.LinksReply{Ack: ack(err), Links: ls})
 		default:

@@ -455,12 +455,16 @@ func TestLatticeBadInput(t *testing.T) {
 		lattice.HostSubject("default", hostID, lattice.VerbScaleActor),
 		lattice.HostSubject("default", hostID, lattice.VerbStopActor),
 		lattice.HostSubject("default", hostID, "reboot"),
+		lattice.HostSubject("default", hostID, lattice.VerbInventory),
+		lattice.HostSubject("default", hostID, lattice.VerbStopHost),
+		lattice.LinkSubject("default", lattice.VerbLinkGet),
+		lattice.PingSubject("default"),
 		lattice.LinkSubject("default", lattice.VerbLinkPut),
 		lattice.LinkSubject("default", lattice.VerbLinkDel),
 		lattice.LinkSubject("default", "frobnicate"),
 		lattice.AuctionActorSubject("default"),
 	} {
-		for _, body := range []string{"{", "null x", `{"ref":[]}`, "\xff\xfe"} {
+		for _, body := range []string{"{", "null x", `{"ref":[]`, "\xff\xfe"} {
 			reply, err := nc.Request(subject, []byte(body), 5*time.Second)
 			var a lattice.Ack
 			if err != nil || json.Unmarshal(reply.Data, &a) != nil || a.Accepted || a.Error == "" {

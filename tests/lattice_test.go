@@ -540,3 +540,43 @@ func TestEdgeHostOnALeafNode(t *testing.T) {
 		t.Fatalf("replay at the edge = %q", replay)
 	}
 }
+
+// TestJoinedHostServesAgainAfterItsServerRestarts: a host that joined by
+// URL loses its NATS server; when the server is back (same port, same
+// JetStream store) the host re-registers: it answers pings, serves its
+// actor and routes its link again.
+func TestJoinedHostServesAgainAfterItsServerRestarts(t *testing.T) {
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	serverArgs := []string{"--name", "server", "--nats-port", fmt.Sprint(port), "--js-dir", t.TempDir(), "--cache-dir", t.TempDir()}
+	server := spawn(t, url, serverArgs...)
+	hostsByName(t, url, "default", 1)
+	joiner := spawn(t, url, "--name", "joiner", "--nats-url", url, "--cache-dir", t.TempDir())
+	hosts := hostsByName(t, url, "default", 2)
+	probe := filepath.Join(t.TempDir(), "probe.wasm")
+	mustRun(t, url, "build", "./internal/testactors/probe", "-o", probe, "--cap", "wasmcloud:keyvalue")
+	startOn(t, url, probe, hosts["joiner"].ID)
+	eventually(t, url, "link", "put", "probe", "kvp", "wasmcloud:keyvalue")
+
+	server.stop(t)
+	spawn(t, url, serverArgs...)
+	hostsByName(t, url, "default", 2)
+	pc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pc.Subscribe("wisp.prov.default.wasmcloud:keyvalue.default", func(m *nats.Msg) { m.Respond([]byte("back")) })
+	pc.Flush()
+	if out := eventually(t, url, "call", "probe", "Probe.Link"); out != "back\n" {
+		t.Fatalf("linked call after the server came back = %q", out)
+	}
+	var inv []lattice.HostInventory
+	json.Unmarshal([]byte(mustRun(t, url, "get", "inventory", hosts["joiner"].ID, "-o", "json")), &inv)
+	if len(inv) != 1 || len(inv[0].Actors) != 1 || inv[0].Actors[0].Name != "probe" {
+		t.Fatalf("joiner inventory after the restart = %+v", inv)
+	}
+	if !strings.Contains(joiner.logs.String(), "NATS connection back: re-registering") {
+		t.Fatalf("the joiner did not say it re-registered:\n%s", joiner.logs)
+	}
+}

@@ -258,7 +258,8 @@ func TestLatticeOfThreeHosts(t *testing.T) {
 		return pc
 	}
 	pc := provider(l.urlB)
-	if out := mustRun(t, l.urlA, "call", "probe", "Probe.Link", "k"); out != "kv:k:"+probeDesc.Key+"\n" {
+	// Every host loads the links once the new cluster elects its JetStream leader.
+	if out := eventually(t, l.urlA, "call", "probe", "Probe.Link", "k"); out != "kv:k:"+probeDesc.Key+"\n" {
 		t.Fatalf("linked call = %q", out)
 	}
 	pc.Close()

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/wisp-dev/wisp/lattice"
 )
 
@@ -89,18 +91,44 @@ func (h *Host) scaleReported(ctx context.Context, req lattice.ScaleActorRequest)
 	h.publish(lattice.EventActorScaled, h.actorEvent("scale", req.RequestID, a))
 }
 
-// ensureEventStream makes sure the lattice's event stream exists before the
-// host announces itself, so that a new lattice's first host_started is
-// kept. It waits at most two seconds: a cluster still electing its
-// JetStream leader gets the stream from the state loop later.
-func (h *Host) ensureEventStream(ctx context.Context) {
-	js, err := h.jetStream()
+// announceStarted publishes host_started, once.
+func (h *Host) announceStarted() {
+	if h.announce.CompareAndSwap(true, false) {
+		h.publish(lattice.EventHostStarted, h.hostEvent())
+	}
+}
+
+// announceStartedStored publishes host_started, once, through JetStream
+// and waits for the stream to acknowledge it: right after a cluster
+// creates the stream its leader may not be elected yet, and a plain
+// publish would reach live subscribers but not the history.
+func (h *Host) announceStartedStored(ctx context.Context, js jetstream.JetStream) {
+	if !h.announce.CompareAndSwap(true, false) {
+		return
+	}
+	e, err := lattice.NewEvent(h.opts.lattice, h.id, lattice.EventHostStarted, h.hostEvent())
+	var b []byte
 	if err == nil {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		err = lattice.EnsureEventStream(ctx, js, h.opts.lattice)
+		b, err = json.Marshal(e)
 	}
 	if err != nil {
-		h.log.Debug("event stream not ready at start", "err", err)
+		h.log.Warn("publish event", "type", lattice.EventHostStarted, "err", err)
+		return
+	}
+	subject := lattice.EventSubject(h.opts.lattice, lattice.EventHostStarted)
+	for try := 0; try < 10; try++ {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = js.Publish(pctx, subject, b, jetstream.WithMsgID(e.ID))
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		h.log.Warn("host_started is not in the event history", "err", err)
 	}
 }

@@ -13,6 +13,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"maps"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,17 +53,21 @@ type Host struct {
 	keys     map[string]string // module key → call alias
 	stopping bool
 
-	subs     []*nats.Subscription
-	links    *links
-	provs    providers
-	bgCancel context.CancelFunc // stops the background goroutines
-	bg       sync.WaitGroup     // heartbeats, the state loop
-	done     chan struct{}      // closed when the host has stopped
-	stopOnce sync.Once
-	stopErr  error
-	stopReq  chan struct{} // closed when a stop command arrives
-	reqOnce  sync.Once
-	wg       sync.WaitGroup // control handlers in flight
+	subs          []*nats.Subscription
+	links         *links
+	provs         providers
+	announce      atomic.Bool // host_started still to publish
+	announceTimer *time.Timer
+	// restoreHandlers puts back the connection handlers New replaced.
+	restoreHandlers func()
+	bgCancel        context.CancelFunc // stops the background goroutines
+	bg              sync.WaitGroup     // heartbeats, the state loop
+	done            chan struct{}      // closed when the host has stopped
+	stopOnce        sync.Once
+	stopErr         error
+	stopReq         chan struct{} // closed when a stop command arrives
+	reqOnce         sync.Once
+	wg              sync.WaitGroup // control handlers in flight
 }
 
 type options struct {
@@ -188,13 +194,16 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 		return nil, err
 	}
 	h.watchConnection()
-	h.ensureEventStream(ctx)
 	bg, cancel := context.WithCancel(context.Background())
 	h.bgCancel = cancel
 	h.bg.Add(2)
 	go func() { defer h.bg.Done(); h.runState(bg) }()
 	go func() { defer h.bg.Done(); h.heartbeats(bg, o.heartbeat) }()
-	h.publish(lattice.EventHostStarted, h.hostEvent())
+	// host_started goes out from the state loop once the event stream
+	// stores it, so that a lattice's history starts with its hosts; when
+	// JetStream is not there within 15s it goes out anyway.
+	h.announce.Store(true)
+	h.announceTimer = time.AfterFunc(15*time.Second, h.announceStarted)
 	h.log.Info("host started", "name", o.name, "lattice", o.lattice, "heartbeat", o.heartbeat)
 	return h, nil
 }
@@ -205,6 +214,10 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 // (the server may have restarted). Handlers set on nc before New still run.
 func (h *Host) watchConnection() {
 	prevDisc, prevRecon := h.nc.Opts.DisconnectedErrCB, h.nc.Opts.ReconnectedCB
+	h.restoreHandlers = func() {
+		h.nc.SetDisconnectErrHandler(prevDisc)
+		h.nc.SetReconnectHandler(prevRecon)
+	}
 	h.nc.SetDisconnectErrHandler(func(nc *nats.Conn, err error) {
 		h.log.Warn("NATS connection lost; reconnecting", "err", err)
 		if prevDisc != nil {
@@ -305,7 +318,21 @@ func (h *Host) Inventory() lattice.HostInventory {
 }
 
 func (h *Host) handlePing(m *nats.Msg) {
+	if !noBody(m) {
+		return
+	}
 	respondJSON(m, h.Summary())
+}
+
+// noBody accepts the body of a command that takes none: empty, or any
+// valid JSON. Anything else gets an error answer, so that garbage never
+// passes for a command (a stop above all).
+func noBody(m *nats.Msg) bool {
+	if len(bytes.TrimSpace(m.Data)) == 0 || json.Valid(m.Data) {
+		return true
+	}
+	respondJSON(m, lattice.Ack{Error: "bad request body: this command takes none (or JSON)"})
+	return false
 }
 
 // handleControl serves wisp.ctl.L.host.<id>.<verb>. Commands run in their
@@ -319,7 +346,9 @@ func (h *Host) handleControl(m *nats.Msg) {
 		ctx := context.Background()
 		switch verb {
 		case lattice.VerbInventory:
-			respondJSON(m, h.Inventory())
+			if noBody(m) {
+				respondJSON(m, h.Inventory())
+			}
 		case lattice.VerbStartActor:
 			// Acknowledged at once; the outcome is an event (a pull and a
 			// compile can outlast any request timeout).
@@ -357,6 +386,9 @@ func (h *Host) handleControl(m *nats.Msg) {
 		case lattice.VerbStartProvider, lattice.VerbStopProvider:
 			h.providerCommand(ctx, verb, m)
 		case lattice.VerbStopHost:
+			if !noBody(m) {
+				return
+			}
 			respondJSON(m, lattice.Ack{Accepted: true})
 			h.reqOnce.Do(func() { close(h.stopReq) })
 		default:
@@ -471,6 +503,7 @@ func (h *Host) Stop(ctx context.Context) error {
 		for _, s := range h.subs {
 			s.Unsubscribe()
 		}
+		h.restoreHandlers()
 		h.mu.Lock()
 		h.stopping = true
 		actors := make([]*Actor, 0, len(h.actors))
@@ -503,6 +536,10 @@ func (h *Host) Stop(ctx context.Context) error {
 		h.wg.Wait()
 		h.bgCancel()
 		h.bg.Wait()
+		if h.announceTimer != nil {
+			h.announceTimer.Stop()
+		}
+		h.announceStarted()
 		h.publish(lattice.EventHostStopped, h.hostEvent())
 		if err := h.nc.FlushTimeout(2 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			h.log.Warn("flush the last events", "err", err)

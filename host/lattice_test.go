@@ -280,12 +280,16 @@ func TestMalformedJSONOnEveryControlSubjectGetsAnErrorReply(t *testing.T) {
 		lattice.HostSubject("default", e.host.ID(), lattice.VerbScaleActor),
 		lattice.HostSubject("default", e.host.ID(), lattice.VerbStopActor),
 		lattice.HostSubject("default", e.host.ID(), "no_such_verb"),
+		lattice.HostSubject("default", e.host.ID(), lattice.VerbInventory),
+		lattice.HostSubject("default", e.host.ID(), lattice.VerbStopHost),
+		lattice.LinkSubject("default", lattice.VerbLinkGet),
+		lattice.PingSubject("default"),
 		lattice.LinkSubject("default", lattice.VerbLinkPut),
 		lattice.LinkSubject("default", lattice.VerbLinkDel),
 		lattice.AuctionActorSubject("default"),
 	}
 	for _, s := range subjects {
-		for _, body := range []string{"{", "[1,2]", `{"ref":5}`, "\x00\xff"} {
+		for _, body := range []string{"{", "[1,2", `{"ref":5`, "\x00\xff"} {
 			reply, err := nc.Request(s, []byte(body), 5*time.Second)
 			if err != nil {
 				t.Fatalf("%s %q: %v", s, body, err)
@@ -298,6 +302,11 @@ func TestMalformedJSONOnEveryControlSubjectGetsAnErrorReply(t *testing.T) {
 	}
 	if _, err := e.client.Hosts(context.Background()); err != nil {
 		t.Fatalf("host stopped answering: %v", err)
+	}
+	select {
+	case <-e.host.StopRequested():
+		t.Fatal("a malformed stop command stopped the host")
+	default:
 	}
 	if err := e.client.StopActor(context.Background(), "NOSUCHHOST", "x"); !errors.Is(err, lattice.ErrHostNotFound) {
 		t.Fatalf("stop on an unknown host = %v, want ErrHostNotFound", err)

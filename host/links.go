@@ -139,7 +139,7 @@ func (h *Host) watchState(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	setup, cancel := context.WithTimeout(ctx, 10*time.Second)
+	setup, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := lattice.EnsureEventStream(setup, js, h.opts.lattice); err != nil {
 		return err
@@ -148,6 +148,7 @@ func (h *Host) watchState(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	h.announceStartedStored(ctx, js)
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	w, err := kv.WatchAll(wctx)
@@ -230,6 +231,9 @@ func (h *Host) handleLink(m *nats.Msg) {
 			gone, err := h.DeleteLink(ctx, req.Actor, req.ContractID, req.LinkName)
 			respondJSON(m, lattice.LinkReply{Ack: ack(err), Link: gone})
 		case lattice.VerbLinkGet:
+			if !noBody(m) {
+				return
+			}
 			ls, err := h.Links(ctx)
 			respondJSON(m, lattice.LinksReply{Ack: ack(err), Links: ls})
 		default:
@@ -248,10 +252,6 @@ func (h *Host) PutLink(ctx context.Context, l lattice.Link) (*lattice.Link, erro
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	kv, err := h.links.bucket()
-	if err != nil {
-		return nil, err
-	}
 	id, err := h.resolveActor(ctx, l.ActorID)
 	if err != nil {
 		return nil, err
@@ -259,6 +259,10 @@ func (h *Host) PutLink(ctx context.Context, l lattice.Link) (*lattice.Link, erro
 	if !id.Unsigned && !slices.Contains(id.Caps, l.ContractID) {
 		return nil, fmt.Errorf("link refused: actor %s does not claim contract %s (its claims list %s): sign it with --cap %s",
 			id.Name, l.ContractID, capsText(id.Caps), l.ContractID)
+	}
+	kv, err := h.links.bucket()
+	if err != nil {
+		return nil, err
 	}
 	l.ActorName = id.Name
 	l.ActorID = id.Name
@@ -408,6 +412,10 @@ func (r *linkRouter) Route(ctx context.Context, actor string, call engine.HostCa
 	if !ok {
 		if r.next != nil {
 			return r.next.Route(ctx, actor, call)
+		}
+		if _, err := r.h.links.bucket(); err != nil {
+			// Perhaps there is one: the host has not read the links yet.
+			return nil, fmt.Errorf("%w for %s on %s (link name %q) yet: the host has not loaded the lattice's links: %w", ErrNoLink, call.Operation, call.Namespace, call.Binding, err)
 		}
 		return nil, fmt.Errorf("%w for %s on %s (link name %q): put one with `wisp link put %s PROVIDER %s`", ErrNoLink, call.Operation, call.Namespace, call.Binding, actor, call.Namespace)
 	}

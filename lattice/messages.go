@@ -53,13 +53,6 @@ type ScaleActorRequest struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// ActorReply answers start and scale with the actor's state after the
-// command.
-type ActorReply struct {
-	Ack
-	Actor *ActorDescription `json:"actor,omitempty"`
-}
-
 // ActorDescription is one actor running on a host.
 type ActorDescription struct {
 	// Name is the call alias the actor answers to.

@@ -28,6 +28,7 @@ func spawn(t *testing.T, url string, args ...string) *hostProc {
 	cmd := exec.Command(wisp(t), append([]string{"up"}, args...)...)
 	cmd.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t))
 	cmd.Stdout, cmd.Stderr = logs, logs
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +167,7 @@ func TestLatticeOfThreeHosts(t *testing.T) {
 	events.Env = append(os.Environ(), "WISP_NATS_URL="+l.urlB)
 	evOut := &syncBuffer{}
 	events.Stdout, events.Stderr = evOut, evOut
+	dieWithTest(events)
 	if err := events.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +258,8 @@ func TestLatticeOfThreeHosts(t *testing.T) {
 		return pc
 	}
 	pc := provider(l.urlB)
-	if out := mustRun(t, l.urlA, "call", "probe", "Probe.Link", "k"); out != "kv:k:"+probeDesc.Key+"\n" {
+	// Every host loads the links once the new cluster elects its JetStream leader.
+	if out := eventually(t, l.urlA, "call", "probe", "Probe.Link", "k"); out != "kv:k:"+probeDesc.Key+"\n" {
 		t.Fatalf("linked call = %q", out)
 	}
 	pc.Close()
@@ -340,7 +343,8 @@ func TestLatticeOfThreeHosts(t *testing.T) {
 	startOn(t, l.urlA, probe, hosts["c"].ID)
 	pc = provider(l.urlA)
 	defer pc.Close()
-	if out := mustRun(t, l.urlB, "call", "probe", "Probe.Link", "again"); out != "kv:again:"+probeDesc.Key+"\n" {
+	// The new host may still be loading the links while JetStream elects.
+	if out := eventually(t, l.urlB, "call", "probe", "Probe.Link", "again"); out != "kv:again:"+probeDesc.Key+"\n" {
 		t.Fatalf("linked call after the restarts = %q", out)
 	}
 	mustRun(t, l.urlA, "link", "del", "probe", "wasmcloud:keyvalue")
@@ -452,12 +456,16 @@ func TestLatticeBadInput(t *testing.T) {
 		lattice.HostSubject("default", hostID, lattice.VerbScaleActor),
 		lattice.HostSubject("default", hostID, lattice.VerbStopActor),
 		lattice.HostSubject("default", hostID, "reboot"),
+		lattice.HostSubject("default", hostID, lattice.VerbInventory),
+		lattice.HostSubject("default", hostID, lattice.VerbStopHost),
+		lattice.LinkSubject("default", lattice.VerbLinkGet),
+		lattice.PingSubject("default"),
 		lattice.LinkSubject("default", lattice.VerbLinkPut),
 		lattice.LinkSubject("default", lattice.VerbLinkDel),
 		lattice.LinkSubject("default", "frobnicate"),
 		lattice.AuctionActorSubject("default"),
 	} {
-		for _, body := range []string{"{", "null x", `{"ref":[]}`, "\xff\xfe"} {
+		for _, body := range []string{"{", "null x", `{"ref":[]`, "\xff\xfe"} {
 			reply, err := nc.Request(subject, []byte(body), 5*time.Second)
 			var a lattice.Ack
 			if err != nil || json.Unmarshal(reply.Data, &a) != nil || a.Accepted || a.Error == "" {
@@ -483,5 +491,93 @@ func TestLatticeBadInput(t *testing.T) {
 	}
 	if _, _, code := run(t, h.url, "link", "put", "a", "p", "bad contract"); code != 2 {
 		t.Fatalf("contract with a space: exit %d", code)
+	}
+}
+
+// TestEdgeHostOnALeafNode: an edge site runs its own NATS server as a leaf
+// node of the hub's; the edge host joins the hub's lattice, wins an auction
+// by its labels, serves calls made at the hub and follows links stored in
+// the hub's JetStream (--js-domain).
+func TestEdgeHostOnALeafNode(t *testing.T) {
+	leaf := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	hub := startHost(t, "--name", "hub", "--leaf-listen", leaf, "--js-domain", "cloud", "--label", "site=cloud")
+	edgePort := freePort(t)
+	edgeURL := fmt.Sprintf("nats://127.0.0.1:%d", edgePort)
+	spawn(t, edgeURL, "--name", "edge", "--nats-port", fmt.Sprint(edgePort), "--leaf-url", "nats://"+leaf, "--js-domain", "cloud",
+		"--cache-dir", t.TempDir(), "--label", "site=edge")
+	hosts := hostsByName(t, hub.url, "default", 2)
+	hostsByName(t, edgeURL, "default", 2)
+
+	probe := filepath.Join(t.TempDir(), "probe.wasm")
+	mustRun(t, hub.url, "build", "./internal/testactors/probe", "-o", probe, "--cap", "wasmcloud:keyvalue")
+	var started struct {
+		Host string `json:"host"`
+	}
+	json.Unmarshal([]byte(mustRun(t, hub.url, "start", "actor", probe, "--constraint", "site=edge", "-o", "json")), &started)
+	if started.Host != hosts["edge"].ID {
+		t.Fatalf("site=edge started on %s, want the edge host", started.Host)
+	}
+	if out := mustRun(t, hub.url, "call", "probe", "Probe.Dice"); len(strings.TrimSpace(out)) != 1 {
+		t.Fatalf("call from the hub = %q", out)
+	}
+	eventually(t, hub.url, "link", "put", "probe", "kvp", "wasmcloud:keyvalue")
+	pc, err := nats.Connect(hub.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pc.Subscribe("wisp.prov.default.wasmcloud:keyvalue.default", func(m *nats.Msg) { m.Respond([]byte("hub kv")) })
+	pc.Flush()
+	if out := eventually(t, edgeURL, "call", "probe", "Probe.Link"); out != "hub kv\n" {
+		t.Fatalf("linked call at the edge = %q", out)
+	}
+	var links []lattice.Link
+	json.Unmarshal([]byte(mustRun(t, edgeURL, "link", "get", "-o", "json")), &links)
+	if len(links) != 1 {
+		t.Fatalf("links seen from the edge = %+v", links)
+	}
+	replay := mustRun(t, edgeURL, "events", "--replay", "--js-domain", "cloud", "--type", "link_set", "--count", "1", "--timeout", "20s", "-o", "json")
+	if !strings.Contains(replay, "link_set") {
+		t.Fatalf("replay at the edge = %q", replay)
+	}
+}
+
+// TestJoinedHostServesAgainAfterItsServerRestarts: a host that joined by
+// URL loses its NATS server; when the server is back (same port, same
+// JetStream store) the host re-registers: it answers pings, serves its
+// actor and routes its link again.
+func TestJoinedHostServesAgainAfterItsServerRestarts(t *testing.T) {
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	serverArgs := []string{"--name", "server", "--nats-port", fmt.Sprint(port), "--js-dir", t.TempDir(), "--cache-dir", t.TempDir()}
+	server := spawn(t, url, serverArgs...)
+	hostsByName(t, url, "default", 1)
+	joiner := spawn(t, url, "--name", "joiner", "--nats-url", url, "--cache-dir", t.TempDir())
+	hosts := hostsByName(t, url, "default", 2)
+	probe := filepath.Join(t.TempDir(), "probe.wasm")
+	mustRun(t, url, "build", "./internal/testactors/probe", "-o", probe, "--cap", "wasmcloud:keyvalue")
+	startOn(t, url, probe, hosts["joiner"].ID)
+	eventually(t, url, "link", "put", "probe", "kvp", "wasmcloud:keyvalue")
+
+	server.stop(t)
+	spawn(t, url, serverArgs...)
+	hostsByName(t, url, "default", 2)
+	pc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pc.Subscribe("wisp.prov.default.wasmcloud:keyvalue.default", func(m *nats.Msg) { m.Respond([]byte("back")) })
+	pc.Flush()
+	if out := eventually(t, url, "call", "probe", "Probe.Link"); out != "back\n" {
+		t.Fatalf("linked call after the server came back = %q", out)
+	}
+	var inv []lattice.HostInventory
+	json.Unmarshal([]byte(mustRun(t, url, "get", "inventory", hosts["joiner"].ID, "-o", "json")), &inv)
+	if len(inv) != 1 || len(inv[0].Actors) != 1 || inv[0].Actors[0].Name != "probe" {
+		t.Fatalf("joiner inventory after the restart = %+v", inv)
+	}
+	if !strings.Contains(joiner.logs.String(), "NATS connection back: re-registering") {
+		t.Fatalf("the joiner did not say it re-registered:\n%s", joiner.logs)
 	}
 }

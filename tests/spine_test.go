@@ -91,6 +91,7 @@ func startHostEnv(t *testing.T, env []string, extra ...string) *hostProc {
 	cmd.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t), "WISP_OCI_CACHE="+t.TempDir(), "DOCKER_CONFIG="+t.TempDir())
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logs, logs
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

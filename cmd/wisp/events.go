@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -29,9 +30,12 @@ CloudEvents JSON.
 
   wisp events
   wisp events --replay --type actor_failed -o json
-  wisp events --count 1 --type host_started      # wait for the next host`,
+  wisp events --count 1 --type host_started      # wait for the next host
+
+It runs until interrupted, or for --timeout when that flag is given; with
+--count it exits 5 when fewer events came in that time.`,
 		Args: args(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
@@ -41,9 +45,17 @@ CloudEvents JSON.
 			}
 			defer c.Close()
 			ctx, cancel := context.WithCancel(cmd.Context())
+			if cmd.Flags().Changed("timeout") {
+				ctx, cancel = context.WithTimeout(cmd.Context(), g.timeout)
+			}
 			defer cancel()
 			seen := 0
 			enc := json.NewEncoder(os.Stdout)
+			defer func() {
+				if count > 0 && seen < count && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					err = fmt.Errorf("%d of %d events within %s: %w", seen, count, g.timeout, context.DeadlineExceeded)
+				}
+			}()
 			return c.Events(ctx, opts, func(e lattice.Event) bool {
 				if output == "json" {
 					enc.Encode(e)

@@ -52,7 +52,8 @@ with the header Wisp-Operation gets the actor's answer.`,
 	pf.StringVar(&g.creds.CredsFile, "nats-creds", os.Getenv("WISP_NATS_CREDS"), "NATS .creds file (user JWT and seed) (env WISP_NATS_CREDS)")
 	pf.StringVar(&g.creds.NkeySeedFile, "nats-nkey", os.Getenv("WISP_NATS_NKEY"), "file with a NATS user nkey seed (env WISP_NATS_NKEY)")
 	pf.StringVar(&g.creds.User, "nats-user", os.Getenv("WISP_NATS_USER"), "NATS user name (env WISP_NATS_USER)")
-	pf.StringVar(&g.creds.Password, "nats-password", os.Getenv("WISP_NATS_PASSWORD"), "NATS password (env WISP_NATS_PASSWORD)")
+	// No env default here: help would print the password.
+	pf.StringVar(&g.creds.Password, "nats-password", "", "NATS password (env WISP_NATS_PASSWORD)")
 	pf.StringVar(&g.creds.TLSCAFile, "nats-tls-ca", os.Getenv("WISP_NATS_TLS_CA"), "PEM file of the CA that signed the NATS server's certificate (env WISP_NATS_TLS_CA)")
 	pf.StringVar(&g.jsDomain, "js-domain", os.Getenv("WISP_JS_DOMAIN"), "JetStream domain holding the lattice's links and events (env WISP_JS_DOMAIN; see 'wisp up --help')")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -120,5 +121,15 @@ func args(min, max int) cobra.PositionalArgs {
 // connect opens a client on the lattice the flags name.
 func (g *globals) connect() (*lattice.Client, error) {
 	return lattice.Connect(g.natsURL, lattice.WithLattice(g.lattice), lattice.WithTimeout(g.timeout),
-		lattice.WithCredentials(g.creds), lattice.WithJetStreamDomain(g.jsDomain))
+		lattice.WithCredentials(g.credentials()), lattice.WithJetStreamDomain(g.jsDomain))
+}
+
+// credentials are the NATS credentials of the flags, the password from
+// WISP_NATS_PASSWORD when --nats-password is not given.
+func (g *globals) credentials() lattice.Credentials {
+	c := g.creds
+	if c.Password == "" {
+		c.Password = os.Getenv("WISP_NATS_PASSWORD")
+	}
+	return c
 }

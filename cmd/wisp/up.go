@@ -181,7 +181,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		return usageError{errors.New("--nats-url joins an existing server: --cluster-*, --leaf-url and --leaf-listen configure the embedded one")}
 	}
 	if join {
-		copts, err := g.creds.NATSOptions()
+		copts, err := g.credentials().NATSOptions()
 		if err != nil {
 			return usageError{err}
 		}

@@ -43,6 +43,8 @@ awk '
           "BenchmarkCompile/cached BenchmarkCompile/cold " \
           "BenchmarkScaleToZero/wake-from-zero BenchmarkScaleToZero/warm " \
           "BenchmarkHTTP/wisp-actor BenchmarkHTTP/net-http " \
+          "BenchmarkKeyValueIncrement/wisp-provider BenchmarkKeyValueIncrement/raw-jetstream " \
+          "BenchmarkMQTTPublish/wisp-provider BenchmarkMQTTPublish/raw-paho " \
           "BenchmarkEngines/wasmtime/compile-cold BenchmarkEngines/wazero/compile-cold " \
           "BenchmarkEngines/wasmtime/compile-cached BenchmarkEngines/wazero/compile-cached " \
           "BenchmarkEngines/wasmtime/instantiate BenchmarkEngines/wazero/instantiate " \

@@ -36,9 +36,15 @@ var ErrNoLink = errors.New("no link")
 func (h *Host) hostCallFor(a *Actor) engine.HostCallFunc {
 	return func(ctx context.Context, call engine.HostCall) ([]byte, error) {
 		switch call.Namespace {
-		case ContractLogging:
-			return nil, a.writeLog(call)
-		case ContractNumberGen:
+		case ContractLogging, ContractNumberGen:
+			// Builtins too need the claim, as in wasmCloud (wash claims
+			// sign --logging); unsigned actors may use everything.
+			if !a.id.mayUse(call.Namespace) {
+				return nil, fmt.Errorf("actor %s may not use %s: its claims do not list it (sign it with --cap %s)", a.name, call.Namespace, call.Namespace)
+			}
+			if call.Namespace == ContractLogging {
+				return nil, a.writeLog(call)
+			}
 			return numberGen(call)
 		}
 		if call.Binding == "" {

@@ -120,7 +120,7 @@ func TestHostAllowedIssuers(t *testing.T) {
 }
 
 // TestHostCallsLimitedToClaimedCaps: a signed actor reaches only the
-// contracts its claims list; builtins are always allowed.
+// contracts its claims list, builtins included.
 func TestHostCallsLimitedToClaimedCaps(t *testing.T) {
 	r := &testingRouter{}
 	e := newEnv(t, host.WithPolicy(host.Policy{}), host.WithRouter(r))
@@ -140,8 +140,14 @@ func TestHostCallsLimitedToClaimedCaps(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no link") {
 		t.Fatalf("capped host call = %v, want it to reach the router", err)
 	}
-	if out, err := e.client.Call(ctx, "nocaps", "Probe.Dice", nil); err != nil || len(out) != 1 {
-		t.Fatalf("builtin without caps = %q, %v", out, err)
+	if _, err := e.client.Call(ctx, "nocaps", "Probe.Dice", nil); err == nil || !strings.Contains(err.Error(), "may not use wasmcloud:builtin:numbergen") {
+		t.Fatalf("builtin without its claim = %v", err)
+	}
+	if err := e.startErr(t, newSigner(t).sign(t, probe, "dice", host.ContractNumberGen), "p.wasm"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := e.client.Call(ctx, "dice", "Probe.Dice", nil); err != nil || len(out) != 1 {
+		t.Fatalf("builtin with its claim = %q, %v", out, err)
 	}
 }
 

@@ -14,7 +14,8 @@ const (
 )
 
 // Log writes text to the host's log at level ("debug", "info", "warn" or
-// "error") through wasmCloud's logging contract.
+// "error") through wasmCloud's logging contract. A signed actor needs the
+// claim: wisp build --cap wasmcloud:builtin:logging.
 func Log(ctx context.Context, level, text string) error {
 	b := msgpack.AppendMapHeader(nil, 2)
 	b = msgpack.AppendString(b, "level")
@@ -25,7 +26,8 @@ func Log(ctx context.Context, level, text string) error {
 	return err
 }
 
-// GUID returns a random UUID from the host.
+// GUID returns a random UUID from the host. A signed actor needs the claim
+// wasmcloud:builtin:numbergen, as for RandomInRange.
 func GUID(ctx context.Context) (string, error) {
 	out, err := HostCall(ctx, "default", contractNumberGen, "NumberGen.GenerateGuid", nil)
 	if err != nil {

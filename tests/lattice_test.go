@@ -509,7 +509,7 @@ func TestEdgeHostOnALeafNode(t *testing.T) {
 	hostsByName(t, edgeURL, "default", 2)
 
 	probe := filepath.Join(t.TempDir(), "probe.wasm")
-	mustRun(t, hub.url, "build", "./internal/testactors/probe", "-o", probe, "--cap", "wasmcloud:keyvalue")
+	mustRun(t, hub.url, "build", "./internal/testactors/probe", "-o", probe, "--cap", "wasmcloud:keyvalue", "--cap", "wasmcloud:builtin:numbergen")
 	var started struct {
 		Host string `json:"host"`
 	}

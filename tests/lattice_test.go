@@ -234,8 +234,17 @@ func TestLatticeOfThreeHosts(t *testing.T) {
 		t.Fatalf("calls served: b %d, c %d; want both hosts serving", callsB, callsC)
 	}
 
+	// Scale reports through events too; every host running echo scales.
+	if out := mustRun(t, l.urlA, "scale", "actor", "echo", "2"); strings.Count(out, "with 2 instances") != 2 {
+		t.Fatalf("scale printed %q", out)
+	}
+
 	// Links: checked against the actor's claims, stored in the lattice.
 	probeDesc := startOn(t, l.urlA, probe, a.ID)
+	// Actor-to-actor: probe on a calls echo, which runs on b and c.
+	if out := mustRun(t, l.urlA, "call", "probe", "Probe.Call", "echo"); out != "via echo\n" {
+		t.Fatalf("actor-to-actor across hosts = %q", out)
+	}
 	if _, errOut, code := run(t, l.urlA, "link", "put", "ghost", "kvp", "wasmcloud:keyvalue"); code != 6 || !strings.Contains(errOut, `actor "ghost" is not running`) {
 		t.Fatalf("link to a missing actor: exit %d, %q", code, errOut)
 	}

@@ -12,11 +12,17 @@
 //	QOS           0, 1 or 2 for subscriptions and publishes (default 1)
 //	CLIENT_ID     MQTT client id (default wisp-<actor>-<random>)
 //	USERNAME, PASSWORD
+//	SESSION_EXPIRY  seconds the broker keeps the session (subscriptions,
+//	              QoS 1/2 messages) while the connection is down (default 3600)
+//	BUFFER        publishes held while the broker is away (default 1000)
 //
 // Each link keeps its own connection and reconnects with backoff when the
-// broker goes away; its subscriptions are made again on every connect.
-// Publishing while the broker is away fails at once with a clear error.
-// Messages are delivered to the actor in order, one at a time per link.
+// broker goes away; its session persists across reconnects, and its
+// subscriptions are made again on every connect. Publishes made while the
+// broker is away are held, in order, up to BUFFER, and sent when it
+// returns; beyond that a publish fails at once with a clear error, so
+// nothing is dropped silently. Messages are delivered to the actor in
+// order, one at a time per link.
 package mqtt
 
 import (
@@ -25,6 +31,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -69,6 +76,12 @@ type link struct {
 	cancel context.CancelFunc
 	queue  chan *paho.Publish
 	done   chan struct{} // closed when the delivery loop ends
+
+	mu      sync.Mutex
+	held    []*paho.Publish // publishes waiting for the broker, in order
+	maxHeld int
+	up      chan struct{} // a connection came up: send what is held
+	sent    chan struct{} // closed when the sender loop ends
 }
 
 // Contract implements provider.Provider.
@@ -115,6 +128,22 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 			topics = append(topics, t)
 		}
 	}
+	expiry := uint32(3600)
+	if v := l.Value("SESSION_EXPIRY", ""); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return fmt.Errorf("link %s: SESSION_EXPIRY %q: want seconds", l.Key(), v)
+		}
+		expiry = uint32(n)
+	}
+	maxHeld := 1000
+	if v := l.Value("BUFFER", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("link %s: BUFFER %q: want a number of messages", l.Key(), v)
+		}
+		maxHeld = n
+	}
 	clientID := l.Value("CLIENT_ID", "")
 	if clientID == "" {
 		var b [4]byte
@@ -123,17 +152,23 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	}
 	p.DelLink(ctx, l)
 
-	lk := &link{actor: l.Actor, uri: uri, qos: qos, queue: make(chan *paho.Publish, queueLen), done: make(chan struct{})}
+	lk := &link{actor: l.Actor, uri: uri, qos: qos, queue: make(chan *paho.Publish, queueLen), done: make(chan struct{}),
+		maxHeld: maxHeld, up: make(chan struct{}, 1), sent: make(chan struct{})}
 	log := p.rt.Logger().With("actor", l.Actor, "broker", uri)
 	cfg := autopaho.ClientConfig{
 		ServerUrls:                    []*url.URL{u},
 		KeepAlive:                     20,
 		CleanStartOnInitialConnection: true,
+		SessionExpiryInterval:         expiry,
 		ConnectRetryDelay:             time.Second,
 		ReconnectBackoff:              autopaho.NewExponentialBackoff(250*time.Millisecond, 5*time.Second, 500*time.Millisecond, 2),
 		ConnectTimeout:                5 * time.Second,
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			log.Info("mqtt connected")
+			select {
+			case lk.up <- struct{}{}:
+			default:
+			}
 			if len(topics) == 0 {
 				return
 			}
@@ -181,6 +216,7 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	}
 	lk.cm, lk.cancel = cm, cancel
 	go p.deliver(lk)
+	go p.sendHeld(lk)
 	p.mu.Lock()
 	p.links[key(l.Actor, l.LinkName())] = lk
 	p.mu.Unlock()
@@ -219,6 +255,65 @@ func (lk *link) close(ctx context.Context) {
 	lk.cancel()
 	<-lk.cm.Done()
 	<-lk.done
+	<-lk.sent
+	lk.mu.Lock()
+	if n := len(lk.held); n > 0 {
+		slog.Warn("mqtt link closed with publishes still held", "actor", lk.actor, "broker", lk.uri, "messages", n)
+	}
+	lk.mu.Unlock()
+}
+
+// sendHeld sends the publishes held while the broker was away, in order,
+// each time a connection comes up, until the link goes.
+func (p *Provider) sendHeld(lk *link) {
+	defer close(lk.sent)
+	retry := time.NewTicker(5 * time.Second) // a publish that failed on a live connection
+	defer retry.Stop()
+	for {
+		select {
+		case <-lk.cm.Done():
+			return
+		case <-lk.up:
+		case <-retry.C:
+		}
+		for {
+			lk.mu.Lock()
+			if len(lk.held) == 0 {
+				lk.mu.Unlock()
+				break
+			}
+			pub := lk.held[0]
+			lk.mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+			_, err := lk.cm.Publish(ctx, pub)
+			cancel()
+			if err != nil {
+				break // the connection went again: the next one retries
+			}
+			lk.mu.Lock()
+			lk.held = lk.held[1:]
+			lk.mu.Unlock()
+		}
+	}
+}
+
+// hold keeps pub for the broker's return; false when the buffer is full.
+func (lk *link) hold(pub *paho.Publish) bool {
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	if len(lk.held) >= lk.maxHeld {
+		return false
+	}
+	lk.held = append(lk.held, pub)
+	return true
+}
+
+// holding reports whether publishes are waiting: new ones queue behind
+// them to keep the order.
+func (lk *link) holding() bool {
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	return len(lk.held) > 0
 }
 
 // DelLink disconnects the link.
@@ -266,22 +361,27 @@ func (p *Provider) Handle(ctx context.Context, c provider.Call) ([]byte, error) 
 		if m.ReplyTo != "" {
 			pub.Properties = &paho.PublishProperties{ResponseTopic: m.ReplyTo}
 		}
-		// Wait briefly for a connection that is coming up, not longer.
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		// Wait briefly for a connection that is coming up, not longer;
+		// with the broker away, or messages already waiting, hold it.
+		actx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		err := lk.cm.AwaitConnection(actx)
 		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("publish %s: %w (%s)", m.Subject, ErrBrokerAway, lk.uri)
+		if err != nil || lk.holding() {
+			if !lk.hold(pub) {
+				return nil, fmt.Errorf("publish %s: %w (%s) and %d publishes already wait for it", m.Subject, ErrBrokerAway, lk.uri, lk.maxHeld)
+			}
+			return nil, nil
 		}
 		// A broker that just died may leave a QoS 1 or 2 publish waiting
-		// for an acknowledgement that never comes: bound it.
+		// for an acknowledgement that never comes: bound it, and hold the
+		// message for the next connection (QoS 1 is at least once).
 		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 		defer cancel()
 		if _, err := lk.cm.Publish(pctx, pub); err != nil {
-			if pctx.Err() != nil && ctx.Err() == nil {
-				return nil, fmt.Errorf("publish %s: %w (%s): no acknowledgement in %s", m.Subject, ErrBrokerAway, lk.uri, publishTimeout)
+			if ctx.Err() == nil && lk.hold(pub) {
+				return nil, nil
 			}
-			return nil, fmt.Errorf("publish %s to %s: %w", m.Subject, lk.uri, err)
+			return nil, fmt.Errorf("publish %s to %s: %w (%v)", m.Subject, lk.uri, ErrBrokerAway, err)
 		}
 		return nil, nil
 	}

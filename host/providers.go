@@ -81,8 +81,17 @@ func (h *Host) StartProvider(ctx context.Context, req lattice.StartProviderReque
 	}
 	h.provs.byKey[key] = nil // reserved while starting
 	h.provs.mu.Unlock()
+	contract := p.Contract()
 	run, err := runner.Start(ctx, p, runner.Config{Conn: h.nc, Lattice: h.opts.lattice, LinkName: req.LinkName, Local: h.invokeLocal,
-		Logger: h.log.With("provider", req.Name)})
+		Logger: h.log.With("provider", req.Name),
+		New: func() provider.Provider {
+			fresh, _ := provider.New(req.Name) // registered: it was made once already
+			return fresh
+		},
+		OnRestart: func(cause any) {
+			h.publish(lattice.EventProviderRestarted, lattice.ProviderEventData{HostID: h.id, Name: req.Name, Contract: contract,
+				LinkName: req.LinkName, Cause: fmt.Sprint(cause)})
+		}})
 	if err != nil {
 		h.provs.mu.Lock()
 		delete(h.provs.byKey, key)

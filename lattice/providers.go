@@ -14,8 +14,9 @@ const (
 
 // Event types of providers.
 const (
-	EventProviderStarted = "provider_started"
-	EventProviderStopped = "provider_stopped"
+	EventProviderStarted   = "provider_started"
+	EventProviderStopped   = "provider_stopped"
+	EventProviderRestarted = "provider_restarted" // after a panic
 )
 
 // StartProviderRequest asks a host to run a built-in provider.
@@ -54,6 +55,8 @@ type ProviderEventData struct {
 	Name     string `json:"name"`
 	Contract string `json:"contract_id,omitempty"`
 	LinkName string `json:"link_name"`
+	// Cause is why a restarted provider was replaced.
+	Cause string `json:"cause,omitempty"`
 }
 
 // AuctionProviderSubject is where a provider auction is held: every host

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -38,17 +39,25 @@ type Config struct {
 	Local LocalInvoker
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// New, if set, makes a fresh provider to replace one that panicked;
+	// without it a panic only fails the call.
+	New func() provider.Provider
+	// OnRestart hears about each restart after a panic.
+	OnRestart func(cause any)
 }
 
 // Runner serves one provider under one link name.
 type Runner struct {
-	p    provider.Provider
-	cfg  Config
-	log  *slog.Logger
-	sub  *nats.Subscription
-	wg   sync.WaitGroup // calls being served
-	mu   sync.Mutex
-	done bool
+	cfg Config
+	log *slog.Logger
+	sub *nats.Subscription
+	wg  sync.WaitGroup // calls being served
+
+	mu       sync.Mutex
+	p        provider.Provider
+	links    map[string]provider.Link // the links handed to p
+	done     bool
+	restarts int
 }
 
 // Start starts p and subscribes it to its subject.
@@ -62,7 +71,7 @@ func Start(ctx context.Context, p provider.Provider, cfg Config) (*Runner, error
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Runner{p: p, cfg: cfg, log: cfg.Logger.With("provider", p.Contract(), "link_name", cfg.LinkName)}
+	r := &Runner{p: p, cfg: cfg, log: cfg.Logger.With("provider", p.Contract(), "link_name", cfg.LinkName), links: map[string]provider.Link{}}
 	if err := p.Start(ctx, r); err != nil {
 		return nil, fmt.Errorf("start provider %s: %w", p.Contract(), err)
 	}
@@ -77,14 +86,88 @@ func Start(ctx context.Context, p provider.Provider, cfg Config) (*Runner, error
 }
 
 // Provider returns the provider the Runner serves.
-func (r *Runner) Provider() provider.Provider { return r.p }
+func (r *Runner) Provider() provider.Provider {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.p
+}
+
+// Restarts counts the times the provider was replaced after a panic.
+func (r *Runner) Restarts() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.restarts
+}
+
+// guard runs fn, turning a panic of the provider into an error and, when
+// the Runner can make a fresh provider, replacing the one that panicked.
+func (r *Runner) guard(what string, fn func(p provider.Provider) error) (err error) {
+	p := r.Provider()
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("provider %s panicked in %s: %v", p.Contract(), what, v)
+			r.log.Error("provider panicked", "in", what, "panic", v)
+			r.restart(p, v)
+		}
+	}()
+	return fn(p)
+}
+
+// restart replaces the provider old after it panicked, once: Stop (its own
+// panics recovered), a fresh one, Start, and every link handed again.
+func (r *Runner) restart(old provider.Provider, cause any) {
+	if r.cfg.New == nil {
+		return
+	}
+	r.mu.Lock()
+	if r.done || r.p != old {
+		r.mu.Unlock()
+		return // stopping, or another call restarted it already
+	}
+	fresh := r.cfg.New()
+	r.p = fresh
+	r.restarts++
+	links := make([]provider.Link, 0, len(r.links))
+	for _, l := range r.links {
+		links = append(links, l)
+	}
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	func() {
+		defer func() { recover() }()
+		old.Stop(ctx)
+	}()
+	if err := fresh.Start(ctx, r); err != nil {
+		r.log.Error("restart provider", "err", err)
+		return
+	}
+	for _, l := range links {
+		// No second restart from here: a link that panics again stays out.
+		err := func() (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					err = fmt.Errorf("panicked again: %v", v)
+				}
+			}()
+			return fresh.PutLink(ctx, l)
+		}()
+		if err != nil {
+			r.log.Error("link refused after restart", "actor", l.Actor, "err", err)
+		}
+	}
+	r.log.Warn("provider restarted after a panic", "links", len(links))
+	if r.cfg.OnRestart != nil {
+		r.cfg.OnRestart(cause)
+	}
+}
 
 // LinkName is the link name the Runner serves.
 func (r *Runner) LinkName() string { return r.cfg.LinkName }
 
 // Serves reports whether l is for this provider: its contract and link name.
 func (r *Runner) Serves(l provider.Link) bool {
-	return l.Contract == r.p.Contract() && l.LinkName() == r.cfg.LinkName
+	return l.Contract == r.Provider().Contract() && l.LinkName() == r.cfg.LinkName
 }
 
 // PutLink passes l to the provider if it serves it.
@@ -92,10 +175,13 @@ func (r *Runner) PutLink(ctx context.Context, l provider.Link) error {
 	if !r.Serves(l) {
 		return nil
 	}
-	if err := r.p.PutLink(ctx, l); err != nil {
+	if err := r.guard("PutLink", func(p provider.Provider) error { return p.PutLink(ctx, l) }); err != nil {
 		r.log.Error("link refused", "actor", l.Actor, "err", err)
 		return err
 	}
+	r.mu.Lock()
+	r.links[l.Key()] = l
+	r.mu.Unlock()
 	r.log.Info("link set", "actor", l.Actor)
 	return nil
 }
@@ -105,7 +191,10 @@ func (r *Runner) DelLink(ctx context.Context, l provider.Link) error {
 	if !r.Serves(l) {
 		return nil
 	}
-	return r.p.DelLink(ctx, l)
+	r.mu.Lock()
+	delete(r.links, l.Key())
+	r.mu.Unlock()
+	return r.guard("DelLink", func(p provider.Provider) error { return p.DelLink(ctx, l) })
 }
 
 // Invoke runs an actor's call in process: the fast path of a host whose
@@ -119,7 +208,13 @@ func (r *Runner) Invoke(ctx context.Context, c provider.Call) ([]byte, error) {
 	r.wg.Add(1)
 	r.mu.Unlock()
 	defer r.wg.Done()
-	return r.p.Handle(ctx, c)
+	var out []byte
+	err := r.guard(c.Operation, func(p provider.Provider) error {
+		var err error
+		out, err = p.Handle(ctx, c)
+		return err
+	})
+	return out, err
 }
 
 // serve answers one call that came over NATS.
@@ -168,7 +263,7 @@ func (r *Runner) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		err = errors.Join(err, fmt.Errorf("provider calls still running: %w", ctx.Err()))
 	}
-	return errors.Join(err, r.p.Stop(ctx))
+	return errors.Join(err, r.guard("Stop", func(p provider.Provider) error { return p.Stop(ctx) }))
 }
 
 // CallActor implements provider.Runtime.

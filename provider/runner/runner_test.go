@@ -19,6 +19,7 @@ import (
 	"github.com/wisp-dev/wisp/provider"
 	"github.com/wisp-dev/wisp/provider/httpserver"
 	"github.com/wisp-dev/wisp/provider/keyvalue"
+	"github.com/wisp-dev/wisp/provider/runner"
 )
 
 func newEnv(t *testing.T) *providertest.Env { return providertest.New(t) }
@@ -120,5 +121,51 @@ func TestCallActorWithoutActor(t *testing.T) {
 	_, err := r.CallActor(context.Background(), "ghost", "HttpServer.HandleRequest", nil)
 	if !errors.Is(err, lattice.ErrActorNotRunning) {
 		t.Fatalf("call to a missing actor: %v", err)
+	}
+}
+
+// fragile is a provider that panics on the operation "Boom".
+type fragile struct {
+	links int
+}
+
+func (f *fragile) Contract() string                              { return "test:fragile" }
+func (f *fragile) Start(context.Context, provider.Runtime) error { return nil }
+func (f *fragile) PutLink(context.Context, provider.Link) error  { f.links++; return nil }
+func (f *fragile) DelLink(context.Context, provider.Link) error  { f.links--; return nil }
+func (f *fragile) Stop(context.Context) error                    { return nil }
+func (f *fragile) Handle(_ context.Context, c provider.Call) ([]byte, error) {
+	if c.Operation == "Boom" {
+		panic("boom")
+	}
+	return []byte(fmt.Sprint(f.links)), nil
+}
+
+// TestProviderPanicRestarts: a provider that panics fails that call with a
+// clear error, is replaced by a fresh one holding the same links, and the
+// host hears of it.
+func TestProviderPanicRestarts(t *testing.T) {
+	e := newEnv(t)
+	restarted := make(chan any, 1)
+	r, err := runner.Start(context.Background(), &fragile{}, runner.Config{Conn: e.NC, Logger: providertest.Discard(),
+		New: func() provider.Provider { return &fragile{} }, OnRestart: func(cause any) { restarted <- cause }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop(context.Background())
+	ctx := context.Background()
+	if err := r.PutLink(ctx, provider.Link{Actor: "a", Contract: "test:fragile"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Invoke(ctx, provider.Call{Actor: "a", Operation: "Boom"})
+	if err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("panicking call = %v", err)
+	}
+	if cause := <-restarted; cause != "boom" {
+		t.Fatalf("restart cause = %v", cause)
+	}
+	out, err := r.Invoke(ctx, provider.Call{Actor: "a", Operation: "Count"})
+	if err != nil || string(out) != "1" || r.Restarts() != 1 {
+		t.Fatalf("after the restart: %q %v, %d restarts (want the link handed again)", out, err, r.Restarts())
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/mux"
 	coapnet "github.com/plgd-dev/go-coap/v3/net"
+	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/udp"
 	udpserver "github.com/plgd-dev/go-coap/v3/udp/server"
@@ -189,6 +190,7 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	router := mux.NewRouter()
 	router.DefaultHandle(mux.HandlerFunc(func(w mux.ResponseWriter, r *mux.Message) { p.serve(s, l.Actor, w, r) }))
 	s.srv = udp.NewServer(options.WithMux(router), options.WithMaxMessageSize(uint32(maxPayload)+1024),
+		options.WithBlockwise(true, blockwise.SZX1024, 10*time.Second), // Block1 requests reassembled, Block2 answers split
 		options.WithErrors(func(err error) { p.rt.Logger().Debug("coap", "err", err) }))
 	go func() {
 		defer close(s.done)

@@ -12,6 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/net/blockwise"
+	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/udp"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wisp-dev/wisp/internal/providertest"
@@ -164,5 +169,38 @@ func TestOversizedPayload(t *testing.T) {
 	}
 	if out, err := coapClient(t, "-m", "post", "-e", "small", f.url+"/sensors/small"); err != nil {
 		t.Fatalf("small post: %v %s", err, out)
+	}
+}
+
+// TestBlockwiseAndMalformedPackets: a payload larger than one datagram
+// goes through in blocks (coap-client -b), and garbage datagrams are
+// ignored while the listener keeps serving.
+func TestBlockwiseAndMalformedPackets(t *testing.T) {
+	f := setup(t, nil)
+	big := strings.Repeat("0123456789", 300) // 3000 bytes, 47 blocks of 64
+	co, err := udp.Dial(f.addr, options.WithBlockwise(true, blockwise.SZX64, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer co.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := co.Post(ctx, "/sensors/big", message.TextPlain, strings.NewReader(big))
+	if err != nil || resp.Code() != codes.Changed {
+		t.Fatalf("blockwise post: %v %v", err, resp)
+	}
+	if out, err := coapClient(t, "-m", "get", "-b", "64", f.url+"/sensors/big"); err != nil || out != big {
+		t.Fatalf("blockwise get: %v, %d bytes back: %q", err, len(out), out)
+	}
+	c, err := net.Dial("udp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, junk := range [][]byte{{}, {0xff}, []byte("GET / HTTP/1.1\r\n\r\n"), {0x40, 0x01, 0x00}, {0x4f, 0x01, 0x30, 0x39, 0xff}} {
+		c.Write(junk)
+	}
+	if out, err := coapClient(t, "-m", "get", f.url+"/sensors/big"); err != nil || out != big {
+		t.Fatalf("after garbage: %v, %d bytes", err, len(out))
 	}
 }

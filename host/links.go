@@ -277,6 +277,7 @@ func (h *Host) PutLink(ctx context.Context, l lattice.Link) (*lattice.Link, erro
 		return nil, fmt.Errorf("store link: %w", err)
 	}
 	h.links.set(l)
+	h.linkChanged(l, false) // this host's providers; the watch's echo of the put is idempotent
 	h.log.Info("link set", "actor", l.ActorName, "contract", l.ContractID, "link_name", l.LinkName, "provider", l.ProviderID)
 	h.publish(lattice.EventLinkSet, lattice.LinkEventData{HostID: h.id, Link: l})
 	return &l, nil
@@ -338,7 +339,11 @@ func (h *Host) DeleteLink(ctx context.Context, actor, contract, linkName string)
 	if err := kv.Delete(ctx, key); err != nil {
 		return nil, fmt.Errorf("delete link: %w", err)
 	}
-	h.links.remove(key)
+	// The watch finds the copy already without it, so this host's
+	// providers hear of the removal here.
+	if old, ok := h.links.remove(key); ok {
+		h.linkChanged(old, true)
+	}
 	h.log.Info("link deleted", "actor", l.ActorName, "contract", l.ContractID, "link_name", l.LinkName)
 	h.publish(lattice.EventLinkDeleted, lattice.LinkEventData{HostID: h.id, Link: l})
 	return &l, nil

@@ -16,6 +16,7 @@
 package httpserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -239,15 +240,7 @@ func (p *Provider) serve(s *server, w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	req := Request{Method: r.Method, Path: r.URL.Path, QueryString: r.URL.RawQuery, Header: r.Header, Body: body}
-	if req.Header == nil {
-		req.Header = map[string][]string{}
-	}
-	payload, err := msgpack.Marshal(&req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
+	payload := appendRequest(make([]byte, 0, 128+len(body)), r, body)
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
 	out, err := p.rt.CallActor(ctx, s.link.Actor, Operation, payload)
@@ -261,7 +254,7 @@ func (p *Provider) serve(s *server, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp Response
-	if err := msgpack.Unmarshal(out, &resp); err != nil {
+	if err := decodeResponse(out, &resp); err != nil {
 		http.Error(w, "actor "+s.link.Actor+" answered a malformed HttpResponse: "+err.Error(), http.StatusBadGateway)
 		return
 	}
@@ -280,4 +273,105 @@ func (p *Provider) serve(s *server, w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	w.Write(resp.Body)
+}
+
+// appendRequest encodes the HttpRequest of r by hand: the same bytes as
+// msgpack.Marshal(&Request{...}) without reflection, on every request.
+func appendRequest(b []byte, r *http.Request, body []byte) []byte {
+	b = append(b, 0x85) // a map of 5
+	b = appendStr(appendStr(b, "method"), r.Method)
+	b = appendStr(appendStr(b, "path"), r.URL.Path)
+	b = appendStr(appendStr(b, "queryString"), r.URL.RawQuery)
+	b = appendStr(b, "header")
+	b = appendLen(b, len(r.Header), 0x80, 0xde, 0xdf)
+	for k, vals := range r.Header {
+		b = appendStr(b, k)
+		b = appendLen(b, len(vals), 0x90, 0xdc, 0xdd)
+		for _, v := range vals {
+			b = appendStr(b, v)
+		}
+	}
+	b = appendStr(b, "body")
+	switch n := len(body); {
+	case n < 1<<8:
+		b = append(b, 0xc4, byte(n))
+	case n < 1<<16:
+		b = append(b, 0xc5, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, body...)
+}
+
+func appendStr(b []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n < 1<<8:
+		b = append(b, 0xd9, byte(n))
+	case n < 1<<16:
+		b = append(b, 0xda, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, s...)
+}
+
+// appendLen appends a map or array header of n entries: fix is the
+// fixed-size prefix, c16 and c32 the 16- and 32-bit codes.
+func appendLen(b []byte, n int, fix, c16, c32 byte) []byte {
+	switch {
+	case n < 16:
+		return append(b, fix|byte(n))
+	case n < 1<<16:
+		return append(b, c16, byte(n>>8), byte(n))
+	}
+	return append(b, c32, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+// decodeResponse reads the actor's HttpResponse with msgpack's streaming
+// decoder, field by field, without reflection.
+func decodeResponse(b []byte, resp *Response) error {
+	d := msgpack.NewDecoder(bytes.NewReader(b))
+	n, err := d.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	for range n {
+		k, err := d.DecodeString()
+		if err != nil {
+			return err
+		}
+		switch k {
+		case "statusCode":
+			resp.StatusCode, err = d.DecodeUint16()
+		case "header":
+			var m int
+			if m, err = d.DecodeMapLen(); err != nil {
+				return err
+			}
+			if m > 0 {
+				resp.Header = make(map[string][]string, m)
+			}
+			for range m {
+				var name string
+				var vals []string
+				if name, err = d.DecodeString(); err != nil {
+					return err
+				}
+				if err = d.Decode(&vals); err != nil {
+					return err
+				}
+				resp.Header[name] = vals
+			}
+		case "body":
+			resp.Body, err = d.DecodeBytes()
+		default:
+			err = d.Skip()
+		}
+		if err != nil {
+			return fmt.Errorf("field %s: %w", k, err)
+		}
+	}
+	return nil
 }

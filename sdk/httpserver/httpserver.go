@@ -67,7 +67,8 @@ func Handle(fn func(ctx context.Context, r *Request) (*Response, error)) {
 	})
 }
 
-// DecodeRequest decodes the provider's HttpRequest.
+// DecodeRequest decodes the provider's HttpRequest. The request's strings
+// and body share b's memory (Handle gives it a payload of its own).
 func DecodeRequest(b []byte) (*Request, error) {
 	r := &Request{}
 	n, rest, err := msgpack.ReadMapHeader(b)
@@ -76,22 +77,20 @@ func DecodeRequest(b []byte) (*Request, error) {
 	}
 	for range n {
 		var k string
-		if k, rest, err = msgpack.ReadString(rest); err != nil {
+		if k, rest, err = msgpack.ReadStringView(rest); err != nil {
 			return nil, fmt.Errorf("%s: %w", Operation, err)
 		}
 		switch k {
 		case "method":
-			r.Method, rest, err = msgpack.ReadString(rest)
+			r.Method, rest, err = msgpack.ReadStringView(rest)
 		case "path":
-			r.Path, rest, err = msgpack.ReadString(rest)
+			r.Path, rest, err = msgpack.ReadStringView(rest)
 		case "queryString":
-			r.QueryString, rest, err = msgpack.ReadString(rest)
+			r.QueryString, rest, err = msgpack.ReadStringView(rest)
 		case "header":
 			r.Header, rest, err = readHeader(rest)
 		case "body":
-			var body []byte
-			body, rest, err = msgpack.ReadBytes(rest)
-			r.Body = append([]byte(nil), body...)
+			r.Body, rest, err = msgpack.ReadBytes(rest)
 		default:
 			rest, err = msgpack.Skip(rest)
 		}
@@ -111,7 +110,7 @@ func readHeader(b []byte) (map[string][]string, []byte, error) {
 	for range n {
 		var k string
 		var m int
-		if k, rest, err = msgpack.ReadString(rest); err != nil {
+		if k, rest, err = msgpack.ReadStringView(rest); err != nil {
 			return nil, nil, err
 		}
 		if m, rest, err = msgpack.ReadArrayHeader(rest); err != nil {
@@ -120,7 +119,7 @@ func readHeader(b []byte) (map[string][]string, []byte, error) {
 		vals := make([]string, 0, m)
 		for range m {
 			var v string
-			if v, rest, err = msgpack.ReadString(rest); err != nil {
+			if v, rest, err = msgpack.ReadStringView(rest); err != nil {
 				return nil, nil, err
 			}
 			vals = append(vals, v)
@@ -132,7 +131,14 @@ func readHeader(b []byte) (map[string][]string, []byte, error) {
 
 // Encode encodes the response as the provider expects it.
 func (r *Response) Encode() []byte {
-	b := msgpack.AppendMapHeader(nil, 3)
+	n := 32 + len(r.Body)
+	for k, vals := range r.Header {
+		n += 8 + len(k)
+		for _, v := range vals {
+			n += 4 + len(v)
+		}
+	}
+	b := msgpack.AppendMapHeader(make([]byte, 0, n), 3)
 	b = msgpack.AppendString(b, "statusCode")
 	b = msgpack.AppendUint(b, uint64(r.StatusCode))
 	b = msgpack.AppendString(b, "header")

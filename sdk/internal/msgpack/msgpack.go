@@ -8,6 +8,7 @@ package msgpack
 import (
 	"encoding/binary"
 	"errors"
+	"unsafe"
 )
 
 // ErrShort reports input that ends inside a value.
@@ -86,6 +87,17 @@ func ReadString(b []byte) (string, []byte, error) {
 		return "", nil, ErrShort
 	}
 	return string(b[h : h+n]), b[h+n:], nil
+}
+
+// ReadStringView reads a str (or bin) as a string that shares b's memory:
+// no copy, so b must not change while the string is in use. The SDK uses
+// it on payloads it allocated for one call.
+func ReadStringView(b []byte) (string, []byte, error) {
+	v, rest, err := readRaw(b)
+	if err != nil {
+		return "", nil, err
+	}
+	return unsafe.String(unsafe.SliceData(v), len(v)), rest, nil
 }
 
 // ReadUint reads a non-negative integer and returns it and the rest of b.

@@ -14,6 +14,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wisp-dev/wisp/internal/providertest"
+	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/provider"
 	"github.com/wisp-dev/wisp/provider/keyvalue"
 	"github.com/wisp-dev/wisp/provider/messaging"
@@ -102,4 +103,99 @@ func BenchmarkMQTTPublish(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkMQTTRelay measures messages in and out: readings published by a
+// plain Paho client reach the mqtt-relay actor through the provider, whose
+// records come back out to a second Paho client; the baseline is the same
+// two clients talking directly through the broker.
+func BenchmarkMQTTRelay(b *testing.B) {
+	uri := startMosquitto(b)
+	e := providertest.New(b)
+	ctx := context.Background()
+	actor := e.StartActor(b, testwasm.GoActor(b, "actors/mqtt-relay"), "mqtt-relay.wasm", 1)
+	r := e.Run(b, "mqtt", true)
+	if err := r.PutLink(ctx, provider.Link{Actor: actor, Contract: messaging.Contract, Values: map[string]string{"URI": uri, "SUBSCRIPTION": "sensors/+"}}); err != nil {
+		b.Fatal(err)
+	}
+	got := make(chan struct{}, 1<<16)
+	pahoClient(b, uri, func(paho.PublishReceived) { got <- struct{}{} }, "relay/#", "direct/#")
+	pub := pahoClient(b, uri, nil)
+	// At most window messages are out at once: an MQTT broker drops what
+	// overflows a slow subscriber's queue (mosquitto keeps 1000), so the
+	// benchmark measures the rate a relay sustains, not a burst.
+	const window = 100
+	run := func(b *testing.B, topic string) {
+		for len(got) > 0 {
+			<-got
+		}
+		timeout := time.After(2 * time.Minute)
+		back := 0
+		wait := func() {
+			select {
+			case <-got:
+				back++
+			case <-timeout:
+				b.Fatalf("%d of %d messages came back", back, b.N)
+			}
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			for i-back >= window {
+				wait()
+			}
+			if _, err := pub.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte("21.5")}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for back < b.N {
+			wait()
+		}
+	}
+	// Wait until the relay's subscription is live.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		pub.Publish(ctx, &paho.Publish{Topic: "sensors/warmup", QoS: 1, Payload: []byte("1")})
+		select {
+		case <-got:
+		case <-time.After(200 * time.Millisecond):
+			if time.Now().After(deadline) {
+				b.Fatal("the relay never answered")
+			}
+			continue
+		}
+		break
+	}
+	b.Run("wisp-relay", func(b *testing.B) { run(b, "sensors/x") })
+	b.Run("raw-paho", func(b *testing.B) { run(b, "direct/x") })
+}
+
+// pahoClient connects a Paho client to uri, subscribed to filters with fn
+// receiving what arrives.
+func pahoClient(b *testing.B, uri string, fn func(paho.PublishReceived), filters ...string) *autopaho.ConnectionManager {
+	b.Helper()
+	u, _ := url.Parse(uri)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	cfg := autopaho.ClientConfig{ServerUrls: []*url.URL{u}, KeepAlive: 20, CleanStartOnInitialConnection: true,
+		ClientConfig: paho.ClientConfig{ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())}}
+	if fn != nil {
+		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) { fn(pr); return true, nil }}
+	}
+	cm, err := autopaho.NewConnection(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cm.AwaitConnection(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if len(filters) > 0 {
+		s := &paho.Subscribe{}
+		for _, f := range filters {
+			s.Subscriptions = append(s.Subscriptions, paho.SubscribeOptions{Topic: f, QoS: 1})
+		}
+		if _, err := cm.Subscribe(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return cm
 }

@@ -45,6 +45,7 @@ awk '
           "BenchmarkHTTP/wisp-actor BenchmarkHTTP/net-http " \
           "BenchmarkKeyValueIncrement/wisp-provider BenchmarkKeyValueIncrement/raw-jetstream " \
           "BenchmarkMQTTPublish/wisp-provider BenchmarkMQTTPublish/raw-paho " \
+          "BenchmarkMQTTRelay/wisp-relay BenchmarkMQTTRelay/raw-paho " \
           "BenchmarkEngines/wasmtime/compile-cold BenchmarkEngines/wazero/compile-cold " \
           "BenchmarkEngines/wasmtime/compile-cached BenchmarkEngines/wazero/compile-cached " \
           "BenchmarkEngines/wasmtime/instantiate BenchmarkEngines/wazero/instantiate " \

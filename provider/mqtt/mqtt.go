@@ -81,6 +81,7 @@ type link struct {
 	held    []*paho.Publish // publishes waiting for the broker, in order
 	maxHeld int
 	up      chan struct{} // a connection came up: send what is held
+	closing chan struct{} // closed when the link goes: unblocks a waiting receive
 	sent    chan struct{} // closed when the sender loop ends
 }
 
@@ -153,7 +154,7 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	p.DelLink(ctx, l)
 
 	lk := &link{actor: l.Actor, uri: uri, qos: qos, queue: make(chan *paho.Publish, queueLen), done: make(chan struct{}),
-		maxHeld: maxHeld, up: make(chan struct{}, 1), sent: make(chan struct{})}
+		maxHeld: maxHeld, up: make(chan struct{}, 1), sent: make(chan struct{}), closing: make(chan struct{})}
 	log := p.rt.Logger().With("actor", l.Actor, "broker", uri)
 	cfg := autopaho.ClientConfig{
 		ServerUrls:                    []*url.URL{u},
@@ -194,10 +195,23 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 			ClientID: clientID,
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 				func(pr paho.PublishReceived) (bool, error) {
+					m := pr.Packet
+					if pr.Packet.QoS == 0 { // at most once: drop rather than wait
+						select {
+						case lk.queue <- m:
+						default:
+							log.Warn("actor too slow: QoS 0 mqtt message dropped", "topic", pr.Packet.Topic)
+						}
+						return true, nil
+					}
+					// QoS 1 and 2 wait for room: while the actor is that far
+					// behind, the client stops reading and the broker holds
+					// the rest (its own queue limit applies). Manual
+					// acknowledgements would be exact but pace every ack
+					// on a timer: 2-10x slower here.
 					select {
-					case lk.queue <- pr.Packet:
-					default:
-						log.Warn("actor too slow: mqtt message dropped", "topic", pr.Packet.Topic)
+					case lk.queue <- m:
+					case <-lk.closing:
 					}
 					return true, nil
 				},
@@ -249,6 +263,7 @@ func (p *Provider) deliver(lk *link) {
 }
 
 func (lk *link) close(ctx context.Context) {
+	close(lk.closing)
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	lk.cm.Disconnect(dctx) // a clean DISCONNECT when connected
 	cancel()

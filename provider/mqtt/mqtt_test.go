@@ -206,15 +206,11 @@ func TestRelayActorOverMosquitto(t *testing.T) {
 		t.Fatalf("register the persistent subscriber: %v %s", err, out)
 	}
 	b.shutdown()
-	start := time.Now()
 	for i := range 3 {
 		pub, _ := msgpack.Marshal(messaging.PubMessage{Subject: fmt.Sprintf("late/%d", i), Body: []byte(fmt.Sprint(i))})
 		if _, err := r.Invoke(context.Background(), provider.Call{Actor: actor, LinkName: "default", Operation: messaging.OpPublish, Payload: pub}); err != nil {
 			t.Fatalf("publish %d with the broker away: %v", i, err)
 		}
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("holding 3 publishes took %s", d)
 	}
 	// It comes back on the same port: the link reconnects, sends what it
 	// held, and resubscribes.

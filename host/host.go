@@ -261,6 +261,7 @@ func (h *Host) subscribe() error {
 		{lattice.HostSubjectAll(l, h.id), h.handleControl, ""},
 		{lattice.AuctionActorSubject(l), h.handleAuction, ""},
 		{lattice.AuctionProviderSubject(l), h.handleProviderAuction, ""},
+		{lattice.DevicesSubject(l), h.handleDevices, ""},
 		{lattice.LinkSubject(l, "*"), h.handleLink, "wisp-links"},
 	} {
 		sub, err := h.nc.QueueSubscribe(s.subject, s.queue, s.fn)

@@ -268,3 +268,28 @@ func (h *Host) providerCommand(ctx context.Context, verb string, m *nats.Msg) {
 		respondJSON(m, ack(h.StopProvider(ctx, req.Name, req.LinkName)))
 	}
 }
+
+// handleDevices answers DevicesSubject with the devices the host's gateway
+// providers know.
+func (h *Host) handleDevices(m *nats.Msg) {
+	h.provs.mu.Lock()
+	var hosted []*hostedProvider
+	for _, hp := range h.provs.byKey {
+		if hp != nil {
+			hosted = append(hosted, hp)
+		}
+	}
+	h.provs.mu.Unlock()
+	l := lattice.DeviceList{Ack: lattice.Ack{Accepted: true}, Devices: []lattice.DeviceInfo{}}
+	for _, hp := range hosted {
+		dl, ok := hp.run.Provider().(provider.DeviceLister)
+		if !ok {
+			continue
+		}
+		for _, d := range dl.ListDevices() {
+			l.Devices = append(l.Devices, lattice.DeviceInfo{HostID: h.id, HostName: h.opts.name, Provider: hp.name, Name: d.Name,
+				Protocol: d.Protocol, Address: d.Address, Resources: d.Resources, Actor: d.Actor, Registered: d.Registered, Expires: d.Expires})
+		}
+	}
+	respondJSON(m, l)
+}

@@ -2,7 +2,9 @@ package lattice
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -103,3 +105,46 @@ func (c *Client) StopProvider(ctx context.Context, hostID string, req StopProvid
 }
 
 func (r ProviderReply) ack() Ack { return r.Ack }
+
+// DevicesSubject is where every host answers with the devices its gateway
+// providers know.
+func DevicesSubject(lattice string) string { return "wisp.ctl." + lattice + ".devices" }
+
+// DeviceInfo is a device as a host reports it.
+type DeviceInfo struct {
+	HostID     string    `json:"host_id"`
+	HostName   string    `json:"host_name"`
+	Provider   string    `json:"provider"`
+	Name       string    `json:"name"`
+	Protocol   string    `json:"protocol"`
+	Address    string    `json:"address"`
+	Resources  []string  `json:"resources"`
+	Actor      string    `json:"actor"`
+	Registered time.Time `json:"registered"`
+	Expires    time.Time `json:"expires"`
+}
+
+// DeviceList is a host's answer on DevicesSubject.
+type DeviceList struct {
+	Ack
+	Devices []DeviceInfo `json:"devices"`
+}
+
+// Devices asks every host for the devices its gateways know, sorted by
+// name.
+func (c *Client) Devices(ctx context.Context) ([]DeviceInfo, error) {
+	var out []DeviceInfo
+	err := c.gather(ctx, DevicesSubject(c.lattice), nil, func(data []byte) bool {
+		var l DeviceList
+		if json.Unmarshal(data, &l) != nil || !l.Accepted {
+			return false
+		}
+		out = append(out, l.Devices...)
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name+out[i].HostID < out[j].Name+out[j].HostID })
+	return out, nil
+}

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -157,4 +158,22 @@ func Names() []string {
 	regMu.RLock()
 	defer regMu.RUnlock()
 	return slices.Sorted(maps.Keys(registry))
+}
+
+// Device is a device a gateway provider knows (a microcontroller that
+// registered over CoAP, say).
+type Device struct {
+	Name       string    `json:"name"`
+	Protocol   string    `json:"protocol"`
+	Address    string    `json:"address"`
+	Resources  []string  `json:"resources"`
+	Actor      string    `json:"actor"`
+	Registered time.Time `json:"registered"`
+	Expires    time.Time `json:"expires"`
+}
+
+// DeviceLister is a provider that fronts devices; hosts list them for
+// `wisp device list`.
+type DeviceLister interface {
+	ListDevices() []Device
 }

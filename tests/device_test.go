@@ -1,12 +1,18 @@
 package tests
 
 import (
+	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wisp-dev/wisp/lattice"
 )
 
 // TestDeviceSimWithLibcoap runs `wisp device sim` as a process and drives
@@ -62,5 +68,78 @@ func TestDeviceSimWithLibcoap(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("device sim did not stop on SIGINT")
+	}
+}
+
+// freeUDPPort returns a UDP port free on 127.0.0.1.
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestDeviceListThroughAGateway: a host runs the coap provider as a
+// gateway for the signed coap-sensor actor; `wisp device sim` registers
+// with it; `wisp device list` finds the device through the lattice.
+func TestDeviceListThroughAGateway(t *testing.T) {
+	client := needTool(t, "coap-client-notls", "libcoap3-bin")
+	h := startHost(t, "--provider", "coap", "--provider", "keyvalue")
+	module := filepath.Join(t.TempDir(), "coap-sensor.wasm")
+	mustRun(t, h.url, "build", "./actors/coap-sensor", "--cap", "wisp:coap", "--cap", "wasmcloud:keyvalue", "-o", module)
+	mustRun(t, h.url, "start", "actor", module)
+	gw := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
+	mustRun(t, h.url, "link", "put", "coap_sensor", "coap", "wisp:coap", "address="+gw)
+	mustRun(t, h.url, "link", "put", "coap_sensor", "keyvalue", "wasmcloud:keyvalue")
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		out, err := exec.Command(client, "-B", "2", "-m", "get", "coap://"+gw+"/.well-known/core").CombinedOutput()
+		if err == nil && strings.Contains(string(out), "core.rd") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway listener did not open: %v %s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	logs := &syncBuffer{}
+	sim := exec.Command(wisp(t), "device", "sim", "--name", "dev1", "--gateway", gw, "--interval", "100ms")
+	sim.Stdout, sim.Stderr = logs, logs
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sim.Wait() }()
+	defer func() {
+		sim.Process.Kill()
+		<-done
+	}()
+	var devs []lattice.DeviceInfo
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		json.Unmarshal([]byte(mustRun(t, h.url, "device", "list", "-o", "json")), &devs)
+		if len(devs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("device list = %+v\nsim output:\n%s", devs, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d := devs[0]
+	if d.Name != "dev1" || d.Protocol != "coap" || d.Provider != "coap" || !strings.HasPrefix(d.Actor, "M") || strings.Join(d.Resources, ",") != "/temp,/led" {
+		t.Fatalf("device = %+v", d)
+	}
+	if out := mustRun(t, h.url, "device", "list"); !strings.Contains(out, "dev1") || !strings.Contains(out, "/temp,/led") {
+		t.Fatalf("device list table:\n%s", out)
+	}
+	// The actor reaches the device by name through the gateway.
+	out, err := exec.Command(client, "-B", "5", "-m", "get", "coap://"+gw+"/devices/dev1/led?set=on").CombinedOutput()
+	if err != nil {
+		t.Fatalf("switch the LED through the actor: %v %s", err, out)
+	}
+	if out, _ := exec.Command(client, "-B", "5", "-m", "get", "coap://"+gw+"/devices/dev1/led").CombinedOutput(); strings.TrimSpace(string(out)) != "on" {
+		t.Fatalf("LED state: %q", out)
 	}
 }

@@ -4,7 +4,7 @@
 // that is not a number goes to relay/errors.
 //
 //	wisp build ./actors/mqtt-relay --cap wasmcloud:messaging
-//	wisp link put mqtt-relay mqtt wasmcloud:messaging URI=tcp://127.0.0.1:1883 SUBSCRIPTION=sensors/+
+//	wisp link put mqtt_relay mqtt wasmcloud:messaging URI=tcp://127.0.0.1:1883 SUBSCRIPTION=sensors/+
 package main
 
 import (

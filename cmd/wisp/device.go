@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wisp-dev/wisp/internal/devicesim"
+	"github.com/wisp-dev/wisp/lattice"
 )
 
 // deviceLong explains devices; `wisp device --help` shows it.
@@ -70,4 +72,48 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+func newDeviceListCmd(g *globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the devices the lattice's gateways know",
+		Long: `List the microcontrollers registered with the gateways of the lattice (hosts
+running the coap provider): name, address, the gateway host and actor, their
+resources and when the registration expires.
+
+  wisp device list
+  wisp device list -o json | jq -r '.[].name'`,
+		Args: args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			devs, err := c.Devices(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				if devs == nil {
+					devs = []lattice.DeviceInfo{}
+				}
+				return printJSON(devs)
+			}
+			w := table()
+			fmt.Fprintln(w, "DEVICE\tPROTOCOL\tADDRESS\tGATEWAY\tACTOR\tRESOURCES\tEXPIRES")
+			for _, d := range devs {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Protocol, d.Address, d.HostName, d.Actor,
+					strings.Join(d.Resources, ","), time.Until(d.Expires).Round(time.Second))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
 }

@@ -77,7 +77,7 @@ with the header Wisp-Operation gets the actor's answer.`,
 	providerCmd := &cobra.Command{Use: "provider", Short: "Run a capability provider in a process of its own"}
 	providerCmd.AddCommand(newProviderRunCmd(g))
 	device := &cobra.Command{Use: "device", Short: "Simulate and list the microcontrollers gateways front", Long: deviceLong}
-	device.AddCommand(newDeviceSimCmd())
+	device.AddCommand(newDeviceSimCmd(), newDeviceListCmd(g))
 	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd, device, link, providerCmd} {
 		c.Args = noArgsHelp
 		c.RunE = func(c *cobra.Command, args []string) error {

@@ -18,6 +18,8 @@ import (
 	"github.com/plgd-dev/go-coap/v3/mux"
 	"github.com/plgd-dev/go-coap/v3/udp"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wisp-dev/wisp/provider"
 )
 
 // A gateway's resource directory, after RFC 9176 (CoRE Resource Directory)
@@ -90,6 +92,19 @@ func (p *Provider) Devices() []Device {
 		}
 	}
 	slices.SortFunc(out, func(a, b Device) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// ListDevices implements provider.DeviceLister.
+func (p *Provider) ListDevices() []provider.Device {
+	var out []provider.Device
+	for _, d := range p.Devices() {
+		pd := provider.Device{Name: d.Name, Protocol: "coap", Address: d.Address, Actor: d.Actor, Registered: d.Registered, Expires: d.Expires}
+		for _, r := range d.Resources {
+			pd.Resources = append(pd.Resources, r.Path)
+		}
+		out = append(out, pd)
+	}
 	return out
 }
 

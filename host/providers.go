@@ -43,6 +43,19 @@ func toProviderLink(l lattice.Link) provider.Link {
 	return provider.Link{Actor: l.ActorID, Contract: l.ContractID, Name: l.LinkName, Values: l.Values}
 }
 
+// hosted lists the providers that have started.
+func (h *Host) hosted() []*hostedProvider {
+	h.provs.mu.Lock()
+	defer h.provs.mu.Unlock()
+	out := make([]*hostedProvider, 0, len(h.provs.byKey))
+	for _, hp := range h.provs.byKey {
+		if hp != nil { // nil: still starting
+			out = append(out, hp)
+		}
+	}
+	return out
+}
+
 // local finds the provider serving contract under linkName on this host.
 func (h *Host) localProvider(contract, linkName string) *runner.Runner {
 	h.provs.mu.Lock()
@@ -135,14 +148,7 @@ func (h *Host) handLink(ctx context.Context, hp *hostedProvider, l lattice.Link)
 // linkChanged tells the providers of this host that link l was put (del
 // false) or deleted.
 func (h *Host) linkChanged(l lattice.Link, del bool) {
-	h.provs.mu.Lock()
-	var hosted []*hostedProvider
-	for _, hp := range h.provs.byKey {
-		if hp != nil {
-			hosted = append(hosted, hp)
-		}
-	}
-	h.provs.mu.Unlock()
+	hosted := h.hosted()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, hp := range hosted {
@@ -189,14 +195,7 @@ func (h *Host) StopProvider(ctx context.Context, name, linkName string) error {
 
 // stopProviders stops every provider, at host shutdown.
 func (h *Host) stopProviders(ctx context.Context) error {
-	h.provs.mu.Lock()
-	var hosted []*hostedProvider
-	for _, hp := range h.provs.byKey {
-		if hp != nil {
-			hosted = append(hosted, hp)
-		}
-	}
-	h.provs.mu.Unlock()
+	hosted := h.hosted()
 	var errs []error
 	for _, hp := range hosted {
 		errs = append(errs, h.StopProvider(ctx, hp.name, hp.run.LinkName()))
@@ -206,14 +205,7 @@ func (h *Host) stopProviders(ctx context.Context) error {
 
 // providerInventory lists the providers, by name.
 func (h *Host) providerInventory() []lattice.ProviderDescription {
-	h.provs.mu.Lock()
-	var hosted []*hostedProvider
-	for _, hp := range h.provs.byKey {
-		if hp != nil {
-			hosted = append(hosted, hp)
-		}
-	}
-	h.provs.mu.Unlock()
+	hosted := h.hosted()
 	out := []lattice.ProviderDescription{}
 	for _, hp := range hosted {
 		out = append(out, hp.describe())
@@ -272,14 +264,7 @@ func (h *Host) providerCommand(ctx context.Context, verb string, m *nats.Msg) {
 // handleDevices answers DevicesSubject with the devices the host's gateway
 // providers know.
 func (h *Host) handleDevices(m *nats.Msg) {
-	h.provs.mu.Lock()
-	var hosted []*hostedProvider
-	for _, hp := range h.provs.byKey {
-		if hp != nil {
-			hosted = append(hosted, hp)
-		}
-	}
-	h.provs.mu.Unlock()
+	hosted := h.hosted()
 	l := lattice.DeviceList{Ack: lattice.Ack{Accepted: true}, Devices: []lattice.DeviceInfo{}}
 	for _, hp := range hosted {
 		dl, ok := hp.run.Provider().(provider.DeviceLister)

@@ -58,35 +58,11 @@ func AppendUint(b []byte, v uint64) []byte {
 
 // ReadString reads a str (or bin) and returns it and the rest of b.
 func ReadString(b []byte) (string, []byte, error) {
-	if len(b) < 1 {
-		return "", nil, ErrShort
+	v, rest, err := readRaw(b)
+	if err != nil {
+		return "", nil, err
 	}
-	var n, h int
-	switch c := b[0]; {
-	case c&0xe0 == 0xa0:
-		n, h = int(c&0x1f), 1
-	case c == 0xd9 || c == 0xc4:
-		if len(b) < 2 {
-			return "", nil, ErrShort
-		}
-		n, h = int(b[1]), 2
-	case c == 0xda || c == 0xc5:
-		if len(b) < 3 {
-			return "", nil, ErrShort
-		}
-		n, h = int(binary.BigEndian.Uint16(b[1:])), 3
-	case c == 0xdb || c == 0xc6:
-		if len(b) < 5 {
-			return "", nil, ErrShort
-		}
-		n, h = int(binary.BigEndian.Uint32(b[1:])), 5
-	default:
-		return "", nil, errors.New("msgpack: not a string")
-	}
-	if len(b) < h+n {
-		return "", nil, ErrShort
-	}
-	return string(b[h : h+n]), b[h+n:], nil
+	return string(v), rest, nil
 }
 
 // ReadStringView reads a str (or bin) as a string that shares b's memory:

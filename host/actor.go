@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,7 @@ type Actor struct {
 	ref     string
 	hash    string
 	limits  lattice.ActorLimits
+	ann     map[string]string // annotations: who manages the actor
 	started time.Time
 	host    *Host
 	mod     engine.Module
@@ -53,19 +55,20 @@ func (a *Actor) Name() string { return a.name }
 func (a *Actor) Describe() lattice.ActorDescription {
 	st := a.pool.Stats()
 	d := lattice.ActorDescription{
-		Name:      a.name,
-		Key:       a.id.key,
-		Caps:      a.id.caps(),
-		Ref:       a.ref,
-		Hash:      a.hash,
-		Instances: st.Live,
-		Asleep:    st.Asleep,
-		Busy:      st.Busy,
-		Replaced:  st.Replaced,
-		Limits:    a.limits,
-		StartedAt: a.started.UTC(),
-		LastError: st.LastError,
-		Calls:     a.calls.Load(),
+		Name:        a.name,
+		Key:         a.id.key,
+		Caps:        a.id.caps(),
+		Ref:         a.ref,
+		Hash:        a.hash,
+		Instances:   st.Live,
+		Asleep:      st.Asleep,
+		Busy:        st.Busy,
+		Replaced:    st.Replaced,
+		Limits:      a.limits,
+		StartedAt:   a.started.UTC(),
+		Annotations: maps.Clone(a.ann),
+		LastError:   st.LastError,
+		Calls:       a.calls.Load(),
 	}
 	if c := a.id.claims; c != nil {
 		d.Issuer = c.Issuer
@@ -96,7 +99,7 @@ func (h *Host) StartActor(ctx context.Context, req lattice.StartActorRequest) (*
 	if err != nil {
 		return nil, fmt.Errorf("start actor %s: %w", req.Ref, err)
 	}
-	return h.startModule(ctx, id, req.Ref, wasm, req.Count, req.Limits)
+	return h.startModule(ctx, id, req.Ref, wasm, req.Count, req.Limits, req.Annotations)
 }
 
 // load reads the module ref names: an absolute file path (optionally
@@ -118,7 +121,7 @@ func (h *Host) load(ctx context.Context, ref string) ([]byte, error) {
 }
 
 // startModule runs wasm as the actor id.
-func (h *Host) startModule(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits) (*Actor, error) {
+func (h *Host) startModule(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits, ann map[string]string) (*Actor, error) {
 	if count < 1 {
 		count = 1
 	}
@@ -145,7 +148,7 @@ func (h *Host) startModule(ctx context.Context, id identity, ref string, wasm []
 	case exists:
 		return nil, fmt.Errorf("start actor %s: already running on this host (scale it, or stop it first)", name)
 	}
-	a, err := h.newActor(ctx, id, ref, wasm, count, lim)
+	a, err := h.newActor(ctx, id, ref, wasm, count, lim, ann)
 	h.mu.Lock()
 	stopping = h.stopping
 	if err != nil || stopping {
@@ -184,7 +187,7 @@ func (h *Host) limitsWithDefaults(l lattice.ActorLimits) lattice.ActorLimits {
 	return l
 }
 
-func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits) (*Actor, error) {
+func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits, ann map[string]string) (*Actor, error) {
 	name := id.name
 	sum := sha256.Sum256(wasm)
 	module := id.key
@@ -204,6 +207,7 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 		ref:     ref,
 		hash:    hex.EncodeToString(sum[:]),
 		limits:  lim,
+		ann:     maps.Clone(ann),
 		started: time.Now(),
 		host:    h,
 		mod:     mod,

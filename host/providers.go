@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -32,6 +33,7 @@ type hostedProvider struct {
 	name    string
 	run     *runner.Runner
 	started time.Time
+	ann     map[string]string // annotations: who manages the provider
 	mu      sync.Mutex
 	links   map[string]provider.Link // the links handed to it, by key
 }
@@ -111,7 +113,7 @@ func (h *Host) StartProvider(ctx context.Context, req lattice.StartProviderReque
 		h.provs.mu.Unlock()
 		return lattice.ProviderDescription{}, err
 	}
-	hp := &hostedProvider{name: req.Name, run: run, started: time.Now(), links: map[string]provider.Link{}}
+	hp := &hostedProvider{name: req.Name, run: run, started: time.Now(), ann: maps.Clone(req.Annotations), links: map[string]provider.Link{}}
 	h.provs.mu.Lock()
 	h.provs.byKey[key] = hp
 	h.provs.mu.Unlock()
@@ -127,7 +129,7 @@ func (hp *hostedProvider) describe() lattice.ProviderDescription {
 	hp.mu.Lock()
 	defer hp.mu.Unlock()
 	return lattice.ProviderDescription{Name: hp.name, Contract: hp.run.Provider().Contract(), LinkName: hp.run.LinkName(),
-		Links: len(hp.links), StartedAt: hp.started.UTC()}
+		Links: len(hp.links), StartedAt: hp.started.UTC(), Annotations: maps.Clone(hp.ann)}
 }
 
 // handLink gives hp the link l if it serves it.

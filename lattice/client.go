@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 )
 
@@ -103,6 +104,15 @@ func Connect(url string, opts ...Option) (*Client, error) {
 
 // Conn is the client's NATS connection.
 func (c *Client) Conn() *nats.Conn { return c.nc }
+
+// JetStream is the JetStream context of the lattice's state, in the
+// client's JetStream domain when it has one.
+func (c *Client) JetStream() (jetstream.JetStream, error) {
+	if c.domain != "" {
+		return jetstream.NewWithDomain(c.nc, c.domain)
+	}
+	return jetstream.New(c.nc)
+}
 
 // Lattice is the lattice id the client talks to.
 func (c *Client) Lattice() string { return c.lattice }

@@ -240,10 +240,7 @@ func (c *Client) Events(ctx context.Context, opts EventOptions, fn func(Event) b
 }
 
 func (c *Client) replayEvents(ctx context.Context, keep func(Event) bool, fn func(Event) bool) error {
-	js, err := jetstream.New(c.nc)
-	if c.domain != "" {
-		js, err = jetstream.NewWithDomain(c.nc, c.domain)
-	}
+	js, err := c.JetStream()
 	if err != nil {
 		return fmt.Errorf("replay events: %w", err)
 	}

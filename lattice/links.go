@@ -81,18 +81,24 @@ func LinkBucketName(lattice string) string { return "WISP_LINKS_" + lattice }
 // EnsureLinkBucket opens the lattice's link bucket, creating it (replicated
 // on up to three servers of the NATS cluster) if it does not exist.
 func EnsureLinkBucket(ctx context.Context, js jetstream.JetStream, lattice string) (jetstream.KeyValue, error) {
-	name := LinkBucketName(lattice)
+	return EnsureBucket(ctx, js, LinkBucketName(lattice), "wisp lattice "+lattice+" links")
+}
+
+// EnsureBucket opens the key-value bucket name, creating it with one
+// value per key, on disk, replicated on up to three servers of the NATS
+// cluster, if it does not exist.
+func EnsureBucket(ctx context.Context, js jetstream.JetStream, name, description string) (jetstream.KeyValue, error) {
 	kv, err := js.KeyValue(ctx, name)
 	if err == nil {
 		return kv, nil
 	}
 	if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fmt.Errorf("link bucket %s: %w", name, err)
+		return nil, fmt.Errorf("bucket %s: %w", name, err)
 	}
 	err = withReplicas(func(r int) error {
 		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      name,
-			Description: "wisp lattice " + lattice + " links",
+			Description: description,
 			History:     1,
 			Storage:     jetstream.FileStorage,
 			Replicas:    r,
@@ -103,7 +109,7 @@ func EnsureLinkBucket(ctx context.Context, js jetstream.JetStream, lattice strin
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("link bucket %s: %w", name, err)
+		return nil, fmt.Errorf("bucket %s: %w", name, err)
 	}
 	return kv, nil
 }

@@ -38,7 +38,28 @@ type StartActorRequest struct {
 	// RequestID is echoed in the actor_started or actor_failed event that
 	// reports the outcome.
 	RequestID string `json:"request_id,omitempty"`
+	// Annotations say who manages the actor (the application reconciler
+	// sets AnnotationManagedBy and friends); the host keeps and reports
+	// them.
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
+
+// LabelRole marks a host's role; RoleProvider is the value on a
+// providers-only host (wisp provider run), which never runs actors.
+const (
+	LabelRole    = "wisp.role"
+	RoleProvider = "provider"
+)
+
+// Annotations the application reconciler sets on what it starts, so that
+// it never touches what a person started by hand.
+const (
+	AnnotationManagedBy = "wisp.dev/managed-by"
+	// ManagedByApps is the value of AnnotationManagedBy.
+	ManagedByApps       = "wisp-apps"
+	AnnotationApp       = "wisp.dev/app"
+	AnnotationComponent = "wisp.dev/component"
+)
 
 // StopActorRequest asks a host to stop an actor.
 type StopActorRequest struct {
@@ -82,7 +103,8 @@ type ActorDescription struct {
 	LastError string      `json:"last_error,omitempty"`
 	// Calls counts the calls from the lattice this host's instances of
 	// the actor have served.
-	Calls uint64 `json:"calls"`
+	Calls       uint64            `json:"calls"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // HostSummary is what a host answers to a ping.

@@ -28,6 +28,8 @@ type StartProviderRequest struct {
 	Name string `json:"name"`
 	// LinkName is the link name it serves (default "default").
 	LinkName string `json:"link_name,omitempty"`
+	// Annotations say who manages the provider, as for actors.
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // StopProviderRequest asks a host to stop a provider it runs.
@@ -38,11 +40,12 @@ type StopProviderRequest struct {
 
 // ProviderDescription is a provider as a host runs it.
 type ProviderDescription struct {
-	Name      string    `json:"name"`
-	Contract  string    `json:"contract_id"`
-	LinkName  string    `json:"link_name"`
-	Links     int       `json:"links"`
-	StartedAt time.Time `json:"started_at"`
+	Name        string            `json:"name"`
+	Contract    string            `json:"contract_id"`
+	LinkName    string            `json:"link_name"`
+	Links       int               `json:"links"`
+	StartedAt   time.Time         `json:"started_at"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // ProviderReply answers start_provider.

@@ -160,6 +160,18 @@ func Names() []string {
 	return slices.Sorted(maps.Keys(registry))
 }
 
+// Contracts maps each registered provider's name to the contract it
+// serves.
+func Contracts() map[string]string {
+	out := map[string]string{}
+	for _, name := range Names() {
+		if p, err := New(name); err == nil {
+			out[name] = p.Contract()
+		}
+	}
+	return out
+}
+
 // Device is a device a gateway provider knows (a microcontroller that
 // registered over CoAP, say).
 type Device struct {

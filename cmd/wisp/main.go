@@ -8,11 +8,13 @@
 //	1  failure not covered below
 //	2  bad usage (unknown flag, missing argument)
 //	3  not found: actor not running, host not found, no hosts answered,
-//	   no host bid in an auction (none matches the constraints)
+//	   no host bid in an auction (none matches the constraints), no such
+//	   application or version
 //	4  no NATS server at the URL
 //	5  timed out
 //	6  the actor or host answered with an error
-//	7  the module's claims are invalid or missing (wisp claims inspect)
+//	7  the module's claims are invalid or missing (wisp claims inspect), or
+//	   an application manifest is invalid (wisp app deploy|validate)
 //	8  the registry failed: unreachable, refused the credentials, or
 //	   served something that is not a valid actor artifact
 package main
@@ -28,6 +30,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/app"
 	"github.com/wisp-dev/wisp/oci"
 )
 
@@ -86,7 +89,7 @@ func exitCode(err error) int {
 	case errors.Is(err, lattice.ErrBadConstraint):
 		return exitUsage
 	case errors.Is(err, lattice.ErrActorNotRunning), errors.Is(err, lattice.ErrHostNotFound), errors.Is(err, lattice.ErrNoHosts),
-		errors.Is(err, lattice.ErrNoBids), errors.Is(err, errProviderNotRunning):
+		errors.Is(err, lattice.ErrNoBids), errors.Is(err, errProviderNotRunning), errors.Is(err, app.ErrNotFound):
 		return exitNotFound
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return exitTimeout

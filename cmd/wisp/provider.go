@@ -164,7 +164,7 @@ reach it over NATS.
 			}
 			f.providers = []string{spec}
 			f.providersOnly = true
-			f.labels = append(f.labels, "wisp.role=provider")
+			f.labels = append(f.labels, lattice.LabelRole+"="+lattice.RoleProvider)
 			return runUp(cmd.Context(), g, f, true)
 		},
 	}

@@ -78,14 +78,15 @@ with the header Wisp-Operation gets the actor's answer.`,
 	providerCmd.AddCommand(newProviderRunCmd(g))
 	device := &cobra.Command{Use: "device", Short: "Simulate and list the microcontrollers gateways front", Long: deviceLong}
 	device.AddCommand(newDeviceSimCmd(), newDeviceListCmd(g))
-	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd, device, link, providerCmd} {
+	appCmd := newAppCmd(g)
+	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd, device, link, providerCmd, appCmd} {
 		c.Args = noArgsHelp
 		c.RunE = func(c *cobra.Command, args []string) error {
 			return usageError{fmt.Errorf("%s needs a subcommand: %s", c.CommandPath(), subcommands(c))}
 		}
 	}
 	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd,
-		link, newEventsCmd(g), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd)
+		link, newEventsCmd(g), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd)
 	return root
 }
 

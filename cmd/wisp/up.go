@@ -21,11 +21,14 @@ import (
 	"github.com/wisp-dev/wisp/internal/wasmbuild"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
+	"github.com/wisp-dev/wisp/lattice/reconciler"
 	"github.com/wisp-dev/wisp/oci"
+	"github.com/wisp-dev/wisp/provider"
 )
 
 type upFlags struct {
 	natsHost       string
+	noReconciler   bool
 	natsPort       int
 	jsDir          string
 	noJetStream    bool
@@ -143,6 +146,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.leafListen, "leaf-listen", "", "host:port where the embedded server accepts leaf-node connections")
 	fl.StringSliceVar(&f.leafURLs, "leaf-url", nil, "hub URL(s) (nats://host:port of its --leaf-listen) the embedded server connects to as a leaf node")
 	fl.StringVar(&f.leafCreds, "leaf-creds", "", ".creds file of the leaf-node connection to the hub")
+	fl.BoolVar(&f.noReconciler, "no-reconciler", false, "do not run the application reconciler here (one host of the lattice is its active one; see 'wisp app --help')")
 }
 
 func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
@@ -251,6 +255,26 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		}
 		fmt.Fprintf(os.Stderr, "provider %s serving %s (link name %s)\n", d.Name, d.Contract, d.LinkName)
 	}
+	var recDone chan struct{}
+	stopRec := func() {}
+	if !f.noReconciler {
+		rec, err := reconciler.New(reconciler.Config{Conn: nc, Lattice: g.lattice, JetStreamDomain: g.jsDomain,
+			HostID: h.ID(), HostName: h.Name(), Providers: provider.Contracts(), Logger: log})
+		if err != nil {
+			h.Stop(context.Background())
+			return err
+		}
+		rctx, cancel := context.WithCancel(context.Background())
+		recDone = make(chan struct{})
+		go func() {
+			defer close(recDone)
+			if err := rec.Run(rctx); err != nil {
+				log.Error("application reconciler stopped", "err", err)
+			}
+		}()
+		stopRec = func() { cancel(); <-recDone }
+	}
+	defer stopRec()
 	if url != "nats://127.0.0.1:4222" {
 		fmt.Fprintf(os.Stderr, "point clients at it: export WISP_NATS_URL=%s\n", url)
 	}
@@ -262,6 +286,8 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	case <-h.StopRequested():
 		log.Info("stop requested over the lattice: draining")
 	}
+	stopRec() // hands the lease over before the host's actors go
+	stopRec = func() {}
 	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()
 	if err := h.Stop(dctx); err != nil {

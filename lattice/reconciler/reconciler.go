@@ -1,0 +1,880 @@
+// Package reconciler keeps a lattice's deployed applications true. One
+// reconciler is active per lattice (a lease in the application bucket);
+// every host runs one, and another takes over within seconds when the
+// active one's host dies.
+//
+// The active reconciler works level-triggered, like a Kubernetes
+// controller: each pass reads the deployed manifests, pings the lattice,
+// reads each answering host's inventory, and issues the starts, scales,
+// stops and links that make the actual state the desired one. A pass runs
+// every second, and at once when an event says something changed
+// (an actor or provider started or stopped, a host came or went, a
+// manifest was deployed). A host that stops answering pings is gone after
+// LostAfter (kill -9 sends no event), and its share is placed elsewhere.
+//
+// Everything the reconciler starts carries the annotations
+// lattice.AnnotationManagedBy, AnnotationApp and AnnotationComponent; it
+// never stops or scales what lacks them, so actors started by hand are left
+// alone.
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/app"
+	"github.com/wisp-dev/wisp/lattice/manifest"
+)
+
+// Defaults of Config.
+const (
+	DefaultInterval  = time.Second
+	DefaultLeaseTTL  = 2 * time.Second
+	DefaultLostAfter = 1500 * time.Millisecond
+	// actionTimeout bounds one start, scale or stop; a pull and a compile
+	// of a large module fit.
+	actionTimeout = 60 * time.Second
+	maxBackoff    = 30 * time.Second
+)
+
+// Config configures a Reconciler.
+type Config struct {
+	// Conn is the connection to the lattice's NATS server.
+	Conn *nats.Conn
+	// Lattice is the lattice id (default "default").
+	Lattice string
+	// JetStreamDomain is where the lattice's state lives, as for hosts.
+	JetStreamDomain string
+	// HostID and HostName identify the host running the reconciler in
+	// its lease and in the statuses it writes.
+	HostID, HostName string
+	// Providers maps built-in provider names to their contracts
+	// (provider.Contracts()).
+	Providers manifest.Providers
+	Logger    *slog.Logger
+	// Interval between passes (default 1s); LeaseTTL, how long a dead
+	// holder keeps the lease (default 2s); LostAfter, how long a host may
+	// miss pings before its share moves (default 1.5s).
+	Interval, LeaseTTL, LostAfter time.Duration
+}
+
+// Reconciler makes a lattice's deployed applications true. Run drives it.
+type Reconciler struct {
+	cfg    Config
+	client *lattice.Client
+	log    *slog.Logger
+	lease  *lease
+	kick   chan struct{}
+
+	// Owned by the pass loop.
+	store     *app.Store
+	hosts     map[string]*hostView // by host id
+	manifests map[string]*manifest.Application
+	backoff   map[string]*backoff
+	written   map[string]app.Status // last status written, by app
+}
+
+type hostView struct {
+	summary  lattice.HostSummary
+	inv      *lattice.HostInventory
+	lastSeen time.Time
+}
+
+type backoff struct {
+	fails int
+	until time.Time
+	err   string
+}
+
+// New makes a reconciler; Run starts it.
+func New(cfg Config) (*Reconciler, error) {
+	if cfg.Conn == nil {
+		return nil, errors.New("reconciler: no NATS connection")
+	}
+	if cfg.Lattice == "" {
+		cfg.Lattice = lattice.DefaultLattice
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.LostAfter <= 0 {
+		cfg.LostAfter = DefaultLostAfter
+	}
+	opts := []lattice.Option{lattice.WithLattice(cfg.Lattice), lattice.WithTimeout(cfg.Interval), lattice.WithQuietPeriod(150 * time.Millisecond)}
+	if cfg.JetStreamDomain != "" {
+		opts = append(opts, lattice.WithJetStreamDomain(cfg.JetStreamDomain))
+	}
+	c, err := lattice.NewClient(cfg.Conn, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("reconciler: %w", err)
+	}
+	r := &Reconciler{
+		cfg:       cfg,
+		client:    c,
+		log:       cfg.Logger.With("component", "reconciler"),
+		kick:      make(chan struct{}, 1),
+		hosts:     map[string]*hostView{},
+		manifests: map[string]*manifest.Application{},
+		backoff:   map[string]*backoff{},
+		written:   map[string]app.Status{},
+	}
+	return r, nil
+}
+
+// Leading reports whether this reconciler holds the lattice's lease.
+func (r *Reconciler) Leading() bool { return r.lease != nil && r.lease.held.Load() }
+
+// Run reconciles until ctx ends, then gives up the lease. It waits for
+// JetStream when it is not there yet.
+func (r *Reconciler) Run(ctx context.Context) error {
+	store, err := r.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	r.store = store
+	r.lease = &lease{kv: store.KV(), me: Holder{HostID: r.cfg.HostID, HostName: r.cfg.HostName}, ttl: r.cfg.LeaseTTL,
+		onChange: func(held bool) {
+			if held {
+				r.log.Info("this host's reconciler is now the lattice's active one")
+				r.poke()
+			} else {
+				r.log.Info("this host's reconciler is no longer the active one")
+			}
+		}}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r.lease.release(rctx)
+		cancel()
+	}()
+
+	// Events and manifest changes trigger a pass at once.
+	sub, err := r.cfg.Conn.Subscribe(lattice.EventSubject(r.cfg.Lattice, ">"), r.onEvent)
+	if err != nil {
+		return fmt.Errorf("reconciler: subscribe to events: %w", err)
+	}
+	defer sub.Unsubscribe()
+	watch, err := store.KV().Watch(ctx, "app.>", jetstream.UpdatesOnly())
+	if err != nil {
+		return fmt.Errorf("reconciler: watch applications: %w", err)
+	}
+	defer watch.Stop()
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	lctx, stopLease := context.WithCancel(ctx)
+	defer stopLease()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.runLease(lctx)
+	}()
+
+	tick := time.NewTicker(r.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-r.kick:
+		case _, ok := <-watch.Updates():
+			if !ok {
+				return errors.New("reconciler: application watch ended")
+			}
+		}
+		if !r.Leading() {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, actionTimeout)
+		r.pass(pctx)
+		cancel()
+	}
+}
+
+func (r *Reconciler) openStore(ctx context.Context) (*app.Store, error) {
+	delay := 250 * time.Millisecond
+	for {
+		js, err := r.client.JetStream()
+		if err == nil {
+			octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			var s *app.Store
+			s, err = app.Open(octx, js, r.cfg.Lattice)
+			cancel()
+			if err == nil {
+				return s, nil
+			}
+		}
+		r.log.Debug("application store not available yet", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+func (r *Reconciler) runLease(ctx context.Context) {
+	t := time.NewTicker(r.cfg.LeaseTTL / 4)
+	defer t.Stop()
+	for {
+		sctx, cancel := context.WithTimeout(ctx, r.cfg.LeaseTTL/2)
+		r.lease.step(sctx)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Reconciler) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// onEvent pokes the pass loop on the events that change what runs.
+func (r *Reconciler) onEvent(m *nats.Msg) {
+	typ := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	switch typ {
+	case lattice.EventHostHeartbeat, lattice.EventLinkSet, lattice.EventLinkDeleted:
+		return
+	}
+	r.poke()
+}
+
+// componentKey names a component of an app in maps.
+func componentKey(appName, comp string) string { return appName + "/" + comp }
+
+// observed is the lattice as one pass sees it.
+type observed struct {
+	hosts []*hostView // live hosts, by id
+	// actors[app/component][host id] = instances of managed actors.
+	actors map[string]map[string]int
+	// providers[app/component][host id] = 1 for managed providers.
+	providers map[string]map[string]int
+	// aliasTaken[host id][alias] = owner ("" when started by hand).
+	aliasTaken map[string]map[string]string
+	// keys of the running actors by alias (module key), for links.
+	keys  map[string]string
+	links []lattice.Link
+}
+
+// observe pings the lattice and reads the inventories of the hosts that
+// answer. Hosts that miss pings for less than LostAfter keep their last
+// inventory.
+func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
+	now := time.Now()
+	summaries, err := r.client.Hosts(ctx)
+	if err != nil && !errors.Is(err, lattice.ErrNoHosts) {
+		return nil, err
+	}
+	fresh := map[string]bool{}
+	for _, s := range summaries {
+		fresh[s.ID] = true
+		hv := r.hosts[s.ID]
+		if hv == nil {
+			hv = &hostView{}
+			r.hosts[s.ID] = hv
+			r.log.Info("host joined", "host", s.Name, "labels", lattice.FormatConstraints(s.Labels))
+		}
+		hv.summary, hv.lastSeen = s, now
+	}
+	for id, hv := range r.hosts {
+		if !fresh[id] && now.Sub(hv.lastSeen) > r.cfg.LostAfter {
+			r.log.Warn("host lost: its share moves to the other hosts", "host", hv.summary.Name, "silent_for", now.Sub(hv.lastSeen).Round(time.Millisecond))
+			delete(r.hosts, id)
+		}
+	}
+	var wg sync.WaitGroup
+	for id := range fresh {
+		hv := r.hosts[id]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if inv, err := r.client.Inventory(ictx, id); err == nil {
+				hv.inv = inv
+			}
+		}()
+	}
+	wg.Wait()
+	o := &observed{actors: map[string]map[string]int{}, providers: map[string]map[string]int{}, aliasTaken: map[string]map[string]string{}, keys: map[string]string{}}
+	for _, hv := range r.hosts {
+		if hv.inv == nil {
+			continue
+		}
+		o.hosts = append(o.hosts, hv)
+		taken := map[string]string{}
+		o.aliasTaken[hv.summary.ID] = taken
+		for _, a := range hv.inv.Actors {
+			if a.Key != "" {
+				o.keys[a.Name] = a.Key
+			}
+			ck, managed := managedKey(a.Annotations)
+			taken[a.Name] = ck
+			if !managed {
+				continue
+			}
+			add(o.actors, ck, hv.summary.ID, a.Instances)
+		}
+		for _, p := range hv.inv.Providers {
+			if ck, managed := managedKey(p.Annotations); managed {
+				add(o.providers, ck, hv.summary.ID, 1)
+			}
+		}
+	}
+	sort.Slice(o.hosts, func(i, j int) bool { return o.hosts[i].summary.ID < o.hosts[j].summary.ID })
+	if len(o.hosts) > 0 {
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		o.links, err = r.client.Links(lctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("read links: %w", err)
+		}
+	}
+	return o, nil
+}
+
+func add(m map[string]map[string]int, k, host string, n int) {
+	if m[k] == nil {
+		m[k] = map[string]int{}
+	}
+	m[k][host] += n
+}
+
+// managedKey returns "app/component" of what the reconciler manages.
+func managedKey(ann map[string]string) (string, bool) {
+	if ann[lattice.AnnotationManagedBy] != lattice.ManagedByApps {
+		return "", false
+	}
+	return componentKey(ann[lattice.AnnotationApp], ann[lattice.AnnotationComponent]), true
+}
+
+func annotations(appName, comp string) map[string]string {
+	return map[string]string{
+		lattice.AnnotationManagedBy: lattice.ManagedByApps,
+		lattice.AnnotationApp:       appName,
+		lattice.AnnotationComponent: comp,
+	}
+}
+
+// action is one command of a pass.
+type action struct {
+	comp string // app/component it serves, for errors and backoff
+	host string // host id; "" for links
+	what string // for logs: "start", "scale", "stop", "link", "unlink"
+	do   func(ctx context.Context) error
+}
+
+// pass makes one round of observe, plan, act, report.
+func (r *Reconciler) pass(ctx context.Context) {
+	records, err := r.store.List(ctx)
+	if err != nil {
+		r.log.Warn("read applications", "err", err)
+		return
+	}
+	statusNames, err := r.store.StatusNames(ctx)
+	if err != nil {
+		r.log.Warn("read application status", "err", err)
+		return
+	}
+	if len(records) == 0 && len(statusNames) == 0 {
+		return // nothing declared, nothing to clean up
+	}
+	o, err := r.observe(ctx)
+	if err != nil {
+		r.log.Warn("observe the lattice", "err", err)
+		return
+	}
+	var acts []action
+	statuses := map[string]*app.Status{}
+	wanted := map[string]bool{} // app/component keys that should run
+	for _, rec := range records {
+		if rec.Deployed == "" {
+			continue
+		}
+		st, a := r.planApp(ctx, &rec, o, wanted)
+		statuses[rec.Name] = st
+		acts = append(acts, a...)
+	}
+	acts = append(acts, r.orphans(o, wanted)...)
+	// Links of applications that are no longer deployed.
+	deployed := map[string]bool{}
+	for _, rec := range records {
+		if rec.Deployed != "" {
+			deployed[rec.Name] = true
+		}
+	}
+	stored := map[string]bool{}
+	for _, rec := range records {
+		stored[rec.Name] = true
+	}
+	for _, name := range statusNames {
+		if deployed[name] {
+			continue
+		}
+		old, err := r.store.Status(ctx, name)
+		if err != nil {
+			continue
+		}
+		// Only the links as the reconciler put them: one a person has
+		// changed since is theirs.
+		for _, l := range old.Links {
+			if hasLink(o.links, l) {
+				acts = append(acts, r.unlink(componentKey(name, ""), l))
+			}
+		}
+		if !stored[name] {
+			if !leftovers(name, old.Links, o) {
+				if err := r.store.DeleteStatus(ctx, name); err == nil {
+					delete(r.written, name)
+				}
+			}
+		} else {
+			statuses[name] = &app.Status{Name: name, Phase: app.PhaseUndeployed, Links: old.Links}
+		}
+	}
+	failed := r.run(ctx, acts)
+	for name, st := range statuses {
+		if st != nil && st.Phase == app.PhaseUndeployed {
+			if why, bad := failed[componentKey(name, "")]; bad {
+				st.Message = "cleaning up: " + why
+			} else {
+				st.Links = nil
+			}
+		}
+	}
+	r.report(ctx, statuses, o, failed)
+}
+
+// run executes the actions concurrently and returns the errors by
+// component key.
+func (r *Reconciler) run(ctx context.Context, acts []action) map[string]string {
+	var mu sync.Mutex
+	failed := map[string]string{}
+	var wg sync.WaitGroup
+	for _, a := range acts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := a.do(ctx)
+			bk := a.comp + "@" + a.host
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				r.log.Warn("reconcile", "action", a.what, "component", a.comp, "host", a.host, "err", err)
+				b := r.backoff[bk]
+				if b == nil {
+					b = &backoff{}
+					r.backoff[bk] = b
+				}
+				b.fails++
+				b.until = time.Now().Add(min(time.Second<<min(b.fails-1, 5), maxBackoff))
+				b.err = err.Error()
+				failed[a.comp] = fmt.Sprintf("%s on %s: %v", a.what, r.hostName(a.host), err)
+				return
+			}
+			r.log.Info("reconcile", "action", a.what, "component", a.comp, "host", r.hostName(a.host))
+			delete(r.backoff, bk)
+		}()
+	}
+	wg.Wait()
+	return failed
+}
+
+func (r *Reconciler) hostName(id string) string {
+	if hv, ok := r.hosts[id]; ok {
+		return hv.summary.Name
+	}
+	if id == "" {
+		return "the lattice"
+	}
+	return id
+}
+
+// waiting reports a component whose last command on host failed recently
+// enough that the next one must wait, and why it failed.
+func (r *Reconciler) waiting(comp, host string) (string, bool) {
+	b := r.backoff[comp+"@"+host]
+	if b == nil || time.Now().After(b.until) {
+		return "", false
+	}
+	return b.err, true
+}
+
+// orphans stops managed actors and providers that no deployed manifest
+// asks for any more.
+func (r *Reconciler) orphans(o *observed, wanted map[string]bool) []action {
+	var acts []action
+	for ck, byHost := range o.actors {
+		if wanted[ck] {
+			continue
+		}
+		_, comp, _ := strings.Cut(ck, "/")
+		for host := range byHost {
+			acts = append(acts, r.stopActor(ck, host, comp))
+		}
+	}
+	for ck, byHost := range o.providers {
+		if wanted[ck] {
+			continue
+		}
+		for host := range byHost {
+			if p, ok := r.providerOn(host, ck); ok {
+				acts = append(acts, r.stopProvider(ck, host, p))
+			}
+		}
+	}
+	return acts
+}
+
+func (r *Reconciler) providerOn(host, ck string) (lattice.ProviderDescription, bool) {
+	hv := r.hosts[host]
+	if hv == nil || hv.inv == nil {
+		return lattice.ProviderDescription{}, false
+	}
+	for _, p := range hv.inv.Providers {
+		if k, ok := managedKey(p.Annotations); ok && k == ck {
+			return p, true
+		}
+	}
+	return lattice.ProviderDescription{}, false
+}
+
+func (r *Reconciler) stopActor(ck, host, alias string) action {
+	return action{comp: ck, host: host, what: "stop", do: func(ctx context.Context) error {
+		return r.client.StopActor(ctx, host, alias)
+	}}
+}
+
+func (r *Reconciler) stopProvider(ck, host string, p lattice.ProviderDescription) action {
+	return action{comp: ck, host: host, what: "stop provider", do: func(ctx context.Context) error {
+		return r.client.StopProvider(ctx, host, lattice.StopProviderRequest{Name: p.Name, LinkName: p.LinkName})
+	}}
+}
+
+func (r *Reconciler) unlink(ck string, l lattice.Link) action {
+	return action{comp: ck, what: "unlink", do: func(ctx context.Context) error {
+		_, err := r.client.DeleteLink(ctx, l.ActorID, l.ContractID, l.LinkName)
+		if err != nil && strings.Contains(err.Error(), "no link") {
+			return nil
+		}
+		return err
+	}}
+}
+
+// manifest returns the parsed deployed version of rec, cached.
+func (r *Reconciler) manifest(rec *app.Record) (*manifest.Application, error) {
+	key := rec.Name + "@" + rec.Deployed
+	if a, ok := r.manifests[key]; ok {
+		return a, nil
+	}
+	a, err := rec.Manifest("")
+	if err == nil {
+		err = a.Validate(r.cfg.Providers)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.manifests[key] = a
+	return a, nil
+}
+
+// planApp compares one application's desired state with what runs and
+// returns its status (before the actions run) and the actions.
+func (r *Reconciler) planApp(ctx context.Context, rec *app.Record, o *observed, wanted map[string]bool) (*app.Status, []action) {
+	st := &app.Status{Name: rec.Name, Version: rec.Deployed, Phase: app.PhaseReconciling}
+	a, err := r.manifest(rec)
+	if err != nil {
+		st.Phase, st.Message = app.PhaseFailed, err.Error()
+		return st, nil
+	}
+	var acts []action
+	for i := range a.Spec.Components {
+		c := &a.Spec.Components[i]
+		ck := componentKey(rec.Name, c.Name)
+		wanted[ck] = true
+		cs := app.ComponentStatus{Name: c.Name, Type: c.Type, Hosts: map[string]int{}}
+		var more []action
+		switch c.Type {
+		case manifest.TypeActor:
+			more = r.planActor(rec.Name, c, o, &cs)
+		case manifest.TypeCapability:
+			more = r.planCapability(rec.Name, c, o, &cs)
+		}
+		acts = append(acts, more...)
+		st.Components = append(st.Components, cs)
+	}
+	// Links, once their actor runs somewhere.
+	for i := range a.Spec.Components {
+		c := &a.Spec.Components[i]
+		for _, ld := range c.Links() {
+			target, _ := a.Component(ld.Target)
+			l, ok := r.desiredLink(rec.Name, c, target, ld, o)
+			if !ok {
+				continue
+			}
+			st.Links = append(st.Links, l)
+			if !hasLink(o.links, l) {
+				ck := componentKey(rec.Name, c.Name)
+				if why, wait := r.waiting(ck, ""); wait {
+					setError(st, c.Name, "link to "+ld.Target+": "+why)
+					continue
+				}
+				acts = append(acts, action{comp: ck, what: "link", do: func(ctx context.Context) error {
+					_, err := r.client.PutLink(ctx, l)
+					return err
+				}})
+			}
+		}
+	}
+	return st, acts
+}
+
+func setError(st *app.Status, comp, msg string) {
+	for i := range st.Components {
+		if st.Components[i].Name == comp && st.Components[i].Error == "" {
+			st.Components[i].Error = msg
+		}
+	}
+}
+
+// desiredLink is the link a linkdef asks for, when its actor runs.
+func (r *Reconciler) desiredLink(appName string, actor, target *manifest.Component, ld manifest.LinkDef, o *observed) (lattice.Link, bool) {
+	if len(o.actors[componentKey(appName, actor.Name)]) == 0 {
+		return lattice.Link{}, false
+	}
+	prov, err := r.cfg.Providers.Resolve(target)
+	if err != nil {
+		return lattice.Link{}, false
+	}
+	values := map[string]string{}
+	for k, v := range target.Properties.Config {
+		values[k] = v
+	}
+	for k, v := range ld.Values {
+		values[k] = v
+	}
+	id := actor.Name
+	if key, ok := o.keys[actor.Name]; ok {
+		id = key
+	}
+	return lattice.Link{ActorID: id, ActorName: actor.Name, ProviderID: prov, ContractID: target.Properties.Contract,
+		LinkName: target.Properties.LinkNameOrDefault(), Values: values}, true
+}
+
+func hasLink(ls []lattice.Link, want lattice.Link) bool {
+	for _, l := range ls {
+		if l.ActorID == want.ActorID && l.ContractID == want.ContractID && l.LinkName == want.LinkName {
+			return l.ProviderID == want.ProviderID && (len(l.Values) == 0 && len(want.Values) == 0 || reflect.DeepEqual(l.Values, want.Values))
+		}
+	}
+	return false
+}
+
+// candidates are the hosts a component may go to, as placement sees them.
+func candidates(o *observed, ck, alias string, forActors bool, running map[string]int) []manifest.Host {
+	var out []manifest.Host
+	for _, hv := range o.hosts {
+		id := hv.summary.ID
+		if forActors {
+			if hv.summary.Labels[lattice.LabelRole] == lattice.RoleProvider {
+				continue
+			}
+			// A host where the alias belongs to someone else cannot take it.
+			if owner, taken := o.aliasTaken[id][alias]; taken && owner != ck {
+				continue
+			}
+		}
+		out = append(out, manifest.Host{ID: id, Labels: hv.summary.Labels, Running: running[id], Load: hv.summary.Instances})
+	}
+	return out
+}
+
+func (r *Reconciler) planActor(appName string, c *manifest.Component, o *observed, cs *app.ComponentStatus) []action {
+	ck := componentKey(appName, c.Name)
+	running := o.actors[ck]
+	want, planErr := manifest.PlanActor(c, candidates(o, ck, c.Name, true, running))
+	if planErr != nil {
+		cs.Error = planErr.Error()
+	}
+	cs.Desired = want.Total()
+	if spread, _ := c.Scaler(); spread != nil {
+		cs.Desired = spread.Replicas // counts what found no host, too
+	}
+	for host, n := range running {
+		cs.Running += n
+		cs.Hosts[r.hostName(host)] = n
+	}
+	var acts []action
+	for host, n := range want {
+		have := running[host]
+		if have == n {
+			continue
+		}
+		if why, wait := r.waiting(ck, host); wait {
+			if cs.Error == "" {
+				cs.Error = fmt.Sprintf("on %s: %s", r.hostName(host), why)
+			}
+			continue
+		}
+		if have == 0 {
+			req := lattice.StartActorRequest{Ref: c.Properties.Image, Name: c.Name, Count: n, Annotations: annotations(appName, c.Name)}
+			acts = append(acts, action{comp: ck, host: host, what: fmt.Sprintf("start %d", n), do: func(ctx context.Context) error {
+				_, err := r.client.StartActor(ctx, host, req)
+				return err
+			}})
+			continue
+		}
+		acts = append(acts, action{comp: ck, host: host, what: fmt.Sprintf("scale %d→%d", have, n), do: func(ctx context.Context) error {
+			_, err := r.client.ScaleActor(ctx, host, c.Name, n)
+			return err
+		}})
+	}
+	for host := range running {
+		if want[host] == 0 {
+			acts = append(acts, r.stopActor(ck, host, c.Name))
+		}
+	}
+	return acts
+}
+
+func (r *Reconciler) planCapability(appName string, c *manifest.Component, o *observed, cs *app.ComponentStatus) []action {
+	ck := componentKey(appName, c.Name)
+	name, err := r.cfg.Providers.Resolve(c)
+	if err != nil {
+		cs.Error = err.Error()
+		return nil
+	}
+	cs.Provider = name
+	running := o.providers[ck]
+	want, planErr := manifest.PlanCapability(c, candidates(o, ck, "", false, running))
+	if planErr != nil {
+		cs.Error = planErr.Error()
+	}
+	cs.Desired = want.Total()
+	for host := range running {
+		cs.Running++
+		cs.Hosts[r.hostName(host)] = 1
+	}
+	var acts []action
+	for host := range want {
+		if running[host] > 0 {
+			continue
+		}
+		if why, wait := r.waiting(ck, host); wait {
+			if cs.Error == "" {
+				cs.Error = fmt.Sprintf("on %s: %s", r.hostName(host), why)
+			}
+			continue
+		}
+		req := lattice.StartProviderRequest{Name: name, LinkName: c.Properties.LinkNameOrDefault(), Annotations: annotations(appName, c.Name)}
+		acts = append(acts, action{comp: ck, host: host, what: "start provider " + name, do: func(ctx context.Context) error {
+			_, err := r.client.StartProvider(ctx, host, req)
+			return err
+		}})
+	}
+	for host := range running {
+		if want[host] == 0 {
+			if p, ok := r.providerOn(host, ck); ok {
+				acts = append(acts, r.stopProvider(ck, host, p))
+			}
+		}
+	}
+	return acts
+}
+
+// report writes each application's status: failed when a component
+// could not be placed or started, reconciling while actions were issued
+// or counts differ, deployed when all matches.
+func (r *Reconciler) report(ctx context.Context, statuses map[string]*app.Status, o *observed, failed map[string]string) {
+	for name, st := range statuses {
+		st.Reconciler = r.cfg.HostName
+		if st.Phase == app.PhaseReconciling {
+			var problems []string
+			settled := true
+			for i := range st.Components {
+				cs := &st.Components[i]
+				if why, ok := failed[componentKey(name, cs.Name)]; ok && cs.Error == "" {
+					cs.Error = why
+				}
+				if cs.Error != "" {
+					problems = append(problems, fmt.Sprintf("component %s: %s", cs.Name, cs.Error))
+				}
+				if cs.Running != cs.Desired {
+					settled = false
+				}
+			}
+			for _, l := range st.Links {
+				if !hasLink(o.links, l) {
+					settled = false
+				}
+			}
+			switch {
+			case len(problems) > 0:
+				st.Phase, st.Message = app.PhaseFailed, strings.Join(problems, "; ")
+			case settled:
+				st.Phase = app.PhaseDeployed
+			default:
+				st.Message = "placing components"
+			}
+		}
+		if old, ok := r.written[name]; ok && sameStatus(old, *st) {
+			continue
+		}
+		st.UpdatedAt = time.Now().UTC()
+		if err := r.store.SetStatus(ctx, *st); err != nil {
+			r.log.Warn("write status", "app", name, "err", err)
+			continue
+		}
+		r.written[name] = *st
+	}
+}
+
+// leftovers reports whether anything the reconciler started for an
+// application still runs: actors, providers, or links as it put them.
+func leftovers(name string, links []lattice.Link, o *observed) bool {
+	for _, m := range []map[string]map[string]int{o.actors, o.providers} {
+		for ck := range m {
+			if strings.HasPrefix(ck, name+"/") {
+				return true
+			}
+		}
+	}
+	for _, l := range links {
+		if hasLink(o.links, l) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameStatus(a, b app.Status) bool {
+	a.UpdatedAt, b.UpdatedAt = time.Time{}, time.Time{}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}

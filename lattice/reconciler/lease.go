@@ -31,9 +31,9 @@ type lease struct {
 	ttl  time.Duration
 	held atomic.Bool
 
-	rev      uint64    // the key's revision as last seen
-	seen     time.Time // when rev was first seen (follower)
-	renewed  time.Time // last successful renewal (holder)
+	rev      uint64       // the key's revision as last seen
+	seen     time.Time    // when rev was first seen (follower)
+	renewed  atomic.Int64 // last successful renewal (holder), Unix ns
 	onChange func(bool)
 }
 
@@ -50,9 +50,9 @@ func (l *lease) step(ctx context.Context) bool {
 			l.lose()
 		}
 	case err != nil:
-		// JetStream unreachable: a holder keeps acting until its lease
-		// would have run out, and no longer.
-		if l.held.Load() && now.Sub(l.renewed) > l.ttl*3/4 {
+		// JetStream unreachable: a holder stops acting well before a
+		// follower could take over (see holds).
+		if !l.holds() {
 			l.lose()
 		}
 	default:
@@ -64,7 +64,7 @@ func (l *lease) step(ctx context.Context) bool {
 			} else {
 				l.lose()
 			}
-			return l.held.Load()
+			return l.holds()
 		}
 		l.lose()
 		if e.Revision() != l.rev {
@@ -77,7 +77,14 @@ func (l *lease) step(ctx context.Context) bool {
 			}
 		}
 	}
-	return l.held.Load()
+	return l.holds()
+}
+
+// holds reports whether this host holds the lease and renewed it less
+// than half a TTL ago: a follower takes over only after a whole TTL
+// without renewals, so two holders never act at once.
+func (l *lease) holds() bool {
+	return l.held.Load() && time.Since(time.Unix(0, l.renewed.Load())) < l.ttl/2
 }
 
 func (l *lease) value() []byte {
@@ -88,7 +95,8 @@ func (l *lease) value() []byte {
 }
 
 func (l *lease) win(rev uint64, now time.Time) {
-	l.rev, l.renewed = rev, now
+	l.rev = rev
+	l.renewed.Store(now.UnixNano())
 	if !l.held.Swap(true) && l.onChange != nil {
 		l.onChange(true)
 	}

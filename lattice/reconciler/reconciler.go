@@ -136,11 +136,20 @@ func New(cfg Config) (*Reconciler, error) {
 		backoff:   map[string]*backoff{},
 		written:   map[string]app.Status{},
 	}
+	r.lease = &lease{me: Holder{HostID: cfg.HostID, HostName: cfg.HostName}, ttl: cfg.LeaseTTL,
+		onChange: func(held bool) {
+			if held {
+				r.log.Info("this host's reconciler is now the lattice's active one")
+				r.poke()
+			} else {
+				r.log.Info("this host's reconciler is no longer the active one")
+			}
+		}}
 	return r, nil
 }
 
 // Leading reports whether this reconciler holds the lattice's lease.
-func (r *Reconciler) Leading() bool { return r.lease != nil && r.lease.held.Load() }
+func (r *Reconciler) Leading() bool { return r.lease.holds() }
 
 // Run reconciles until ctx ends, then gives up the lease. It waits for
 // JetStream when it is not there yet.
@@ -150,15 +159,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return err
 	}
 	r.store = store
-	r.lease = &lease{kv: store.KV(), me: Holder{HostID: r.cfg.HostID, HostName: r.cfg.HostName}, ttl: r.cfg.LeaseTTL,
-		onChange: func(held bool) {
-			if held {
-				r.log.Info("this host's reconciler is now the lattice's active one")
-				r.poke()
-			} else {
-				r.log.Info("this host's reconciler is no longer the active one")
-			}
-		}}
+	r.lease.kv = store.KV()
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		r.lease.release(rctx)

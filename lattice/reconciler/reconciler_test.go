@@ -1,0 +1,234 @@
+package reconciler_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/internal/testwasm"
+	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/app"
+	"github.com/wisp-dev/wisp/lattice/manifest"
+	"github.com/wisp-dev/wisp/lattice/natsserver"
+	"github.com/wisp-dev/wisp/lattice/reconciler"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type lat struct {
+	srv *natsserver.Server
+}
+
+func newLattice(t *testing.T) *lat {
+	t.Helper()
+	srv, err := natsserver.Start(context.Background(), natsserver.Config{Port: -1, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return &lat{srv: srv}
+}
+
+func (l *lat) conn(t *testing.T) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(l.srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// running is a reconciler with the means to stop it.
+type running struct {
+	rec    *reconciler.Reconciler
+	nc     *nats.Conn
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (l *lat) reconciler(t *testing.T, name string) *running {
+	t.Helper()
+	nc := l.conn(t)
+	rec, err := reconciler.New(reconciler.Config{Conn: nc, HostID: "N" + name, HostName: name, LeaseTTL: 800 * time.Millisecond,
+		Providers: manifest.Providers{}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{rec: rec, nc: nc, cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(r.done); rec.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-r.done })
+	return r
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func leaders(rs []*running) []*running {
+	var out []*running
+	for _, r := range rs {
+		if r.rec.Leading() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestOneReconcilerLeadsAndAnotherTakesOver: of three reconcilers one
+// holds the lease; when it stops, or its host vanishes without a word,
+// another takes over, and never two at once.
+func TestOneReconcilerLeadsAndAnotherTakesOver(t *testing.T) {
+	l := newLattice(t)
+	rs := []*running{l.reconciler(t, "a"), l.reconciler(t, "b"), l.reconciler(t, "c")}
+	var mu sync.Mutex
+	two := false
+	stop := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Add(1)
+	go func() { // never two leaders (each lease step is a compare-and-set)
+		defer watch.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if len(leaders(rs)) > 1 {
+				mu.Lock()
+				two = true
+				mu.Unlock()
+			}
+		}
+	}()
+	waitFor(t, "a leader", func() bool { return len(leaders(rs)) == 1 })
+	first := leaders(rs)[0]
+	first.cancel() // a clean stop releases the lease
+	<-first.done
+	waitFor(t, "a second leader", func() bool { return len(leaders(rs)) == 1 && leaders(rs)[0] != first })
+	second := leaders(rs)[0]
+	second.nc.Close() // gone without releasing: the lease runs out
+	waitFor(t, "a third leader", func() bool {
+		for _, r := range rs {
+			if r != first && r != second && r.rec.Leading() {
+				return true
+			}
+		}
+		return false
+	})
+	close(stop)
+	watch.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if two {
+		t.Error("two reconcilers led at once")
+	}
+}
+
+func startHost(t *testing.T, l *lat, name, zone string) *host.Host {
+	t.Helper()
+	h, err := host.New(context.Background(), l.conn(t), host.WithName(name), host.WithLabels(map[string]string{"zone": zone}),
+		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Stop(context.Background()) })
+	return h
+}
+
+func count(h *host.Host, alias string) int {
+	a, ok := h.Actor(alias)
+	if !ok {
+		return 0
+	}
+	return a.Describe().Instances
+}
+
+// TestReconcilerPlacesHealsAndCleansUp runs hosts and a reconciler in
+// process: a spread is placed by zone, a stopped host's share moves, and
+// undeploy stops what the reconciler started and nothing else.
+func TestReconcilerPlacesHealsAndCleansUp(t *testing.T) {
+	l := newLattice(t)
+	east1, east2, west := startHost(t, l, "east1", "east"), startHost(t, l, "east2", "east"), startHost(t, l, "west", "west")
+	module := filepath.Join(t.TempDir(), "hello.wasm")
+	if err := os.WriteFile(module, testwasm.Conformance(t, "wapc/hello_go.wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Started by hand: the reconciler must leave it alone.
+	if _, err := east1.StartActor(context.Background(), lattice.StartActorRequest{Ref: module, Name: "byhand"}); err != nil {
+		t.Fatal(err)
+	}
+	r := l.reconciler(t, "r")
+	waitFor(t, "the reconciler to lead", r.rec.Leading)
+
+	js, _ := jetstream.New(l.conn(t))
+	ctx := context.Background()
+	store, err := app.Open(ctx, js, lattice.DefaultLattice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Parse("hello.yaml", []byte(fmt.Sprintf(`apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: hello}
+spec:
+  components:
+    - name: hello
+      type: actor
+      properties: {image: "file://%s"}
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 5
+            spread:
+              - {name: east, requirements: {zone: east}, weight: 80}
+              - {name: west, requirements: {zone: west}, weight: 20}
+`, module)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Deploy(ctx, "hello", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "2+2+1 placement", func() bool {
+		return count(east1, "hello") == 2 && count(east2, "hello") == 2 && count(west, "hello") == 1
+	})
+	waitFor(t, "status deployed", func() bool {
+		st, err := store.Status(ctx, "hello")
+		return err == nil && st.Phase == app.PhaseDeployed && st.Components[0].Running == 5
+	})
+
+	east2.Stop(ctx) // host_stopped: its share moves at once
+	waitFor(t, "east1 to take east2's share", func() bool { return count(east1, "hello") == 4 && count(west, "hello") == 1 })
+
+	if _, err := store.Undeploy(ctx, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the app's actors to stop", func() bool { return count(east1, "hello") == 0 && count(west, "hello") == 0 })
+	if count(east1, "byhand") != 1 {
+		t.Fatal("undeploy stopped an actor started by hand")
+	}
+	waitFor(t, "status undeployed", func() bool {
+		st, err := store.Status(ctx, "hello")
+		return err == nil && st.Phase == app.PhaseUndeployed
+	})
+}

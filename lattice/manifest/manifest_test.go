@@ -2,6 +2,7 @@ package manifest_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -429,5 +430,44 @@ func TestPlanCapability(t *testing.T) {
 	p, err = manifest.PlanCapability(c, zones("east-a", "west-d"))
 	if !errors.Is(err, manifest.ErrUnplaceable) || p.Total() != 2 {
 		t.Fatalf("too few hosts = %v, %v", p, err)
+	}
+}
+
+// BenchmarkPlanActor plans a 1,000-instance spread over 500 hosts in two
+// zones, as a reconciler pass does for each component.
+func BenchmarkPlanActor(b *testing.B) {
+	a, err := manifest.Parse("b.yaml", []byte(`apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: b}
+spec:
+  components:
+    - name: c
+      type: actor
+      properties: {image: file:///c.wasm}
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 1000
+            spread:
+              - {name: east, requirements: {zone: east}, weight: 80}
+              - {name: west, requirements: {zone: west}, weight: 20}
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var hosts []manifest.Host
+	for i := range 500 {
+		zone := "east"
+		if i%5 == 0 {
+			zone = "west"
+		}
+		hosts = append(hosts, manifest.Host{ID: fmt.Sprintf("%s-%03d", zone, i), Labels: map[string]string{"zone": zone}, Running: i % 3, Load: i % 7})
+	}
+	c := &a.Spec.Components[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		if p, err := manifest.PlanActor(c, hosts); err != nil || p.Total() != 1000 {
+			b.Fatal(p.Total(), err)
+		}
 	}
 }

@@ -104,6 +104,13 @@ func run(n int, dur time.Duration, callers int) error {
 	c.Close()
 	stopHost(h)
 
+	// An edge gateway: its own NATS server as a leaf node of a hub, the
+	// reconciler and the CoAP gateway provider running, no actors.
+	gwIdle, err := gatewayRSS(bin, tmp, cache)
+	if err != nil {
+		return err
+	}
+
 	// Host 2, a fresh process on the same cache: cached start, latency and
 	// throughput.
 	h, err = startHost(bin, tmp, cache)
@@ -195,10 +202,33 @@ func run(n int, dur time.Duration, callers int) error {
 	fmt.Printf("%-44s %11.1f ms   (target < 50 ms)\n", "echo actor start, cached, fresh process", float64(cached)/1e6)
 	fmt.Printf("%-44s %11.1f ms\n", "host process start (exec to first ping)", float64(hostStart)/1e6)
 	fmt.Printf("%-44s %11.1f MB   (target < 30 MB)\n", "idle host RSS (with embedded NATS+JetStream)", float64(idle)/1e6)
+	fmt.Printf("%-44s %11.1f MB   (target < 30 MB)\n", "idle gateway RSS (leaf NATS server, coap)", float64(gwIdle)/1e6)
 	echoPer := float64(many-one) / 50
 	fmt.Printf("%-44s %11.2f MB   (%.0f per GiB)\n", "RSS per Go echo instance (51 vs 1)", echoPer/1e6, (1<<30)/echoPer)
 	fmt.Printf("%-44s %11.1f KB   (%.0f per GiB, target > 5000)\n", "RSS per small TinyGo instance (1001 vs 1)", smallPer/1e3, (1<<30)/smallPer)
 	return nil
+}
+
+// gatewayRSS starts a hub and a gateway host that is a leaf node of it,
+// and returns the gateway's resident bytes once idle.
+func gatewayRSS(bin, tmp, cache string) (int64, error) {
+	lp, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	leaf := fmt.Sprintf("127.0.0.1:%d", lp)
+	hub, err := startHost(bin, tmp, cache, "--leaf-listen", leaf, "--js-domain", "cloud")
+	if err != nil {
+		return 0, err
+	}
+	defer stopHost(hub)
+	gw, err := startHost(bin, tmp, cache, "--leaf-url", "nats://"+leaf, "--js-domain", "cloud", "--label", "tier=gateway", "--provider", "coap")
+	if err != nil {
+		return 0, err
+	}
+	defer stopHost(gw)
+	time.Sleep(2 * time.Second)
+	return rss(gw.cmd.Process.Pid), nil
 }
 
 // smallActorRSS starts a signed copy of the conformance TinyGo guest, scales
@@ -275,15 +305,23 @@ func throughput(call func() error, callers int, dur time.Duration) (float64, err
 	return float64(done.Load()) / dur.Seconds(), nil
 }
 
-func startHost(bin, tmp, cache string) (*host, error) {
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startHost(bin, tmp, cache string, extra ...string) (*host, error) {
+	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	js, _ := os.MkdirTemp(tmp, "js-")
-	cmd := exec.Command(bin, "up", "--nats-port", strconv.Itoa(port), "--cache-dir", cache, "--js-dir", js, "--log-level", "warn")
+	args := append([]string{"up", "--nats-port", strconv.Itoa(port), "--cache-dir", cache, "--js-dir", js, "--log-level", "warn"}, extra...)
+	cmd := exec.Command(bin, args...)
 	logs := &bytes.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

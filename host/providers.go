@@ -275,7 +275,7 @@ func (h *Host) handleDevices(m *nats.Msg) {
 		}
 		for _, d := range dl.ListDevices() {
 			l.Devices = append(l.Devices, lattice.DeviceInfo{HostID: h.id, HostName: h.opts.name, Provider: hp.name, Name: d.Name,
-				Protocol: d.Protocol, Address: d.Address, Resources: d.Resources, Actor: d.Actor, Registered: d.Registered, Expires: d.Expires})
+				Protocol: d.Protocol, Address: d.Address, Resources: d.Resources, Attributes: d.Attributes, Actor: d.Actor, Registered: d.Registered, Expires: d.Expires})
 		}
 	}
 	respondJSON(m, l)

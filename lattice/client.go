@@ -140,7 +140,12 @@ func (c *Client) Call(ctx context.Context, actor, operation string, payload []by
 	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
-			return nil, fmt.Errorf("call %s: %w on lattice %q", actor, ErrActorNotRunning, c.lattice)
+			// NATS answers at once when no subscriber is reachable: no
+			// host of this server, its cluster or the hub it is a leaf
+			// of runs the actor. An edge site whose uplink is down gets
+			// this for every actor that runs only in the cloud.
+			return nil, fmt.Errorf("call %s: %w on lattice %q: no host reachable from %s runs it (at an edge site, is the uplink to the hub down?)",
+				actor, ErrActorNotRunning, c.lattice, c.serverName())
 		}
 		return nil, fmt.Errorf("call %s %s: %w", actor, operation, err)
 	}
@@ -148,6 +153,14 @@ func (c *Client) Call(ctx context.Context, actor, operation string, payload []by
 		return nil, fmt.Errorf("call %s %s: %w", actor, operation, &RemoteError{Message: e})
 	}
 	return reply.Data, nil
+}
+
+// serverName names the NATS server the client is connected to, for errors.
+func (c *Client) serverName() string {
+	if u := c.nc.ConnectedUrlRedacted(); u != "" {
+		return u
+	}
+	return "this NATS server"
 }
 
 // Hosts pings the lattice and returns every host that answered, sorted by

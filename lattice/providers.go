@@ -115,16 +115,17 @@ func DevicesSubject(lattice string) string { return "wisp.ctl." + lattice + ".de
 
 // DeviceInfo is a device as a host reports it.
 type DeviceInfo struct {
-	HostID     string    `json:"host_id"`
-	HostName   string    `json:"host_name"`
-	Provider   string    `json:"provider"`
-	Name       string    `json:"name"`
-	Protocol   string    `json:"protocol"`
-	Address    string    `json:"address"`
-	Resources  []string  `json:"resources"`
-	Actor      string    `json:"actor"`
-	Registered time.Time `json:"registered"`
-	Expires    time.Time `json:"expires"`
+	HostID     string            `json:"host_id"`
+	HostName   string            `json:"host_name"`
+	Provider   string            `json:"provider"`
+	Name       string            `json:"name"`
+	Protocol   string            `json:"protocol"`
+	Address    string            `json:"address"`
+	Resources  []string          `json:"resources"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Actor      string            `json:"actor"`
+	Registered time.Time         `json:"registered"`
+	Expires    time.Time         `json:"expires"`
 }
 
 // DeviceList is a host's answer on DevicesSubject.

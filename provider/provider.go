@@ -173,15 +173,20 @@ func Contracts() map[string]string {
 }
 
 // Device is a device a gateway provider knows (a microcontroller that
-// registered over CoAP, say).
+// registered over CoAP or MQTT, say).
 type Device struct {
-	Name       string    `json:"name"`
-	Protocol   string    `json:"protocol"`
-	Address    string    `json:"address"`
-	Resources  []string  `json:"resources"`
-	Actor      string    `json:"actor"`
-	Registered time.Time `json:"registered"`
-	Expires    time.Time `json:"expires"`
+	Name     string `json:"name"`
+	Protocol string `json:"protocol"`
+	Address  string `json:"address"`
+	// Resources are the device's resources: CoAP paths, MQTT topics.
+	Resources []string `json:"resources"`
+	// Attributes describe the device as it registered (model, firmware).
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Actor      string            `json:"actor"`
+	Registered time.Time         `json:"registered"`
+	// Expires is when the registration lapses without a refresh; zero
+	// when the connection holds it (MQTT: until the device's last will).
+	Expires time.Time `json:"expires"`
 }
 
 // DeviceLister is a provider that fronts devices; hosts list them for

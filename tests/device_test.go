@@ -143,3 +143,78 @@ func TestDeviceListThroughAGateway(t *testing.T) {
 		t.Fatalf("LED state: %q", out)
 	}
 }
+
+// startMosquitto runs Debian's mosquitto on a free 127.0.0.1 port and
+// returns its URI.
+func startMosquitto(t *testing.T) (string, int) {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = "/usr/sbin/mosquitto"
+		if _, err := os.Stat(bin); err != nil {
+			needTool(t, "mosquitto", "mosquitto")
+		}
+	}
+	port := freePort(t)
+	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", port)), 0o600)
+	cmd := exec.Command(bin, "-c", conf)
+	dieWithTest(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return fmt.Sprintf("tcp://127.0.0.1:%d", port), port
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("mosquitto did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDeviceListShowsMQTTDevices: a gateway host runs the mqtt provider
+// with a DEVICES=true link; a device played by mosquitto_pub registers on
+// wisp/devices/<name>/register and `wisp device list` shows it with
+// protocol mqtt, its resources and attributes; its offline state takes it
+// off the list.
+func TestDeviceListShowsMQTTDevices(t *testing.T) {
+	pub := needTool(t, "mosquitto_pub", "mosquitto-clients")
+	uri, port := startMosquitto(t)
+	h := startHost(t, "--provider", "mqtt", "--label", "tier=gateway")
+	module := filepath.Join(t.TempDir(), "mqtt-relay.wasm")
+	mustRun(t, h.url, "build", "./actors/mqtt-relay", "--cap", "wasmcloud:messaging", "-o", module)
+	mustRun(t, h.url, "start", "actor", module)
+	mustRun(t, h.url, "link", "put", "mqtt_relay", "mqtt", "wasmcloud:messaging", "URI="+uri, "SUBSCRIPTION=sensors/+", "DEVICES=true")
+	publish := func(topic, msg string) {
+		t.Helper()
+		if out, err := exec.Command(pub, "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-q", "1", "-r", "-t", topic, "-m", msg).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_pub %s: %v %s", topic, err, out)
+		}
+	}
+	publish("wisp/devices/boiler-7/register", `{"resources":["pressure","valve"],"attributes":{"model":"stm32"},"id":"SN-0007"}`)
+	publish("wisp/devices/boiler-7/state", "online")
+	d := waitDevices(t, h.url, "boiler-7")
+	if d.Protocol != "mqtt" || d.Provider != "mqtt" || d.Address != uri+"/wisp/devices/boiler-7" || !strings.HasPrefix(d.Actor, "M") ||
+		strings.Join(d.Resources, ",") != "pressure,valve" || d.Attributes["model"] != "stm32" {
+		t.Fatalf("device = %+v", d)
+	}
+	if out := mustRun(t, h.url, "device", "list"); !strings.Contains(out, "boiler-7") || !strings.Contains(out, "mqtt") || !strings.Contains(out, "pressure,valve") {
+		t.Fatalf("device list table:\n%s", out)
+	}
+	publish("wisp/devices/boiler-7/state", "offline")
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var devs []lattice.DeviceInfo
+		json.Unmarshal([]byte(mustRun(t, h.url, "device", "list", "-o", "json")), &devs)
+		if len(devs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("device still listed after going offline: %+v", devs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -18,7 +18,12 @@ a host running the coap provider, whose link listener is also a resource
 directory (after RFC 9176). A device registers with POST /rd?ep=<name>&lt=<s>
 and its link-format resources; actors then reach it as coap://<name>/..., and
 the gateway observes its observable resources and hands each notification to
-the linked actor as Coap.HandleRequest with method NOTIFY. See
+the linked actor as Coap.HandleRequest with method NOTIFY.
+
+Devices that speak MQTT register with the mqtt provider instead, on a link
+with DEVICES=true: a retained JSON message on wisp/devices/<name>/register
+({"resources": [...], "attributes": {...}}) lists them, "offline" on
+wisp/devices/<name>/state (their last will) takes them off. See
 docs/providers.md.`
 
 func newDeviceSimCmd() *cobra.Command {
@@ -80,8 +85,9 @@ func newDeviceListCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List the devices the lattice's gateways know",
 		Long: `List the microcontrollers registered with the gateways of the lattice (hosts
-running the coap provider): name, address, the gateway host and actor, their
-resources and when the registration expires.
+running the coap provider, or the mqtt provider with DEVICES=true): name,
+protocol, address, the gateway host and actor, their resources and when the
+registration expires ("-": until the device's MQTT last will).
 
   wisp device list
   wisp device list -o json | jq -r '.[].name'`,
@@ -108,8 +114,12 @@ resources and when the registration expires.
 			w := table()
 			fmt.Fprintln(w, "DEVICE\tPROTOCOL\tADDRESS\tGATEWAY\tACTOR\tRESOURCES\tEXPIRES")
 			for _, d := range devs {
+				expires := "-" // held by the connection (MQTT's last will)
+				if !d.Expires.IsZero() {
+					expires = time.Until(d.Expires).Round(time.Second).String()
+				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Protocol, d.Address, d.HostName, d.Actor,
-					strings.Join(d.Resources, ","), time.Until(d.Expires).Round(time.Second))
+					strings.Join(d.Resources, ","), expires)
 			}
 			return w.Flush()
 		},

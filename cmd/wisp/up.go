@@ -58,6 +58,7 @@ type upFlags struct {
 	clusterRoutes  []string
 	clusterName    string
 	leafListen     string
+	leafNoAdvert   bool
 	leafURLs       []string
 	leafCreds      string
 }
@@ -144,6 +145,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.StringSliceVar(&f.clusterRoutes, "cluster-routes", nil, "routes (host:port or nats-route://host:port, comma-separated) to the cluster's servers")
 	fl.StringVar(&f.clusterName, "cluster-name", "wisp", "name of the NATS cluster (the same on every member)")
 	fl.StringVar(&f.leafListen, "leaf-listen", "", "host:port where the embedded server accepts leaf-node connections")
+	fl.BoolVar(&f.leafNoAdvert, "leaf-no-advertise", false, "do not tell leaf nodes this server's leaf-node addresses: they reconnect only by the URL they were given (a hub behind a proxy or NAT)")
 	fl.StringSliceVar(&f.leafURLs, "leaf-url", nil, "hub URL(s) (nats://host:port of its --leaf-listen) the embedded server connects to as a leaf node")
 	fl.StringVar(&f.leafCreds, "leaf-creds", "", ".creds file of the leaf-node connection to the hub")
 	fl.BoolVar(&f.noReconciler, "no-reconciler", false, "do not run the application reconciler here (one host of the lattice is its active one; see 'wisp app --help')")
@@ -189,7 +191,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		if err != nil {
 			return usageError{err}
 		}
-		copts = append([]nats.Option{nats.Name("wisp host"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.Timeout(3 * time.Second)}, copts...)
+		copts = append([]nats.Option{nats.Name("wisp host"), asyncErrors(log), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.Timeout(3 * time.Second)}, copts...)
 		nc, err = nats.Connect(url, copts...)
 		if errors.Is(err, nats.ErrNoServers) {
 			return fmt.Errorf("join lattice at %s: %w", url, lattice.ErrNoServer)
@@ -200,7 +202,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	} else {
 		scfg := natsserver.Config{Host: f.natsHost, Port: f.natsPort, NoJetStream: f.noJetStream, StoreDir: f.jsDir, Logger: log,
 			ClusterListen: f.clusterListen, ClusterRoutes: f.clusterRoutes, ClusterName: f.clusterName,
-			LeafListen: f.leafListen, LeafRemotes: f.leafURLs, LeafCredentials: f.leafCreds, JetStreamDomain: g.jsDomain}
+			LeafListen: f.leafListen, LeafNoAdvertise: f.leafNoAdvert, LeafRemotes: f.leafURLs, LeafCredentials: f.leafCreds, JetStreamDomain: g.jsDomain}
 		if !f.noJetStream && scfg.StoreDir == "" {
 			if scfg.StoreDir, err = cacheDir("", fmt.Sprintf("jetstream-%d", f.natsPort)); err != nil {
 				return err
@@ -212,7 +214,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		}
 		defer srv.Shutdown()
 		url = srv.ClientURL()
-		if nc, err = srv.Connect(nats.Name("wisp host")); err != nil {
+		if nc, err = srv.Connect(nats.Name("wisp host"), asyncErrors(log)); err != nil {
 			return err
 		}
 	}
@@ -298,6 +300,25 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	}
 	log.Info("host stopped")
 	return nil
+}
+
+// asyncErrors sends the connection's asynchronous errors to the host's log
+// instead of nats.go's default, a bare line on stderr. A JetStream consumer
+// that stopped answering is expected while the lattice's JetStream is away
+// (an edge site whose uplink is down, a cluster electing a leader); the
+// host says so once and retries, so those are debug lines.
+func asyncErrors(log *slog.Logger) nats.Option {
+	return nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		subject := ""
+		if sub != nil {
+			subject = sub.Subject
+		}
+		if errors.Is(err, nats.ErrConsumerNotActive) {
+			log.Debug("NATS", "err", err, "subject", subject)
+			return
+		}
+		log.Warn("NATS", "err", err, "subject", subject)
+	})
 }
 
 // puller returns how the host pulls actors by OCI reference.

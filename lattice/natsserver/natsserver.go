@@ -53,6 +53,11 @@ type Config struct {
 	// LeafListen ("host:port") accepts leaf-node connections from edge
 	// servers started with LeafRemotes.
 	LeafListen string
+	// LeafNoAdvertise keeps the hub from telling leaf nodes the leaf-node
+	// URLs of its servers, so that they reconnect only through the URL
+	// they were given: the hub sits behind a proxy, a load balancer or
+	// NAT, where its own addresses are not the way in.
+	LeafNoAdvertise bool
 	// LeafRemotes are the URLs (nats-leaf://host:port, or host:port) of
 	// a hub server this server connects to as a leaf node: its clients
 	// and the hub's see each other's subjects. A leaf node runs without
@@ -177,6 +182,7 @@ func (cfg Config) topology(opts *server.Options) error {
 			return err
 		}
 		opts.LeafNode.Host, opts.LeafNode.Port = host, port
+		opts.LeafNode.NoAdvertise = cfg.LeafNoAdvertise
 	}
 	if len(cfg.LeafRemotes) > 0 {
 		remote := &server.RemoteLeafOpts{Credentials: cfg.LeafCredentials}
@@ -219,6 +225,11 @@ func parseURL(flag, s, scheme string) (*url.URL, error) {
 
 // ClientURL is the URL clients connect to.
 func (s *Server) ClientURL() string { return s.srv.ClientURL() }
+
+// LeafNodes is the number of leaf-node connections the server has: on an
+// edge server, 1 while its uplink to the hub is up; on a hub, the edge
+// sites connected to it.
+func (s *Server) LeafNodes() int { return s.srv.NumLeafNodes() }
 
 // Connect opens an in-process connection, which skips the TCP stack.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {

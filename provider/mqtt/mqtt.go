@@ -15,6 +15,9 @@
 //	SESSION_EXPIRY  seconds the broker keeps the session (subscriptions,
 //	              QoS 1/2 messages) while the connection is down (default 3600)
 //	BUFFER        publishes held while the broker is away (default 1000)
+//	DEVICES       true: devices register on this link's broker (see
+//	              Registration) and ListDevices reports them
+//	DEVICE_PREFIX topic prefix of registrations (default wisp/devices)
 //
 // Each link keeps its own connection and reconnects with backoff when the
 // broker goes away; its session persists across reconnects, and its
@@ -33,6 +36,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,6 +87,9 @@ type link struct {
 	up      chan struct{} // a connection came up: send what is held
 	closing chan struct{} // closed when the link goes: unblocks a waiting receive
 	sent    chan struct{} // closed when the sender loop ends
+
+	devices *registry // nil unless DEVICES=true
+	topics  []string  // the link's SUBSCRIPTION filters
 }
 
 // Contract implements provider.Provider.
@@ -145,6 +152,16 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 		}
 		maxHeld = n
 	}
+	var devices bool
+	if v := l.Value("DEVICES", ""); v != "" {
+		if devices, err = strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("link %s: DEVICES %q: want true or false", l.Key(), v)
+		}
+	}
+	prefix := strings.Trim(l.Value("DEVICE_PREFIX", DefaultDevicePrefix), "/")
+	if prefix == "" || strings.ContainsAny(prefix, "+#") {
+		return fmt.Errorf("link %s: DEVICE_PREFIX %q: want a topic without wildcards", l.Key(), l.Value("DEVICE_PREFIX", ""))
+	}
 	clientID := l.Value("CLIENT_ID", "")
 	if clientID == "" {
 		var b [4]byte
@@ -154,8 +171,13 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	p.DelLink(ctx, l)
 
 	lk := &link{actor: l.Actor, uri: uri, qos: qos, queue: make(chan *paho.Publish, queueLen), done: make(chan struct{}),
-		maxHeld: maxHeld, up: make(chan struct{}, 1), sent: make(chan struct{}), closing: make(chan struct{})}
+		maxHeld: maxHeld, up: make(chan struct{}, 1), sent: make(chan struct{}), closing: make(chan struct{}), topics: topics}
 	log := p.rt.Logger().With("actor", l.Actor, "broker", uri)
+	filters := topics
+	if devices {
+		lk.devices = newRegistry(prefix, l.Actor, uri, log)
+		filters = append(slices.Clone(topics), lk.devices.filters()...)
+	}
 	cfg := autopaho.ClientConfig{
 		ServerUrls:                    []*url.URL{u},
 		KeepAlive:                     20,
@@ -170,11 +192,11 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 			case lk.up <- struct{}{}:
 			default:
 			}
-			if len(topics) == 0 {
+			if len(filters) == 0 {
 				return
 			}
 			sub := &paho.Subscribe{}
-			for _, t := range topics {
+			for _, t := range filters {
 				sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: t, QoS: qos})
 			}
 			// Subscribing must not block the callback.
@@ -182,7 +204,7 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				if _, err := cm.Subscribe(sctx, sub); err != nil {
-					log.Error("mqtt subscribe", "topics", topics, "err", err)
+					log.Error("mqtt subscribe", "topics", filters, "err", err)
 				}
 			}()
 		},
@@ -196,6 +218,9 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 				func(pr paho.PublishReceived) (bool, error) {
 					m := pr.Packet
+					if lk.devices != nil && lk.devices.handle(m) && !lk.subscribed(m.Topic) {
+						return true, nil // a registration, not for the actor
+					}
 					if pr.Packet.QoS == 0 { // at most once: drop rather than wait
 						select {
 						case lk.queue <- m:
@@ -310,6 +335,17 @@ func (p *Provider) sendHeld(lk *link) {
 			lk.mu.Unlock()
 		}
 	}
+}
+
+// subscribed reports whether topic matches one of the link's SUBSCRIPTION
+// filters.
+func (lk *link) subscribed(topic string) bool {
+	for _, f := range lk.topics {
+		if matchTopic(f, topic) {
+			return true
+		}
+	}
+	return false
 }
 
 // hold keeps pub for the broker's return; false when the buffer is full.

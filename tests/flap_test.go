@@ -1,0 +1,302 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/internal/testwasm"
+	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/natsserver"
+	_ "github.com/wisp-dev/wisp/provider/messaging" // the edge host's provider
+)
+
+// flapProxy forwards TCP from addr to target and can cut every connection
+// and stop listening (down), then listen on the same address again (up):
+// an uplink that comes and goes.
+type flapProxy struct {
+	addr, target string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup // the accept loop and the copiers
+}
+
+func (p *flapProxy) up() error {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return fmt.Errorf("proxy listen %s: %w", p.addr, err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Add(1)
+			go func() { defer p.wg.Done(); p.forward(c) }()
+		}
+	}()
+	return nil
+}
+
+// forward copies both ways between c and a new connection to the target
+// until either side closes or down cuts them.
+func (p *flapProxy) forward(c net.Conn) {
+	t, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.ln == nil { // cut while dialing
+		p.mu.Unlock()
+		c.Close()
+		t.Close()
+		return
+	}
+	p.conns[c], p.conns[t] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	pipe := func(dst, src net.Conn) {
+		defer wg.Done()
+		io.Copy(dst, src)
+		dst.Close()
+		src.Close()
+	}
+	go pipe(c, t)
+	go pipe(t, c)
+	wg.Wait()
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, t)
+	p.mu.Unlock()
+}
+
+// down stops listening and cuts every connection, and returns once the
+// proxy's goroutines have ended.
+func (p *flapProxy) down() {
+	p.mu.Lock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("count open files: %v", err)
+	}
+	return len(ents)
+}
+
+// TestEdgeHostSurvivesAFlappingUplink: an edge host on a leaf node whose
+// uplink to the hub is cut and restored 50 times, every few hundred
+// milliseconds, some cuts in the middle of the leaf handshake. The edge
+// host serves its actor locally throughout; afterwards the hub reaches it
+// again, and the process has as many goroutines and open files as before
+// the flaps, within a small bound (no leak per flap).
+func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50 uplink flaps take about a minute")
+	}
+	ctx := context.Background()
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("WISP_TEST_LOGS") != "" {
+			t.Logf("hosts' output:\n%s", logs)
+		}
+	})
+	leafAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	hub, err := natsserver.Start(ctx, natsserver.Config{Port: -1, LeafListen: leafAddr, LeafNoAdvertise: true, JetStreamDomain: "cloud", StoreDir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Shutdown()
+	proxy := &flapProxy{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), target: leafAddr, conns: map[net.Conn]struct{}{}}
+	if err := proxy.up(); err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.down()
+	edge, err := natsserver.Start(ctx, natsserver.Config{Port: -1, LeafRemotes: []string{"nats-leaf://" + proxy.addr}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edge.Shutdown()
+
+	newHost := func(srv *natsserver.Server, name string, labels map[string]string) *host.Host {
+		nc, err := srv.Connect(nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Debug("NATS", "host", name, "err", err)
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		h, err := host.New(ctx, nc, host.WithName(name), host.WithLabels(labels), host.WithJetStreamDomain("cloud"),
+			host.WithLogger(log.With("name", name)), host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithHeartbeat(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Stop(context.Background()) })
+		return h
+	}
+	newHost(hub, "cloud", map[string]string{"site": "cloud"})
+	gw := newHost(edge, "gw", map[string]string{"site": "plant-1", "tier": "gateway"})
+	if _, err := gw.StartProvider(ctx, lattice.StartProviderRequest{Name: "messaging"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gw.StartActor(ctx, lattice.StartActorRequest{Ref: testwasm.GoActorFile(t, "actors/echo"), Name: "echo", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	client := func(srv *natsserver.Server) *lattice.Client {
+		nc, err := srv.Connect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := lattice.NewClient(nc, lattice.WithTimeout(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return c
+	}
+	atHub, atEdge := client(hub), client(edge)
+	// rejoined waits until the hub lists both hosts, reaches the edge's
+	// actor and stores a link (the hub's JetStream through the edge's
+	// watch is exercised on every flap that lasts).
+	rejoined := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			hosts, _ := atHub.Hosts(ctx)
+			out, err := atHub.Call(ctx, "echo", "Echo.Reply", []byte("hub"))
+			if len(hosts) == 2 && err == nil && string(out) == "hub" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the hub does not reach the edge: %d hosts, call: %q %v", what, len(hosts), out, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	rejoined("before the flaps")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if _, err := atHub.PutLink(ctx, lattice.Link{ActorID: "echo", ProviderID: "kv", ContractID: "wasmcloud:keyvalue"}); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("link put: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	edgeCall := func(i int) {
+		t.Helper()
+		if out, err := atEdge.Call(ctx, "echo", "Echo.Reply", []byte("edge")); err != nil || string(out) != "edge" {
+			t.Fatalf("flap %d: the edge's own actor at the edge: %q %v", i, out, err)
+		}
+	}
+	waitLeaf := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); edge.LeafNodes() != n || hub.LeafNodes() != n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("leaf connections: edge %d, hub %d, want %d", edge.LeafNodes(), hub.LeafNodes(), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	flap := func(i int) {
+		proxy.down()
+		waitLeaf(0)
+		edgeCall(i)
+		time.Sleep(200 * time.Millisecond)
+		if err := proxy.up(); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			waitLeaf(1) // up long enough for the edge host to reach the hub's JetStream again
+			time.Sleep(300 * time.Millisecond)
+		} else {
+			time.Sleep(time.Duration(100+(i*37)%500) * time.Millisecond) // cut whenever, handshake or not
+		}
+		edgeCall(i)
+	}
+	// One flap first, so that what starts once per process (reconnect
+	// timers, pools) is in the baseline.
+	flap(0)
+	waitLeaf(1)
+	rejoined("after the first flap")
+	settle := func() (int, int) {
+		runtime.GC()
+		time.Sleep(2 * time.Second) // a heartbeat and a state loop backoff
+		return runtime.NumGoroutine(), openFDs(t)
+	}
+	baseG, baseFD := settle()
+
+	began := time.Now()
+	peakG := 0
+	for i := 1; i <= 50; i++ {
+		flap(i)
+		peakG = max(peakG, runtime.NumGoroutine())
+	}
+	waitLeaf(1)
+	rejoined("after 50 flaps")
+	took := time.Since(began)
+
+	var g, fd int
+	const slack = 10
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		g, fd = settle()
+		if g <= baseG+slack && fd <= baseFD+slack {
+			break
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("after 50 flaps: %d goroutines (baseline %d), %d open files (baseline %d)\n%s", g, baseG, fd, baseFD, buf[:n])
+		}
+	}
+	// The edge host follows the hub's link bucket again: a link put now
+	// reaches its provider.
+	linked := time.Now()
+	if _, err := atHub.PutLink(ctx, lattice.Link{ActorID: "echo", ProviderID: "messaging", ContractID: "wasmcloud:messaging"}); err != nil {
+		t.Fatalf("link put after the flaps: %v", err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if ps := gw.Inventory().Providers; len(ps) == 1 && ps[0].Links == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the edge's messaging provider never got the link put after the flaps: %+v", gw.Inventory().Providers)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("a link put at the hub after the flaps reached the edge's provider in %v", time.Since(linked).Round(time.Millisecond))
+	t.Logf("50 uplink flaps in %v: goroutines %d before, %d after (peak %d during); open files %d before, %d after",
+		took.Round(time.Second), baseG, g, peakG, baseFD, fd)
+}

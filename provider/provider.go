@@ -172,6 +172,21 @@ func Contracts() map[string]string {
 	return out
 }
 
+// ValidDeviceName reports whether s can name a device: 1 to 63 letters,
+// digits, '-' and '_', so that it is one token of a URL host, a CoAP
+// endpoint name and an MQTT topic level.
+func ValidDeviceName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // Device is a device a gateway provider knows (a microcontroller that
 // registered over CoAP or MQTT, say).
 type Device struct {

@@ -214,25 +214,12 @@ func lifetime(queries []string) (time.Duration, error) {
 	return time.Duration(n) * time.Second, nil
 }
 
-// validDeviceName allows names that are also usable as URL hosts.
-func validDeviceName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 func (p *Provider) register(actor string, w mux.ResponseWriter, r *mux.Message, queries []string) {
 	bad := func(code codes.Code, msg string) {
 		w.SetResponse(code, message.TextPlain, bytes.NewReader([]byte(msg)))
 	}
 	name, _ := query(queries, "ep")
-	if !validDeviceName(name) {
+	if !provider.ValidDeviceName(name) {
 		bad(codes.BadRequest, "ep: want a device name of letters, digits, '-' and '_'")
 		return
 	}

@@ -86,7 +86,7 @@ func (r *registry) handle(m *paho.Publish) bool {
 	if !ok || (kind != "register" && kind != "state") {
 		return false
 	}
-	if !validDeviceName(name) {
+	if !provider.ValidDeviceName(name) {
 		r.log.Warn("mqtt device: bad name in topic: want letters, digits, '-' and '_'", "topic", m.Topic)
 		return true
 	}
@@ -153,19 +153,6 @@ func (r *registry) list() []provider.Device {
 			Resources: slices.Clone(d.reg.Resources), Attributes: maps.Clone(d.reg.Attributes), Actor: r.actor, Registered: d.registered})
 	}
 	return out
-}
-
-// validDeviceName allows the names CoAP devices may have too.
-func validDeviceName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // ListDevices implements provider.DeviceLister: the devices registered on

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +33,9 @@ type flapProxy struct {
 	ln    net.Listener
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup // the accept loop and the copiers
+	// stalled makes the proxy swallow what it reads: an uplink gone
+	// silent, with no reset for either side to notice.
+	stalled atomic.Bool
 }
 
 func (p *flapProxy) up() error {
@@ -77,7 +82,18 @@ func (p *flapProxy) forward(c net.Conn) {
 	wg.Add(2)
 	pipe := func(dst, src net.Conn) {
 		defer wg.Done()
-		io.Copy(dst, src)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && !p.stalled.Load() {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		dst.Close()
 		src.Close()
 	}
@@ -299,4 +315,102 @@ func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
 	t.Logf("a link put at the hub after the flaps reached the edge's provider in %v", time.Since(linked).Round(time.Millisecond))
 	t.Logf("50 uplink flaps in %v: goroutines %d before, %d after (peak %d during); open files %d before, %d after",
 		took.Round(time.Second), baseG, g, peakG, baseFD, fd)
+}
+
+// TestEdgeNoticesASilentUplink: an uplink that stops carrying packets
+// without a reset (a firewall dropping them, a cellular link gone) is
+// noticed by the edge's leaf pings within seconds; from then calls at the
+// edge to an actor only the cloud runs fail at once, the edge's own actor
+// keeps answering, and the site re-joins when packets flow again.
+func TestEdgeNoticesASilentUplink(t *testing.T) {
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	leafAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	hub, err := natsserver.Start(ctx, natsserver.Config{Port: -1, LeafListen: leafAddr, LeafNoAdvertise: true, JetStreamDomain: "cloud", StoreDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Shutdown()
+	proxy := &flapProxy{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), target: leafAddr, conns: map[net.Conn]struct{}{}}
+	if err := proxy.up(); err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.down()
+	edge, err := natsserver.Start(ctx, natsserver.Config{Port: -1, LeafRemotes: []string{"nats-leaf://" + proxy.addr}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edge.Shutdown()
+	echo := testwasm.GoActorFile(t, "actors/echo")
+	for _, s := range []struct {
+		srv   *natsserver.Server
+		alias string
+	}{{hub, "cloudecho"}, {edge, "edgeecho"}} {
+		nc, err := s.srv.Connect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		h, err := host.New(ctx, nc, host.WithJetStreamDomain("cloud"), host.WithLogger(quiet), host.WithPolicy(host.Policy{AllowUnsigned: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Stop(context.Background()) })
+		if _, err := h.StartActor(ctx, lattice.StartActorRequest{Ref: echo, Name: s.alias}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc, err := edge.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	atEdge, _ := lattice.NewClient(nc, lattice.WithTimeout(2*time.Second))
+	joined := time.Now()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if _, err := atEdge.Call(ctx, "cloudecho", "Echo.Reply", []byte("x")); err == nil {
+			t.Logf("joined in %v", time.Since(joined).Round(100*time.Millisecond))
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the edge never reached the cloud's actor: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	proxy.stalled.Store(true)
+	cut := time.Now()
+	var noticed time.Duration
+	for {
+		start := time.Now()
+		_, err := atEdge.Call(ctx, "cloudecho", "Echo.Reply", []byte("x"))
+		if errors.Is(err, lattice.ErrActorNotRunning) {
+			noticed = time.Since(cut)
+			if took := time.Since(start); took > time.Second {
+				t.Fatalf("a call to a cloud actor took %v once the uplink was known down", took)
+			}
+			break
+		}
+		if time.Since(cut) > 60*time.Second {
+			t.Fatalf("the edge still does not know its uplink is gone after a minute: %v", err)
+		}
+		if out, err := atEdge.Call(ctx, "edgeecho", "Echo.Reply", []byte("local")); err != nil || string(out) != "local" {
+			t.Fatalf("the edge's own actor with the uplink silent: %q %v", out, err)
+		}
+	}
+	t.Logf("a silent uplink was noticed after %v (leaf pings every %v, 3 missed)", noticed.Round(100*time.Millisecond), natsserver.LeafPingInterval)
+	if noticed > 30*time.Second {
+		t.Errorf("a silent uplink took %v to notice; leaf pings should notice within about 20s", noticed)
+	}
+
+	proxy.stalled.Store(false)
+	back := time.Now()
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if out, err := atEdge.Call(ctx, "cloudecho", "Echo.Reply", []byte("back")); err == nil && string(out) == "back" {
+			t.Logf("re-joined %v after packets flowed again", time.Since(back).Round(100*time.Millisecond))
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the site did not re-join after the uplink came back: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

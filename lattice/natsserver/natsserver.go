@@ -195,6 +195,12 @@ func (cfg Config) topology(opts *server.Options) error {
 		}
 		opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
 		opts.LeafNode.ReconnectInterval = time.Second
+		// An uplink that goes silent (a firewall dropping packets, a
+		// cellular link gone) sends no reset: the leaf notices only when
+		// pings go unanswered. NATS's default (2 minutes, 2 pings) would
+		// leave calls to cloud actors hanging that long; an edge server
+		// pings every 5 s and gives up after 3 missed (about 15 s).
+		opts.PingInterval, opts.MaxPingsOut = LeafPingInterval, 3
 	}
 	return nil
 }
@@ -225,6 +231,10 @@ func parseURL(flag, s, scheme string) (*url.URL, error) {
 
 // ClientURL is the URL clients connect to.
 func (s *Server) ClientURL() string { return s.srv.ClientURL() }
+
+// LeafPingInterval is how often a server that is a leaf node pings its
+// connections, so that a silent uplink is noticed within seconds.
+const LeafPingInterval = 5 * time.Second
 
 // LeafNodes is the number of leaf-node connections the server has: on an
 // edge server, 1 while its uplink to the hub is up; on a hub, the edge

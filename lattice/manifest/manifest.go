@@ -239,7 +239,11 @@ func Parse(source string, data []byte) (*Application, error) {
 		return nil, a.errorf(comps.Line, "spec.components", "want a list of components")
 	}
 	for i := range a.Spec.Components {
-		if err := a.readComponent(&a.Spec.Components[i], comps.Content[i], i); err != nil {
+		n := comps.Content[i]
+		if n.Kind != yaml.MappingNode {
+			return nil, a.errorf(n.Line, fmt.Sprintf("spec.components[%d]", i), "want a component (name, type, properties, traits)")
+		}
+		if err := a.readComponent(&a.Spec.Components[i], n, i); err != nil {
 			return nil, err
 		}
 	}
@@ -272,6 +276,9 @@ func (a *Application) readComponent(c *Component, n *yaml.Node, i int) error {
 		return a.errorf(traits.Line, path+": traits", "want a list of traits")
 	}
 	for j, tn := range traits.Content {
+		if tn.Kind != yaml.MappingNode || j >= len(c.Traits) {
+			return a.errorf(tn.Line, fmt.Sprintf("%s: traits[%d]", path, j), "want a trait (type, properties)")
+		}
 		t := &c.Traits[j]
 		t.Line = tn.Line
 		props := field(tn, "properties")
@@ -318,7 +325,7 @@ func (a *Application) readComponent(c *Component, n *yaml.Node, i int) error {
 		}
 		if sp := field(props, "spread"); sp != nil && sp.Kind == yaml.SequenceNode {
 			spreads := spreadsOf(t)
-			for k := range *spreads {
+			for k := range min(len(*spreads), len(sp.Content)) {
 				(*spreads)[k].Line = sp.Content[k].Line
 			}
 		}

@@ -471,3 +471,35 @@ spec:
 		}
 	}
 }
+
+// FuzzParse: no input makes Parse, Validate or the planners panic, and
+// every refusal wraps ErrInvalid.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(kvcounter))
+	f.Add([]byte(`{"apiVersion":"core.oam.dev/v1beta1","kind":"Application","metadata":{"name":"e"},"spec":{"components":[{"name":"e","type":"actor","properties":{"image":"x"},"traits":[{"type":"daemonscaler","properties":{"spread":[{"weight":-1}]}}]}]}}`))
+	f.Add([]byte("spec:\n  components:\n    - traits: [{type: linkdef, properties: {values: {a: [1]}}}]\n"))
+	hosts := []manifest.Host{{ID: "a", Labels: map[string]string{"zone": "east"}}, {ID: "b", Labels: map[string]string{"zone": "west"}}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := manifest.Parse("fuzz.yaml", data)
+		if err != nil {
+			if !errors.Is(err, manifest.ErrInvalid) {
+				t.Fatalf("Parse error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		if err := a.Validate(builtins); err != nil {
+			if !errors.Is(err, manifest.ErrInvalid) {
+				t.Fatalf("Validate error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		for i := range a.Spec.Components {
+			c := &a.Spec.Components[i]
+			if s, _ := c.Scaler(); s != nil && s.Replicas > 1<<16 {
+				continue // a valid manifest may ask for millions; planning them is not the point here
+			}
+			manifest.PlanActor(c, hosts)
+			manifest.PlanCapability(c, hosts)
+		}
+	})
+}

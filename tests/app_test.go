@@ -168,6 +168,17 @@ func TestAppsPlaceHealAndCleanUp(t *testing.T) {
 	if !strings.Contains(out, "app shop version v1 deployed") {
 		t.Fatalf("deploy printed %q", out)
 	}
+	// b's reconciler finds the bucket the deploy made and reports (the
+	// west share has no host yet) before c joins the election.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if out, _, code := run(t, a.url, "app", "status", "shop", "-o", "json"); code == 0 && strings.Contains(out, `"reconciler": "b"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b's reconciler never reported on the app")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	spawn(t, a.url, "--nats-url", a.url, "--name", "c", "--label", "zone=west", "--cache-dir", cache)
 	waitPlacement(t, a.url, "echo", map[string]int{"a": 2, "b": 2, "c": 1}, 60*time.Second)
 	waitPlacement(t, a.url, "kvcounter", map[string]int{"c": 1}, 30*time.Second)

@@ -113,6 +113,18 @@ func Open(ctx context.Context, js jetstream.JetStream, latticeID string) (*Store
 	return &Store{kv: kv, lattice: latticeID}, nil
 }
 
+// OpenExisting opens the lattice's application bucket if it exists; when
+// no application was ever stored it fails with an error wrapping
+// jetstream.ErrBucketNotFound. Reconcilers wait on it rather than create
+// the bucket, so a lattice without applications carries no bucket.
+func OpenExisting(ctx context.Context, js jetstream.JetStream, latticeID string) (*Store, error) {
+	kv, err := js.KeyValue(ctx, BucketName(latticeID))
+	if err != nil {
+		return nil, fmt.Errorf("application store: %w", err)
+	}
+	return &Store{kv: kv, lattice: latticeID}, nil
+}
+
 // KV is the bucket, for watching it and for the reconciler's lease.
 func (s *Store) KV() jetstream.KeyValue { return s.kv }
 

@@ -47,6 +47,9 @@ const (
 	// of a large module fit.
 	actionTimeout = 60 * time.Second
 	maxBackoff    = 30 * time.Second
+	// maxStoreWait bounds how long the first deploy on a lattice waits
+	// for the reconcilers to find the new application bucket.
+	maxStoreWait = 2 * time.Second
 )
 
 // Config configures a Reconciler.
@@ -210,6 +213,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}
 }
 
+// openStore waits until the lattice's application bucket exists: the
+// first `wisp app deploy` or `put` creates it.
 func (r *Reconciler) openStore(ctx context.Context) (*app.Store, error) {
 	delay := 250 * time.Millisecond
 	for {
@@ -217,19 +222,19 @@ func (r *Reconciler) openStore(ctx context.Context) (*app.Store, error) {
 		if err == nil {
 			octx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			var s *app.Store
-			s, err = app.Open(octx, js, r.cfg.Lattice)
+			s, err = app.OpenExisting(octx, js, r.cfg.Lattice)
 			cancel()
 			if err == nil {
 				return s, nil
 			}
 		}
-		r.log.Debug("application store not available yet", "err", err)
+		r.log.Debug("no application store yet", "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(delay):
 		}
-		delay = min(delay*2, 5*time.Second)
+		delay = min(delay*2, maxStoreWait)
 	}
 }
 

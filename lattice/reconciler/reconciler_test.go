@@ -26,7 +26,8 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type lat struct {
-	srv *natsserver.Server
+	srv   *natsserver.Server
+	store *app.Store
 }
 
 func newLattice(t *testing.T) *lat {
@@ -36,7 +37,16 @@ func newLattice(t *testing.T) *lat {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	return &lat{srv: srv}
+	l := &lat{srv: srv}
+	// Reconcilers wait for the bucket the first deploy creates.
+	js, err := jetstream.New(l.conn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.store, err = app.Open(context.Background(), js, lattice.DefaultLattice); err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func (l *lat) conn(t *testing.T) *nats.Conn {
@@ -178,12 +188,8 @@ func TestReconcilerPlacesHealsAndCleansUp(t *testing.T) {
 	r := l.reconciler(t, "r")
 	waitFor(t, "the reconciler to lead", r.rec.Leading)
 
-	js, _ := jetstream.New(l.conn(t))
 	ctx := context.Background()
-	store, err := app.Open(ctx, js, lattice.DefaultLattice)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := l.store
 	m, err := manifest.Parse("hello.yaml", []byte(fmt.Sprintf(`apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata: {name: hello}

@@ -5,7 +5,8 @@
 //
 // The active reconciler works level-triggered, like a Kubernetes
 // controller: each pass reads the deployed manifests, pings the lattice,
-// reads each answering host's inventory, and issues the starts, scales,
+// reads the inventories that changed (an event came from the host, its
+// ping answer's counts moved, or its copy is 10 s old), and issues the starts, scales,
 // stops and links that make the actual state the desired one. A pass runs
 // every second, and at once when an event says something changed
 // (an actor or provider started or stopped, a host came or went, a
@@ -81,6 +82,11 @@ type Reconciler struct {
 	lease  *lease
 	kick   chan struct{}
 
+	// Fed by the event subscription, read by the pass loop.
+	evMu  sync.Mutex
+	dirty map[string]bool      // hosts whose inventory an event changed
+	heard map[string]time.Time // hosts by their last heartbeat
+
 	// Owned by the pass loop.
 	store     *app.Store
 	hosts     map[string]*hostView // by host id
@@ -92,8 +98,13 @@ type Reconciler struct {
 type hostView struct {
 	summary  lattice.HostSummary
 	inv      *lattice.HostInventory
+	invAt    time.Time // when inv was read
 	lastSeen time.Time
 }
+
+// resync is how old an inventory may get before a pass reads it again
+// although no event said it changed (events are best-effort).
+const resync = 10 * time.Second
 
 type backoff struct {
 	fails int
@@ -138,6 +149,8 @@ func New(cfg Config) (*Reconciler, error) {
 		manifests: map[string]*manifest.Application{},
 		backoff:   map[string]*backoff{},
 		written:   map[string]app.Status{},
+		dirty:     map[string]bool{},
+		heard:     map[string]time.Time{},
 	}
 	r.lease = &lease{me: Holder{HostID: cfg.HostID, HostName: cfg.HostName}, ttl: cfg.LeaseTTL,
 		onChange: func(held bool) {
@@ -260,14 +273,31 @@ func (r *Reconciler) poke() {
 	}
 }
 
-// onEvent pokes the pass loop on the events that change what runs.
+// onEvent notes which host an event came from: a heartbeat says it is
+// alive, any other event that its inventory changed, and pokes the pass
+// loop for the events that change what runs.
 func (r *Reconciler) onEvent(m *nats.Msg) {
 	typ := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
-	switch typ {
-	case lattice.EventHostHeartbeat, lattice.EventLinkSet, lattice.EventLinkDeleted:
+	if typ == lattice.EventLinkSet || typ == lattice.EventLinkDeleted {
+		return // links are read on every pass
+	}
+	var e struct {
+		Source string `json:"source"`
+	}
+	if json.Unmarshal(m.Data, &e) != nil {
 		return
 	}
-	r.poke()
+	host := e.Source[strings.LastIndexByte(e.Source, '/')+1:]
+	r.evMu.Lock()
+	if typ == lattice.EventHostHeartbeat {
+		r.heard[host] = time.Now()
+	} else {
+		r.dirty[host] = true
+	}
+	r.evMu.Unlock()
+	if typ != lattice.EventHostHeartbeat {
+		r.poke()
+	}
 }
 
 // componentKey names a component of an app in maps.
@@ -296,7 +326,12 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	if err != nil && !errors.Is(err, lattice.ErrNoHosts) {
 		return nil, err
 	}
+	r.evMu.Lock()
+	dirty, heard := r.dirty, r.heard
+	r.dirty, r.heard = map[string]bool{}, map[string]time.Time{}
+	r.evMu.Unlock()
 	fresh := map[string]bool{}
+	var read []string // hosts whose inventory to read again
 	for _, s := range summaries {
 		fresh[s.ID] = true
 		hv := r.hosts[s.ID]
@@ -305,16 +340,25 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 			r.hosts[s.ID] = hv
 			r.log.Info("host joined", "host", s.Name, "labels", lattice.FormatConstraints(s.Labels))
 		}
+		// A host's counts in its ping answer moved, an event came from
+		// it, or its inventory is old: read it again.
+		if hv.inv == nil || dirty[s.ID] || now.Sub(hv.invAt) > resync ||
+			s.Actors != hv.summary.Actors || s.Instances != hv.summary.Instances {
+			read = append(read, s.ID)
+		}
 		hv.summary, hv.lastSeen = s, now
 	}
 	for id, hv := range r.hosts {
+		if t, ok := heard[id]; ok && t.After(hv.lastSeen) {
+			hv.lastSeen = t // a heartbeat is a sign of life too
+		}
 		if !fresh[id] && now.Sub(hv.lastSeen) > r.cfg.LostAfter {
 			r.log.Warn("host lost: its share moves to the other hosts", "host", hv.summary.Name, "silent_for", now.Sub(hv.lastSeen).Round(time.Millisecond))
 			delete(r.hosts, id)
 		}
 	}
 	var wg sync.WaitGroup
-	for id := range fresh {
+	for _, id := range read {
 		hv := r.hosts[id]
 		wg.Add(1)
 		go func() {
@@ -322,7 +366,7 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			if inv, err := r.client.Inventory(ictx, id); err == nil {
-				hv.inv = inv
+				hv.inv, hv.invAt = inv, time.Now()
 			}
 		}()
 	}

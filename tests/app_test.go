@@ -301,7 +301,7 @@ spec:
 	if code != 7 || !strings.Contains(errOut, "bad.yaml:16:") || !strings.Contains(errOut, `unknown trait type "autoscaler"`) {
 		t.Fatalf("bad manifest: exit %d, %q", code, errOut)
 	}
-	bad2 := write("bad2.yaml", strings.Replace(`apiVersion: core.oam.dev/v1beta1
+	bad2 := write("bad2.yaml", `apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata: {name: bad}
 spec:
@@ -318,7 +318,7 @@ spec:
     - name: kv
       type: capability
       properties: {image: wisp:keyvalue}
-`, "\t", "", -1))
+`)
 	_, errOut, code = run(t, h.url, "app", "validate", bad2)
 	for _, want := range []string{"bad2.yaml:9: component \"echo\": duplicate component name (first on line 6)",
 		`bad2.yaml:13: component "echo": trait linkdef: target: "httpd": no component of that name`,

@@ -121,6 +121,31 @@ func (p *flapProxy) down() {
 	p.wg.Wait()
 }
 
+// uplink starts a hub server (JetStream domain cloud) and an edge server
+// that is its leaf node through a flapProxy, and stops them when the test
+// ends.
+func uplink(t *testing.T, log *slog.Logger) (hub *natsserver.Server, proxy *flapProxy, edge *natsserver.Server) {
+	t.Helper()
+	ctx := context.Background()
+	leafAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	hub, err := natsserver.Start(ctx, natsserver.Config{Port: -1, LeafListen: leafAddr, LeafNoAdvertise: true, JetStreamDomain: "cloud", StoreDir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hub.Shutdown)
+	proxy = &flapProxy{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), target: leafAddr, conns: map[net.Conn]struct{}{}}
+	if err := proxy.up(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.down)
+	edge, err = natsserver.Start(ctx, natsserver.Config{Port: -1, LeafRemotes: []string{"nats-leaf://" + proxy.addr}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(edge.Shutdown)
+	return hub, proxy, edge
+}
+
 // openFDs counts this process's open file descriptors.
 func openFDs(t *testing.T) int {
 	t.Helper()
@@ -149,22 +174,7 @@ func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
 			t.Logf("hosts' output:\n%s", logs)
 		}
 	})
-	leafAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	hub, err := natsserver.Start(ctx, natsserver.Config{Port: -1, LeafListen: leafAddr, LeafNoAdvertise: true, JetStreamDomain: "cloud", StoreDir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Shutdown()
-	proxy := &flapProxy{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), target: leafAddr, conns: map[net.Conn]struct{}{}}
-	if err := proxy.up(); err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.down()
-	edge, err := natsserver.Start(ctx, natsserver.Config{Port: -1, LeafRemotes: []string{"nats-leaf://" + proxy.addr}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer edge.Shutdown()
+	hub, proxy, edge := uplink(t, log)
 
 	newHost := func(srv *natsserver.Server, name string, labels map[string]string) *host.Host {
 		nc, err := srv.Connect(nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
@@ -325,22 +335,7 @@ func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
 func TestEdgeNoticesASilentUplink(t *testing.T) {
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	leafAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	hub, err := natsserver.Start(ctx, natsserver.Config{Port: -1, LeafListen: leafAddr, LeafNoAdvertise: true, JetStreamDomain: "cloud", StoreDir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Shutdown()
-	proxy := &flapProxy{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), target: leafAddr, conns: map[net.Conn]struct{}{}}
-	if err := proxy.up(); err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.down()
-	edge, err := natsserver.Start(ctx, natsserver.Config{Port: -1, LeafRemotes: []string{"nats-leaf://" + proxy.addr}, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer edge.Shutdown()
+	hub, proxy, edge := uplink(t, quiet)
 	echo := testwasm.GoActorFile(t, "actors/echo")
 	for _, s := range []struct {
 		srv   *natsserver.Server

@@ -90,19 +90,9 @@ func PlanActor(c *Component, hosts []Host) (Placement, error) {
 		}
 		return out, nil
 	}
-	if spread == nil {
-		spread = &SpreadScaler{Replicas: 1}
-	}
-	spreads := spread.Spread
-	if len(spreads) == 0 {
-		spreads = []Spread{{Name: "all hosts"}}
-	}
-	weights := make([]int, len(spreads))
-	for i, s := range spreads {
-		weights[i] = s.W()
-	}
+	spreads, counts := shares(spread)
 	var errs []error
-	for i, share := range Split(spread.Replicas, weights) {
+	for i, share := range counts {
 		if share == 0 {
 			continue
 		}
@@ -138,19 +128,9 @@ func PlanCapability(c *Component, hosts []Host) (Placement, error) {
 		}
 		return out, nil
 	}
-	if spread == nil {
-		spread = &SpreadScaler{Replicas: 1}
-	}
-	spreads := spread.Spread
-	if len(spreads) == 0 {
-		spreads = []Spread{{Name: "all hosts"}}
-	}
-	weights := make([]int, len(spreads))
-	for i, s := range spreads {
-		weights[i] = s.W()
-	}
+	spreads, counts := shares(spread)
 	var errs []error
-	for i, share := range Split(spread.Replicas, weights) {
+	for i, share := range counts {
 		if share == 0 {
 			continue
 		}
@@ -170,6 +150,24 @@ func PlanCapability(c *Component, hosts []Host) (Placement, error) {
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// shares returns a spreadscaler's spread entries (one matching every host
+// when it lists none) and how many replicas each takes. No scaler is one
+// replica anywhere.
+func shares(spread *SpreadScaler) ([]Spread, []int) {
+	if spread == nil {
+		spread = &SpreadScaler{Replicas: 1}
+	}
+	spreads := spread.Spread
+	if len(spreads) == 0 {
+		spreads = []Spread{{Name: "all hosts"}}
+	}
+	weights := make([]int, len(spreads))
+	for i, s := range spreads {
+		weights[i] = s.W()
+	}
+	return spreads, Split(spread.Replicas, weights)
 }
 
 // evenly spreads n instances over hosts: each gets n/len(hosts), and the

@@ -466,25 +466,22 @@ func (r *Reconciler) pass(ctx context.Context) {
 		if rec.Deployed == "" {
 			continue
 		}
-		st, a := r.planApp(ctx, &rec, o, wanted)
+		st, a := r.planApp(&rec, o, wanted)
 		statuses[rec.Name] = st
 		acts = append(acts, a...)
 	}
 	acts = append(acts, r.orphans(o, wanted)...)
 	// Links of applications that are no longer deployed.
-	deployed := map[string]bool{}
-	for _, rec := range records {
-		if rec.Deployed != "" {
-			deployed[rec.Name] = true
-		}
-	}
 	stored := map[string]bool{}
 	for _, rec := range records {
 		stored[rec.Name] = true
 	}
 	for _, name := range statusNames {
-		if deployed[name] {
-			continue
+		if statuses[name] != nil {
+			continue // deployed
+		}
+		if w, ok := r.written[name]; ok && stored[name] && w.Phase == app.PhaseUndeployed && len(w.Links) == 0 {
+			continue // cleaned up already
 		}
 		old, err := r.store.Status(ctx, name)
 		if err != nil {
@@ -655,7 +652,7 @@ func (r *Reconciler) manifest(rec *app.Record) (*manifest.Application, error) {
 
 // planApp compares one application's desired state with what runs and
 // returns its status (before the actions run) and the actions.
-func (r *Reconciler) planApp(ctx context.Context, rec *app.Record, o *observed, wanted map[string]bool) (*app.Status, []action) {
+func (r *Reconciler) planApp(rec *app.Record, o *observed, wanted map[string]bool) (*app.Status, []action) {
 	st := &app.Status{Name: rec.Name, Version: rec.Deployed, Phase: app.PhaseReconciling}
 	a, err := r.manifest(rec)
 	if err != nil {

@@ -63,21 +63,23 @@ func newAppCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// openApps connects and opens the lattice's application store.
-func (g *globals) openApps(ctx context.Context) (*lattice.Client, *app.Store, error) {
+// withApps connects, opens the lattice's application store and runs fn
+// with it.
+func (g *globals) withApps(ctx context.Context, fn func(*app.Store) error) error {
 	c, err := g.connect()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
+	defer c.Close()
 	js, err := c.JetStream()
-	if err == nil {
-		var s *app.Store
-		if s, err = app.Open(ctx, js, g.lattice); err == nil {
-			return c, s, nil
-		}
+	if err != nil {
+		return err
 	}
-	c.Close()
-	return nil, nil, fmt.Errorf("%w (applications live in the lattice's JetStream: is it enabled, and --js-domain right?)", err)
+	s, err := app.Open(ctx, js, g.lattice)
+	if err != nil {
+		return fmt.Errorf("%w (applications live in the lattice's JetStream: is it enabled, and --js-domain right?)", err)
+	}
+	return fn(s)
 }
 
 // readManifest reads, parses and validates a manifest file, and makes a
@@ -149,37 +151,35 @@ failed (exit 6) or the time is up (exit 5).
 					return err
 				}
 			}
-			c, store, err := g.openApps(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			name := arg
-			if m != nil {
-				name = m.Metadata.Name
-				if version, err = store.Put(ctx, m); err != nil {
+			return g.withApps(ctx, func(store *app.Store) error {
+				name := arg
+				if m != nil {
+					name = m.Metadata.Name
+					var err error
+					if version, err = store.Put(ctx, m); err != nil {
+						return err
+					}
+				}
+				rec, err := store.Deploy(ctx, name, version)
+				if err != nil {
 					return err
 				}
-			}
-			rec, err := store.Deploy(ctx, name, version)
-			if err != nil {
+				if output != "json" {
+					fmt.Printf("app %s version %s deployed\n", rec.Name, rec.Deployed)
+				}
+				st, err := waitStatus(ctx, store, rec.Name, rec.Deployed, wait)
+				if output == "json" {
+					if st == nil {
+						st = &app.Status{Name: rec.Name, Version: rec.Deployed, Phase: app.PhaseReconciling}
+					}
+					if perr := printJSON(st); perr != nil {
+						return perr
+					}
+				} else if st != nil {
+					fmt.Printf("status: %s\n", st.Summary())
+				}
 				return err
-			}
-			if output != "json" {
-				fmt.Printf("app %s version %s deployed\n", rec.Name, rec.Deployed)
-			}
-			st, err := waitStatus(ctx, store, rec.Name, rec.Deployed, wait)
-			if output == "json" {
-				if st == nil {
-					st = &app.Status{Name: rec.Name, Version: rec.Deployed, Phase: app.PhaseReconciling}
-				}
-				if perr := printJSON(st); perr != nil {
-					return perr
-				}
-			} else if st != nil {
-				fmt.Printf("status: %s\n", st.Summary())
-			}
-			return err
+			})
 		},
 	}
 	cmd.Flags().StringVar(&version, "version", "", "stored version to deploy (with NAME)")
@@ -229,17 +229,14 @@ func newAppPutCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, store, err := g.openApps(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			v, err := store.Put(cmd.Context(), m)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("app %s version %s stored\n", m.Metadata.Name, v)
-			return nil
+			return g.withApps(cmd.Context(), func(store *app.Store) error {
+				v, err := store.Put(cmd.Context(), m)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("app %s version %s stored\n", m.Metadata.Name, v)
+				return nil
+			})
 		},
 	}
 }
@@ -281,35 +278,32 @@ func newAppListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			c, store, err := g.openApps(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			recs, err := store.List(ctx)
-			if err != nil {
-				return err
-			}
-			rows := []appRow{}
-			for _, r := range recs {
-				row := appRow{Name: r.Name, Deployed: r.Deployed, Latest: r.Latest().Version, Versions: len(r.Versions),
-					Description: r.Latest().Description, Status: app.PhaseUndeployed}
-				if st, err := store.Status(ctx, r.Name); err == nil && (r.Deployed == "" || st.Version == r.Deployed) {
-					row.Status = st.Summary()
-				} else if r.Deployed != "" {
-					row.Status = app.PhaseReconciling
+			return g.withApps(ctx, func(store *app.Store) error {
+				recs, err := store.List(ctx)
+				if err != nil {
+					return err
 				}
-				rows = append(rows, row)
-			}
-			if output == "json" {
-				return printJSON(rows)
-			}
-			w := table()
-			fmt.Fprintln(w, "NAME\tDEPLOYED\tLATEST\tSTATUS\tDESCRIPTION")
-			for _, r := range rows {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Name, dash(r.Deployed), r.Latest, r.Status, r.Description)
-			}
-			return w.Flush()
+				rows := []appRow{}
+				for _, r := range recs {
+					row := appRow{Name: r.Name, Deployed: r.Deployed, Latest: r.Latest().Version, Versions: len(r.Versions),
+						Description: r.Latest().Description, Status: app.PhaseUndeployed}
+					if st, err := store.Status(ctx, r.Name); err == nil && (r.Deployed == "" || st.Version == r.Deployed) {
+						row.Status = st.Summary()
+					} else if r.Deployed != "" {
+						row.Status = app.PhaseReconciling
+					}
+					rows = append(rows, row)
+				}
+				if output == "json" {
+					return printJSON(rows)
+				}
+				w := table()
+				fmt.Fprintln(w, "NAME\tDEPLOYED\tLATEST\tSTATUS\tDESCRIPTION")
+				for _, r := range rows {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Name, dash(r.Deployed), r.Latest, r.Status, r.Description)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
@@ -334,49 +328,46 @@ func newAppStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			c, store, err := g.openApps(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			rec, err := store.Get(ctx, a[0])
-			if err != nil {
-				return err
-			}
-			st, err := store.Status(ctx, a[0])
-			if errors.Is(err, app.ErrNotFound) {
-				st = &app.Status{Name: rec.Name, Version: rec.Deployed, Phase: app.PhaseReconciling, Message: "no reconciler has reported yet"}
-				if rec.Deployed == "" {
-					st.Phase, st.Message = app.PhaseUndeployed, ""
-				}
-			} else if err != nil {
-				return err
-			}
-			if output == "json" {
-				return printJSON(st)
-			}
-			fmt.Printf("app %s version %s: %s\n", st.Name, dash(st.Version), st.Summary())
-			if h, err := reconciler.CurrentHolder(ctx, store); err == nil {
-				fmt.Printf("reconciler: %s\n", h.HostName)
-			}
-			if len(st.Components) > 0 {
-				w := table()
-				fmt.Fprintln(w, "\nCOMPONENT\tTYPE\tRUNNING/DESIRED\tHOSTS\tERROR")
-				for _, cs := range st.Components {
-					typ := cs.Type
-					if cs.Provider != "" {
-						typ += " (" + cs.Provider + ")"
-					}
-					fmt.Fprintf(w, "%s\t%s\t%d/%d\t%s\t%s\n", cs.Name, typ, cs.Running, cs.Desired, hostCounts(cs.Hosts), cs.Error)
-				}
-				if err := w.Flush(); err != nil {
+			return g.withApps(ctx, func(store *app.Store) error {
+				rec, err := store.Get(ctx, a[0])
+				if err != nil {
 					return err
 				}
-			}
-			for _, l := range st.Links {
-				fmt.Printf("link: %s → %s (%s, link name %s)\n", l.ActorName, l.ProviderID, l.ContractID, l.LinkName)
-			}
-			return nil
+				st, err := store.Status(ctx, a[0])
+				if errors.Is(err, app.ErrNotFound) {
+					st = &app.Status{Name: rec.Name, Version: rec.Deployed, Phase: app.PhaseReconciling, Message: "no reconciler has reported yet"}
+					if rec.Deployed == "" {
+						st.Phase, st.Message = app.PhaseUndeployed, ""
+					}
+				} else if err != nil {
+					return err
+				}
+				if output == "json" {
+					return printJSON(st)
+				}
+				fmt.Printf("app %s version %s: %s\n", st.Name, dash(st.Version), st.Summary())
+				if h, err := reconciler.CurrentHolder(ctx, store); err == nil {
+					fmt.Printf("reconciler: %s\n", h.HostName)
+				}
+				if len(st.Components) > 0 {
+					w := table()
+					fmt.Fprintln(w, "\nCOMPONENT\tTYPE\tRUNNING/DESIRED\tHOSTS\tERROR")
+					for _, cs := range st.Components {
+						typ := cs.Type
+						if cs.Provider != "" {
+							typ += " (" + cs.Provider + ")"
+						}
+						fmt.Fprintf(w, "%s\t%s\t%d/%d\t%s\t%s\n", cs.Name, typ, cs.Running, cs.Desired, hostCounts(cs.Hosts), cs.Error)
+					}
+					if err := w.Flush(); err != nil {
+						return err
+					}
+				}
+				for _, l := range st.Links {
+					fmt.Printf("link: %s → %s (%s, link name %s)\n", l.ActorName, l.ProviderID, l.ContractID, l.LinkName)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
@@ -403,38 +394,35 @@ func newAppHistoryCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			c, store, err := g.openApps(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			rec, err := store.Get(ctx, a[0])
-			if err != nil {
-				return err
-			}
-			type row struct {
-				Version     string    `json:"version"`
-				StoredAt    time.Time `json:"stored_at"`
-				Deployed    bool      `json:"deployed"`
-				Description string    `json:"description,omitempty"`
-			}
-			rows := []row{}
-			for _, v := range rec.Versions {
-				rows = append(rows, row{Version: v.Version, StoredAt: v.StoredAt, Deployed: v.Version == rec.Deployed, Description: v.Description})
-			}
-			if output == "json" {
-				return printJSON(rows)
-			}
-			w := table()
-			fmt.Fprintln(w, "VERSION\tSTORED\tDEPLOYED\tDESCRIPTION")
-			for _, r := range rows {
-				d := ""
-				if r.Deployed {
-					d = "yes"
+			return g.withApps(ctx, func(store *app.Store) error {
+				rec, err := store.Get(ctx, a[0])
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Version, r.StoredAt.Local().Format(time.DateTime), d, r.Description)
-			}
-			return w.Flush()
+				type row struct {
+					Version     string    `json:"version"`
+					StoredAt    time.Time `json:"stored_at"`
+					Deployed    bool      `json:"deployed"`
+					Description string    `json:"description,omitempty"`
+				}
+				rows := []row{}
+				for _, v := range rec.Versions {
+					rows = append(rows, row{Version: v.Version, StoredAt: v.StoredAt, Deployed: v.Version == rec.Deployed, Description: v.Description})
+				}
+				if output == "json" {
+					return printJSON(rows)
+				}
+				w := table()
+				fmt.Fprintln(w, "VERSION\tSTORED\tDEPLOYED\tDESCRIPTION")
+				for _, r := range rows {
+					d := ""
+					if r.Deployed {
+						d = "yes"
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Version, r.StoredAt.Local().Format(time.DateTime), d, r.Description)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
@@ -448,28 +436,25 @@ func newAppGetCmd(g *globals) *cobra.Command {
 		Short: "Print a stored manifest (the deployed version, else the newest)",
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			c, store, err := g.openApps(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			rec, err := store.Get(cmd.Context(), a[0])
-			if err != nil {
-				return err
-			}
-			v := version
-			if v == "" {
-				v = rec.Deployed
-			}
-			if v == "" {
-				v = rec.Latest().Version
-			}
-			ver, ok := rec.Find(v)
-			if !ok {
-				return fmt.Errorf("app %s version %q: %w", a[0], v, app.ErrNotFound)
-			}
-			fmt.Print(ver.Manifest)
-			return nil
+			return g.withApps(cmd.Context(), func(store *app.Store) error {
+				rec, err := store.Get(cmd.Context(), a[0])
+				if err != nil {
+					return err
+				}
+				v := version
+				if v == "" {
+					v = rec.Deployed
+				}
+				if v == "" {
+					v = rec.Latest().Version
+				}
+				ver, ok := rec.Find(v)
+				if !ok {
+					return fmt.Errorf("app %s version %q: %w", a[0], v, app.ErrNotFound)
+				}
+				fmt.Print(ver.Manifest)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&version, "version", "", "version to print")
@@ -482,16 +467,13 @@ func newAppUndeployCmd(g *globals) *cobra.Command {
 		Short: "Stop everything an application runs; keep its versions",
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			c, store, err := g.openApps(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if _, err := store.Undeploy(cmd.Context(), a[0]); err != nil {
-				return err
-			}
-			fmt.Printf("app %s undeployed: the reconciler stops its actors and providers and deletes its links\n", a[0])
-			return nil
+			return g.withApps(cmd.Context(), func(store *app.Store) error {
+				if _, err := store.Undeploy(cmd.Context(), a[0]); err != nil {
+					return err
+				}
+				fmt.Printf("app %s undeployed: the reconciler stops its actors and providers and deletes its links\n", a[0])
+				return nil
+			})
 		},
 	}
 }
@@ -503,20 +485,17 @@ func newAppDeleteCmd(g *globals) *cobra.Command {
 		Short: "Delete an application (undeploying it) or one stored version",
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			c, store, err := g.openApps(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := store.Delete(cmd.Context(), a[0], version); err != nil {
-				return err
-			}
-			if version != "" {
-				fmt.Printf("app %s version %s deleted\n", a[0], version)
-			} else {
-				fmt.Printf("app %s deleted: the reconciler stops what it ran\n", a[0])
-			}
-			return nil
+			return g.withApps(cmd.Context(), func(store *app.Store) error {
+				if err := store.Delete(cmd.Context(), a[0], version); err != nil {
+					return err
+				}
+				if version != "" {
+					fmt.Printf("app %s version %s deleted\n", a[0], version)
+				} else {
+					fmt.Printf("app %s deleted: the reconciler stops what it ran\n", a[0])
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&version, "version", "", "delete only this version (not the deployed one)")

@@ -77,18 +77,7 @@ func PlanActor(c *Component, hosts []Host) (Placement, error) {
 	spread, daemon := c.Scaler()
 	out := Placement{}
 	if daemon != nil {
-		n := max(daemon.Replicas, 1)
-		matched := 0
-		for _, h := range hosts {
-			if matchesAny(h.Labels, daemon.Spread) {
-				out[h.ID] = n
-				matched++
-			}
-		}
-		if matched == 0 {
-			return out, fmt.Errorf("daemonscaler: %w: no host matches %s", ErrUnplaceable, describeSpreads(daemon.Spread))
-		}
-		return out, nil
+		return everyMatching(daemon, hosts, max(daemon.Replicas, 1))
 	}
 	spreads, counts := shares(spread)
 	var errs []error
@@ -118,15 +107,7 @@ func PlanCapability(c *Component, hosts []Host) (Placement, error) {
 	spread, daemon := c.Scaler()
 	out := Placement{}
 	if daemon != nil {
-		for _, h := range hosts {
-			if matchesAny(h.Labels, daemon.Spread) {
-				out[h.ID] = 1
-			}
-		}
-		if len(out) == 0 {
-			return out, fmt.Errorf("daemonscaler: %w: no host matches %s", ErrUnplaceable, describeSpreads(daemon.Spread))
-		}
-		return out, nil
+		return everyMatching(daemon, hosts, 1)
 	}
 	spreads, counts := shares(spread)
 	var errs []error
@@ -150,6 +131,21 @@ func PlanCapability(c *Component, hosts []Host) (Placement, error) {
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// everyMatching places n on every host that matches one of a
+// daemonscaler's spreads (every host when it lists none).
+func everyMatching(daemon *DaemonScaler, hosts []Host, n int) (Placement, error) {
+	out := Placement{}
+	for _, h := range hosts {
+		if matchesAny(h.Labels, daemon.Spread) {
+			out[h.ID] = n
+		}
+	}
+	if len(out) == 0 {
+		return out, fmt.Errorf("daemonscaler: %w: no host matches %s", ErrUnplaceable, describeSpreads(daemon.Spread))
+	}
+	return out, nil
 }
 
 // shares returns a spreadscaler's spread entries (one matching every host

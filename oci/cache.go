@@ -18,6 +18,8 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
+
+	"github.com/wisp-dev/wisp/internal/filelock"
 )
 
 type descriptor = ocispec.Descriptor
@@ -47,7 +49,7 @@ func (c *Cache) open(ctx context.Context, fn func(*oci.Store) error) error {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(c.dir, "wisp.lock"))
+	unlock, err := filelock.Lock(filepath.Join(c.dir, "wisp.lock"))
 	if err != nil {
 		return fmt.Errorf("cache lock: %w", err)
 	}

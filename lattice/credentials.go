@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 )
 
@@ -35,7 +36,11 @@ func (c Credentials) NATSOptions() ([]nats.Option, error) {
 		}
 	}
 	if c.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(c.CredsFile))
+		name, err := credsUserName(c.CredsFile)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-creds: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(c.CredsFile), nats.CustomInboxPrefix(InboxPrefix(name)))
 	}
 	if c.NkeySeedFile != "" {
 		o, err := nats.NkeyOptionFromSeed(c.NkeySeedFile)
@@ -51,6 +56,27 @@ func (c Credentials) NATSOptions() ([]nats.Option, error) {
 		opts = append(opts, nats.RootCAs(c.TLSCAFile))
 	}
 	return opts, nil
+}
+
+// credsUserName reads the user's name from a .creds file: on a secured
+// lattice the user may read replies only under InboxPrefix(name).
+func credsUserName(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	tok, err := jwt.ParseDecoratedJWT(b)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	uc, err := jwt.DecodeUserClaims(tok)
+	if err != nil {
+		return "", fmt.Errorf("%s: not a user's .creds file: %w", path, err)
+	}
+	if uc.Name == "" || ValidateName("user name", uc.Name) != nil {
+		return "", fmt.Errorf("%s: the user's name %q cannot be an inbox prefix", path, uc.Name)
+	}
+	return uc.Name, nil
 }
 
 // WithCredentials authenticates the connection Connect opens.

@@ -66,6 +66,12 @@ func AliasSubject(lattice, alias string) string {
 	return "wisp.ctl." + lattice + ".alias." + alias
 }
 
+// InboxPrefix is the reply-subject prefix of a NATS user of a secured
+// lattice, by the user's name: the only inbox that user may subscribe to,
+// so that no one reads another's replies. A NATS client of that user sets
+// it with nats.CustomInboxPrefix; Connect does so from the .creds file.
+func InboxPrefix(user string) string { return "_INBOX." + user }
+
 // EventSubject is where events of type typ are published.
 func EventSubject(lattice, typ string) string {
 	return "wisp.evt." + lattice + "." + typ

@@ -6,18 +6,23 @@ package natsserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/lattice/auth"
 )
 
 // Config configures the embedded server. The zero value listens on
@@ -74,6 +79,25 @@ type Config struct {
 	// clients behind leaf nodes can reach it with that domain (hosts use
 	// the same name, see host.WithJetStreamDomain).
 	JetStreamDomain string
+
+	// Auth makes the server require authentication: it trusts the
+	// operator of an auth.Store and knows its accounts (one per lattice),
+	// keeping updates pushed through the system account in StoreDir (or
+	// a temporary directory). Nil runs the server open: anyone who
+	// reaches a listener may do anything.
+	Auth *auth.ServerConfig
+	// LeafAccount is the account (public key) whose subjects the leaf
+	// connection to a hub carries, with Auth: the lattice's account.
+	LeafAccount string
+	// RouteSecret authenticates cluster routes: every member must have
+	// the same one (derived from the shared auth store). Empty accepts
+	// routes from anyone who reaches ClusterListen.
+	RouteSecret string
+
+	// TLS serves every listener (clients, cluster routes, leaf nodes)
+	// over TLS with its certificates; its RootCAs verify the other side
+	// of routes and of the leaf connection to a hub.
+	TLS *tls.Config
 }
 
 // Server is a running embedded NATS server.
@@ -116,8 +140,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.topology(opts); err != nil {
 		return nil, err
 	}
+	if cfg.TLS != nil {
+		opts.TLSConfig, opts.TLSTimeout = cfg.TLS, 5
+		opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = cfg.TLS, 5
+		opts.LeafNode.TLSConfig, opts.LeafNode.TLSTimeout = cfg.TLS, 5
+		for _, r := range opts.LeafNode.Remotes {
+			r.TLS, r.TLSConfig, r.TLSTimeout = true, &tls.Config{RootCAs: cfg.TLS.RootCAs, MinVersion: tls.VersionTLS12}, 5
+		}
+	}
 	s := &Server{}
-	if opts.JetStream {
+	if opts.JetStream || cfg.Auth != nil {
 		opts.StoreDir = cfg.StoreDir
 		if opts.StoreDir == "" {
 			dir, err := os.MkdirTemp("", "wisp-jetstream-")
@@ -125,6 +157,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 				return nil, fmt.Errorf("jetstream store: %w", err)
 			}
 			s.tempDir, opts.StoreDir = dir, dir
+		}
+	}
+	if cfg.Auth != nil {
+		if err := cfg.operatorMode(opts); err != nil {
+			s.cleanup()
+			return nil, err
 		}
 	}
 	srv, err := server.NewServer(opts)
@@ -148,6 +186,29 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// operatorMode makes the server trust the operator of cfg.Auth, with a
+// directory resolver so that account updates pushed by the system account
+// (revocations, new lattices) take effect without a restart.
+func (cfg Config) operatorMode(opts *server.Options) error {
+	a := cfg.Auth
+	opts.TrustedOperators = []*jwt.OperatorClaims{a.Operator}
+	opts.SystemAccount = a.SystemAccount
+	res, err := server.NewDirAccResolver(filepath.Join(opts.StoreDir, "accounts"), 0, 0, server.NoDelete)
+	if err != nil {
+		return fmt.Errorf("account resolver: %w", err)
+	}
+	for pub, tok := range a.Accounts {
+		if err := res.Store(pub, tok); err != nil {
+			return fmt.Errorf("account resolver: %w", err)
+		}
+	}
+	opts.AccountResolver = res
+	for _, r := range opts.LeafNode.Remotes {
+		r.LocalAccount = cfg.LeafAccount
+	}
+	return nil
+}
+
 // topology sets the cluster and leaf-node options.
 func (cfg Config) topology(opts *server.Options) error {
 	if cfg.ClusterListen == "" && len(cfg.ClusterRoutes) > 0 {
@@ -160,6 +221,9 @@ func (cfg Config) topology(opts *server.Options) error {
 		}
 		opts.Cluster.Host, opts.Cluster.Port = host, port
 		opts.Cluster.Name = cfg.ClusterName
+		if cfg.RouteSecret != "" {
+			opts.Cluster.Username, opts.Cluster.Password = "wisp-route", cfg.RouteSecret
+		}
 		if opts.Cluster.Name == "" {
 			opts.Cluster.Name = "wisp"
 		}
@@ -172,6 +236,9 @@ func (cfg Config) topology(opts *server.Options) error {
 			u, err := parseURL("--cluster-routes", r, "nats-route")
 			if err != nil {
 				return err
+			}
+			if cfg.RouteSecret != "" {
+				u.User = url.UserPassword("wisp-route", cfg.RouteSecret)
 			}
 			opts.Routes = append(opts.Routes, u)
 		}

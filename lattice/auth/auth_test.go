@@ -1,0 +1,268 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/auth"
+	"github.com/wisp-dev/wisp/lattice/natsserver"
+)
+
+// securedServer starts an embedded server trusting a new store's operator,
+// with the accounts of lattices.
+func securedServer(t *testing.T, lattices ...string) (*auth.Store, *natsserver.Server) {
+	t.Helper()
+	st, err := auth.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := st.ServerConfig(lattices...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := natsserver.Start(context.Background(), natsserver.Config{Port: -1, StoreDir: t.TempDir(), Auth: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return st, srv
+}
+
+// conn connects with a .creds file and records the connection's
+// asynchronous errors (permission violations arrive that way).
+type conn struct {
+	*nats.Conn
+	errs chan error
+}
+
+func connect(t *testing.T, url, creds string) *conn {
+	t.Helper()
+	c := &conn{errs: make(chan error, 16)}
+	opts, err := lattice.Credentials{CredsFile: creds}.NATSOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case c.errs <- err:
+		default:
+		}
+	}))
+	if c.Conn, err = nats.Connect(url, opts...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// denied asserts that the server refused what do did with a permissions
+// violation naming subject.
+func (c *conn) denied(t *testing.T, what, subject string, do func() error) {
+	t.Helper()
+	if err := do(); err != nil {
+		if auth.IsPermissionError(err) {
+			return
+		}
+		t.Fatalf("%s %s: %v, want a permissions violation", what, subject, err)
+	}
+	c.Flush()
+	select {
+	case err := <-c.errs:
+		if !auth.IsPermissionError(err) || !strings.Contains(err.Error(), subject) {
+			t.Fatalf("%s %s: %v, want a permissions violation naming it", what, subject, err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatalf("%s %s was allowed", what, subject)
+	}
+}
+
+func writeCreds(t *testing.T, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "user.creds")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestAnonymousConnectionIsRefused(t *testing.T) {
+	_, srv := securedServer(t, "default")
+	_, err := nats.Connect(srv.ClientURL(), nats.Timeout(2*time.Second))
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+		t.Fatalf("anonymous connect: %v, want an authorization violation", err)
+	}
+}
+
+// TestCallerCallsOnlyWhatItIsGranted: a caller's creds call echo and read
+// the answer in its own inbox, and can do nothing else.
+func TestCallerCallsOnlyWhatItIsGranted(t *testing.T) {
+	st, srv := securedServer(t, "default")
+	host := connect(t, srv.ClientURL(), st.LocalCreds("default", auth.HostUser))
+	sub, err := host.QueueSubscribe("wisp.rpc.default.echo", "wisp.rpc.default.echo", func(m *nats.Msg) { m.Respond(m.Data) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	host.Flush()
+	b, err := st.CreateUser("default", "shop", auth.RoleCaller, auth.Grant{Calls: []string{"echo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller := connect(t, srv.ClientURL(), writeCreds(t, b))
+	msg, err := caller.Request("wisp.rpc.default.echo", []byte("hi"), 3*time.Second)
+	if err != nil || string(msg.Data) != "hi" {
+		t.Fatalf("granted call: %v %v", msg, err)
+	}
+	caller.denied(t, "publish", "wisp.rpc.default.kvcounter", func() error { return caller.Publish("wisp.rpc.default.kvcounter", nil) })
+	caller.denied(t, "subscribe", "wisp.rpc.default.>", func() error { _, err := caller.Subscribe("wisp.rpc.default.>", func(*nats.Msg) {}); return err })
+	caller.denied(t, "queue subscribe", "wisp.rpc.default.echo", func() error {
+		_, err := caller.QueueSubscribe("wisp.rpc.default.echo", "wisp.rpc.default.echo", func(*nats.Msg) {})
+		return err
+	})
+	caller.denied(t, "subscribe", "_INBOX.admin.>", func() error { _, err := caller.Subscribe("_INBOX.admin.>", func(*nats.Msg) {}); return err })
+	caller.denied(t, "subscribe", "wisp.prov.default.>", func() error { _, err := caller.Subscribe("wisp.prov.default.>", func(*nats.Msg) {}); return err })
+	caller.denied(t, "publish", "wisp.ctl.default.host.N1.stop", func() error { return caller.Publish("wisp.ctl.default.host.N1.stop", nil) })
+	caller.denied(t, "publish", "wisp.prov.default.wasmcloud:keyvalue.default", func() error {
+		return caller.Publish("wisp.prov.default.wasmcloud:keyvalue.default", nil)
+	})
+	caller.denied(t, "publish", "$KV.WISP_APPS_default.lease", func() error { return caller.Publish("$KV.WISP_APPS_default.lease", nil) })
+	caller.denied(t, "publish", "$JS.API.INFO", func() error { return caller.Publish("$JS.API.INFO", nil) })
+	caller.denied(t, "publish", "wisp.evt.default.host_stopped", func() error { return caller.Publish("wisp.evt.default.host_stopped", nil) })
+}
+
+// TestAdminCannotTakeCallsNorReadLinkSecrets: an admin drives the lattice
+// but cannot answer in an actor's place, pose as a host to providers,
+// publish events or read the link bucket (its values may be secrets).
+func TestAdminCannotTakeCallsNorReadLinkSecrets(t *testing.T) {
+	st, srv := securedServer(t, "default")
+	admin := connect(t, srv.ClientURL(), st.LocalCreds("default", auth.AdminUser))
+	admin.denied(t, "subscribe", "wisp.rpc.default.echo", func() error { _, err := admin.Subscribe("wisp.rpc.default.echo", func(*nats.Msg) {}); return err })
+	admin.denied(t, "publish", "wisp.prov.default.wasmcloud:keyvalue.default", func() error {
+		return admin.Publish("wisp.prov.default.wasmcloud:keyvalue.default", nil)
+	})
+	admin.denied(t, "publish", "wisp.evt.default.host_started", func() error { return admin.Publish("wisp.evt.default.host_started", nil) })
+	admin.denied(t, "publish", "$JS.API.DIRECT.GET.KV_WISP_LINKS_default", func() error {
+		return admin.Publish("$JS.API.DIRECT.GET.KV_WISP_LINKS_default", nil)
+	})
+	// What an admin does: JetStream (the application bucket) works.
+	if _, err := admin.Request("$JS.API.INFO", nil, 3*time.Second); err != nil {
+		t.Fatalf("admin JetStream: %v", err)
+	}
+}
+
+// TestLatticesAreApartByAccount: a host of lattice blue sees nothing of
+// default, even subscribing to everything it may.
+func TestLatticesAreApartByAccount(t *testing.T) {
+	st, srv := securedServer(t, "default", "blue")
+	def := connect(t, srv.ClientURL(), st.LocalCreds("default", auth.HostUser))
+	blue := connect(t, srv.ClientURL(), st.LocalCreds("blue", auth.HostUser))
+	got := make(chan *nats.Msg, 1)
+	if _, err := blue.Subscribe("wisp.evt.blue.>", func(m *nats.Msg) { got <- m }); err != nil {
+		t.Fatal(err)
+	}
+	blue.denied(t, "subscribe", "wisp.evt.default.>", func() error { _, err := blue.Subscribe("wisp.evt.default.>", func(*nats.Msg) {}); return err })
+	blue.Flush()
+	// Even the same subject does not cross accounts.
+	def.Publish("wisp.evt.blue.host_started", []byte("from default"))
+	def.Flush()
+	select {
+	case m := <-got:
+		t.Fatalf("blue received %q from default's account", m.Data)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestRevokedCredsStopWorkingWithoutARestart: the running server drops the
+// revoked user's connection and refuses it afterwards.
+func TestRevokedCredsStopWorkingWithoutARestart(t *testing.T) {
+	st, srv := securedServer(t, "default")
+	b, err := st.CreateUser("default", "shop", auth.RoleCaller, auth.Grant{Calls: []string{"echo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := writeCreds(t, b)
+	closed := make(chan struct{})
+	opts, _ := lattice.Credentials{CredsFile: creds}.NATSOptions()
+	nc, err := nats.Connect(srv.ClientURL(), append(opts, nats.NoReconnect(), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	acct, err := st.Revoke("default", "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := nats.Connect(srv.ClientURL(), nats.UserCredentials(st.SystemCreds()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := auth.PushAccount(ctx, sys, acct); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the revoked user's connection stayed open")
+	}
+	if _, err := nats.Connect(srv.ClientURL(), opts...); err == nil {
+		t.Fatal("revoked creds connected")
+	}
+	users, _ := st.Users("default")
+	for _, u := range users {
+		if u.Name == "shop" && u.Revoked.IsZero() {
+			t.Fatal("the store does not list shop as revoked")
+		}
+	}
+	if _, err := st.Revoke("default", "nobody"); !errors.Is(err, auth.ErrNoUser) {
+		t.Fatalf("revoke an unknown user: %v", err)
+	}
+}
+
+func TestCallerNeedsGrantsAndRolesParse(t *testing.T) {
+	st, err := auth.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateUser("default", "app", auth.RoleCaller, auth.Grant{}); err == nil || !strings.Contains(err.Error(), "--allow-call") {
+		t.Fatalf("caller without grants: %v", err)
+	}
+	if _, err := st.CreateUser("default", "app", auth.RoleCaller, auth.Grant{Calls: []string{"a.b"}}); err == nil {
+		t.Fatal("a grant with a dot was accepted")
+	}
+	if _, err := st.CreateUser("default", auth.AdminUser, auth.RoleAdmin, auth.Grant{}); err == nil {
+		t.Fatal("the store's own admin name was accepted")
+	}
+	if _, err := st.CreateUser("default", "edge-1", auth.RoleHost, auth.Grant{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateUser("default", "edge-1", auth.RoleHost, auth.Grant{}); err == nil {
+		t.Fatal("a second user edge-1 was made")
+	}
+	if _, err := auth.ParseRole("root"); err == nil || !strings.Contains(err.Error(), "admin, host, caller, provider, leaf") {
+		t.Fatalf("ParseRole: %v", err)
+	}
+	// A second Open of the same directory keeps the operator.
+	a, _ := st.OperatorJWT()
+	st2, err := auth.Open(st.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := st2.OperatorJWT(); a != b {
+		t.Fatal("reopening made a new operator")
+	}
+	fi, err := os.Stat(filepath.Join(st.Dir(), "operator.nk"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("operator seed mode: %v %v", fi, err)
+	}
+}

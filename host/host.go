@@ -264,6 +264,11 @@ func (h *Host) subscribe() error {
 		{lattice.DevicesSubject(l), h.handleDevices, ""},
 		{lattice.LinkSubject(l, "*"), h.handleLink, "wisp-links"},
 	} {
+		if h.opts.noActors && s.queue == "wisp-links" {
+			// Links are put by hosts that run actors: a providers-only
+			// process may only read them (auth.RoleProvider).
+			continue
+		}
 		sub, err := h.nc.QueueSubscribe(s.subject, s.queue, s.fn)
 		if err != nil {
 			return fmt.Errorf("subscribe %s: %w", s.subject, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,7 +24,28 @@ var (
 	ErrHostNotFound = errors.New("host not found")
 	// ErrNoServer reports a NATS URL where no server answers.
 	ErrNoServer = errors.New("no NATS server")
+	// ErrNotAuthorized reports a NATS server that refused the
+	// credentials, or a subject the user's role does not allow.
+	ErrNotAuthorized = errors.New("not authorized")
 )
+
+// AuthHint marks a NATS refusal of the credentials or of a subject with
+// ErrNotAuthorized and says where credentials come from; other errors
+// pass through.
+func AuthHint(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := strings.ToLower(err.Error())
+	switch {
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
+		strings.Contains(msg, "authorization violation"), strings.Contains(msg, "authentication"):
+		return fmt.Errorf("%w: %w (the server requires credentials: --nats-creds FILE or a context, see 'wisp ctx'; 'wisp creds create' makes them where the lattice's auth store is)", ErrNotAuthorized, err)
+	case errors.Is(err, nats.ErrPermissionViolation), strings.Contains(msg, "permissions violation"):
+		return fmt.Errorf("%w: %w (the credentials' role does not allow it; see 'wisp creds --help')", ErrNotAuthorized, err)
+	}
+	return err
+}
 
 // RemoteError is a failure reported by the far side: an actor's error
 // (header Wisp-Error) or a refused control command.
@@ -91,7 +113,7 @@ func Connect(url string, opts ...Option) (*Client, error) {
 		if errors.Is(err, nats.ErrNoServers) {
 			return nil, fmt.Errorf("connect %s: %w: is `wisp up` running? (set --nats-url or WISP_NATS_URL)", url, ErrNoServer)
 		}
-		return nil, fmt.Errorf("connect %s: %w", url, err)
+		return nil, fmt.Errorf("connect %s: %w", url, AuthHint(err))
 	}
 	c, err := NewClient(nc, opts...)
 	if err != nil {

@@ -83,8 +83,12 @@ func TestPiHostsUnderQEMU(t *testing.T) {
 			qemu := needTool(t, target.qemu, "qemu-user-static")
 			bin := crossWisp(t, target)
 			name := "pi-" + target.name
+			// A Pi joins with credentials of its own, made where the
+			// lattice's auth store is.
+			creds := filepath.Join(t.TempDir(), name+".creds")
+			mustRun(t, cloud.url, "creds", "create", name, "--role", "host", "-o", creds)
 			logs := &syncBuffer{}
-			cmd := exec.Command(qemu, bin, "up", "--nats-url", cloud.url, "--name", name,
+			cmd := exec.Command(qemu, bin, "up", "--nats-url", cloud.url, "--nats-creds", creds, "--name", name,
 				"--cache-dir", t.TempDir(), "--oci-cache-dir", t.TempDir(), "--label", "tier=pi")
 			cmd.Stdout, cmd.Stderr = logs, logs
 			if err := cmd.Start(); err != nil {

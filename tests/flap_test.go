@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
 	_ "github.com/wisp-dev/wisp/provider/messaging" // the edge host's provider
 )
@@ -127,8 +129,19 @@ func (p *flapProxy) down() {
 func uplink(t *testing.T, log *slog.Logger) (hub *natsserver.Server, proxy *flapProxy, edge *natsserver.Server) {
 	t.Helper()
 	ctx := context.Background()
+	// Both servers trust the test's auth store; the edge's leaf
+	// connection authenticates as its leaf user.
+	st, err := auth.Open(filepath.Join(testConfigDir(t), "auth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := st.ServerConfig(lattice.DefaultLattice)
+	if err != nil {
+		t.Fatal(err)
+	}
 	leafAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	hub, err := natsserver.Start(ctx, natsserver.Config{Port: -1, LeafListen: leafAddr, LeafNoAdvertise: true, JetStreamDomain: "cloud", StoreDir: t.TempDir(), Logger: log})
+	hub, err = natsserver.Start(ctx, natsserver.Config{Port: -1, LeafListen: leafAddr, LeafNoAdvertise: true, JetStreamDomain: "cloud",
+		StoreDir: t.TempDir(), Logger: log, Auth: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,12 +151,29 @@ func uplink(t *testing.T, log *slog.Logger) (hub *natsserver.Server, proxy *flap
 		t.Fatal(err)
 	}
 	t.Cleanup(proxy.down)
-	edge, err = natsserver.Start(ctx, natsserver.Config{Port: -1, LeafRemotes: []string{"nats-leaf://" + proxy.addr}, Logger: log})
+	edge, err = natsserver.Start(ctx, natsserver.Config{Port: -1, LeafRemotes: []string{"nats-leaf://" + proxy.addr}, Logger: log,
+		Auth: cfg, LeafAccount: cfg.LatticeAccounts[lattice.DefaultLattice], LeafCredentials: st.LocalCreds(lattice.DefaultLattice, auth.LeafUser)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(edge.Shutdown)
 	return hub, proxy, edge
+}
+
+// connectAs opens an in-process connection to srv as the test store's
+// user (auth.HostUser, auth.AdminUser…) of the default lattice.
+func connectAs(t *testing.T, srv *natsserver.Server, user string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	copts, err := credsOf(t, lattice.DefaultLattice, user).NATSOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := srv.Connect(append(copts, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 // openFDs counts this process's open file descriptors.
@@ -177,13 +207,9 @@ func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
 	hub, proxy, edge := uplink(t, log)
 
 	newHost := func(srv *natsserver.Server, name string, labels map[string]string) *host.Host {
-		nc, err := srv.Connect(nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		nc := connectAs(t, srv, auth.HostUser, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			log.Debug("NATS", "host", name, "err", err)
 		}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
 		h, err := host.New(ctx, nc, host.WithName(name), host.WithLabels(labels), host.WithJetStreamDomain("cloud"),
 			host.WithLogger(log.With("name", name)), host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithHeartbeat(time.Second))
 		if err != nil {
@@ -201,10 +227,7 @@ func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := func(srv *natsserver.Server) *lattice.Client {
-		nc, err := srv.Connect()
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc := connectAs(t, srv, auth.AdminUser)
 		c, err := lattice.NewClient(nc, lattice.WithTimeout(2*time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -341,11 +364,7 @@ func TestEdgeNoticesASilentUplink(t *testing.T) {
 		srv   *natsserver.Server
 		alias string
 	}{{hub, "cloudecho"}, {edge, "edgeecho"}} {
-		nc, err := s.srv.Connect()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
+		nc := connectAs(t, s.srv, auth.HostUser)
 		h, err := host.New(ctx, nc, host.WithJetStreamDomain("cloud"), host.WithLogger(quiet), host.WithPolicy(host.Policy{AllowUnsigned: true}))
 		if err != nil {
 			t.Fatal(err)
@@ -355,11 +374,7 @@ func TestEdgeNoticesASilentUplink(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	nc, err := edge.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := connectAs(t, edge, auth.AdminUser)
 	atEdge, _ := lattice.NewClient(nc, lattice.WithTimeout(2*time.Second))
 	joined := time.Now()
 	for deadline := time.Now().Add(30 * time.Second); ; {

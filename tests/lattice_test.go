@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/auth"
 )
 
 // spawn starts `wisp up` with exactly args (plus a per-test key store) and
@@ -26,7 +26,7 @@ func spawn(t *testing.T, url string, args ...string) *hostProc {
 	t.Helper()
 	logs := &syncBuffer{}
 	cmd := exec.Command(wisp(t), append([]string{"up"}, args...)...)
-	cmd.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t))
+	cmd.Env = testEnv(t)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
@@ -164,7 +164,7 @@ func TestLatticeOfThreeHosts(t *testing.T) {
 
 	// wisp events, started now, sees what follows.
 	events := exec.Command(wisp(t), "events", "-o", "json")
-	events.Env = append(os.Environ(), "WISP_NATS_URL="+l.urlB)
+	events.Env = append(testEnv(t), "WISP_NATS_URL="+l.urlB)
 	evOut := &syncBuffer{}
 	events.Stdout, events.Stderr = evOut, evOut
 	dieWithTest(events)
@@ -206,11 +206,7 @@ func TestLatticeOfThreeHosts(t *testing.T) {
 	}
 
 	// Both hosts serve calls of echo (one queue group).
-	nc, err := nats.Connect(l.urlA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := natsAs(t, l.urlA, auth.AdminUser)
 	call := func(payload string) (string, error) {
 		msg := nats.NewMsg("wisp.rpc.default.echo")
 		msg.Header.Set("Wisp-Operation", "Echo.Reply")
@@ -256,10 +252,7 @@ func TestLatticeOfThreeHosts(t *testing.T) {
 	}
 	eventually(t, l.urlA, "link", "put", "probe", "kvp", "wasmcloud:keyvalue", "URL=redis://127.0.0.1:1")
 	provider := func(url string) *nats.Conn {
-		pc, err := nats.Connect(url)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pc := natsAs(t, url, auth.ProviderUser)
 		pc.Subscribe("wisp.prov.default.wasmcloud:keyvalue.default", func(m *nats.Msg) {
 			m.Respond([]byte("kv:" + string(m.Data) + ":" + m.Header.Get("Wisp-Source")))
 		})
@@ -455,11 +448,7 @@ func TestLatticeBadInput(t *testing.T) {
 			t.Errorf("wisp %s: exit %d, %q", strings.Join(args, " "), code, errOut)
 		}
 	}
-	nc, err := nats.Connect(h.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := natsAs(t, h.url, auth.AdminUser)
 	for _, subject := range []string{
 		lattice.HostSubject("default", hostID, lattice.VerbStartActor),
 		lattice.HostSubject("default", hostID, lattice.VerbScaleActor),
@@ -530,11 +519,7 @@ func TestEdgeHostOnALeafNode(t *testing.T) {
 		t.Fatalf("call from the hub = %q", out)
 	}
 	eventually(t, hub.url, "link", "put", "probe", "kvp", "wasmcloud:keyvalue")
-	pc, err := nats.Connect(hub.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc := natsAs(t, hub.url, auth.ProviderUser)
 	pc.Subscribe("wisp.prov.default.wasmcloud:keyvalue.default", func(m *nats.Msg) { m.Respond([]byte("hub kv")) })
 	pc.Flush()
 	if out := eventually(t, edgeURL, "call", "probe", "Probe.Link"); out != "hub kv\n" {
@@ -571,11 +556,7 @@ func TestJoinedHostServesAgainAfterItsServerRestarts(t *testing.T) {
 	server.stop(t)
 	spawn(t, url, serverArgs...)
 	hostsByName(t, url, "default", 2)
-	pc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc := natsAs(t, url, auth.ProviderUser)
 	pc.Subscribe("wisp.prov.default.wasmcloud:keyvalue.default", func(m *nats.Msg) { m.Respond([]byte("back")) })
 	pc.Flush()
 	if out := eventually(t, url, "call", "probe", "Probe.Link"); out != "back\n" {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -105,7 +104,7 @@ func startProviderProc(t *testing.T, url string, args ...string) *hostProc {
 	t.Helper()
 	logs := &syncBuffer{}
 	cmd := exec.Command(wisp(t), append([]string{"provider", "run", "--nats-url", url}, args...)...)
-	cmd.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t))
+	cmd.Env = testEnv(t)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

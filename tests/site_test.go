@@ -15,6 +15,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/provider/coap"
 )
 
@@ -22,8 +23,8 @@ import (
 // the LED of device (GET /devices/<device>/led, optionally ?set=on|off):
 // the call reaches the actor, the actor asks the gateway provider, the
 // provider asks the device.
-func callDeviceLED(ctx context.Context, url, device, set string) (string, error) {
-	c, err := lattice.Connect(url)
+func callDeviceLED(ctx context.Context, t *testing.T, url, device, set string) (string, error) {
+	c, err := lattice.Connect(url, lattice.WithCredentials(credsOf(t, lattice.DefaultLattice, auth.AdminUser)))
 	if err != nil {
 		return "", err
 	}
@@ -99,7 +100,7 @@ func TestEdgeSiteKeepsWorkingOffline(t *testing.T) {
 	if out := mustRun(t, edgeURL, "call", "echo", "Echo.Reply", "up"); out != "up\n" {
 		t.Fatalf("echo from the edge with the uplink up = %q", out)
 	}
-	if _, err := callDeviceLED(ctx, cloudURL, "press-1", "on"); err != nil {
+	if _, err := callDeviceLED(ctx, t, cloudURL, "press-1", "on"); err != nil {
 		t.Fatalf("the cloud drives the device through the gateway: %v", err)
 	}
 
@@ -113,10 +114,10 @@ func TestEdgeSiteKeepsWorkingOffline(t *testing.T) {
 	if d := waitDevices(t, edgeURL, "press-1"); d.HostName != "gw" {
 		t.Fatalf("device listed by %s", d.HostName)
 	}
-	if got, err := callDeviceLED(ctx, edgeURL, "press-1", "off"); err != nil || got != "" {
+	if got, err := callDeviceLED(ctx, t, edgeURL, "press-1", "off"); err != nil || got != "" {
 		t.Fatalf("edge actor → local provider → device, offline: %q %v", got, err)
 	}
-	if got, err := callDeviceLED(ctx, edgeURL, "press-1", ""); err != nil || got != "off" {
+	if got, err := callDeviceLED(ctx, t, edgeURL, "press-1", ""); err != nil || got != "off" {
 		t.Fatalf("LED read back offline: %q %v", got, err)
 	}
 	out, err := exec.Command(client, "-B", "5", "-m", "get", "coap://"+gwAddr+"/devices/press-1/led?set=on").CombinedOutput()
@@ -133,7 +134,7 @@ func TestEdgeSiteKeepsWorkingOffline(t *testing.T) {
 	if code != 3 || !strings.Contains(errOut, "actor not running") || took > 3*time.Second {
 		t.Fatalf("call to the cloud-only actor offline: exit %d after %v: %s", code, took, errOut)
 	}
-	c, err := lattice.Connect(edgeURL)
+	c, err := lattice.Connect(edgeURL, lattice.WithCredentials(credsOf(t, lattice.DefaultLattice, auth.AdminUser)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func TestEdgeSiteKeepsWorkingOffline(t *testing.T) {
 		t.Fatalf("the cloud does not see the gateway after the restart: %+v", hosts)
 	}
 	hostsByName(t, edgeURL, "default", 2)
-	if got, err := callDeviceLED(ctx, cloudURL, "press-1", ""); err != nil || got != "on" {
+	if got, err := callDeviceLED(ctx, t, cloudURL, "press-1", ""); err != nil || got != "on" {
 		t.Fatalf("cloud → edge actor → device after the re-join: %q %v", got, err)
 	}
 	var devs []lattice.DeviceInfo

@@ -22,6 +22,7 @@ import (
 
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/auth"
 )
 
 var (
@@ -88,7 +89,7 @@ func startHostEnv(t *testing.T, env []string, extra ...string) *hostProc {
 	logs := &syncBuffer{}
 	args := append([]string{"up", "--nats-port", fmt.Sprint(port), "--cache-dir", t.TempDir(), "--js-dir", t.TempDir()}, extra...)
 	cmd := exec.Command(wisp(t), args...)
-	cmd.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t), "WISP_OCI_CACHE="+t.TempDir(), "DOCKER_CONFIG="+t.TempDir())
+	cmd.Env = append(testEnv(t), "WISP_OCI_CACHE="+t.TempDir(), "DOCKER_CONFIG="+t.TempDir())
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	dieWithTest(cmd)
@@ -106,7 +107,7 @@ func startHostEnv(t *testing.T, env []string, extra ...string) *hostProc {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if c, err := lattice.Connect(h.url); err == nil {
+		if c, err := lattice.Connect(h.url, lattice.WithCredentials(credsOf(t, lattice.DefaultLattice, auth.AdminUser))); err == nil {
 			_, err = c.Hosts(context.Background())
 			c.Close()
 			if err == nil {
@@ -164,6 +165,38 @@ func keysDir(t *testing.T) string {
 	return d
 }
 
+// testEnv is the environment of every wisp process a test runs: its key
+// store (keysDir) and its configuration directory (WISP_CONFIG_DIR), where
+// the first `wisp up` makes the auth store, so that every process of a
+// test shares one operator and the CLI connects as the lattice's admin.
+func testEnv(t *testing.T) []string {
+	return append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t), "WISP_CONFIG_DIR="+testConfigDir(t))
+}
+
+func testConfigDir(t *testing.T) string { return filepath.Join(keysDir(t), "..", "config") }
+
+// credsOf are the credentials of one of the auth store's own users of
+// lattice L (auth.AdminUser, HostUser, ProviderUser, LeafUser).
+func credsOf(t *testing.T, L, user string) lattice.Credentials {
+	return lattice.Credentials{CredsFile: filepath.Join(testConfigDir(t), "auth", "lattices", L, "creds", user+".creds")}
+}
+
+// natsAs connects to url as the store's user of the default lattice, the
+// way an app with that user's .creds file does.
+func natsAs(t *testing.T, url, user string) *nats.Conn {
+	t.Helper()
+	opts, err := credsOf(t, lattice.DefaultLattice, user).NATSOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
 // run runs the CLI against url and returns stdout, stderr and the exit code.
 // Its key store is keysDir(t).
 func run(t *testing.T, url string, args ...string) (string, string, int) {
@@ -177,7 +210,7 @@ func run(t *testing.T, url string, args ...string) (string, string, int) {
 func runEnv(t *testing.T, env []string, url string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(wisp(t), args...)
-	cmd.Env = append(os.Environ(), "WISP_NATS_URL="+url, "WISP_KEYS_DIR="+keysDir(t),
+	cmd.Env = append(testEnv(t), "WISP_NATS_URL="+url,
 		"WISP_OCI_CACHE="+filepath.Join(keysDir(t), "..", "oci"), "DOCKER_CONFIG="+filepath.Join(keysDir(t), "..", "docker"))
 	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
@@ -216,11 +249,7 @@ func TestSpineEndToEnd(t *testing.T) {
 		t.Fatalf("call printed %q", out)
 	}
 
-	nc, err := nats.Connect(h.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := natsAs(t, h.url, auth.AdminUser)
 	payload := bytes.Repeat([]byte("k"), 1024)
 	var wg sync.WaitGroup
 	var failures sync.Map
@@ -340,7 +369,7 @@ func TestUpDemo(t *testing.T) {
 func TestSecondHostJoinsWithNatsURL(t *testing.T) {
 	first := startHost(t)
 	second := exec.Command(wisp(t), "up", "--nats-url", first.url, "--name", "joiner", "--cache-dir", t.TempDir())
-	second.Env = append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t))
+	second.Env = testEnv(t)
 	logs := &syncBuffer{}
 	second.Stdout, second.Stderr = logs, logs
 	if err := second.Start(); err != nil {

@@ -17,6 +17,8 @@
 //	   an application manifest is invalid (wisp app deploy|validate)
 //	8  the registry failed: unreachable, refused the credentials, or
 //	   served something that is not a valid actor artifact
+//	9  NATS refused the credentials, or the user's role does not allow
+//	   what was asked
 package main
 
 import (
@@ -31,6 +33,7 @@ import (
 
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
+	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/oci"
 )
 
@@ -45,6 +48,7 @@ const (
 	exitRemote   = 6
 	exitInvalid  = 7
 	exitRegistry = 8
+	exitAuth     = 9
 )
 
 // usageError marks errors in how the command was called.
@@ -86,10 +90,13 @@ func exitCode(err error) int {
 		return exitRegistry
 	case errors.Is(err, lattice.ErrNoServer):
 		return exitNoServer
+	case errors.Is(err, lattice.ErrNotAuthorized):
+		return exitAuth
 	case errors.Is(err, lattice.ErrBadConstraint):
 		return exitUsage
 	case errors.Is(err, lattice.ErrActorNotRunning), errors.Is(err, lattice.ErrHostNotFound), errors.Is(err, lattice.ErrNoHosts),
-		errors.Is(err, lattice.ErrNoBids), errors.Is(err, errProviderNotRunning), errors.Is(err, app.ErrNotFound):
+		errors.Is(err, lattice.ErrNoBids), errors.Is(err, errProviderNotRunning), errors.Is(err, app.ErrNotFound),
+		errors.Is(err, auth.ErrNoUser):
 		return exitNotFound
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return exitTimeout

@@ -17,6 +17,10 @@ type globals struct {
 	timeout  time.Duration
 	creds    lattice.Credentials
 	jsDomain string
+	context  string
+	// explicitCreds says the credentials came from flags or the
+	// environment, not from a context or the local auth store.
+	explicitCreds bool
 }
 
 func envOr(key, def string) string {
@@ -56,6 +60,8 @@ with the header Wisp-Operation gets the actor's answer.`,
 	pf.StringVar(&g.creds.Password, "nats-password", "", "NATS password (env WISP_NATS_PASSWORD)")
 	pf.StringVar(&g.creds.TLSCAFile, "nats-tls-ca", os.Getenv("WISP_NATS_TLS_CA"), "PEM file of the CA that signed the NATS server's certificate (env WISP_NATS_TLS_CA)")
 	pf.StringVar(&g.jsDomain, "js-domain", os.Getenv("WISP_JS_DOMAIN"), "JetStream domain holding the lattice's links and events (env WISP_JS_DOMAIN; see 'wisp up --help')")
+	pf.StringVar(&g.context, "context", "", "context to connect with (env WISP_CONTEXT; default: the current one, see 'wisp ctx')")
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return g.resolve(c) }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
@@ -79,14 +85,16 @@ with the header Wisp-Operation gets the actor's answer.`,
 	device := &cobra.Command{Use: "device", Short: "Simulate and list the microcontrollers gateways front", Long: deviceLong}
 	device.AddCommand(newDeviceSimCmd(), newDeviceListCmd(g))
 	appCmd := newAppCmd(g)
-	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd, device, link, providerCmd, appCmd} {
+	credsCmd, ctxCmd := newCredsCmd(g), newCtxCmd(g)
+	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd, device, link, providerCmd, appCmd, credsCmd, ctxCmd} {
 		c.Args = noArgsHelp
 		c.RunE = func(c *cobra.Command, args []string) error {
 			return usageError{fmt.Errorf("%s needs a subcommand: %s", c.CommandPath(), subcommands(c))}
 		}
 	}
 	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd,
-		link, newEventsCmd(g), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd)
+		link, newEventsCmd(g), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd,
+		credsCmd, ctxCmd, newNATSConfigCmd(g))
 	return root
 }
 

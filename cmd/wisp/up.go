@@ -20,7 +20,6 @@ import (
 	"github.com/wisp-dev/wisp/internal/keystore"
 	"github.com/wisp-dev/wisp/internal/wasmbuild"
 	"github.com/wisp-dev/wisp/lattice"
-	"github.com/wisp-dev/wisp/lattice/natsserver"
 	"github.com/wisp-dev/wisp/lattice/reconciler"
 	"github.com/wisp-dev/wisp/oci"
 	"github.com/wisp-dev/wisp/provider"
@@ -61,6 +60,11 @@ type upFlags struct {
 	leafNoAdvert   bool
 	leafURLs       []string
 	leafCreds      string
+	noAuth         bool
+	tlsCert        string
+	tlsKey         string
+	tlsCA          string
+	tlsMode        string
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -148,6 +152,11 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.leafNoAdvert, "leaf-no-advertise", false, "do not tell leaf nodes this server's leaf-node addresses: they reconnect only by the URL they were given (a hub behind a proxy or NAT)")
 	fl.StringSliceVar(&f.leafURLs, "leaf-url", nil, "hub URL(s) (nats://host:port of its --leaf-listen) the embedded server connects to as a leaf node")
 	fl.StringVar(&f.leafCreds, "leaf-creds", "", ".creds file of the leaf-node connection to the hub")
+	fl.BoolVar(&f.noAuth, "insecure-no-auth", false, "EXPERIMENTS ONLY: run the embedded server without authentication (anyone who reaches it may do anything; loopback addresses only)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate every listener of the embedded server serves (with --tls-key)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fl.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA bundle that verifies cluster routes and the hub of a leaf connection (and clients, through the context)")
+	fl.StringVar(&f.tlsMode, "tls", "", "auto: TLS on every listener with a CA and certificate made and kept under the config dir")
 	fl.BoolVar(&f.noReconciler, "no-reconciler", false, "do not run the application reconciler here (one host of the lattice is its active one; see 'wisp app --help')")
 }
 
@@ -186,10 +195,13 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	if join && (f.clusterListen != "" || len(f.leafURLs) > 0 || f.leafListen != "") {
 		return usageError{errors.New("--nats-url joins an existing server: --cluster-*, --leaf-url and --leaf-listen configure the embedded one")}
 	}
+	if f.noAuth {
+		log.Warn("--insecure-no-auth: the NATS server requires no credentials; anyone who reaches it can stop hosts, answer calls and read every actor's data. Use it for experiments on this machine only.")
+	}
 	if join {
-		copts, err := g.credentials().NATSOptions()
+		copts, err := f.joinCredentials(ctx, g, log)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		copts = append([]nats.Option{nats.Name("wisp host"), asyncErrors(log), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.Timeout(3 * time.Second)}, copts...)
 		nc, err = nats.Connect(url, copts...)
@@ -197,26 +209,15 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 			return fmt.Errorf("join lattice at %s: %w", url, lattice.ErrNoServer)
 		}
 		if err != nil {
-			return fmt.Errorf("join lattice at %s: %w", url, err)
+			return fmt.Errorf("join lattice at %s: %w", url, lattice.AuthHint(err))
 		}
 	} else {
-		scfg := natsserver.Config{Host: f.natsHost, Port: f.natsPort, NoJetStream: f.noJetStream, StoreDir: f.jsDir, Logger: log,
-			ClusterListen: f.clusterListen, ClusterRoutes: f.clusterRoutes, ClusterName: f.clusterName,
-			LeafListen: f.leafListen, LeafNoAdvertise: f.leafNoAdvert, LeafRemotes: f.leafURLs, LeafCredentials: f.leafCreds, JetStreamDomain: g.jsDomain}
-		if !f.noJetStream && scfg.StoreDir == "" {
-			if scfg.StoreDir, err = cacheDir("", fmt.Sprintf("jetstream-%d", f.natsPort)); err != nil {
-				return err
-			}
-		}
-		srv, err := natsserver.Start(ctx, scfg)
+		srv, conn, err := f.embeddedServer(ctx, g, log)
 		if err != nil {
 			return err
 		}
 		defer srv.Shutdown()
-		url = srv.ClientURL()
-		if nc, err = srv.Connect(nats.Name("wisp host"), asyncErrors(log)); err != nil {
-			return err
-		}
+		nc, url = conn, srv.ClientURL()
 	}
 	defer nc.Close()
 
@@ -277,7 +278,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		stopRec = func() { cancel(); <-recDone }
 	}
 	defer stopRec()
-	if url != "nats://127.0.0.1:4222" {
+	if url != "nats://127.0.0.1:4222" && f.noAuth {
 		fmt.Fprintf(os.Stderr, "point clients at it: export WISP_NATS_URL=%s\n", url)
 	}
 	fmt.Fprintln(os.Stderr, "Ctrl-C to stop.")

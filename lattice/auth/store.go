@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,12 +37,20 @@ func DefaultDir() (string, error) {
 }
 
 // Names of the users a Store makes for its own machine: the admin of the
-// CLI's contexts and the host user of `wisp up`. Their creds stay in the
-// store; the creds of every other user are handed out once.
+// CLI's contexts, the host user of `wisp up`, the provider user of `wisp
+// provider run` and the leaf user of an edge server whose hub shares the
+// store. Their creds stay in the store; the creds of every other user are
+// handed out once.
 const (
-	AdminUser = "admin"
-	HostUser  = "local-host"
+	AdminUser    = "admin"
+	HostUser     = "local-host"
+	ProviderUser = "local-provider"
+	LeafUser     = "local-leaf"
 )
+
+// localUsers are the users a store makes for its own machine with each
+// lattice's account.
+var localUsers = map[string]Role{AdminUser: RoleAdmin, HostUser: RoleHost, ProviderUser: RoleProvider, LeafUser: RoleLeaf}
 
 // Store keeps the keys and JWTs of one operator as files in a private
 // directory (0700, seeds 0600): the operator, its system account, one
@@ -208,7 +219,7 @@ func (s *Store) Account(L string) (acct Account, created bool, err error) {
 		if _, err := s.signAccount(L, kp, nil); err != nil {
 			return err
 		}
-		for name, role := range map[string]Role{AdminUser: RoleAdmin, HostUser: RoleHost} {
+		for name, role := range localUsers {
 			creds, u, err := s.newUser(L, kp, name, role, Grant{})
 			if err != nil {
 				return err
@@ -277,7 +288,7 @@ func (s *Store) CreateUser(L, name string, role Role, g Grant) ([]byte, error) {
 	if err := lattice.ValidateName("user name", name); err != nil {
 		return nil, err
 	}
-	if name == AdminUser || name == HostUser {
+	if _, ok := localUsers[name]; ok {
 		return nil, fmt.Errorf("user name %q is the store's own: pick another", name)
 	}
 	if _, _, err := s.Account(L); err != nil {
@@ -343,8 +354,9 @@ func newUserCreds(acct nkeys.KeyPair, name string, perms jwt.Permissions, tags .
 	return creds, upub, err
 }
 
-// LocalCreds is the path of the creds of the store's own user (AdminUser
-// or HostUser) of lattice L, which Account creates.
+// LocalCreds is the path of the creds of one of the store's own users
+// (AdminUser, HostUser, ProviderUser, LeafUser) of lattice L, which
+// Account creates.
 func (s *Store) LocalCreds(L, name string) string {
 	return s.path("lattices", L, "creds", name+".creds")
 }
@@ -478,4 +490,17 @@ func mustSeed(kp nkeys.KeyPair) []byte {
 		panic(err) // a key pair made by nkeys.Create* always has its seed
 	}
 	return s
+}
+
+// RouteSecret is the password cluster routes authenticate with: made from
+// the operator's seed, so every server sharing the store agrees on it and
+// no one without the store can join the cluster.
+func (s *Store) RouteSecret() (string, error) {
+	seed, err := os.ReadFile(s.path("operator.nk"))
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, seed)
+	m.Write([]byte("wisp cluster routes"))
+	return hex.EncodeToString(m.Sum(nil)), nil
 }

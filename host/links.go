@@ -222,19 +222,22 @@ func (h *Host) handleLink(m *nats.Msg) {
 				return
 			}
 			stored, err := h.PutLink(ctx, l)
-			respondJSON(m, lattice.LinkReply{Ack: ack(err), Link: stored})
+			respondJSON(m, lattice.LinkReply{Ack: ack(err), Link: redacted(stored)})
 		case lattice.VerbLinkDel:
 			var req lattice.DeleteLinkRequest
 			if !decode(m, &req) {
 				return
 			}
 			gone, err := h.DeleteLink(ctx, req.Actor, req.ContractID, req.LinkName)
-			respondJSON(m, lattice.LinkReply{Ack: ack(err), Link: gone})
+			respondJSON(m, lattice.LinkReply{Ack: ack(err), Link: redacted(gone)})
 		case lattice.VerbLinkGet:
 			if !noBody(m) {
 				return
 			}
 			ls, err := h.Links(ctx)
+			for i := range ls {
+				ls[i] = ls[i].Redacted()
+			}
 			respondJSON(m, lattice.LinksReply{Ack: ack(err), Links: ls})
 		default:
 			respondJSON(m, lattice.Ack{Error: fmt.Sprintf("unknown link command %q", verb)})
@@ -279,7 +282,7 @@ func (h *Host) PutLink(ctx context.Context, l lattice.Link) (*lattice.Link, erro
 	h.links.set(l)
 	h.linkChanged(l, false) // this host's providers; the watch's echo of the put is idempotent
 	h.log.Info("link set", "actor", l.ActorName, "contract", l.ContractID, "link_name", l.LinkName, "provider", l.ProviderID)
-	h.publish(lattice.EventLinkSet, lattice.LinkEventData{HostID: h.id, Link: l})
+	h.publish(lattice.EventLinkSet, lattice.LinkEventData{HostID: h.id, Link: l.Redacted()})
 	return &l, nil
 }
 
@@ -345,7 +348,7 @@ func (h *Host) DeleteLink(ctx context.Context, actor, contract, linkName string)
 		h.linkChanged(old, true)
 	}
 	h.log.Info("link deleted", "actor", l.ActorName, "contract", l.ContractID, "link_name", l.LinkName)
-	h.publish(lattice.EventLinkDeleted, lattice.LinkEventData{HostID: h.id, Link: l})
+	h.publish(lattice.EventLinkDeleted, lattice.LinkEventData{HostID: h.id, Link: l.Redacted()})
 	return &l, nil
 }
 
@@ -464,4 +467,13 @@ func (h *Host) jetStream() (jetstream.JetStream, error) {
 		return jetstream.NewWithDomain(h.nc, h.opts.jsDomain)
 	}
 	return jetstream.New(h.nc)
+}
+
+// redacted is a link as answers show it (nil stays nil).
+func redacted(l *lattice.Link) *lattice.Link {
+	if l == nil {
+		return nil
+	}
+	r := l.Redacted()
+	return &r
 }

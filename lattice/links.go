@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -27,6 +28,42 @@ type Link struct {
 	ContractID string            `json:"contract_id"`
 	LinkName   string            `json:"link_name"`
 	Values     map[string]string `json:"values,omitempty"`
+}
+
+// Redacted is l with the values that may be secrets shown as "***": values
+// whose key names a password, token, secret or key (PASSWORD, api_token,
+// CLIENT_SECRET, KEY…), and the user information of URLs. Hosts answer
+// `wisp link get` and publish link events with it, so secrets are never
+// printed, logged or put into events in clear.
+func (l Link) Redacted() Link {
+	if len(l.Values) == 0 {
+		return l
+	}
+	vals := make(map[string]string, len(l.Values))
+	for k, v := range l.Values {
+		vals[k] = RedactValue(k, v)
+	}
+	l.Values = vals
+	return l
+}
+
+// Redacted stands for a secret value.
+const Redacted = "***"
+
+// RedactValue is v as it may be shown: Redacted when key names a secret,
+// v with its user information replaced when it is a URL carrying some.
+func RedactValue(key, v string) string {
+	k := strings.ToUpper(key)
+	for _, s := range []string{"PASSWORD", "PASSWD", "TOKEN", "SECRET", "KEY", "CREDENTIAL", "PRIVATE"} {
+		if strings.Contains(k, s) {
+			return Redacted
+		}
+	}
+	if u, err := url.Parse(v); err == nil && u.User != nil && u.Host != "" {
+		u.User = nil
+		return strings.Replace(u.String(), "//", "//"+Redacted+"@", 1)
+	}
+	return v
 }
 
 // Key is the link's key in the lattice's link bucket: actor, contract and

@@ -34,3 +34,19 @@ func TestValidateNameRefusesSubjectSyntax(t *testing.T) {
 		}
 	}
 }
+
+func TestLinkSecretsAreRedacted(t *testing.T) {
+	l := lattice.Link{ActorID: "a", ContractID: "c", LinkName: "default", Values: map[string]string{
+		"PASSWORD": "hunter2", "api_token": "t0k", "Client_Secret": "s", "SIGNING_KEY": "k",
+		"URL": "redis://user:hunter2@127.0.0.1:6379/0", "address": "127.0.0.1:8080", "plain": "http://example.test/x"}}
+	r := l.Redacted()
+	for k, want := range map[string]string{"PASSWORD": "***", "api_token": "***", "Client_Secret": "***", "SIGNING_KEY": "***",
+		"URL": "redis://***@127.0.0.1:6379/0", "address": "127.0.0.1:8080", "plain": "http://example.test/x"} {
+		if r.Values[k] != want {
+			t.Errorf("%s = %q, want %q", k, r.Values[k], want)
+		}
+	}
+	if l.Values["PASSWORD"] != "hunter2" {
+		t.Fatal("Redacted changed the link it was called on")
+	}
+}

@@ -262,7 +262,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	stopRec := func() {}
 	if !f.noReconciler {
 		rec, err := reconciler.New(reconciler.Config{Conn: nc, Lattice: g.lattice, JetStreamDomain: g.jsDomain,
-			HostID: h.ID(), HostName: h.Name(), Providers: provider.Contracts(), Logger: log})
+			HostID: h.ID(), HostName: h.Name(), Providers: provider.Contracts(), Logger: log, Links: h.Links})
 		if err != nil {
 			h.Stop(context.Background())
 			return err

@@ -68,6 +68,11 @@ type Config struct {
 	// (provider.Contracts()).
 	Providers manifest.Providers
 	Logger    *slog.Logger
+	// Links reads the lattice's links with their values in clear, as the
+	// host running the reconciler holds them (host.Host.Links). Without
+	// it the reconciler asks the lattice, whose answers hide secret
+	// values, so a changed secret in a manifest would go unnoticed.
+	Links func(context.Context) ([]lattice.Link, error)
 	// Interval between passes (default 1s); LeaseTTL, how long a dead
 	// holder keeps the lease (default 2s); LostAfter, how long a host may
 	// miss pings before its share moves (default 1.5s).
@@ -399,7 +404,11 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	sort.Slice(o.hosts, func(i, j int) bool { return o.hosts[i].summary.ID < o.hosts[j].summary.ID })
 	if len(o.hosts) > 0 {
 		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		o.links, err = r.client.Links(lctx)
+		if r.cfg.Links != nil {
+			o.links, err = r.cfg.Links(lctx)
+		} else {
+			o.links, err = r.client.Links(lctx)
+		}
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("read links: %w", err)

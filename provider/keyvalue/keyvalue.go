@@ -5,9 +5,11 @@
 //
 // Link values:
 //
-//	BUCKET   JetStream bucket (default "wisp_kv"); actors linked to the same
-//	         bucket share its keys
-//	URL      redis://[user:password@]host:port[/db] to use Redis instead
+//	BUCKET   JetStream bucket the actors linked to it share; without it an
+//	         actor's keys are its own (the bucket "wisp_kv", each key
+//	         under the actor's id), so no actor reads another's data
+//	URL      redis://[user:password@]host:port[/db] to use Redis instead,
+//	         shared by the actors linked to it
 //
 // Payloads are wasmCloud's: MessagePack, structs as maps with camelCase
 // field names, a bare string for single-key operations.
@@ -110,8 +112,15 @@ type Provider struct {
 	rt provider.Runtime
 
 	mu     sync.Mutex
-	links  map[string]string  // actor/link name → backend key
+	links  map[string]binding // actor/link name → its backend
 	stores map[string]*shared // backend key → store
+}
+
+// binding is the backend of one link and the prefix that keeps the
+// actor's names its own ("" when the link shares the backend).
+type binding struct {
+	backend string
+	prefix  string
 }
 
 type shared struct {
@@ -125,7 +134,7 @@ func (p *Provider) Contract() string { return Contract }
 // Start implements provider.Provider.
 func (p *Provider) Start(_ context.Context, rt provider.Runtime) error {
 	p.rt = rt
-	p.links = map[string]string{}
+	p.links = map[string]binding{}
 	p.stores = map[string]*shared{}
 	return nil
 }
@@ -143,14 +152,18 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	if err != nil {
 		return err
 	}
+	b := binding{backend: backend}
+	if l.Value("BUCKET", "") == "" && l.Value("URL", "") == "" {
+		b.prefix = l.Actor + "."
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := linkKey(l.Actor, l.LinkName())
 	if old, ok := p.links[k]; ok {
-		if old == backend {
+		if old == b {
 			return nil
 		}
-		p.release(old)
+		p.release(old.backend)
 	}
 	s, ok := p.stores[backend]
 	if !ok {
@@ -162,7 +175,7 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 		p.stores[backend] = s
 	}
 	s.refs++
-	p.links[k] = backend
+	p.links[k] = b
 	return nil
 }
 
@@ -170,7 +183,8 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 func (p *Provider) backend(l provider.Link) (string, func(context.Context) (Store, error), error) {
 	if url := l.Value("URL", ""); url != "" {
 		if !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") {
-			return "", nil, fmt.Errorf("link %s: URL %q: want redis://host:port", l.Key(), url)
+			scheme, _, _ := strings.Cut(url, ":") // the rest may hold a password
+			return "", nil, fmt.Errorf("link %s: URL with scheme %q: want redis://host:port", l.Key(), scheme)
 		}
 		return url, func(ctx context.Context) (Store, error) { return OpenRedis(ctx, url) }, nil
 	}
@@ -199,7 +213,7 @@ func (p *Provider) DelLink(_ context.Context, l provider.Link) error {
 	k := linkKey(l.Actor, l.LinkName())
 	if b, ok := p.links[k]; ok {
 		delete(p.links, k)
-		p.release(b)
+		p.release(b.backend)
 	}
 	return nil
 }
@@ -224,7 +238,11 @@ func (p *Provider) store(c provider.Call) (Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s has no %s link named %q", provider.ErrNotLinked, c.Actor, Contract, c.LinkName)
 	}
-	return p.stores[b].Store, nil
+	s := p.stores[b.backend].Store
+	if b.prefix != "" {
+		return scoped{s, b.prefix}, nil
+	}
+	return s, nil
 }
 
 // Handle implements provider.Provider: it decodes the operation's

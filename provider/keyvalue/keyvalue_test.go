@@ -357,3 +357,39 @@ func TestBucketsIsolateActors(t *testing.T) {
 		t.Fatalf("after a provider restart: %+v", got)
 	}
 }
+
+// TestActorsKeepTheirOwnKeysUnlessTheyShareABucket: links without BUCKET
+// give each actor its own keys in the default bucket; a BUCKET named in
+// both links is shared.
+func TestActorsKeepTheirOwnKeysUnlessTheyShareABucket(t *testing.T) {
+	nc := startNATS(t)
+	p := newProvider(t, nc,
+		provider.Link{Actor: "alice", Contract: keyvalue.Contract},
+		provider.Link{Actor: "mallory", Contract: keyvalue.Contract},
+		provider.Link{Actor: "shop", Contract: keyvalue.Contract, Values: map[string]string{"BUCKET": "orders"}},
+		provider.Link{Actor: "billing", Contract: keyvalue.Contract, Values: map[string]string{"BUCKET": "orders"}})
+	alice, mallory := actor{t, p, "alice"}, actor{t, p, "mallory"}
+	if err := alice.call("KeyValue.Set", keyvalue.SetRequest{Key: "secret", Value: "42"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got keyvalue.GetResponse
+	if err := mallory.call("KeyValue.Get", "secret", &got); err != nil || got.Exists {
+		t.Fatalf("mallory read alice's key: %+v %v", got, err)
+	}
+	if err := mallory.call("KeyValue.SetAdd", keyvalue.SetAddRequest{SetName: "s", Value: "m"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var members []string
+	if err := alice.call("KeyValue.SetUnion", []string{"s"}, &members); err != nil || len(members) != 0 {
+		t.Fatalf("alice saw mallory's set: %v %v", members, err)
+	}
+	if err := alice.call("KeyValue.Get", "secret", &got); err != nil || got.Value != "42" {
+		t.Fatalf("alice's own key: %+v %v", got, err)
+	}
+	if err := (actor{t, p, "shop"}).call("KeyValue.Set", keyvalue.SetRequest{Key: "o1", Value: "paid"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := (actor{t, p, "billing"}).call("KeyValue.Get", "o1", &got); err != nil || got.Value != "paid" {
+		t.Fatalf("a shared BUCKET: %+v %v", got, err)
+	}
+}

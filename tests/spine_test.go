@@ -107,7 +107,11 @@ func startHostEnv(t *testing.T, env []string, extra ...string) *hostProc {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if c, err := lattice.Connect(h.url, lattice.WithCredentials(credsOf(t, lattice.DefaultLattice, auth.AdminUser))); err == nil {
+		cr := credsOf(t, lattice.DefaultLattice, auth.AdminUser)
+		if !fileExists(cr.CredsFile) {
+			cr = lattice.Credentials{} // no auth store yet, or --insecure-no-auth
+		}
+		if c, err := lattice.Connect(h.url, lattice.WithCredentials(cr)); err == nil {
 			_, err = c.Hosts(context.Background())
 			c.Close()
 			if err == nil {
@@ -177,9 +181,16 @@ func testConfigDir(t *testing.T) string { return filepath.Join(keysDir(t), "..",
 
 // credsOf are the credentials of one of the auth store's own users of
 // lattice L (auth.AdminUser, HostUser, ProviderUser, LeafUser).
+// With a host started with --tls auto, they trust its CA.
 func credsOf(t *testing.T, L, user string) lattice.Credentials {
-	return lattice.Credentials{CredsFile: filepath.Join(testConfigDir(t), "auth", "lattices", L, "creds", user+".creds")}
+	c := lattice.Credentials{CredsFile: filepath.Join(testConfigDir(t), "auth", "lattices", L, "creds", user+".creds")}
+	if ca := filepath.Join(testConfigDir(t), "tls", "ca.pem"); fileExists(ca) {
+		c.TLSCAFile = ca
+	}
+	return c
 }
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // natsAs connects to url as the store's user of the default lattice, the
 // way an app with that user's .creds file does.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # wisp's benchmarks, each against a baseline measured in the same run:
 #   1. a real `wisp up` process: echo over the lattice vs a raw nats.go
-#      responder (p50, p99, throughput), start times, RSS (bench/wispbench);
+#      responder (p50, p99, throughput), start times, RSS (bench/wispbench),
+#      and the same echo open, with JWT auth, and with auth and TLS
+#      (bench/wispbench -auth);
 #   2. Go benchmarks: in-host invocation vs a raw wazero call of the same
 #      guest, timeout mechanisms, guest loop cost, compile and instantiate,
 #      and wazero against wasmtime (BenchmarkEngines; built with -tags
@@ -15,6 +17,10 @@ mkdir -p "$out"
 
 echo "== wisp up vs raw NATS (separate processes)"
 go run ./bench/wispbench | tee "$out/wispbench.txt"
+
+echo
+echo "== what authentication and TLS cost a call (open vs JWT auth vs JWT auth + TLS, 3 reps)"
+go run ./bench/wispbench -auth | tee "$out/authcost.txt"
 
 echo
 tags=${BENCH_TAGS-wasmtime}

@@ -26,13 +26,20 @@ import (
 	"github.com/wisp-dev/wisp/host/claims"
 	"github.com/wisp-dev/wisp/internal/wasmbuild"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/auth"
 )
 
 func main() {
 	n := flag.Int("n", 5000, "requests per latency measurement")
 	dur := flag.Duration("duration", 3*time.Second, "length of each throughput run")
 	callers := flag.Int("callers", 64, "concurrent callers in the throughput runs")
+	authCost := flag.Bool("auth", false, "measure only what authentication and TLS cost a call (open vs JWT auth vs JWT auth + TLS)")
+	reps := flag.Int("reps", 3, "repetitions of each -auth measurement")
 	flag.Parse()
+	run := run
+	if *authCost {
+		run = func(n int, dur time.Duration, callers int) error { return runAuthCost(n, dur, callers, *reps) }
+	}
 	if err := run(*n, *dur, *callers); err != nil {
 		fmt.Fprintln(os.Stderr, "wispbench:", err)
 		os.Exit(1)
@@ -76,7 +83,7 @@ func run(n int, dur time.Duration, callers int) error {
 	hostStart := time.Since(t0)
 	time.Sleep(time.Second)
 	idle := rss(h.cmd.Process.Pid)
-	c, err := lattice.Connect(h.url, lattice.WithTimeout(5*time.Minute))
+	c, err := lattice.Connect(h.url, lattice.WithTimeout(5*time.Minute), lattice.WithCredentials(credsOf(tmp, auth.AdminUser)))
 	if err != nil {
 		return err
 	}
@@ -118,7 +125,7 @@ func run(n int, dur time.Duration, callers int) error {
 		return err
 	}
 	defer stopHost(h)
-	c, err = lattice.Connect(h.url, lattice.WithTimeout(5*time.Minute))
+	c, err = lattice.Connect(h.url, lattice.WithTimeout(5*time.Minute), lattice.WithCredentials(credsOf(tmp, auth.AdminUser)))
 	if err != nil {
 		return err
 	}
@@ -135,52 +142,7 @@ func run(n int, dur time.Duration, callers int) error {
 		return err
 	}
 
-	responder, err := nats.Connect(h.url)
-	if err != nil {
-		return err
-	}
-	defer responder.Close()
-	responder.Subscribe("bench.raw.echo", func(m *nats.Msg) { m.Respond(m.Data) })
-	responder.Flush()
-	caller, err := nats.Connect(h.url)
-	if err != nil {
-		return err
-	}
-	defer caller.Close()
-	payload := bytes.Repeat([]byte("w"), 1024)
-	raw := func() error {
-		r, err := caller.Request("bench.raw.echo", payload, 5*time.Second)
-		if err == nil && len(r.Data) != len(payload) {
-			err = fmt.Errorf("short reply")
-		}
-		return err
-	}
-	actor := func() error {
-		m := &nats.Msg{Subject: lattice.RPCSubject("default", "echo"), Data: payload, Header: nats.Header{lattice.HeaderOperation: []string{"Echo.Reply"}}}
-		r, err := caller.RequestMsg(m, 5*time.Second)
-		if err == nil && (len(r.Data) != len(payload) || r.Header.Get(lattice.HeaderError) != "") {
-			err = fmt.Errorf("bad reply: %q", r.Header.Get(lattice.HeaderError))
-		}
-		return err
-	}
-	// Alternate blocks so drift on a shared machine hits both alike.
-	var rawLat, actLat []time.Duration
-	for round := 0; round < 5; round++ {
-		l, err := latencies(raw, n/5)
-		if err != nil {
-			return fmt.Errorf("raw nats: %w", err)
-		}
-		rawLat = append(rawLat, l...)
-		if l, err = latencies(actor, n/5); err != nil {
-			return fmt.Errorf("actor: %w", err)
-		}
-		actLat = append(actLat, l...)
-	}
-	rawTput, err := throughput(raw, callers, dur)
-	if err != nil {
-		return err
-	}
-	actTput, err := throughput(actor, callers, dur)
+	rawLat, actLat, rawTput, actTput, err := echoRuns(h.url, tmp, n, dur, callers)
 	if err != nil {
 		return err
 	}
@@ -207,6 +169,85 @@ func run(n int, dur time.Duration, callers int) error {
 	fmt.Printf("%-44s %11.2f MB   (%.0f per GiB)\n", "RSS per Go echo instance (51 vs 1)", echoPer/1e6, (1<<30)/echoPer)
 	fmt.Printf("%-44s %11.1f KB   (%.0f per GiB, target > 5000)\n", "RSS per small TinyGo instance (1001 vs 1)", smallPer/1e3, (1<<30)/smallPer)
 	return nil
+}
+
+// echoRuns measures a 1 KiB echo through the actor and through a raw
+// nats.go responder on the same server: latencies of n calls from one
+// caller, alternating blocks so drift on a shared machine hits both alike,
+// then throughput with callers concurrent callers. The responder connects
+// as a host, the caller as the admin: both cross the same permissions.
+func echoRuns(url, tmp string, n int, dur time.Duration, callers int) (rawLat, actLat []time.Duration, rawTput, actTput float64, err error) {
+	responder, err := natsConnect(url, tmp, auth.HostUser)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	defer responder.Close()
+	rawSubject := lattice.RPCSubject("default", "rawecho")
+	responder.Subscribe(rawSubject, func(m *nats.Msg) { m.Respond(m.Data) })
+	responder.Flush()
+	caller, err := natsConnect(url, tmp, auth.AdminUser)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	defer caller.Close()
+	payload := bytes.Repeat([]byte("w"), 1024)
+	raw := func() error {
+		r, err := caller.Request(rawSubject, payload, 5*time.Second)
+		if err == nil && len(r.Data) != len(payload) {
+			err = fmt.Errorf("short reply")
+		}
+		return err
+	}
+	actor := func() error {
+		m := &nats.Msg{Subject: lattice.RPCSubject("default", "echo"), Data: payload, Header: nats.Header{lattice.HeaderOperation: []string{"Echo.Reply"}}}
+		r, err := caller.RequestMsg(m, 5*time.Second)
+		if err == nil && (len(r.Data) != len(payload) || r.Header.Get(lattice.HeaderError) != "") {
+			err = fmt.Errorf("bad reply: %q", r.Header.Get(lattice.HeaderError))
+		}
+		return err
+	}
+	for round := 0; round < 5; round++ {
+		l, err := latencies(raw, n/5)
+		if err != nil {
+			return nil, nil, 0, 0, fmt.Errorf("raw nats: %w", err)
+		}
+		rawLat = append(rawLat, l...)
+		if l, err = latencies(actor, n/5); err != nil {
+			return nil, nil, 0, 0, fmt.Errorf("actor: %w", err)
+		}
+		actLat = append(actLat, l...)
+	}
+	if rawTput, err = throughput(raw, callers, dur); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	if actTput, err = throughput(actor, callers, dur); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	return rawLat, actLat, rawTput, actTput, nil
+}
+
+// credsOf are the credentials of the bench's auth store user, with the CA
+// of a host started with --tls auto.
+func credsOf(tmp, user string) lattice.Credentials {
+	cfg := filepath.Join(tmp, "config")
+	c := lattice.Credentials{CredsFile: filepath.Join(cfg, "auth", "lattices", "default", "creds", user+".creds")}
+	if _, err := os.Stat(c.CredsFile); err != nil {
+		c.CredsFile = "" // a host started with --insecure-no-auth
+	}
+	if ca := filepath.Join(cfg, "tls", "ca.pem"); fileExists(ca) {
+		c.TLSCAFile = ca
+	}
+	return c
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func natsConnect(url, tmp, user string) (*nats.Conn, error) {
+	opts, err := credsOf(tmp, user).NATSOptions()
+	if err != nil {
+		return nil, err
+	}
+	return nats.Connect(url, opts...)
 }
 
 // gatewayRSS starts a hub and a gateway host that is a leaf node of it,
@@ -322,6 +363,7 @@ func startHost(bin, tmp, cache string, extra ...string) (*host, error) {
 	js, _ := os.MkdirTemp(tmp, "js-")
 	args := append([]string{"up", "--nats-port", strconv.Itoa(port), "--cache-dir", cache, "--js-dir", js, "--log-level", "warn"}, extra...)
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "WISP_CONFIG_DIR="+filepath.Join(tmp, "config"))
 	logs := &bytes.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -330,7 +372,7 @@ func startHost(bin, tmp, cache string, extra ...string) (*host, error) {
 	h := &host{cmd: cmd, url: fmt.Sprintf("nats://127.0.0.1:%d", port)}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := lattice.Connect(h.url); err == nil {
+		if c, err := lattice.Connect(h.url, lattice.WithCredentials(credsOf(tmp, auth.AdminUser))); err == nil {
 			_, err = c.Hosts(context.Background())
 			c.Close()
 			if err == nil {

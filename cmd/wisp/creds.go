@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -46,7 +47,7 @@ func newCredsCmd(g *globals) *cobra.Command {
 
 func newCredsCreateCmd(g *globals) *cobra.Command {
 	var role, out string
-	var calls, contracts []string
+	var calls, contracts, subs []string
 	cmd := &cobra.Command{
 		Use:   "create NAME --role ROLE",
 		Short: "Make a user of the lattice and write its .creds file",
@@ -59,7 +60,7 @@ own clients read it from the file.
   wisp creds create shop-frontend --role caller --allow-call echo,kvcounter -o shop.creds
   wisp creds create edge-1 --role host -o edge-1.creds     # wisp up --nats-url … --nats-creds edge-1.creds
   wisp creds create plant-1 --role leaf -o plant-1.creds   # wisp up --leaf-url … --leaf-creds plant-1.creds
-  wisp creds create mqtt-gw --role provider --contract wasmcloud:messaging -o gw.creds`,
+  wisp creds create msg-gw --role provider --contract wasmcloud:messaging --allow-sub 'iot.>' -o gw.creds`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			r, err := auth.ParseRole(role)
@@ -69,8 +70,8 @@ own clients read it from the file.
 			if len(calls) > 0 && r != auth.RoleCaller {
 				return usageError{errors.New("--allow-call is for --role caller")}
 			}
-			if len(contracts) > 0 && r != auth.RoleProvider {
-				return usageError{errors.New("--contract is for --role provider")}
+			if (len(contracts) > 0 || len(subs) > 0) && r != auth.RoleProvider {
+				return usageError{errors.New("--contract and --allow-sub are for --role provider")}
 			}
 			st, err := openAuth()
 			if err != nil {
@@ -80,7 +81,7 @@ own clients read it from the file.
 			if err != nil {
 				return usageError{err}
 			}
-			b, err := st.CreateUser(g.lattice, a[0], r, auth.Grant{Calls: calls, Contracts: contracts})
+			b, err := st.CreateUser(g.lattice, a[0], r, auth.Grant{Calls: calls, Contracts: contracts, Subscribe: subs})
 			if err != nil {
 				return usageError{err}
 			}
@@ -102,6 +103,7 @@ own clients read it from the file.
 	fl.StringVar(&role, "role", "", "admin, host, caller, provider or leaf (required)")
 	fl.StringSliceVar(&calls, "allow-call", nil, "caller: actors (call aliases or module keys, comma-separated; * for all) it may call")
 	fl.StringSliceVar(&contracts, "contract", nil, "provider: contracts it may serve (default: all)")
+	fl.StringSliceVar(&subs, "allow-sub", nil, "provider: subjects it may subscribe to besides its calls (a messaging provider's SUBSCRIPTION, e.g. 'iot.>')")
 	fl.StringVarP(&out, "output-file", "o", "", "write the .creds file here (0600) instead of standard output")
 	cmd.MarkFlagRequired("role")
 	return cmd
@@ -135,7 +137,7 @@ func newCredsListCmd(g *globals) *cobra.Command {
 				if !u.Revoked.IsZero() {
 					status = "revoked " + u.Revoked.Format(time.RFC3339)
 				}
-				grants := strings.Join(append(append([]string{}, u.Calls...), u.Contracts...), ",")
+				grants := strings.Join(slices.Concat(u.Calls, u.Contracts, u.Subscribe), ",")
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, u.Key, u.Created.Format(time.RFC3339), status, grants)
 			}
 			return w.Flush()

@@ -164,6 +164,9 @@ reach it over NATS.
 			}
 			f.providers = []string{spec}
 			f.providersOnly = true
+			// The application reconciler belongs to hosts: a provider's
+			// credentials may not touch the lattice's applications.
+			f.noReconciler = true
 			f.labels = append(f.labels, lattice.LabelRole+"="+lattice.RoleProvider)
 			return runUp(cmd.Context(), g, f, true)
 		},

@@ -159,19 +159,21 @@ func TestAdminCannotTakeCallsNorReadLinkSecrets(t *testing.T) {
 }
 
 // TestLatticesAreApartByAccount: a host of lattice blue sees nothing of
-// default, even subscribing to everything it may.
+// default, even subscribing to everything.
 func TestLatticesAreApartByAccount(t *testing.T) {
 	st, srv := securedServer(t, "default", "blue")
 	def := connect(t, srv.ClientURL(), st.LocalCreds("default", auth.HostUser))
 	blue := connect(t, srv.ClientURL(), st.LocalCreds("blue", auth.HostUser))
 	got := make(chan *nats.Msg, 1)
-	if _, err := blue.Subscribe("wisp.evt.blue.>", func(m *nats.Msg) { got <- m }); err != nil {
+	// A host may subscribe to everything of its account: nothing of
+	// default's arrives, not even on blue's own subjects.
+	if _, err := blue.Subscribe(">", func(m *nats.Msg) { got <- m }); err != nil {
 		t.Fatal(err)
 	}
-	blue.denied(t, "subscribe", "wisp.evt.default.>", func() error { _, err := blue.Subscribe("wisp.evt.default.>", func(*nats.Msg) {}); return err })
 	blue.Flush()
-	// Even the same subject does not cross accounts.
+	def.Publish("wisp.evt.default.host_started", []byte("from default"))
 	def.Publish("wisp.evt.blue.host_started", []byte("from default"))
+	def.Publish("wisp.rpc.blue.echo", []byte("from default"))
 	def.Flush()
 	select {
 	case m := <-got:
@@ -264,5 +266,42 @@ func TestCallerNeedsGrantsAndRolesParse(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(st.Dir(), "operator.nk"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("operator seed mode: %v %v", fi, err)
+	}
+}
+
+// TestProviderCannotForgeNorTakeCalls: a provider process answers its
+// contract's calls and calls actors, but cannot call another provider (its
+// Wisp-Source would be a lie), answer actors' calls, send control commands
+// or write the lattice's state.
+func TestProviderCannotForgeNorTakeCalls(t *testing.T) {
+	st, srv := securedServer(t, "default")
+	b, err := st.CreateUser("default", "kv-proc", auth.RoleProvider, auth.Grant{Contracts: []string{"wasmcloud:keyvalue"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := connect(t, srv.ClientURL(), writeCreds(t, b))
+	if _, err := p.Subscribe("wisp.prov.default.wasmcloud:keyvalue.default", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	p.denied(t, "subscribe", "wisp.prov.default.wasmcloud:httpserver.default", func() error {
+		_, err := p.Subscribe("wisp.prov.default.wasmcloud:httpserver.default", func(*nats.Msg) {})
+		return err
+	})
+	p.denied(t, "subscribe", "wisp.rpc.default.echo", func() error { _, err := p.Subscribe("wisp.rpc.default.echo", func(*nats.Msg) {}); return err })
+	p.denied(t, "subscribe", "_INBOX.admin.>", func() error { _, err := p.Subscribe("_INBOX.admin.>", func(*nats.Msg) {}); return err })
+	p.denied(t, "publish", "wisp.prov.default.wasmcloud:httpserver.default", func() error {
+		return p.Publish("wisp.prov.default.wasmcloud:httpserver.default", nil)
+	})
+	p.denied(t, "publish", "wisp.ctl.default.host.N1.stop", func() error { return p.Publish("wisp.ctl.default.host.N1.stop", nil) })
+	p.denied(t, "publish", "$KV.WISP_LINKS_default.x", func() error { return p.Publish("$KV.WISP_LINKS_default.x", nil) })
+	p.denied(t, "publish", "$JS.API.STREAM.DELETE.WISP_EVENTS_default", func() error {
+		return p.Publish("$JS.API.STREAM.DELETE.WISP_EVENTS_default", nil)
+	})
+	// What it does: call actors, and keep a data bucket of its own.
+	if err := p.Publish("wisp.rpc.default.echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Request("$JS.API.INFO", nil, 3*time.Second); err != nil {
+		t.Fatalf("provider JetStream: %v", err)
 	}
 }

@@ -64,6 +64,9 @@ type Grant struct {
 	// Contracts are the contracts a provider may serve; empty is every
 	// contract.
 	Contracts []string
+	// Subscribe are subjects a provider may subscribe to besides its
+	// calls (a messaging provider's SUBSCRIPTION).
+	Subscribe []string
 }
 
 // responseTTL bounds how long a responder may answer a request it took:
@@ -80,21 +83,20 @@ func Permissions(role Role, g Grant) (jwt.Permissions, error) {
 	var p jwt.Permissions
 	switch role {
 	case RoleHost:
-		p.Pub.Allow.Add(rpc, prov, ctl, evt, "$JS.>", "$KV.>")
-		p.Sub.Allow.Add(rpc, prov, ctl, evt, inbox)
+		// A host is the lattice's trusted base: it runs the actors' code,
+		// holds their links' values and carries their messaging subjects
+		// (wasmcloud:messaging on the lattice's own connection publishes
+		// and subscribes wherever actors ask), so it may use every
+		// subject of its lattice's account.
+		p.Pub.Allow.Add(">")
+		p.Sub.Allow.Add(">")
 		p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: responseTTL}
 	case RoleAdmin:
 		p.Pub.Allow.Add(ctl, rpc, "$JS.>", "$KV.>")
 		// Link values may hold secrets: admins read links through the
 		// hosts, which mask them, never from the bucket itself.
-		links := "KV_" + lattice.LinkBucketName(L)
-		p.Pub.Deny.Add("$KV."+lattice.LinkBucketName(L)+".>",
-			"$JS.*.API.DIRECT.GET."+links+".>", "$JS.API.DIRECT.GET."+links+".>",
-			"$JS.*.API.DIRECT.GET."+links, "$JS.API.DIRECT.GET."+links,
-			"$JS.*.API.STREAM.MSG.GET."+links, "$JS.API.STREAM.MSG.GET."+links,
-			"$JS.*.API.CONSUMER.CREATE."+links+".>", "$JS.API.CONSUMER.CREATE."+links+".>",
-			"$JS.*.API.CONSUMER.CREATE."+links, "$JS.API.CONSUMER.CREATE."+links,
-			"$JS.*.API.CONSUMER.DURABLE.CREATE."+links+".>", "$JS.API.CONSUMER.DURABLE.CREATE."+links+".>")
+		p.Pub.Deny.Add(linkBucketReads(L)...)
+		p.Pub.Deny.Add("$KV." + lattice.LinkBucketName(L) + ".>")
 		p.Sub.Allow.Add(inbox, evt)
 	case RoleCaller:
 		if len(g.Calls) == 0 {
@@ -110,41 +112,65 @@ func Permissions(role Role, g Grant) (jwt.Permissions, error) {
 		}
 		p.Sub.Allow.Add(inbox)
 	case RoleProvider:
-		p.Pub.Allow.Add(rpc, evt, "$JS.FC.>")
-		p.Pub.Allow.Add(readLinks(L)...)
-		// A providers-only host answers pings, inventories and stop.
+		// A provider calls actors, publishes events and, for messaging
+		// or key-value, its own subjects and buckets; it never calls
+		// another provider (so Wisp-Source stays true), sends control
+		// commands or writes the lattice's own state.
+		p.Pub.Allow.Add(">")
+		p.Pub.Deny.Add(prov, ctl, "$KV."+lattice.LinkBucketName(L)+".>", "$KV."+appBucket(L)+".>")
+		p.Pub.Deny.Add(stateWrites(L)...)
+		// A providers-only process answers pings, inventories and stop;
+		// it may subscribe to its contracts' calls and the subjects it
+		// was granted (a messaging provider's SUBSCRIPTION), never to
+		// actors' calls or others' inboxes.
 		p.Sub.Allow.Add(ctl, inbox)
 		if len(g.Contracts) == 0 {
 			p.Sub.Allow.Add(prov)
 		}
 		for _, c := range g.Contracts {
+			if err := lattice.ValidateContract(c); err != nil {
+				return p, fmt.Errorf("--contract: %w", err)
+			}
 			p.Sub.Allow.Add("wisp.prov." + L + "." + c + ".>")
 		}
+		p.Sub.Allow.Add(g.Subscribe...)
+		p.Sub.Deny.Add(rpc)
 		p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: responseTTL}
 	case RoleLeaf:
 		// What the site may send into the hub (pub) and receive from it
-		// (sub): the lattice's subjects, replies, and the hub's JetStream.
-		all := []string{rpc, prov, ctl, evt, "_INBOX.>", "$JS.>", "$KV.>"}
-		p.Pub.Allow.Add(all...)
-		p.Sub.Allow.Add(all...)
+		// (sub): the account's subjects, its hosts' messaging included.
+		p.Pub.Allow.Add(">")
+		p.Sub.Allow.Add(">")
 	default:
 		return p, fmt.Errorf("unknown role %q", role)
 	}
 	return p, nil
 }
 
-// readLinks are the JetStream API subjects that read the lattice's link
-// bucket and its event stream's info, in any JetStream domain.
-func readLinks(L string) []string {
+func appBucket(L string) string { return "WISP_APPS_" + L }
+
+// linkBucketReads are the JetStream API subjects that read the link
+// bucket's values directly, in any JetStream domain.
+func linkBucketReads(L string) []string {
 	links := "KV_" + lattice.LinkBucketName(L)
 	var s []string
 	for _, api := range []string{"$JS.API.", "$JS.*.API."} {
-		s = append(s, api+"INFO",
-			api+"STREAM.INFO."+links, api+"STREAM.INFO."+lattice.EventStreamName(L),
-			api+"CONSUMER.CREATE."+links, api+"CONSUMER.CREATE."+links+".>",
-			api+"CONSUMER.DELETE."+links+".>", api+"CONSUMER.INFO."+links+".>",
-			api+"DIRECT.GET."+links, api+"DIRECT.GET."+links+".>",
-			api+"STREAM.MSG.GET."+links)
+		s = append(s, api+"DIRECT.GET."+links, api+"DIRECT.GET."+links+".>", api+"STREAM.MSG.GET."+links,
+			api+"CONSUMER.CREATE."+links, api+"CONSUMER.CREATE."+links+".>", api+"CONSUMER.DURABLE.CREATE."+links+".>")
+	}
+	return s
+}
+
+// stateWrites are the JetStream API subjects that change the lattice's own
+// streams (links, applications, events), in any JetStream domain.
+func stateWrites(L string) []string {
+	var s []string
+	for _, api := range []string{"$JS.API.", "$JS.*.API."} {
+		for _, stream := range []string{"KV_" + lattice.LinkBucketName(L), "KV_" + appBucket(L), lattice.EventStreamName(L)} {
+			for _, op := range []string{"STREAM.CREATE.", "STREAM.UPDATE.", "STREAM.DELETE.", "STREAM.PURGE.", "STREAM.MSG.DELETE."} {
+				s = append(s, api+op+stream)
+			}
+		}
 	}
 	return s
 }

@@ -77,6 +77,7 @@ type User struct {
 	Key       string    `json:"key"`
 	Calls     []string  `json:"calls,omitempty"`
 	Contracts []string  `json:"contracts,omitempty"`
+	Subscribe []string  `json:"subscribe,omitempty"`
 	Created   time.Time `json:"created"`
 	Revoked   time.Time `json:"revoked,omitzero"`
 }
@@ -330,7 +331,7 @@ func (s *Store) newUser(L string, acct nkeys.KeyPair, name string, role Role, g 
 	if err != nil {
 		return nil, User{}, err
 	}
-	return creds, User{Name: name, Role: role, Key: key, Calls: g.Calls, Contracts: g.Contracts, Created: time.Now().UTC()}, nil
+	return creds, User{Name: name, Role: role, Key: key, Calls: g.Calls, Contracts: g.Contracts, Subscribe: g.Subscribe, Created: time.Now().UTC()}, nil
 }
 
 // newUserCreds makes a user key, signs its JWT with the account key and

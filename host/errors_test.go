@@ -116,6 +116,9 @@ func TestRefusedCommandsCarryTheirCode(t *testing.T) {
 	if err := e.startErr(t, []byte("not wasm"), "text.wasm"); !errors.Is(err, lattice.ErrBadRequest) {
 		t.Errorf("start of a text file = %v, want ErrBadRequest", err)
 	}
+	if _, err := e.client.StartActor(ctx, e.host.ID(), lattice.StartActorRequest{Ref: filepath.Join(t.TempDir(), "missing.wasm")}); !errors.Is(err, lattice.ErrNotFound) {
+		t.Errorf("start of a missing file = %v, want ErrNotFound", err)
+	}
 	if err := e.startErr(t, guest, "wat.wasm"); lattice.CodeOf(err) != lattice.CodeInternal {
 		t.Errorf("second start = %v, want code internal", err)
 	}

@@ -9,7 +9,7 @@
 //	2  bad usage (unknown flag, missing argument)
 //	3  not found: actor not running, host not found, no hosts answered,
 //	   no host bid in an auction (none matches the constraints), no such
-//	   link, application or version
+//	   link, module file on the host, application or version
 //	4  no NATS server at the URL
 //	5  timed out, here or on the far side (a call stopped at its timeout)
 //	6  the actor or host answered with an error

@@ -122,6 +122,21 @@ func TestRefusedCommandsCarryTheirCode(t *testing.T) {
 	if err := e.startErr(t, guest, "wat.wasm"); lattice.CodeOf(err) != lattice.CodeInternal {
 		t.Errorf("second start = %v, want code internal", err)
 	}
+	// Links: refused to an actor that runs nowhere or does not claim the
+	// contract, not found when there is none to delete.
+	if _, err := e.client.PutLink(ctx, lattice.Link{ActorID: "ghost", ProviderID: "p", ContractID: "wasmcloud:keyvalue"}); !errors.Is(err, lattice.ErrRefused) {
+		t.Errorf("link to a missing actor = %v, want ErrRefused", err)
+	}
+	if _, err := e.client.PutLink(ctx, lattice.Link{ActorID: "wat", ProviderID: "p q", ContractID: "wasmcloud:keyvalue"}); !errors.Is(err, lattice.ErrBadRequest) {
+		t.Errorf("link with a bad provider id = %v, want ErrBadRequest", err)
+	}
+	e.waitLinks(t)
+	if _, err := e.client.DeleteLink(ctx, "wat", "wasmcloud:keyvalue", ""); !errors.Is(err, lattice.ErrNotFound) {
+		t.Errorf("delete of a missing link = %v, want ErrNotFound", err)
+	}
+	if err := e.client.StopProvider(ctx, e.host.ID(), lattice.StopProviderRequest{Name: "keyvalue"}); !errors.Is(err, lattice.ErrNotFound) {
+		t.Errorf("stop of a missing provider = %v, want ErrNotFound", err)
+	}
 	strict := newEnv(t, host.WithPolicy(host.Policy{}))
 	if err := strict.startErr(t, guest, "wat.wasm"); !errors.Is(err, lattice.ErrRefused) {
 		t.Errorf("unsigned start on a strict host = %v, want ErrRefused", err)

@@ -312,7 +312,7 @@ func (a *Actor) serve(m *nats.Msg) {
 	var out []byte
 	var err error
 	if op == "" {
-		err = fmt.Errorf("missing %s header: name the operation to run", lattice.HeaderOperation)
+		err = lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("missing %s header: name the operation to run", lattice.HeaderOperation))
 	} else {
 		out, err = a.Invoke(a.ctx, op, m.Data)
 	}
@@ -324,7 +324,7 @@ func (a *Actor) serve(m *nats.Msg) {
 	}
 	reply := &nats.Msg{Subject: m.Reply, Data: out}
 	if err != nil {
-		reply.Header = nats.Header{lattice.HeaderError: []string{err.Error()}}
+		lattice.SetReplyError(reply, codeOf(err), err)
 	}
 	if err := m.RespondMsg(reply); err != nil {
 		a.log.Warn("reply failed", "operation", op, "err", err)

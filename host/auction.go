@@ -14,11 +14,11 @@ import (
 func (h *Host) handleAuction(m *nats.Msg) {
 	var req lattice.AuctionActorRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil {
-		respondJSON(m, lattice.Ack{Error: "bad auction request: " + err.Error()})
+		respondJSON(m, lattice.Ack{Error: "bad auction request: " + err.Error(), Code: lattice.CodeBadRequest})
 		return
 	}
 	if req.Ref == "" && req.Name == "" {
-		respondJSON(m, lattice.Ack{Error: "bad auction request: no ref and no name"})
+		respondJSON(m, lattice.Ack{Error: "bad auction request: no ref and no name", Code: lattice.CodeBadRequest})
 		return
 	}
 	if h.opts.noActors || !lattice.Matches(h.labels, req.Constraints) {

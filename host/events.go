@@ -74,7 +74,7 @@ func (h *Host) startReported(ctx context.Context, req lattice.StartActorRequest)
 	a, err := h.StartActor(ctx, req)
 	if err != nil {
 		h.log.Warn("actor failed to start", "ref", req.Ref, "err", err)
-		h.publish(lattice.EventActorFailed, lattice.ActorEventData{HostID: h.id, RequestID: req.RequestID, Command: "start", Name: req.Name, Ref: req.Ref, Error: err.Error()})
+		h.publish(lattice.EventActorFailed, lattice.ActorEventData{HostID: h.id, RequestID: req.RequestID, Command: "start", Name: req.Name, Ref: req.Ref, Error: err.Error(), Code: codeOf(err)})
 		return
 	}
 	h.publish(lattice.EventActorStarted, h.actorEvent("start", req.RequestID, a))
@@ -85,7 +85,7 @@ func (h *Host) startReported(ctx context.Context, req lattice.StartActorRequest)
 func (h *Host) scaleReported(ctx context.Context, req lattice.ScaleActorRequest) {
 	a, err := h.ScaleActor(ctx, req.Actor, req.Count)
 	if err != nil {
-		h.publish(lattice.EventActorFailed, lattice.ActorEventData{HostID: h.id, RequestID: req.RequestID, Command: "scale", Name: req.Actor, Error: err.Error()})
+		h.publish(lattice.EventActorFailed, lattice.ActorEventData{HostID: h.id, RequestID: req.RequestID, Command: "scale", Name: req.Actor, Error: err.Error(), Code: codeOf(err)})
 		return
 	}
 	h.publish(lattice.EventActorScaled, h.actorEvent("scale", req.RequestID, a))

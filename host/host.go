@@ -337,7 +337,7 @@ func noBody(m *nats.Msg) bool {
 	if len(bytes.TrimSpace(m.Data)) == 0 || json.Valid(m.Data) {
 		return true
 	}
-	respondJSON(m, lattice.Ack{Error: "bad request body: this command takes none (or JSON)"})
+	respondJSON(m, lattice.Ack{Error: "bad request body: this command takes none (or JSON)", Code: lattice.CodeBadRequest})
 	return false
 }
 
@@ -378,7 +378,7 @@ func (h *Host) handleControl(m *nats.Msg) {
 				return
 			}
 			if req.Count < 1 {
-				respondJSON(m, ack(fmt.Errorf("scale %s: count %d: want at least 1", req.Actor, req.Count)))
+				respondJSON(m, ack(lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("scale %s: count %d: want at least 1", req.Actor, req.Count))))
 				return
 			}
 			respondJSON(m, lattice.Ack{Accepted: true})
@@ -398,7 +398,7 @@ func (h *Host) handleControl(m *nats.Msg) {
 			respondJSON(m, lattice.Ack{Accepted: true})
 			h.reqOnce.Do(func() { close(h.stopReq) })
 		default:
-			respondJSON(m, lattice.Ack{Error: fmt.Sprintf("unknown host command %q", verb)})
+			respondJSON(m, lattice.Ack{Error: fmt.Sprintf("unknown host command %q", verb), Code: lattice.CodeBadRequest})
 		}
 	}()
 }
@@ -406,10 +406,10 @@ func (h *Host) handleControl(m *nats.Msg) {
 // canStart refuses at once the start commands that cannot succeed.
 func (h *Host) canStart(req lattice.StartActorRequest) error {
 	if req.Ref == "" {
-		return errors.New("start actor: no module reference")
+		return lattice.WithCode(lattice.CodeBadRequest, errors.New("start actor: no module reference"))
 	}
 	if h.opts.noActors {
-		return fmt.Errorf("start actor %s: host %s runs providers only", req.Ref, h.opts.name)
+		return lattice.WithCode(lattice.CodeRefused, fmt.Errorf("start actor %s: host %s runs providers only", req.Ref, h.opts.name))
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -421,15 +421,16 @@ func (h *Host) canStart(req lattice.StartActorRequest) error {
 
 func decode(m *nats.Msg, v any) bool {
 	if err := json.Unmarshal(m.Data, v); err != nil {
-		respondJSON(m, lattice.Ack{Error: fmt.Sprintf("bad request body: %v", err)})
+		respondJSON(m, lattice.Ack{Error: fmt.Sprintf("bad request body: %v", err), Code: lattice.CodeBadRequest})
 		return false
 	}
 	return true
 }
 
+// ack answers a command that failed with err, or succeeded.
 func ack(err error) lattice.Ack {
 	if err != nil {
-		return lattice.Ack{Error: err.Error()}
+		return lattice.Ack{Error: err.Error(), Code: codeOf(err)}
 	}
 	return lattice.Ack{Accepted: true}
 }
@@ -440,7 +441,7 @@ func respondJSON(m *nats.Msg, v any) {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		b, _ = json.Marshal(lattice.Ack{Error: err.Error()})
+		b, _ = json.Marshal(lattice.Ack{Error: err.Error(), Code: lattice.CodeInternal})
 	}
 	m.Respond(b)
 }
@@ -474,7 +475,7 @@ func (h *Host) StopActor(ctx context.Context, name string) error {
 	a, ok := h.actors[name]
 	if ok && a == nil {
 		h.mu.Unlock()
-		return fmt.Errorf("stop %s: still starting, try again", name)
+		return lattice.WithCode(lattice.CodeUnavailable, fmt.Errorf("stop %s: still starting, try again", name))
 	}
 	delete(h.actors, name)
 	if ok {

@@ -40,7 +40,7 @@ func (h *Host) hostCallFor(a *Actor) engine.HostCallFunc {
 			// Builtins too need the claim, as in wasmCloud (wash claims
 			// sign --logging); unsigned actors may use everything.
 			if !a.id.mayUse(call.Namespace) {
-				return nil, fmt.Errorf("actor %s may not use %s: its claims do not list it (sign it with --cap %s)", a.name, call.Namespace, call.Namespace)
+				return nil, lattice.WithCode(lattice.CodeRefused, fmt.Errorf("actor %s may not use %s: its claims do not list it (sign it with --cap %s)", a.name, call.Namespace, call.Namespace))
 			}
 			if call.Namespace == ContractLogging {
 				return nil, a.writeLog(call)
@@ -51,7 +51,7 @@ func (h *Host) hostCallFor(a *Actor) engine.HostCallFunc {
 			return h.callActor(ctx, call)
 		}
 		if !a.id.mayUse(call.Namespace) {
-			return nil, fmt.Errorf("actor %s may not use %s: its claims do not list it (sign it with --cap %s)", a.name, call.Namespace, call.Namespace)
+			return nil, lattice.WithCode(lattice.CodeRefused, fmt.Errorf("actor %s may not use %s: its claims do not list it (sign it with --cap %s)", a.name, call.Namespace, call.Namespace))
 		}
 		if h.opts.router != nil {
 			return h.opts.router.Route(ctx, a.name, call)
@@ -86,8 +86,8 @@ func (h *Host) callActor(ctx context.Context, call engine.HostCall) ([]byte, err
 	if err != nil {
 		return nil, fmt.Errorf("call %s: %w", call.Namespace, err)
 	}
-	if e := reply.Header.Get(lattice.HeaderError); e != "" {
-		return nil, &lattice.RemoteError{Message: e}
+	if err := lattice.ReplyError(reply); err != nil {
+		return nil, err
 	}
 	return reply.Data, nil
 }

@@ -240,7 +240,7 @@ func (h *Host) handleLink(m *nats.Msg) {
 			}
 			respondJSON(m, lattice.LinksReply{Ack: ack(err), Links: ls})
 		default:
-			respondJSON(m, lattice.Ack{Error: fmt.Sprintf("unknown link command %q", verb)})
+			respondJSON(m, lattice.Ack{Error: fmt.Sprintf("unknown link command %q", verb), Code: lattice.CodeBadRequest})
 		}
 	}()
 }
@@ -253,15 +253,15 @@ func (h *Host) PutLink(ctx context.Context, l lattice.Link) (*lattice.Link, erro
 		l.LinkName = lattice.DefaultLinkName
 	}
 	if err := l.Validate(); err != nil {
-		return nil, err
+		return nil, lattice.WithCode(lattice.CodeBadRequest, err)
 	}
 	id, err := h.resolveActor(ctx, l.ActorID)
 	if err != nil {
 		return nil, err
 	}
 	if !id.Unsigned && !slices.Contains(id.Caps, l.ContractID) {
-		return nil, fmt.Errorf("link refused: actor %s does not claim contract %s (its claims list %s): sign it with --cap %s",
-			id.Name, l.ContractID, capsText(id.Caps), l.ContractID)
+		return nil, lattice.WithCode(lattice.CodeRefused, fmt.Errorf("link refused: actor %s does not claim contract %s (its claims list %s): sign it with --cap %s",
+			id.Name, l.ContractID, capsText(id.Caps), l.ContractID))
 	}
 	kv, err := h.links.bucket()
 	if err != nil {
@@ -303,7 +303,7 @@ func (h *Host) resolveActor(ctx context.Context, actor string) (*lattice.ActorId
 	defer cancel()
 	reply, err := h.nc.RequestWithContext(ctx, lattice.ActorSubject(h.opts.lattice, actor), nil)
 	if errors.Is(err, nats.ErrNoResponders) {
-		return nil, fmt.Errorf("link refused: actor %q is not running on lattice %q: %w (start it, then link it)", actor, h.opts.lattice, lattice.ErrActorNotRunning)
+		return nil, lattice.WithCode(lattice.CodeRefused, fmt.Errorf("link refused: actor %q is not running on lattice %q: %w (start it, then link it)", actor, h.opts.lattice, lattice.ErrActorNotRunning))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up actor %s: %w", actor, err)
@@ -335,7 +335,7 @@ func (h *Host) DeleteLink(ctx context.Context, actor, contract, linkName string)
 	default:
 		var ok bool
 		if l, ok = h.links.find(actor, contract, linkName); !ok {
-			return nil, fmt.Errorf("no link of actor %s for %s with link name %q", actor, contract, linkName)
+			return nil, fmt.Errorf("%w of actor %s for %s with link name %q", ErrNoLink, actor, contract, linkName)
 		}
 		key = l.Key()
 	}
@@ -446,13 +446,13 @@ func (r *linkRouter) Route(ctx context.Context, actor string, call engine.HostCa
 	}
 	reply, err := r.h.nc.RequestMsgWithContext(ctx, msg)
 	if errors.Is(err, nats.ErrNoResponders) {
-		return nil, fmt.Errorf("%s over link %q: provider %s is not running (no one serves %s)", call.Namespace, l.LinkName, l.ProviderID, msg.Subject)
+		return nil, lattice.WithCode(lattice.CodeNotFound, fmt.Errorf("%s over link %q: provider %s is not running (no one serves %s)", call.Namespace, l.LinkName, l.ProviderID, msg.Subject))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s over link %q to provider %s: %w", call.Namespace, l.LinkName, l.ProviderID, err)
 	}
-	if e := reply.Header.Get(lattice.HeaderError); e != "" {
-		return nil, &lattice.RemoteError{Message: e}
+	if err := lattice.ReplyError(reply); err != nil {
+		return nil, err
 	}
 	return reply.Data, nil
 }

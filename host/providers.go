@@ -221,7 +221,7 @@ func (h *Host) providerInventory() []lattice.ProviderDescription {
 func (h *Host) handleProviderAuction(m *nats.Msg) {
 	var req lattice.AuctionProviderRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil || req.Name == "" {
-		respondJSON(m, lattice.Ack{Error: "bad provider auction request"})
+		respondJSON(m, lattice.Ack{Error: "bad provider auction request", Code: lattice.CodeBadRequest})
 		return
 	}
 	if req.LinkName == "" {

@@ -3,7 +3,6 @@ package lattice
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -15,8 +14,8 @@ func AuctionActorSubject(lattice string) string {
 	return "wisp.ctl." + lattice + ".auction.actor"
 }
 
-// ErrNoBids reports an auction no host bid in.
-var ErrNoBids = errors.New("no host bid")
+// ErrNoBids reports an auction no host bid in. It is ErrNotFound.
+var ErrNoBids error = &kindError{"no host bid", ErrNotFound}
 
 // AuctionActorRequest asks the hosts which of them could run an actor.
 type AuctionActorRequest struct {

@@ -16,12 +16,15 @@ import (
 
 // Sentinel errors, to be tested with errors.Is.
 var (
-	// ErrActorNotRunning reports a call to an actor no host runs.
-	ErrActorNotRunning = errors.New("actor not running")
-	// ErrNoHosts reports a lattice where no host answered a ping.
-	ErrNoHosts = errors.New("no hosts answered")
-	// ErrHostNotFound reports a host id that no host answers to.
-	ErrHostNotFound = errors.New("host not found")
+	// ErrActorNotRunning reports a call to an actor no host runs. It is
+	// ErrNotFound.
+	ErrActorNotRunning error = &kindError{"actor not running", ErrNotFound}
+	// ErrNoHosts reports a lattice where no host answered a ping. It is
+	// ErrNotFound.
+	ErrNoHosts error = &kindError{"no hosts answered", ErrNotFound}
+	// ErrHostNotFound reports a host id that no host answers to. It is
+	// ErrNotFound.
+	ErrHostNotFound error = &kindError{"host not found", ErrNotFound}
 	// ErrNoServer reports a NATS URL where no server answers.
 	ErrNoServer = errors.New("no NATS server")
 	// ErrNotAuthorized reports a NATS server that refused the
@@ -46,14 +49,6 @@ func AuthHint(err error) error {
 	}
 	return err
 }
-
-// RemoteError is a failure reported by the far side: an actor's error
-// (header Wisp-Error) or a refused control command.
-type RemoteError struct {
-	Message string
-}
-
-func (e *RemoteError) Error() string { return e.Message }
 
 // Client calls actors and drives hosts on one lattice. It is safe for
 // concurrent use.
@@ -169,10 +164,13 @@ func (c *Client) Call(ctx context.Context, actor, operation string, payload []by
 			return nil, fmt.Errorf("call %s: %w on lattice %q: no host reachable from %s runs it (at an edge site, is the uplink to the hub down?)",
 				actor, ErrActorNotRunning, c.lattice, c.serverName())
 		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			return nil, fmt.Errorf("call %s %s: %w: %w", actor, operation, ErrTimeout, err)
+		}
 		return nil, fmt.Errorf("call %s %s: %w", actor, operation, err)
 	}
-	if e := reply.Header.Get(HeaderError); e != "" {
-		return nil, fmt.Errorf("call %s %s: %w", actor, operation, &RemoteError{Message: e})
+	if err := ReplyError(reply); err != nil {
+		return nil, fmt.Errorf("call %s %s: %w", actor, operation, err)
 	}
 	return reply.Data, nil
 }
@@ -272,7 +270,7 @@ func (c *Client) requestSubject(ctx context.Context, subject, what string, in an
 		return fmt.Errorf("%s: bad reply: %w", what, err)
 	}
 	if a := out.ack(); !a.Accepted {
-		return &RemoteError{Message: a.Error}
+		return &RemoteError{Code: a.Code, Message: a.Error}
 	}
 	return nil
 }
@@ -347,7 +345,7 @@ func (c *Client) commandWithOutcome(ctx context.Context, hostID, verb, requestID
 		return nil, fmt.Errorf("host %s accepted the command but its outcome did not arrive: %w", hostID, err)
 	}
 	if typ == EventActorFailed || d.Actor == nil {
-		return nil, &RemoteError{Message: d.Error}
+		return nil, &RemoteError{Code: d.Code, Message: d.Error}
 	}
 	return d.Actor, nil
 }

@@ -118,8 +118,10 @@ type ActorEventData struct {
 	Ref  string `json:"ref,omitempty"`
 	// Actor describes the actor after a start or a scale.
 	Actor *ActorDescription `json:"actor,omitempty"`
-	// Error says why an actor_failed command failed.
+	// Error says why an actor_failed command failed, and Code what kind
+	// of failure it is.
 	Error string `json:"error,omitempty"`
+	Code  Code   `json:"code,omitempty"`
 }
 
 // LinkEventData is the data of link_set and link_deleted.

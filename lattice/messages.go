@@ -3,10 +3,13 @@ package lattice
 import "time"
 
 // Ack answers every control command: whether the host accepted it and, if
-// not, why. Commands that return data embed it next to these fields.
+// not, why and what kind of failure it is. Commands that return data embed
+// it next to these fields.
 type Ack struct {
 	Accepted bool   `json:"accepted"`
 	Error    string `json:"error,omitempty"`
+	// Code is the kind of failure when not accepted (see Code).
+	Code Code `json:"code,omitempty"`
 }
 
 // ActorLimits bounds one actor on a host. Zero fields take the host's

@@ -4,7 +4,8 @@
 //
 // Calling an actor needs no wisp code at all: a NATS request to
 // RPCSubject(lattice, actor) with the header Wisp-Operation gets the result
-// as the reply body, or a reply with the header Wisp-Error.
+// as the reply body, or a reply with the headers Wisp-Error (the message)
+// and Wisp-Error-Code (its kind, a Code).
 //
 //	nats req wisp.rpc.default.echo hello -H Wisp-Operation:Echo.Reply
 package lattice
@@ -24,6 +25,9 @@ const (
 	// HeaderError is set on a reply whose invocation failed; its value is
 	// the error message and the body is empty.
 	HeaderError = "Wisp-Error"
+	// HeaderErrorCode is set next to HeaderError: the kind of failure, a
+	// Code such as "busy" or "timeout".
+	HeaderErrorCode = "Wisp-Error-Code"
 	// HeaderSource names the calling actor on provider invocations.
 	HeaderSource = "Wisp-Source"
 )

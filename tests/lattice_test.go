@@ -475,8 +475,15 @@ func TestLatticeBadInput(t *testing.T) {
 	if _, errOut, code := run(t, h.url, "link", "put", "nobody", "kvp", "wasmcloud:keyvalue"); code != 6 || !strings.Contains(errOut, `actor "nobody" is not running`) {
 		t.Fatalf("link to a missing actor: exit %d, %q", code, errOut)
 	}
-	if _, errOut, code := run(t, h.url, "link", "del", "nobody", "wasmcloud:keyvalue"); code != 6 || !strings.Contains(errOut, "no link") {
+	if _, errOut, code := run(t, h.url, "link", "del", "nobody", "wasmcloud:keyvalue"); code != 3 || !strings.Contains(errOut, "no link") {
 		t.Fatalf("delete of a missing link: exit %d, %q", code, errOut)
+	}
+	// Not found is 3 whichever path the CLI takes: the host's answer
+	// (--host) or its own look at every inventory.
+	for _, args := range [][]string{{"stop", "actor", "nope", "--host", hostID}, {"stop", "actor", "nope"}} {
+		if _, errOut, code := run(t, h.url, args...); code != 3 || !strings.Contains(errOut, "not running") {
+			t.Errorf("wisp %s: exit %d, %q", strings.Join(args, " "), code, errOut)
+		}
 	}
 	for _, c := range [][]string{{"tier"}, {"=pi"}, {"a b=c"}, {"tier=pi", "tier=cloud"}} {
 		args := []string{"start", "actor", "x.wasm"}

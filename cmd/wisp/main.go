@@ -9,9 +9,9 @@
 //	2  bad usage (unknown flag, missing argument)
 //	3  not found: actor not running, host not found, no hosts answered,
 //	   no host bid in an auction (none matches the constraints), no such
-//	   application or version
+//	   link, module file on the host, application or version
 //	4  no NATS server at the URL
-//	5  timed out
+//	5  timed out, here or on the far side (a call stopped at its timeout)
 //	6  the actor or host answered with an error
 //	7  the module's claims are invalid or missing (wisp claims inspect), or
 //	   an application manifest is invalid (wisp app deploy|validate)
@@ -19,6 +19,10 @@
 //	   served something that is not a valid actor artifact
 //	9  NATS refused the credentials, or the user's role does not allow
 //	   what was asked
+//
+// A failure of the lattice carries a code (lattice.Code, the
+// Wisp-Error-Code header); the exit code follows from it: not_found is 3,
+// timeout 5, every other code 6, whichever path the command took.
 package main
 
 import (
@@ -28,8 +32,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
@@ -94,14 +96,20 @@ func exitCode(err error) int {
 		return exitAuth
 	case errors.Is(err, lattice.ErrBadConstraint):
 		return exitUsage
-	case errors.Is(err, lattice.ErrActorNotRunning), errors.Is(err, lattice.ErrHostNotFound), errors.Is(err, lattice.ErrNoHosts),
-		errors.Is(err, lattice.ErrNoBids), errors.Is(err, errProviderNotRunning), errors.Is(err, app.ErrNotFound),
-		errors.Is(err, auth.ErrNoUser):
+	case errors.Is(err, errProviderNotRunning), errors.Is(err, app.ErrNotFound), errors.Is(err, auth.ErrNoUser):
 		return exitNotFound
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+	}
+	switch lattice.CodeOf(err) {
+	case "":
+	case lattice.CodeNotFound:
+		return exitNotFound
+	case lattice.CodeTimeout:
 		return exitTimeout
-	case errors.As(err, &re):
+	default:
 		return exitRemote
+	}
+	if errors.As(err, &re) {
+		return exitRemote // an answer without a code
 	}
 	return exitFailure
 }

@@ -203,7 +203,7 @@ func (r *Runner) Invoke(ctx context.Context, c provider.Call) ([]byte, error) {
 	r.mu.Lock()
 	if r.done {
 		r.mu.Unlock()
-		return nil, errors.New("provider stopping")
+		return nil, lattice.WithCode(lattice.CodeUnavailable, errors.New("provider stopping"))
 	}
 	r.wg.Add(1)
 	r.mu.Unlock()
@@ -229,7 +229,7 @@ func (r *Runner) serve(m *nats.Msg) {
 	var out []byte
 	var err error
 	if c.Actor == "" || c.Operation == "" {
-		err = fmt.Errorf("a provider call needs the %s and %s headers", lattice.HeaderSource, lattice.HeaderOperation)
+		err = lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("a provider call needs the %s and %s headers", lattice.HeaderSource, lattice.HeaderOperation))
 	} else {
 		out, err = r.Invoke(context.Background(), c)
 	}
@@ -237,7 +237,11 @@ func (r *Runner) serve(m *nats.Msg) {
 		return
 	}
 	if err != nil {
-		reply.Header.Set(lattice.HeaderError, err.Error())
+		code := lattice.CodeOf(err)
+		if code == "" {
+			code = lattice.CodeHandler // the provider's own failure
+		}
+		lattice.SetReplyError(reply, code, err)
 	} else {
 		reply.Data = out
 	}
@@ -284,8 +288,8 @@ func (r *Runner) CallActor(ctx context.Context, actor, operation string, payload
 	case err != nil:
 		return nil, fmt.Errorf("call %s %s: %w", actor, operation, err)
 	}
-	if e := resp.Header.Get(lattice.HeaderError); e != "" {
-		return nil, fmt.Errorf("call %s %s: %s", actor, operation, e)
+	if err := lattice.ReplyError(resp); err != nil {
+		return nil, fmt.Errorf("call %s %s: %w", actor, operation, err)
 	}
 	return resp.Data, nil
 }

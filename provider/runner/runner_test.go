@@ -99,12 +99,12 @@ func TestProviderSubjectFromAnyClient(t *testing.T) {
 		t.Fatalf("Contains over NATS: %v %q %x", err, resp.Header.Get(lattice.HeaderError), resp.Data)
 	}
 	resp, err = e.NC.Request(subject, []byte("x"), 5*time.Second)
-	if err != nil || !strings.Contains(resp.Header.Get(lattice.HeaderError), "Wisp-Source") {
+	if err != nil || !strings.Contains(resp.Header.Get(lattice.HeaderError), "Wisp-Source") || resp.Header.Get(lattice.HeaderErrorCode) != "bad_request" {
 		t.Fatalf("call without headers: %v %v", err, resp.Header)
 	}
 	m.Header.Set(lattice.HeaderSource, "stranger")
 	resp, err = e.NC.RequestMsg(m, 5*time.Second)
-	if err != nil || !strings.Contains(resp.Header.Get(lattice.HeaderError), "not linked") {
+	if err != nil || !strings.Contains(resp.Header.Get(lattice.HeaderError), "not linked") || resp.Header.Get(lattice.HeaderErrorCode) != "handler" {
 		t.Fatalf("unlinked caller: %v %v", err, resp.Header)
 	}
 	// Links for another contract or link name are not this runner's.
@@ -121,6 +121,26 @@ func TestCallActorWithoutActor(t *testing.T) {
 	_, err := r.CallActor(context.Background(), "ghost", "HttpServer.HandleRequest", nil)
 	if !errors.Is(err, lattice.ErrActorNotRunning) {
 		t.Fatalf("call to a missing actor: %v", err)
+	}
+}
+
+// TestCallActorKeepsTheCode: a provider calling an actor over NATS gets
+// the actor's failure with its code.
+func TestCallActorKeepsTheCode(t *testing.T) {
+	e := newEnv(t)
+	r := e.Run(t, "httpserver", false)
+	sub, err := e.NC.Subscribe(lattice.RPCSubject("default", "crowded"), func(m *nats.Msg) {
+		reply := nats.NewMsg(m.Reply)
+		lattice.SetReplyError(reply, lattice.CodeBusy, errors.New("actor busy: all instances in use"))
+		m.RespondMsg(reply)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	_, err = r.CallActor(context.Background(), "crowded", "HttpServer.HandleRequest", nil)
+	if !errors.Is(err, lattice.ErrBusy) || !strings.Contains(err.Error(), "actor busy") {
+		t.Fatalf("call to a busy actor: %v", err)
 	}
 }
 

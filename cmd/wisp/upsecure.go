@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -22,8 +23,9 @@ import (
 
 // embeddedServer starts the host's own NATS server, secured unless
 // --insecure-no-auth, and connects the host to it in process. With auth
-// on it also writes a context for the server and makes it current, so the
-// CLI on this machine connects as the lattice's admin.
+// on it also writes a context for the server and, when no other context is
+// current, makes it current, so the CLI on this machine connects to it as
+// the lattice's admin.
 func (f *upFlags) embeddedServer(ctx context.Context, g *globals, log *slog.Logger) (*natsserver.Server, *nats.Conn, error) {
 	scfg := natsserver.Config{Host: f.natsHost, Port: f.natsPort, NoJetStream: f.noJetStream, StoreDir: f.jsDir, Logger: log,
 		ClusterListen: f.clusterListen, ClusterRoutes: f.clusterRoutes, ClusterName: f.clusterName,
@@ -81,13 +83,23 @@ func (f *upFlags) embeddedServer(ctx context.Context, g *globals, log *slog.Logg
 		st, _ := openAuth()
 		c := natsContext{Name: contextName(g.lattice, f.natsPort, srv.ClientURL()), URL: srv.ClientURL(),
 			Creds: st.LocalCreds(g.lattice, auth.AdminUser), TLSCA: caFile, Lattice: g.lattice, JSDomain: g.jsDomain}
-		if err := saveContext(c); err == nil {
+		// The first server's context becomes current; later ones (a
+		// second host, an edge site on this machine) do not take it over
+		// from a server that still answers.
+		cur := currentContext()
+		curCtx, curErr := loadContext(cur)
+		makeCurrent := cur == "" || cur == c.Name || curErr != nil || !answers(curCtx.URL)
+		err := saveContext(c)
+		if err == nil && makeCurrent {
 			err = useContext(c.Name)
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			log.Warn("could not write the CLI's context", "err", err)
-		} else {
+		case makeCurrent:
 			fmt.Fprintf(os.Stderr, "context %s is current: wisp commands here connect to %s as the lattice's admin ('wisp ctx list')\n", c.Name, c.URL)
+		default:
+			fmt.Fprintf(os.Stderr, "context %s saved; %s stays current ('wisp ctx use %s' to switch)\n", c.Name, cur, c.Name)
 		}
 	}
 	return srv, nc, nil
@@ -231,4 +243,21 @@ func (f *upFlags) serverTLS() (*tls.Config, string, error) {
 		}
 	}
 	return cfg, caFile, nil
+}
+
+// answers says whether something listens at a NATS URL's address.
+func answers(url string) bool {
+	u := url
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	if i := strings.LastIndex(u, "@"); i >= 0 {
+		u = u[i+1:]
+	}
+	c, err := net.DialTimeout("tcp", u, 300*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }

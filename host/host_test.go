@@ -18,7 +18,9 @@ import (
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/internal/testwasm"
+	"github.com/wisp-dev/wisp/internal/authtest"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
 )
 
@@ -55,6 +57,7 @@ func TestMain(m *testing.M) {
 }
 
 type env struct {
+	lat    *authtest.Lattice
 	srv    *natsserver.Server
 	host   *host.Host
 	client *lattice.Client
@@ -66,16 +69,9 @@ type env struct {
 func newEnv(t *testing.T, opts ...host.Option) *env {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := natsserver.Start(ctx, natsserver.Config{Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	l := authtest.Start(t, natsserver.Config{Port: -1})
+	srv := l.Server
+	nc := l.ConnectInProcess(t, auth.HostUser)
 	logs := &logBuffer{}
 	// Most tests run hand-written and unsigned guests; policy_test.go
 	// covers the default policy.
@@ -86,12 +82,12 @@ func newEnv(t *testing.T, opts ...host.Option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Stop(context.Background()) })
-	c, err := lattice.Connect(srv.ClientURL(), lattice.WithTimeout(2*time.Minute))
+	c, err := lattice.Connect(srv.ClientURL(), lattice.WithTimeout(2*time.Minute), lattice.WithCredentials(l.Creds(lattice.DefaultLattice, auth.AdminUser)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return &env{srv: srv, host: h, client: c, logs: logs}
+	return &env{lat: l, srv: srv, host: h, client: c, logs: logs}
 }
 
 func (e *env) start(t *testing.T, wasm []byte, name string, count int, lim lattice.ActorLimits) {
@@ -117,11 +113,7 @@ func TestEchoActorOverLattice(t *testing.T) {
 	}
 
 	// Plain nats.go, no wisp code: subject, header, payload.
-	nc, err := nats.Connect(e.srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := e.lat.Connect(t, auth.AdminUser)
 	msg := nats.NewMsg("wisp.rpc.default.echo")
 	msg.Header.Set("Wisp-Operation", "Echo.Reply")
 	msg.Data = []byte("from plain nats")

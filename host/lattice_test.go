@@ -19,17 +19,14 @@ import (
 	"github.com/wisp-dev/wisp/host/claims"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
 )
 
 // addHost starts another host on the env's server.
 func (e *env) addHost(t *testing.T, opts ...host.Option) *host.Host {
 	t.Helper()
-	nc, err := e.srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := e.lat.ConnectInProcess(t, auth.HostUser)
 	opts = append([]host.Option{host.WithLogger(slog.New(slog.NewTextHandler(e.logs, nil))), host.WithEngineInstance(sharedEngine),
 		host.WithPolicy(host.Policy{AllowUnsigned: true})}, opts...)
 	h, err := host.New(context.Background(), nc, opts...)
@@ -227,11 +224,7 @@ func TestLinksAreCheckedStoredAndRouteToTheProvider(t *testing.T) {
 	}
 
 	// The provider: a plain NATS responder on the provider subject.
-	nc, err := nats.Connect(e.srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := e.lat.Connect(t, auth.ProviderUser)
 	sub, err := nc.Subscribe(lattice.ProviderSubject("default", claims.CapKeyValue, "default"), func(m *nats.Msg) {
 		reply := nats.NewMsg(m.Reply)
 		reply.Data = []byte("value of " + string(m.Data) + " for " + m.Header.Get(lattice.HeaderSource) + " op " + m.Header.Get(lattice.HeaderOperation))

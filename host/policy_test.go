@@ -15,6 +15,7 @@ import (
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/auth"
 )
 
 type signer struct{ account, module *claims.KeyPair }
@@ -213,11 +214,7 @@ func TestSignedButNotWaPCIsRefusedClearly(t *testing.T) {
 // run on both.
 func TestTwoModulesCannotShareAnAlias(t *testing.T) {
 	e := newEnv(t, host.WithPolicy(host.Policy{}))
-	nc, err := e.srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := e.lat.ConnectInProcess(t, auth.HostUser)
 	second, err := host.New(context.Background(), nc, host.WithEngineInstance(sharedEngine))
 	if err != nil {
 		t.Fatal(err)

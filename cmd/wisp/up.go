@@ -100,9 +100,20 @@ NATS topologies of the embedded server:
   wisp up --leaf-listen 0.0.0.0:7422 --js-domain cloud              # the hub
   wisp up --leaf-url nats://hub:7422 --js-domain cloud              # the edge
 
---lattice keeps lattices apart on one NATS fabric. --nats-creds, --nats-nkey,
+The embedded server requires credentials: the first run makes an auth store
+(an operator, the lattice's account, an admin user) under the config dir and
+a context the CLI on this machine reads ('wisp creds --help', 'wisp ctx').
+--tls auto (or --tls-cert/--tls-key, --tls-ca) puts TLS on every listener;
+--insecure-no-auth runs open, for experiments on loopback only.
+
+  wisp up --tls auto --leaf-listen 0.0.0.0:7422 --js-domain cloud   # a hub for edge sites
+  wisp up --leaf-url tls://hub:7422 --leaf-creds plant-1.creds --js-domain cloud
+
+--lattice keeps lattices apart on one NATS fabric (an account each).
+--nats-creds (made by 'wisp creds create NAME --role host'), --nats-nkey,
 --nats-user/--nats-password and --nats-tls-ca authenticate the connection of
-a host joining with --nats-url (and of every client verb).
+a host joining with --nats-url; on the machine holding the auth store it
+needs none.
 Actors start from a file path on the host or from an OCI reference the host
 pulls (see 'wisp push --help'): credentials from WISP_REGISTRY_USER and
 WISP_REGISTRY_PASSWORD or the Docker config of the host's user; plain HTTP
@@ -374,7 +385,8 @@ func startDemo(ctx context.Context, h *host.Host) error {
 	}
 	fmt.Fprintln(os.Stderr, "demo: echo actor running. Call it from another terminal:")
 	fmt.Fprintln(os.Stderr, "  go run ./cmd/wisp call echo Echo.Reply hello")
-	fmt.Fprintln(os.Stderr, "  nats req wisp.rpc.default.echo hello -H Wisp-Operation:Echo.Reply")
+	fmt.Fprintln(os.Stderr, "  go run ./cmd/wisp creds create app --role caller --allow-call echo -o app.creds")
+	fmt.Fprintln(os.Stderr, "  nats req wisp.rpc.default.echo hello -H Wisp-Operation:Echo.Reply --creds app.creds --inbox-prefix _INBOX.app")
 	return nil
 }
 

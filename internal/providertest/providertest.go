@@ -17,6 +17,8 @@ import (
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/internal/authtest"
+	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
 	"github.com/wisp-dev/wisp/provider"
 	"github.com/wisp-dev/wisp/provider/runner"
@@ -54,16 +56,7 @@ type Env struct {
 func New(t testing.TB, opts ...host.Option) *Env {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := natsserver.Start(ctx, natsserver.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := authtest.Start(t, natsserver.Config{Port: -1}).Connect(t, auth.HostUser)
 	opts = append([]host.Option{host.WithLogger(Discard()), host.WithPolicy(host.Policy{AllowUnsigned: true}),
 		host.WithRouter(WireRouter{nc})}, opts...)
 	h, err := host.New(ctx, nc, opts...)

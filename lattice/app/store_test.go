@@ -11,22 +11,15 @@ import (
 
 	"github.com/wisp-dev/wisp/lattice/app"
 	"github.com/wisp-dev/wisp/lattice/manifest"
+	"github.com/wisp-dev/wisp/internal/authtest"
+	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
 )
 
 func openStore(t *testing.T) *app.Store {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := natsserver.Start(ctx, natsserver.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := authtest.Start(t, natsserver.Config{Port: -1}).ConnectInProcess(t, auth.AdminUser)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

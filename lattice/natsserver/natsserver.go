@@ -350,3 +350,6 @@ func (l *logger) Errorf(f string, v ...any) {
 func (l *logger) Fatalf(f string, v ...any) {
 	l.l.Error(fmt.Sprintf(f, v...), "component", "nats", "fatal", true)
 }
+
+// Routes is the number of cluster routes the server has.
+func (s *Server) Routes() int { return s.srv.NumRoutes() }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
 )
 
@@ -197,5 +198,47 @@ func TestTopologyFlagsAreChecked(t *testing.T) {
 			s.Shutdown()
 			t.Errorf("Start(%+v) succeeded", c)
 		}
+	}
+}
+
+// TestClusterRoutesAuthenticate: members sharing an auth store (so the same
+// route secret) form a cluster; a server without the secret is refused.
+func TestClusterRoutesAuthenticate(t *testing.T) {
+	ctx := context.Background()
+	st, err := auth.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := st.ServerConfig("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := st.RouteSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := freeAddr(t), freeAddr(t), freeAddr(t)
+	members := []string{a, b}
+	start := func(listen, secret string, routes []string) *natsserver.Server {
+		s, err := natsserver.Start(ctx, natsserver.Config{Port: -1, NoJetStream: true, StoreDir: t.TempDir(), ClusterListen: listen,
+			ClusterRoutes: routes, Auth: cfg, RouteSecret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Shutdown)
+		return s
+	}
+	s1, s2 := start(a, secret, members), start(b, secret, members)
+	stranger := start(c, "not-the-secret", []string{a})
+	deadline := time.Now().Add(10 * time.Second)
+	for s1.Routes() < 1 || s2.Routes() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("members did not route: %d %d", s1.Routes(), s2.Routes())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // the stranger has tried by now
+	if n := stranger.Routes(); n != 0 {
+		t.Fatalf("a server without the route secret joined (%d routes)", n)
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
 	"github.com/wisp-dev/wisp/lattice/manifest"
+	"github.com/wisp-dev/wisp/internal/authtest"
+	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
 	"github.com/wisp-dev/wisp/lattice/reconciler"
 )
@@ -26,18 +28,13 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type lat struct {
-	srv   *natsserver.Server
+	*authtest.Lattice
 	store *app.Store
 }
 
 func newLattice(t *testing.T) *lat {
 	t.Helper()
-	srv, err := natsserver.Start(context.Background(), natsserver.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	l := &lat{srv: srv}
+	l := &lat{Lattice: authtest.Start(t, natsserver.Config{Port: -1})}
 	// Reconcilers wait for the bucket the first deploy creates.
 	js, err := jetstream.New(l.conn(t))
 	if err != nil {
@@ -51,12 +48,7 @@ func newLattice(t *testing.T) *lat {
 
 func (l *lat) conn(t *testing.T) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(l.srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
+	return l.Connect(t, auth.HostUser)
 }
 
 // running is a reconciler with the means to stop it.

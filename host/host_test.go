@@ -17,8 +17,8 @@ import (
 
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/host/engine"
-	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/internal/authtest"
+	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"

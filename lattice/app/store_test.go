@@ -9,10 +9,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/wisp-dev/wisp/lattice/app"
-	"github.com/wisp-dev/wisp/lattice/manifest"
 	"github.com/wisp-dev/wisp/internal/authtest"
+	"github.com/wisp-dev/wisp/lattice/app"
 	"github.com/wisp-dev/wisp/lattice/auth"
+	"github.com/wisp-dev/wisp/lattice/manifest"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
 )
 

@@ -15,12 +15,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/internal/authtest"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
-	"github.com/wisp-dev/wisp/lattice/manifest"
-	"github.com/wisp-dev/wisp/internal/authtest"
 	"github.com/wisp-dev/wisp/lattice/auth"
+	"github.com/wisp-dev/wisp/lattice/manifest"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
 	"github.com/wisp-dev/wisp/lattice/reconciler"
 )

@@ -303,12 +303,12 @@ with 'wisp up --nats-url'.
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "# wisp: operator %s, lattices %s\n", cfg.Operator.Subject, strings.Join(sortedKeys(cfg.LatticeAccounts), ", "))
-			fmt.Fprintf(w, "operator: %s\n", op)
+			fmt.Fprintf(w, "operator: %q\n", op)
 			fmt.Fprintf(w, "system_account: %s\n", cfg.SystemAccount)
 			fmt.Fprintf(w, "resolver: {\n  type: full\n  dir: %q\n  allow_delete: false\n}\n", jwtDir)
 			fmt.Fprintln(w, "resolver_preload: {")
 			for _, pub := range sortedKeys(cfg.Accounts) {
-				fmt.Fprintf(w, "  %s: %s\n", pub, cfg.Accounts[pub])
+				fmt.Fprintf(w, "  %s: %q\n", pub, cfg.Accounts[pub])
 			}
 			fmt.Fprintln(w, "}")
 			return nil

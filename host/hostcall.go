@@ -66,7 +66,7 @@ func (h *Host) callActor(ctx context.Context, call engine.HostCall) ([]byte, err
 	if target, ok := h.Actor(call.Namespace); ok {
 		return target.Invoke(ctx, call.Operation, call.Payload)
 	}
-	if err := lattice.ValidateName("actor", call.Namespace); err != nil {
+	if err := lattice.ValidateAlias("actor", call.Namespace); err != nil {
 		return nil, err
 	}
 	if _, ok := ctx.Deadline(); !ok {

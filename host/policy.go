@@ -48,7 +48,7 @@ func (h *Host) admit(wasm []byte, ref, want string) (identity, error) {
 		if name == "" {
 			name = baseName(ref)
 		}
-		if err := lattice.ValidateName("actor name", name); err != nil {
+		if err := lattice.ValidateAlias("actor name", name); err != nil {
 			return identity{}, fmt.Errorf("%w (choose one with --name)", err)
 		}
 		return identity{name: name}, nil
@@ -67,7 +67,7 @@ func (h *Host) admit(wasm []byte, ref, want string) (identity, error) {
 		}
 		id.name = want
 	}
-	if err := lattice.ValidateName("actor call alias", id.name); err != nil {
+	if err := lattice.ValidateAlias("actor call alias", id.name); err != nil {
 		return identity{}, err
 	}
 	return id, nil

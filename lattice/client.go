@@ -151,6 +151,9 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 // Call invokes operation on actor (its call alias or module key) with
 // payload and returns the actor's answer.
 func (c *Client) Call(ctx context.Context, actor, operation string, payload []byte) ([]byte, error) {
+	if err := ValidateAlias("actor", actor); err != nil {
+		return nil, fmt.Errorf("call: %w", err)
+	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	msg := &nats.Msg{Subject: RPCSubject(c.lattice, actor), Data: payload, Header: nats.Header{HeaderOperation: []string{operation}}}

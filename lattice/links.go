@@ -74,12 +74,24 @@ func (l Link) Key() string { return LinkKey(l.ActorID, l.ContractID, l.LinkName)
 // linkName.
 func LinkKey(actorID, contract, linkName string) string {
 	enc := base64.RawURLEncoding
-	return actorID + "." + enc.EncodeToString([]byte(contract)) + "." + enc.EncodeToString([]byte(linkName))
+	return keyToken(actorID) + "." + enc.EncodeToString([]byte(contract)) + "." + enc.EncodeToString([]byte(linkName))
+}
+
+// keyToken is an actor id as one token of a bucket key: itself when it is
+// made of the characters a key token may hold (module keys, most aliases,
+// namespaced ones too), else "=" and its base64url.
+func keyToken(id string) string {
+	if strings.IndexFunc(id, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '/')
+	}) < 0 {
+		return id
+	}
+	return "=" + base64.RawURLEncoding.EncodeToString([]byte(id))
 }
 
 // Validate checks every field's syntax (not whether the actor exists).
 func (l Link) Validate() error {
-	if err := ValidateName("actor", l.ActorID); err != nil {
+	if err := ValidateAlias("actor", l.ActorID); err != nil {
 		return fmt.Errorf("link: %w", err)
 	}
 	if err := ValidateName("provider", l.ProviderID); err != nil {
@@ -173,7 +185,7 @@ func ProviderSubject(lattice, contract, linkName string) string {
 // ActorSubject is where hosts running an actor (by call alias or module
 // key) answer with its ActorIdentity, so any host can validate a link.
 func ActorSubject(lattice, actor string) string {
-	return "wisp.ctl." + lattice + ".actor." + actor
+	return "wisp.ctl." + lattice + ".actor." + ActorToken(actor)
 }
 
 // ActorIdentity is who an actor is, as the hosts running it answer on

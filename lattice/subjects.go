@@ -13,6 +13,8 @@ package lattice
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultLattice is the lattice id used when none is given.
@@ -44,7 +46,7 @@ const (
 // RPCSubject is where actor calls for actor (its call alias or module key)
 // are sent. Every instance on every host subscribes in one queue group.
 func RPCSubject(lattice, actor string) string {
-	return "wisp.rpc." + lattice + "." + actor
+	return "wisp.rpc." + lattice + "." + ActorToken(actor)
 }
 
 // PingSubject is the scatter-gather subject every host answers with its
@@ -67,7 +69,7 @@ func HostSubjectAll(lattice, hostID string) string {
 // of their module (its key, or "sha256:<hash>" when unsigned), so a host can
 // refuse a different module claiming an alias already in use.
 func AliasSubject(lattice, alias string) string {
-	return "wisp.ctl." + lattice + ".alias." + alias
+	return "wisp.ctl." + lattice + ".alias." + ActorToken(alias)
 }
 
 // InboxPrefix is the reply-subject prefix of a NATS user of a secured
@@ -80,6 +82,42 @@ func InboxPrefix(user string) string { return "_INBOX." + user }
 func EventSubject(lattice, typ string) string {
 	return "wisp.evt." + lattice + "." + typ
 }
+
+// ValidateAlias checks an actor's call alias (or the name of an unsigned
+// actor) as wasmCloud does: any text up to 128 bytes, namespaced aliases
+// such as acme/pricing or wasmcloud/echo included. Whitespace, control
+// characters and invalid UTF-8 are refused: a NATS subject cannot carry
+// them, and two aliases that print alike must not name different actors.
+// ActorToken maps an alias to the subject token it is called on.
+func ValidateAlias(kind, s string) error {
+	if s == "" {
+		return fmt.Errorf("%s is empty", kind)
+	}
+	if len(s) > 128 {
+		return fmt.Errorf("%s %.20q... is longer than 128 bytes", kind, s)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s %q is not valid UTF-8", kind, s)
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+		return fmt.Errorf("%s %q: whitespace and control characters are not allowed (a subject cannot carry them)", kind, s)
+	}
+	return nil
+}
+
+// ActorToken is the subject token of an actor's alias or module key,
+// without loss: a NATS token may hold '/' and the rest of an alias, but
+// not '.', '*' or '>', which become %2E, %2A and %3E ('%' itself %25).
+// An alias of letters, digits, '-', '_' and '/' is its own token, so
+// acme/pricing is called on wisp.rpc.<lattice>.acme/pricing.
+func ActorToken(alias string) string {
+	if !strings.ContainsAny(alias, "%.*>") {
+		return alias
+	}
+	return tokenEscaper.Replace(alias)
+}
+
+var tokenEscaper = strings.NewReplacer("%", "%25", ".", "%2E", "*", "%2A", ">", "%3E")
 
 // ValidateName checks that s can be one token of a subject: a lattice id,
 // an actor's call alias or a host id. Letters, digits, '-' and '_' only.

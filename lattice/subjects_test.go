@@ -50,3 +50,35 @@ func TestLinkSecretsAreRedacted(t *testing.T) {
 		t.Fatal("Redacted changed the link it was called on")
 	}
 }
+
+func TestNamespacedAliasesMapToOneTokenWithoutLoss(t *testing.T) {
+	for alias, want := range map[string]string{
+		"echo":             "wisp.rpc.default.echo",
+		"acme/pricing":     "wisp.rpc.default.acme/pricing",
+		"wasmcloud/echo":   "wisp.rpc.default.wasmcloud/echo",
+		"acme.v2/pricing":  "wisp.rpc.default.acme%2Ev2/pricing",
+		"a*b>c%d":          "wisp.rpc.default.a%2Ab%3Ec%25d",
+		"ünïcode/ok":       "wisp.rpc.default.ünïcode/ok",
+		"MBCFOPM6JW2APJLX": "wisp.rpc.default.MBCFOPM6JW2APJLX",
+	} {
+		if err := lattice.ValidateAlias("alias", alias); err != nil {
+			t.Errorf("ValidateAlias(%q) = %v", alias, err)
+		}
+		if got := lattice.RPCSubject("default", alias); got != want {
+			t.Errorf("RPCSubject(%q) = %q, want %q", alias, got, want)
+		}
+	}
+	// Distinct aliases stay distinct tokens.
+	if lattice.ActorToken("a.b") == lattice.ActorToken("a%2Eb") {
+		t.Fatal("two aliases share a token")
+	}
+	for _, bad := range []string{"", "a b", "tab\there", "nl\n", "\x00", string([]byte{0xff}), strings.Repeat("x", 129)} {
+		if err := lattice.ValidateAlias("alias", bad); err == nil {
+			t.Errorf("ValidateAlias(%q) accepted", bad)
+		}
+	}
+	l := lattice.Link{ActorID: "acme.v2/pricing", ContractID: "wasmcloud:keyvalue", LinkName: "default"}
+	if k := l.Key(); strings.ContainsAny(strings.SplitN(k, ".", 2)[0], "%*>") || !strings.HasPrefix(k, "=") {
+		t.Fatalf("link key of a dotted alias = %q", k)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wisp-dev/wisp/lattice"
 )
 
 func newCallCmd(g *globals) *cobra.Command {
@@ -26,6 +28,9 @@ The same call from any NATS client, with no wisp code:
   nats req wisp.rpc.default.echo hello -H Wisp-Operation:Echo.Reply`,
 		Args: args(2, 3),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := lattice.ValidateAlias("actor", a[0]); err != nil {
+				return usageError{err}
+			}
 			var payload []byte
 			switch {
 			case dataFile != "" && len(a) == 3:

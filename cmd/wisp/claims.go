@@ -83,10 +83,16 @@ or an RFC 3339 time (2030-01-02T15:04:05Z).
 			if out == "" {
 				out = filepath.Join(filepath.Dir(in), keystore.ModuleName(in)+"_s.wasm")
 			}
-			issuer, subject, err := f.keys(in, os.Stderr)
+			// The module key is the key store's key named for the
+			// output (x_s.wasm and x.wasm share "x"), so a copy signed
+			// under another name and alias is another actor, as wash
+			// does; signing the same output again keeps its identity.
+			keyName := strings.TrimSuffix(keystore.ModuleName(out), "_s")
+			issuer, subject, err := f.keys(filepath.Join(filepath.Dir(out), keyName+".wasm"), os.Stderr)
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(os.Stderr, "module key %s (key %q of the key store, or --subject-seed-file)\n", subject.PublicKey(), keyName)
 			defer issuer.Wipe()
 			defer subject.Wipe()
 			if old != nil && old.Claims.Subject != subject.PublicKey() {

@@ -103,12 +103,14 @@ func Permissions(role Role, g Grant) (jwt.Permissions, error) {
 			return p, fmt.Errorf("a caller needs the actors it may call (--allow-call ACTOR,…)")
 		}
 		for _, a := range g.Calls {
-			if a != "*" {
-				if err := lattice.ValidateName("actor", a); err != nil {
-					return p, fmt.Errorf("--allow-call: %w", err)
-				}
+			if a == "*" {
+				p.Pub.Allow.Add("wisp.rpc." + L + ".*")
+				continue
 			}
-			p.Pub.Allow.Add("wisp.rpc." + L + "." + a)
+			if err := lattice.ValidateAlias("actor", a); err != nil {
+				return p, fmt.Errorf("--allow-call: %w", err)
+			}
+			p.Pub.Allow.Add(lattice.RPCSubject(L, a))
 		}
 		p.Sub.Allow.Add(inbox)
 	case RoleProvider:

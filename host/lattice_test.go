@@ -31,7 +31,7 @@ func (e *env) addHost(t *testing.T, opts ...host.Option) *host.Host {
 	}
 	t.Cleanup(nc.Close)
 	opts = append([]host.Option{host.WithLogger(slog.New(slog.NewTextHandler(e.logs, nil))), host.WithEngineInstance(sharedEngine),
-		host.WithPolicy(host.Policy{AllowUnsigned: true})}, opts...)
+		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir())}, opts...)
 	h, err := host.New(context.Background(), nc, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +332,7 @@ func TestHostReregistersAfterItsNATSServerRestarts(t *testing.T) {
 	}
 	defer nc.Close()
 	logs := &logBuffer{}
-	h, err := host.New(ctx, nc, host.WithEngineInstance(sharedEngine), host.WithPolicy(host.Policy{AllowUnsigned: true}),
+	h, err := host.New(ctx, nc, host.WithEngineInstance(sharedEngine), host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()),
 		host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)

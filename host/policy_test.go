@@ -218,7 +218,7 @@ func TestTwoModulesCannotShareAnAlias(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	second, err := host.New(context.Background(), nc, host.WithEngineInstance(sharedEngine))
+	second, err := host.New(context.Background(), nc, host.WithEngineInstance(sharedEngine), host.WithFileDirs(os.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
 		}
 		t.Cleanup(nc.Close)
 		h, err := host.New(ctx, nc, host.WithName(name), host.WithLabels(labels), host.WithJetStreamDomain("cloud"),
-			host.WithLogger(log.With("name", name)), host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithHeartbeat(time.Second))
+			host.WithLogger(log.With("name", name)), host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithHeartbeat(time.Second), host.WithFileDirs(os.TempDir()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,7 +346,7 @@ func TestEdgeNoticesASilentUplink(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
-		h, err := host.New(ctx, nc, host.WithJetStreamDomain("cloud"), host.WithLogger(quiet), host.WithPolicy(host.Policy{AllowUnsigned: true}))
+		h, err := host.New(ctx, nc, host.WithJetStreamDomain("cloud"), host.WithLogger(quiet), host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -61,6 +61,10 @@ type upFlags struct {
 	leafNoAdvert   bool
 	leafURLs       []string
 	leafCreds      string
+	fileDirs       []string
+	maxModule      int64
+	maxInstances   int
+	maxHostInst    int
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -148,6 +152,11 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.leafNoAdvert, "leaf-no-advertise", false, "do not tell leaf nodes this server's leaf-node addresses: they reconnect only by the URL they were given (a hub behind a proxy or NAT)")
 	fl.StringSliceVar(&f.leafURLs, "leaf-url", nil, "hub URL(s) (nats://host:port of its --leaf-listen) the embedded server connects to as a leaf node")
 	fl.StringVar(&f.leafCreds, "leaf-creds", "", ".creds file of the leaf-node connection to the hub")
+	ceil := host.DefaultCeilings()
+	fl.StringArrayVar(&f.fileDirs, "allow-file-dir", nil, "directory whose module files actors may start from (repeatable; env WISP_ALLOW_FILE_DIR, a list; default: the directory wisp up starts in, none when joining with --nats-url or --leaf-url)")
+	fl.Int64Var(&f.maxModule, "max-module-size", host.DefaultMaxModuleSize, "largest module file the host reads, in bytes")
+	fl.IntVar(&f.maxInstances, "max-instances", ceil.Instances, "most instances one start or scale may ask for (default sized to this machine's memory)")
+	fl.IntVar(&f.maxHostInst, "max-host-instances", ceil.HostInstances, "most actor instances the host runs in all (default sized to this machine's memory)")
 	fl.BoolVar(&f.noReconciler, "no-reconciler", false, "do not run the application reconciler here (one host of the lattice is its active one; see 'wisp app --help')")
 }
 
@@ -220,7 +229,13 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	}
 	defer nc.Close()
 
+	dirs, err := f.allowedFileDirs(join)
+	if err != nil {
+		return err
+	}
 	h, err := host.New(ctx, nc,
+		host.WithFileDirs(dirs...),
+		host.WithCeilings(host.Ceilings{Instances: f.maxInstances, HostInstances: f.maxHostInst, ModuleSize: f.maxModule}),
 		host.WithLattice(g.lattice),
 		host.WithName(f.name),
 		host.WithLabels(host.EnvLabels(os.Environ())),

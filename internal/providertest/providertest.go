@@ -65,7 +65,7 @@ func New(t testing.TB, opts ...host.Option) *Env {
 	}
 	t.Cleanup(nc.Close)
 	opts = append([]host.Option{host.WithLogger(Discard()), host.WithPolicy(host.Policy{AllowUnsigned: true}),
-		host.WithRouter(WireRouter{nc})}, opts...)
+		host.WithRouter(WireRouter{nc}), host.WithFileDirs(os.TempDir())}, opts...)
 	h, err := host.New(ctx, nc, opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,222 @@
+package tests
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wisp-dev/wisp/internal/testwasm"
+	"github.com/wisp-dev/wisp/lattice"
+)
+
+func init() {
+	// Hosts started by these tests read module files from the repository
+	// and from the tests' temporary directories; by default a host reads
+	// only the directory it started in (the tests that check the
+	// directories pass --allow-file-dir, which wins over this).
+	if os.Getenv("WISP_ALLOW_FILE_DIR") == "" {
+		os.Setenv("WISP_ALLOW_FILE_DIR", strings.Join([]string{testwasm.Root(), os.TempDir()}, string(os.PathListSeparator)))
+	}
+}
+
+// procRSS is the resident memory of process pid, from /proc.
+func procRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmRSS for process %d", pid)
+	return 0
+}
+
+// procCPU is the CPU time process pid has used, from /proc (in clock
+// ticks of 10 ms, as Linux reports them to user space).
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name may hold spaces: the fields start after its ')'.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// guestFile writes the hand-written waPC guest (host/engine/testdata) into
+// dir and returns its path. Its operation "echo" echoes.
+func guestFile(t *testing.T, dir, wat string) string {
+	t.Helper()
+	p := filepath.Join(dir, strings.TrimSuffix(wat, ".wat")+".wasm")
+	if err := os.WriteFile(p, testwasm.Wat(t, filepath.Join(testwasm.Root(), "host", "engine", "testdata", wat)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// admissionHost starts a host running the echoing guest and returns it, a
+// client and its id.
+func admissionHost(t *testing.T, guest string, extra ...string) (*hostProc, *lattice.Client, string) {
+	t.Helper()
+	h := startHost(t, append([]string{"--allow-unsigned"}, extra...)...)
+	c, err := lattice.Connect(h.url, lattice.WithTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	hosts, err := c.Hosts(context.Background())
+	if err != nil || len(hosts) != 1 {
+		t.Fatalf("hosts = %v, %v", hosts, err)
+	}
+	if _, err := c.StartActor(context.Background(), hosts[0].ID, lattice.StartActorRequest{Ref: guest}); err != nil {
+		t.Fatal(err)
+	}
+	stillServes(t, c)
+	return h, c, hosts[0].ID
+}
+
+// stillServes checks that the guest started by admissionHost answers.
+func stillServes(t *testing.T, c *lattice.Client) {
+	t.Helper()
+	out, err := c.Call(context.Background(), "guest", "echo", []byte("still serving"))
+	if err != nil || string(out) != "still serving" {
+		t.Fatalf("call the guest = %q, %v", out, err)
+	}
+}
+
+// A start_actor message naming a file cannot take a host down or probe
+// its files: /dev/zero, a FIFO, a sparse 1 GiB file and paths outside the
+// allowed directories are refused with a clear error, quickly, without
+// the host's memory growing, and the host keeps serving.
+func TestHostRefusesModuleFilesItMustNotRead(t *testing.T) {
+	dir := t.TempDir()
+	guest := guestFile(t, dir, "guest.wat")
+	h, c, id := admissionHost(t, guest, "--allow-file-dir", dir, "--allow-file-dir", "/dev")
+
+	big := filepath.Join(dir, "big.wasm")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 30); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	f.Close()
+	fifo := filepath.Join(dir, "pipe.wasm")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir() // exists, but not allowed
+	os.WriteFile(filepath.Join(outside, "real.wasm"), []byte("\x00asm"), 0o644)
+	link := filepath.Join(dir, "escape.wasm")
+	if err := os.Symlink("/etc/passwd", link); err != nil {
+		t.Fatal(err)
+	}
+
+	pid := h.cmd.Process.Pid
+	rssBefore := procRSS(t, pid)
+	notAllowed := "not under a directory this host allows modules from (wisp up --allow-file-dir DIR"
+	for _, tc := range []struct{ ref, want string }{
+		{"/dev/zero", "not a regular file"},
+		{fifo, "not a regular file"},
+		{big, "1073741824 bytes, above this host's ceiling of 67108864 bytes per module (wisp up --max-module-size)"},
+		{"/etc/passwd", notAllowed},
+		{"/etc/no-such-file-for-wisp", notAllowed},
+		{filepath.Join(outside, "real.wasm"), notAllowed},
+		{filepath.Join(outside, "missing.wasm"), notAllowed},
+		{filepath.Join(dir, "..", filepath.Base(outside), "real.wasm"), notAllowed},
+		{link, notAllowed},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		begin := time.Now()
+		_, err := c.StartActor(ctx, id, lattice.StartActorRequest{Ref: tc.ref})
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("start %s = %v, want an error saying %q", tc.ref, err, tc.want)
+		}
+		t.Logf("%s: refused in %s: %v", tc.ref, time.Since(begin).Round(time.Millisecond), err)
+		if took := time.Since(begin); took > 10*time.Second {
+			t.Fatalf("start %s took %s to be refused", tc.ref, took)
+		}
+	}
+	// An existing file outside and a missing one get the same answer.
+	_, errReal := c.StartActor(context.Background(), id, lattice.StartActorRequest{Ref: filepath.Join(outside, "real.wasm")})
+	_, errMissing := c.StartActor(context.Background(), id, lattice.StartActorRequest{Ref: filepath.Join(outside, "missing.wasm")})
+	if a, b := strings.ReplaceAll(errReal.Error(), "real.wasm", "X"), strings.ReplaceAll(errMissing.Error(), "missing.wasm", "X"); a != b {
+		t.Fatalf("an existing file and a missing one outside the allowed directories are told apart:\n%s\n%s", a, b)
+	}
+
+	stillServes(t, c)
+	rssAfter := procRSS(t, pid)
+	t.Logf("host RSS: %d MB before the refused starts, %d MB after", rssBefore>>20, rssAfter>>20)
+	if rssAfter-rssBefore > 64<<20 {
+		t.Fatalf("host RSS grew from %d MB to %d MB refusing files", rssBefore>>20, rssAfter>>20)
+	}
+}
+
+// Asking a host for a billion instances, by a start or by a scale, is
+// refused at once with the ceiling and the flag that raises it; the host's
+// memory does not move and it keeps serving.
+func TestHostRefusesABillionInstances(t *testing.T) {
+	dir := t.TempDir()
+	h, c, id := admissionHost(t, guestFile(t, dir, "guest.wat"), "--max-instances", "50", "--max-host-instances", "60")
+	pid := h.cmd.Process.Pid
+	rssBefore, cpuBefore := procRSS(t, pid), procCPU(t, pid)
+
+	_, errOut, code := run(t, h.url, "scale", "actor", "guest", "1000000000")
+	if code == 0 || !strings.Contains(errOut, "1000000000 instances: above this host's ceiling of 50 per start or scale (wisp up --max-instances)") {
+		t.Fatalf("scale to 1e9: exit %d, %s", code, errOut)
+	}
+	_, err := c.StartActor(context.Background(), id, lattice.StartActorRequest{Ref: guestFile(t, dir, "start_runs.wat"), Count: 1_000_000_000})
+	if err == nil || !strings.Contains(err.Error(), "(wisp up --max-instances)") {
+		t.Fatalf("start with 1e9 instances = %v", err)
+	}
+	// Within the per-request ceiling but past the host's total.
+	if _, err := c.ScaleActor(context.Background(), id, "guest", 50); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.StartActor(context.Background(), id, lattice.StartActorRequest{Ref: guestFile(t, dir, "start_runs.wat"), Count: 20})
+	if err == nil || !strings.Contains(err.Error(), "the host would run 70, above this host's ceiling of 60 instances in all (wisp up --max-host-instances)") {
+		t.Fatalf("start past the host's total = %v", err)
+	}
+	// Limits above the host's are refused too.
+	_, err = c.StartActor(context.Background(), id, lattice.StartActorRequest{Ref: guestFile(t, dir, "start_runs.wat"),
+		Limits: lattice.ActorLimits{MaxMemoryPages: 1 << 20}})
+	if err == nil || !strings.Contains(err.Error(), "max_memory_pages 1048576 is above this host's ceiling of 1024 pages (wisp up --max-memory-pages)") {
+		t.Fatalf("start asking for 64 GiB of memory = %v", err)
+	}
+	_, err = c.StartActor(context.Background(), id, lattice.StartActorRequest{Ref: guestFile(t, dir, "start_runs.wat"),
+		Limits: lattice.ActorLimits{CallTimeoutMS: 3_600_000}})
+	if err == nil || !strings.Contains(err.Error(), "(wisp up --call-timeout)") {
+		t.Fatalf("start asking for an hour per call = %v", err)
+	}
+
+	stillServes(t, c)
+	if _, err := c.ScaleActor(context.Background(), id, "guest", 1); err != nil {
+		t.Fatal(err)
+	}
+	rssAfter, cpuAfter := procRSS(t, pid), procCPU(t, pid)
+	t.Logf("host RSS %d MB -> %d MB, CPU used %s", rssBefore>>20, rssAfter>>20, cpuAfter-cpuBefore)
+	if rssAfter-rssBefore > 64<<20 {
+		t.Fatalf("host RSS grew from %d MB to %d MB", rssBefore>>20, rssAfter>>20)
+	}
+	if cpuAfter-cpuBefore > 10*time.Second {
+		t.Fatalf("host used %s of CPU refusing", cpuAfter-cpuBefore)
+	}
+}

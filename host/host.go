@@ -80,10 +80,10 @@ type options struct {
 
 	ceilings Ceilings
 	fileDirs []string
-	router  Router
-	ownEng  engine.Engine
-	policy  Policy
-	pull    PullFunc
+	router   Router
+	ownEng   engine.Engine
+	policy   Policy
+	pull     PullFunc
 
 	heartbeat time.Duration
 	jsDomain  string

@@ -220,3 +220,37 @@ func TestHostRefusesABillionInstances(t *testing.T) {
 		t.Fatalf("host used %s of CPU refusing", cpuAfter-cpuBefore)
 	}
 }
+
+// A manifest asking for a billion replicas is refused by `wisp app
+// validate` and `wisp app deploy` before any host is asked for anything.
+func TestManifestWithABillionReplicasIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	guest := guestFile(t, dir, "guest.wat")
+	h, c, _ := admissionHost(t, guest)
+	pid := h.cmd.Process.Pid
+	rssBefore := procRSS(t, pid)
+	manifest := filepath.Join(dir, "billion.yaml")
+	os.WriteFile(manifest, []byte(`apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: billion}
+spec:
+  components:
+    - name: many
+      type: actor
+      properties: {image: "file://`+guestFile(t, dir, "start_runs.wat")+`"}
+      traits:
+        - type: spreadscaler
+          properties: {replicas: 1000000000}
+`), 0o644)
+	want := "billion.yaml:10: component \"many\": trait spreadscaler: replicas: 1000000000: above the ceiling of 10000 replicas per component"
+	for _, verb := range []string{"validate", "deploy"} {
+		_, errOut, code := run(t, h.url, "app", verb, manifest)
+		if code != 7 || !strings.Contains(errOut, want) {
+			t.Fatalf("app %s: exit %d, %s", verb, code, errOut)
+		}
+	}
+	stillServes(t, c)
+	if rssAfter := procRSS(t, pid); rssAfter-rssBefore > 64<<20 {
+		t.Fatalf("host RSS grew from %d MB to %d MB", rssBefore>>20, rssAfter>>20)
+	}
+}

@@ -2,16 +2,22 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/app"
 )
 
 func init() {
@@ -252,5 +258,102 @@ spec:
 	stillServes(t, c)
 	if rssAfter := procRSS(t, pid); rssAfter-rssBefore > 64<<20 {
 		t.Fatalf("host RSS grew from %d MB to %d MB", rssBefore>>20, rssAfter>>20)
+	}
+}
+
+// wedgedHost is a plain NATS responder posing as a host labelled
+// zone=wedged: it answers pings and inventories (nothing runs) and
+// accepts every start_actor, then never reports an outcome. It returns
+// how many starts it accepted. It answers on a connection of its own,
+// made as the tests' clients are.
+func wedgedHost(t *testing.T, url string) *atomic.Int64 {
+	t.Helper()
+	c, err := lattice.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	nc := c.Conn()
+	kp, err := nkeys.CreateServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := kp.PublicKey()
+	sum := lattice.HostSummary{ID: id, Name: "wedged", Lattice: lattice.DefaultLattice, Labels: map[string]string{"zone": "wedged"}, StartedAt: time.Now()}
+	reply := func(m *nats.Msg, v any) {
+		b, _ := json.Marshal(v)
+		m.Respond(b)
+	}
+	var starts atomic.Int64
+	for subject, fn := range map[string]nats.MsgHandler{
+		lattice.PingSubject(lattice.DefaultLattice): func(m *nats.Msg) { reply(m, sum) },
+		lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbInventory): func(m *nats.Msg) {
+			reply(m, lattice.HostInventory{Ack: lattice.Ack{Accepted: true}, Host: sum, Actors: []lattice.ActorDescription{}})
+		},
+		lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbStartActor): func(m *nats.Msg) {
+			starts.Add(1)
+			reply(m, lattice.Ack{Accepted: true}) // and nothing more, ever
+		},
+	} {
+		if _, err := nc.Subscribe(subject, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return &starts
+}
+
+// While a host that accepted a start never reports it, the reconciler of
+// a real host deploys another application in seconds, and `wisp app
+// status` shows no placement on the wedged host.
+func TestWedgedHostDoesNotStallOtherApps(t *testing.T) {
+	dir := t.TempDir()
+	guest := guestFile(t, dir, "guest.wat")
+	h, c, _ := admissionHost(t, guest, "--label", "zone=good")
+	starts := wedgedHost(t, h.url)
+	pid := h.cmd.Process.Pid
+	cpuBefore := procCPU(t, pid)
+	manifest := func(name, zone string) string {
+		p := filepath.Join(dir, name+".yaml")
+		os.WriteFile(p, []byte(`apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: `+name+`}
+spec:
+  components:
+    - name: `+name+`
+      type: actor
+      properties: {image: "file://`+guestFile(t, dir, "start_runs.wat")+`"}
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 1
+            spread: [{name: z, requirements: {zone: `+zone+`}}]
+`), 0o644)
+		return p
+	}
+	mustRun(t, h.url, "app", "deploy", manifest("stuck", "wedged"))
+	for deadline := time.Now().Add(30 * time.Second); starts.Load() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the reconciler never asked the wedged host to start the actor")
+		}
+	}
+	begin := time.Now()
+	mustRun(t, h.url, "app", "deploy", manifest("other", "good"), "--wait", "30s")
+	took := time.Since(begin)
+	t.Logf("another app deployed in %s while a start hung on the wedged host", took.Round(time.Millisecond))
+	if took > 15*time.Second {
+		t.Fatalf("the other app took %s to deploy", took)
+	}
+	st := appStatus(t, h.url, "stuck")
+	if st.Phase == app.PhaseDeployed || st.Components[0].Running != 0 || len(st.Components[0].Hosts) != 0 {
+		t.Fatalf("status of the wedged app shows what no inventory confirms: %+v", st)
+	}
+	stillServes(t, c)
+	cpu := procCPU(t, pid) - cpuBefore
+	t.Logf("host CPU while waiting on the wedged host: %s", cpu)
+	if cpu > time.Duration(float64(time.Since(begin))*0.5) {
+		t.Fatalf("host used %s of CPU in %s", cpu, time.Since(begin))
 	}
 }

@@ -357,3 +357,44 @@ spec:
 		t.Fatalf("host used %s of CPU in %s", cpu, time.Since(begin))
 	}
 }
+
+// A module whose start function loops forever fails to start at the call
+// timeout on every engine, `wisp start actor` says why, the host's CPU goes
+// back to idle and it keeps serving.
+func TestLoopingStartFunctionFailsAtTheCallTimeout(t *testing.T) {
+	engines := [][]string{{"--engine-mode", "compiler"}, {"--engine-mode", "interpreter"}}
+	if strings.Contains(buildTags, "wasmtime") {
+		engines = append(engines, []string{"--engine", "wasmtime"})
+	}
+	for _, engine := range engines {
+		t.Run(strings.Join(engine, "="), func(t *testing.T) {
+			dir := t.TempDir()
+			h, c, id := admissionHost(t, guestFile(t, dir, "guest.wat"), append(engine, "--call-timeout", "2s")...)
+			pid := h.cmd.Process.Pid
+			for _, wat := range []string{"start_loop.wat", "init_loop.wat"} {
+				begin := time.Now()
+				_, errOut, code := run(t, h.url, "start", "actor", guestFile(t, dir, wat), "--host", id)
+				took := time.Since(begin)
+				if code == 0 || !strings.Contains(errOut, "module start function ran past 2s") {
+					t.Fatalf("start %s: exit %d, %s", wat, code, errOut)
+				}
+				if took > 30*time.Second {
+					t.Fatalf("start %s took %s to fail", wat, took)
+				}
+				// Nothing of it keeps running: over two seconds the host
+				// uses far less than a core.
+				before := procCPU(t, pid)
+				time.Sleep(2 * time.Second)
+				cpu := procCPU(t, pid) - before
+				t.Logf("%s: failed in %s; host CPU in the 2 s after: %s", wat, took.Round(time.Millisecond), cpu)
+				if cpu > time.Second {
+					t.Fatalf("host used %s of CPU in the 2 s after the start failed: a guest still spins", cpu)
+				}
+				if _, errOut, _ := run(t, h.url, "stop", "actor", strings.TrimSuffix(wat, ".wat"), "--host", id); strings.Contains(errOut, "still starting") {
+					t.Fatalf("stop after the failed start: %s", errOut)
+				}
+			}
+			stillServes(t, c)
+		})
+	}
+}

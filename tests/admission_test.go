@@ -1,6 +1,9 @@
 package tests
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/json"
 	"os"
@@ -14,6 +17,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
@@ -396,5 +403,100 @@ func TestLoopingStartFunctionFailsAtTheCallTimeout(t *testing.T) {
 			}
 			stillServes(t, c)
 		})
+	}
+}
+
+// gzipBomb is a gzipped tar archive of one entry, name, of size bytes of
+// zeros, made without compressing them all: deflate's output for a MiB of
+// zeros after a MiB of zeros is the same every time, so it is repeated.
+// The gzip trailer is left off; a reader within its limits never gets
+// there.
+func gzipBomb(t *testing.T, name string, size int64) []byte {
+	t.Helper()
+	var hdr bytes.Buffer
+	tw := tar.NewWriter(&hdr)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Flush()
+	var out bytes.Buffer
+	out.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff})
+	fw, _ := flate.NewWriter(&out, flate.BestCompression)
+	zeros := make([]byte, 1<<20)
+	fw.Write(hdr.Bytes()[:512])
+	fw.Write(zeros)
+	fw.Flush()
+	mark := out.Len()
+	fw.Write(zeros)
+	fw.Flush()
+	chunk := append([]byte(nil), out.Bytes()[mark:]...)
+	for n := int64(2 << 20); n < size; n += 1 << 20 {
+		out.Write(chunk)
+	}
+	return out.Bytes()
+}
+
+// pushLayer pushes an artifact of one layer to a plain-HTTP registry.
+func pushLayer(t *testing.T, ref, mediaType string, layer []byte) {
+	t.Helper()
+	ctx := context.Background()
+	name, tag, _ := strings.Cut(ref, ":")
+	if i := strings.LastIndexByte(ref, ':'); i > strings.IndexByte(ref, '/') {
+		name, tag = ref[:i], ref[i+1:]
+	}
+	repo, err := remote.NewRepository(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.PlainHTTP = true
+	config := []byte("{}")
+	cd := content.NewDescriptorFromBytes("application/vnd.oci.image.config.v1+json", config)
+	ld := content.NewDescriptorFromBytes(mediaType, layer)
+	for _, b := range []struct {
+		d ocispec.Descriptor
+		b []byte
+	}{{cd, config}, {ld, layer}} {
+		if err := repo.Push(ctx, b.d, bytes.NewReader(b.b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{ld}})
+	md := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, m)
+	if err := repo.PushReference(ctx, md, bytes.NewReader(m), tag); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A tag in a real registry whose layer is 4 MB of gzip expanding to 4 GiB
+// is refused by a host at almost no CPU, and the host keeps serving.
+func TestHostRefusesGzipBombLayer(t *testing.T) {
+	reg := startRegistry(t, "", "")
+	dir := t.TempDir()
+	h, c, id := admissionHost(t, guestFile(t, dir, "guest.wat"))
+	for _, name := range []string{"zeros.bin", "bomb.wasm"} {
+		pushLayer(t, reg.addr+"/bomb/"+strings.TrimSuffix(name, ".wasm")+":1", "application/vnd.oci.image.layer.v1.tar+gzip", gzipBomb(t, name, 4<<30))
+	}
+	pid := h.cmd.Process.Pid
+	rssBefore := procRSS(t, pid)
+	for _, tc := range []struct{ ref, want string }{
+		{reg.addr + "/bomb/zeros.bin:1", `holds "zeros.bin", which is not a .wasm file`},
+		{reg.addr + "/bomb/bomb:1", "is 4294967296 bytes, the limit is 67108864 (--max-layer-size)"},
+	} {
+		before := procCPU(t, pid)
+		_, err := c.StartActor(context.Background(), id, lattice.StartActorRequest{Ref: tc.ref})
+		cpu := procCPU(t, pid) - before
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("start %s = %v, want %q", tc.ref, err, tc.want)
+		}
+		t.Logf("%s: refused, host CPU %s: %v", tc.ref, cpu, err)
+		if cpu > 2*time.Second {
+			t.Fatalf("the host spent %s of CPU refusing %s", cpu, tc.ref)
+		}
+	}
+	stillServes(t, c)
+	rssAfter := procRSS(t, pid)
+	t.Logf("host RSS %d MB -> %d MB", rssBefore>>20, rssAfter>>20)
+	if rssAfter-rssBefore > 24<<20 {
+		t.Fatalf("host RSS grew from %d MB to %d MB", rssBefore>>20, rssAfter>>20)
 	}
 }

@@ -355,7 +355,7 @@ func TestNotAnActorRefused(t *testing.T) {
 		"badwasm:1":   {MediaTypeWasmLayer: []byte("definitely not wasm")},
 		"twowasm:1":   {MediaTypeTarLayer: tarOf(t, map[string][]byte{"a.wasm": module(t, 1), "b.wasm": module(t, 1)}, false)},
 		// Decompression stops at the first entry that is not a module.
-		"readme:1": {MediaTypeTarLayer: tarOf(t, map[string][]byte{"README": []byte("hi"), "actor.wasm": module(t, 1)}, false)},
+		"readme:1":  {MediaTypeTarLayer: tarOf(t, map[string][]byte{"README": []byte("hi"), "actor.wasm": module(t, 1)}, false)},
 		"notwasm:1": {MediaTypeTarGzipLayer: tarOf(t, map[string][]byte{"actor.wasm": []byte("text, not a module")}, true)},
 	}
 	for repoTag, layers := range cases {

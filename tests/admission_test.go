@@ -500,3 +500,36 @@ func TestHostRefusesGzipBombLayer(t *testing.T) {
 		t.Fatalf("host RSS grew from %d MB to %d MB", rssBefore>>20, rssAfter>>20)
 	}
 }
+
+// After a scale-down the closed instances' memory goes back to the
+// system: the host's RSS returns near where it was before the scale-up.
+func TestScaleDownGivesMemoryBack(t *testing.T) {
+	dir := t.TempDir()
+	h, c, id := admissionHost(t, guestFile(t, dir, "guest.wat"), "--max-instances", "64")
+	echo := testwasm.GoActorFile(t, "actors/echo")
+	if _, err := c.StartActor(context.Background(), id, lattice.StartActorRequest{Ref: echo, Name: "echo"}); err != nil {
+		t.Fatal(err)
+	}
+	pid := h.cmd.Process.Pid
+	settle := func() int64 { time.Sleep(time.Second); return procRSS(t, pid) }
+	before := settle()
+	if _, err := c.ScaleActor(context.Background(), id, "echo", 40); err != nil {
+		t.Fatal(err)
+	}
+	peak := settle()
+	if _, err := c.ScaleActor(context.Background(), id, "echo", 1); err != nil {
+		t.Fatal(err)
+	}
+	after := settle()
+	t.Logf("host RSS with 1 echo instance %d MB, with 40 %d MB, back at 1 %d MB", before>>20, peak>>20, after>>20)
+	if peak-before < 40<<20 {
+		t.Fatalf("40 instances took only %d MB: the test measures nothing", (peak-before)>>20)
+	}
+	if kept := after - before; kept > (peak-before)/4 {
+		t.Fatalf("after the scale-down the host keeps %d MB of the %d MB the instances took", kept>>20, (peak-before)>>20)
+	}
+	if out, err := c.Call(context.Background(), "echo", "Echo.Reply", []byte("hi")); err != nil || string(out) != "hi" {
+		t.Fatalf("echo after the scale-down = %q, %v", out, err)
+	}
+	stillServes(t, c)
+}

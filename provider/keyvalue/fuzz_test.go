@@ -48,7 +48,7 @@ func FuzzDispatch(f *testing.F) {
 	seed(8, ListRangeRequest{ListName: "l", Start: -2147483648, Stop: 2147483647})
 	seed(9, SetAddRequest{SetName: "s", Value: "x"})
 	seed(13, []string{"s", "t"})
-	f.Add(uint8(1), []byte{0xdf, 0xff, 0xff, 0xff, 0xff}) // a map declaring 2³²-1 entries
+	f.Add(uint8(1), []byte{0xdf, 0xff, 0xff, 0xff, 0xff})  // a map declaring 2³²-1 entries
 	f.Add(uint8(13), []byte{0xdd, 0x7f, 0xff, 0xff, 0xff}) // an array declaring 2³¹-1 entries
 	f.Fuzz(func(t *testing.T, op uint8, payload []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

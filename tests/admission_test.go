@@ -533,3 +533,23 @@ func TestScaleDownGivesMemoryBack(t *testing.T) {
 	}
 	stillServes(t, c)
 }
+
+// A host with its own server reads module files only from the directory
+// `wisp up` started in (here the repository's root) by default.
+func TestHostReadsFilesFromItsStartDirectoryByDefault(t *testing.T) {
+	h := startHostEnv(t, []string{"WISP_ALLOW_FILE_DIR="}, "--allow-unsigned")
+	repoDir, err := os.MkdirTemp(testwasm.Root(), ".test-files-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(repoDir) })
+	mustRun(t, h.url, "start", "actor", guestFile(t, repoDir, "guest.wat"))
+	if out := mustRun(t, h.url, "call", "guest", "echo", "from the repository"); out != "from the repository\n" {
+		t.Fatalf("call printed %q", out)
+	}
+	outside := guestFile(t, t.TempDir(), "start_runs.wat")
+	_, errOut, code := run(t, h.url, "start", "actor", outside)
+	if code == 0 || !strings.Contains(errOut, "not under a directory this host allows modules from (wisp up --allow-file-dir DIR") {
+		t.Fatalf("start from outside the start directory: exit %d, %s", code, errOut)
+	}
+}

@@ -25,12 +25,10 @@ func (f *upFlags) allowedFileDirs(join bool) ([]string, error) {
 		}
 		dirs = []string{wd}
 	}
+	// A directory may not exist yet (actors built after the host starts);
+	// one that exists must be a directory.
 	for _, d := range dirs {
-		st, err := os.Stat(d)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("--allow-file-dir %s: %w", d, err)}
-		}
-		if !st.IsDir() {
+		if st, err := os.Stat(d); err == nil && !st.IsDir() {
 			return nil, usageError{fmt.Errorf("--allow-file-dir %s: not a directory", d)}
 		}
 	}

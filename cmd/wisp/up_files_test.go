@@ -37,8 +37,14 @@ func TestAllowedFileDirsDefaults(t *testing.T) {
 			}
 		})
 	}
-	f := upFlags{fileDirs: []string{a + "/missing"}}
+	file := a + "/file"
+	os.WriteFile(file, nil, 0o644)
+	f := upFlags{fileDirs: []string{file}}
 	if _, err := f.allowedFileDirs(false); err == nil {
-		t.Fatal("a missing --allow-file-dir was accepted")
+		t.Fatal("a file was accepted as --allow-file-dir")
+	}
+	f = upFlags{fileDirs: []string{a + "/built-later"}}
+	if dirs, err := f.allowedFileDirs(false); err != nil || len(dirs) != 1 {
+		t.Fatalf("a directory that does not exist yet: %q, %v", dirs, err)
 	}
 }

@@ -342,7 +342,7 @@ func newEnv(b *testing.B) *benchEnv {
 	// Unsigned: the benchmarks measure calls; wispbench measures a start
 	// with claims.
 	h, err := host.New(ctx, nc, host.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		host.WithPolicy(host.Policy{AllowUnsigned: true}))
+		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -91,6 +90,12 @@ func (h *Host) StartActor(ctx context.Context, req lattice.StartActorRequest) (*
 	if req.Ref == "" {
 		return nil, errors.New("start actor: no module reference")
 	}
+	if err := h.checkLimits(req.Limits); err != nil {
+		return nil, fmt.Errorf("start actor %s: %w", req.Ref, err)
+	}
+	if err := h.checkInstances(req.Name, max(req.Count, 1)); err != nil {
+		return nil, fmt.Errorf("start actor %s with %w", req.Ref, err)
+	}
 	wasm, err := h.load(ctx, req.Ref)
 	if err != nil {
 		return nil, fmt.Errorf("start actor: %w", err)
@@ -103,16 +108,12 @@ func (h *Host) StartActor(ctx context.Context, req lattice.StartActorRequest) (*
 }
 
 // load reads the module ref names: an absolute file path (optionally
-// file://) on this host, or an OCI reference pulled through the host's
-// registry client.
+// file://) under a directory the host allows, or an OCI reference pulled
+// through the host's registry client.
 func (h *Host) load(ctx context.Context, ref string) ([]byte, error) {
 	path, isFile := strings.CutPrefix(ref, "file://")
 	if isFile || filepath.IsAbs(path) {
-		wasm, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read module: %w", err)
-		}
-		return wasm, nil
+		return h.readModuleFile(path)
 	}
 	if h.opts.pull == nil {
 		return nil, fmt.Errorf("%s is neither an absolute file path nor pullable: this host has no registry client", ref)

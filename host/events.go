@@ -73,6 +73,9 @@ func (h *Host) actorEvent(command, requestID string, a *Actor) lattice.ActorEven
 func (h *Host) startReported(ctx context.Context, req lattice.StartActorRequest) {
 	a, err := h.StartActor(ctx, req)
 	if err != nil {
+		// What the start read, pulled or compiled is garbage now: a
+		// refused oversize load must not leave the host bigger.
+		freeMemory()
 		h.log.Warn("actor failed to start", "ref", req.Ref, "err", err)
 		h.publish(lattice.EventActorFailed, lattice.ActorEventData{HostID: h.id, RequestID: req.RequestID, Command: "start", Name: req.Name, Ref: req.Ref, Error: err.Error(), Code: codeOf(err)})
 		return

@@ -77,10 +77,13 @@ type options struct {
 	engine  engine.Config
 	limits  lattice.ActorLimits
 	log     *slog.Logger
-	router  Router
-	ownEng  engine.Engine
-	policy  Policy
-	pull    PullFunc
+
+	ceilings Ceilings
+	fileDirs []string
+	router   Router
+	ownEng   engine.Engine
+	policy   Policy
+	pull     PullFunc
 
 	heartbeat time.Duration
 	jsDomain  string
@@ -112,6 +115,7 @@ func WithEngine(c engine.Config) Option {
 func WithEngineInstance(e engine.Engine) Option { return func(o *options) { o.ownEng = e } }
 
 // WithDefaultLimits sets the limits of actors started without their own.
+// They are the host's ceilings too: a start asking for more is refused.
 func WithDefaultLimits(l lattice.ActorLimits) Option { return func(o *options) { o.limits = l } }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -156,6 +160,12 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 	if o.limits.CallTimeoutMS == 0 {
 		o.limits.CallTimeoutMS = engine.DefaultCallTimeout.Milliseconds()
 	}
+	o.ceilings = o.ceilings.withDefaults()
+	dirs, err := resolveDirs(o.fileDirs)
+	if err != nil {
+		return nil, err
+	}
+	o.fileDirs = dirs
 	kp, err := nkeys.CreateServer()
 	if err != nil {
 		return nil, fmt.Errorf("host key: %w", err)
@@ -381,6 +391,10 @@ func (h *Host) handleControl(m *nats.Msg) {
 				respondJSON(m, ack(lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("scale %s: count %d: want at least 1", req.Actor, req.Count))))
 				return
 			}
+			if err := h.checkInstances(req.Actor, req.Count); err != nil {
+				respondJSON(m, ack(fmt.Errorf("scale %s to %w", req.Actor, err)))
+				return
+			}
 			respondJSON(m, lattice.Ack{Accepted: true})
 			h.scaleReported(ctx, req)
 		case lattice.VerbStopActor:
@@ -410,6 +424,12 @@ func (h *Host) canStart(req lattice.StartActorRequest) error {
 	}
 	if h.opts.noActors {
 		return lattice.WithCode(lattice.CodeRefused, fmt.Errorf("start actor %s: host %s runs providers only", req.Ref, h.opts.name))
+	}
+	if err := h.checkLimits(req.Limits); err != nil {
+		return fmt.Errorf("start actor %s: %w", req.Ref, err)
+	}
+	if err := h.checkInstances(req.Name, max(req.Count, 1)); err != nil {
+		return fmt.Errorf("start actor %s with %w", req.Ref, err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -486,6 +506,7 @@ func (h *Host) StopActor(ctx context.Context, name string) error {
 		return fmt.Errorf("stop %s: %w", name, ErrActorNotFound)
 	}
 	err := a.stop(ctx)
+	freeMemory()
 	h.publish(lattice.EventActorStopped, lattice.ActorEventData{HostID: h.id, Command: "stop", Name: a.name, Ref: a.ref})
 	return err
 }
@@ -496,8 +517,18 @@ func (h *Host) ScaleActor(ctx context.Context, name string, count int) (*Actor, 
 	if !ok {
 		return nil, fmt.Errorf("scale %s: %w", name, ErrActorNotFound)
 	}
+	if err := h.checkInstances(name, count); err != nil {
+		return nil, fmt.Errorf("scale %s to %w", name, err)
+	}
+	before := a.pool.Stats().Size
 	if err := a.pool.Scale(ctx, count); err != nil {
 		return nil, fmt.Errorf("scale %s: %w", name, err)
+	}
+	if count < before {
+		// The closed instances' memory is garbage now; give it back to
+		// the system rather than keep it for instances that may never
+		// come back.
+		freeMemory()
 	}
 	return a, nil
 }

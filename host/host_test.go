@@ -76,7 +76,7 @@ func newEnv(t *testing.T, opts ...host.Option) *env {
 	// Most tests run hand-written and unsigned guests; policy_test.go
 	// covers the default policy.
 	opts = append([]host.Option{host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))), host.WithEngineInstance(sharedEngine),
-		host.WithPolicy(host.Policy{AllowUnsigned: true})}, opts...)
+		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir())}, opts...)
 	h, err := host.New(ctx, nc, opts...)
 	if err != nil {
 		t.Fatal(err)

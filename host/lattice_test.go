@@ -28,7 +28,7 @@ func (e *env) addHost(t *testing.T, opts ...host.Option) *host.Host {
 	t.Helper()
 	nc := e.lat.ConnectInProcess(t, auth.HostUser)
 	opts = append([]host.Option{host.WithLogger(slog.New(slog.NewTextHandler(e.logs, nil))), host.WithEngineInstance(sharedEngine),
-		host.WithPolicy(host.Policy{AllowUnsigned: true})}, opts...)
+		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir())}, opts...)
 	h, err := host.New(context.Background(), nc, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +325,7 @@ func TestHostReregistersAfterItsNATSServerRestarts(t *testing.T) {
 	}
 	defer nc.Close()
 	logs := &logBuffer{}
-	h, err := host.New(ctx, nc, host.WithEngineInstance(sharedEngine), host.WithPolicy(host.Policy{AllowUnsigned: true}),
+	h, err := host.New(ctx, nc, host.WithEngineInstance(sharedEngine), host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()),
 		host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)

@@ -215,7 +215,7 @@ func TestSignedButNotWaPCIsRefusedClearly(t *testing.T) {
 func TestTwoModulesCannotShareAnAlias(t *testing.T) {
 	e := newEnv(t, host.WithPolicy(host.Policy{}))
 	nc := e.lat.ConnectInProcess(t, auth.HostUser)
-	second, err := host.New(context.Background(), nc, host.WithEngineInstance(sharedEngine))
+	second, err := host.New(context.Background(), nc, host.WithEngineInstance(sharedEngine), host.WithFileDirs(os.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,7 +276,11 @@ func parseManifest(d descriptor, b []byte, maxLayer int64) (ocispec.Manifest, de
 var wasmMagic = []byte{0, 'a', 's', 'm'}
 
 // moduleFromLayer returns the module in a layer: the layer itself, or the
-// one .wasm file in a (gzipped) tar layer.
+// one .wasm file in a (gzipped) tar layer. Decompression is bounded by
+// maxLayer bytes of expanded archive, headers included, and stops at the
+// first entry that is not a regular .wasm file or that is over the limit:
+// a few megabytes of gzip that expand to gigabytes cost no more than
+// maxLayer bytes of inflating.
 func moduleFromLayer(d descriptor, b []byte, maxLayer int64) ([]byte, error) {
 	if bytes.HasPrefix(b, wasmMagic) {
 		return b, nil
@@ -284,13 +288,19 @@ func moduleFromLayer(d descriptor, b []byte, maxLayer int64) ([]byte, error) {
 	if d.MediaType == MediaTypeWasmLayer {
 		return nil, fmt.Errorf("%w: layer %s is not a Wasm module", ErrNotActor, d.Digest)
 	}
+	tooLarge := func(what string) error {
+		return fmt.Errorf("%w: %s in layer %s expands past %d bytes, the limit (--max-layer-size)", ErrTooLarge, what, d.Digest, maxLayer)
+	}
 	var r io.Reader = bytes.NewReader(b)
+	var expanded *limitedReader
 	if bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			return nil, fmt.Errorf("%w: layer %s: %v", ErrNotActor, d.Digest, err)
 		}
-		r = zr
+		zr.Multistream(false)
+		expanded = &limitedReader{r: zr, left: maxLayer}
+		r = expanded
 	}
 	tr := tar.NewReader(r)
 	var mod []byte
@@ -300,24 +310,59 @@ func moduleFromLayer(d descriptor, b []byte, maxLayer int64) ([]byte, error) {
 			break
 		}
 		if err != nil {
+			if expanded != nil && expanded.over {
+				return nil, tooLarge("the archive")
+			}
 			return nil, fmt.Errorf("%w: layer %s is neither a Wasm module nor a tar archive: %v", ErrNotActor, d.Digest, err)
 		}
-		if h.Typeflag != tar.TypeReg || !strings.HasSuffix(h.Name, ".wasm") {
+		if h.Typeflag == tar.TypeDir && h.Size == 0 {
 			continue
+		}
+		if h.Typeflag != tar.TypeReg || !strings.HasSuffix(h.Name, ".wasm") {
+			return nil, fmt.Errorf("%w: layer %s holds %q, which is not a .wasm file: an actor layer holds one module", ErrNotActor, d.Digest, h.Name)
 		}
 		if mod != nil {
 			return nil, fmt.Errorf("%w: layer %s holds more than one .wasm file", ErrNotActor, d.Digest)
 		}
 		if h.Size > maxLayer {
-			return nil, fmt.Errorf("%w: %s in layer %s is %d bytes, the limit is %d", ErrTooLarge, h.Name, d.Digest, h.Size, maxLayer)
+			return nil, fmt.Errorf("%w: %s in layer %s is %d bytes, the limit is %d (--max-layer-size)", ErrTooLarge, h.Name, d.Digest, h.Size, maxLayer)
 		}
 		mod, err = io.ReadAll(io.LimitReader(tr, maxLayer+1))
+		if expanded != nil && expanded.over {
+			return nil, tooLarge(h.Name)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("layer %s: %s: %w", d.Digest, h.Name, err)
 		}
+		if !bytes.HasPrefix(mod, wasmMagic) {
+			return nil, fmt.Errorf("%w: %s in layer %s is not a Wasm module", ErrNotActor, h.Name, d.Digest)
+		}
 	}
-	if mod == nil || !bytes.HasPrefix(mod, wasmMagic) {
+	if mod == nil {
 		return nil, fmt.Errorf("%w: layer %s has no Wasm module", ErrNotActor, d.Digest)
 	}
 	return mod, nil
+}
+
+// limitedReader reads at most left bytes from r, then fails and records
+// that it was asked for more.
+type limitedReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+var errExpandedTooLarge = errors.New("expanded layer over the size limit")
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		l.over = true
+		return 0, errExpandedTooLarge
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }

@@ -331,7 +331,7 @@ func TestPlainOCILayersAccepted(t *testing.T) {
 	mod := module(t, 100)
 	cases := map[string]map[string][]byte{
 		"raw:1":     {MediaTypeTarLayer: mod}, // what `oras push ref file.wasm` writes
-		"tar:1":     {MediaTypeTarLayer: tarOf(t, map[string][]byte{"README": []byte("hi"), "actor.wasm": mod}, false)},
+		"tar:1":     {MediaTypeTarLayer: tarOf(t, map[string][]byte{"actor.wasm": mod}, false)},
 		"targzip:1": {MediaTypeTarGzipLayer: tarOf(t, map[string][]byte{"dist/actor.wasm": mod}, true)},
 	}
 	for repoTag, layers := range cases {
@@ -354,6 +354,9 @@ func TestNotAnActorRefused(t *testing.T) {
 		"tarnowasm:1": {MediaTypeTarLayer: tarOf(t, map[string][]byte{"README": []byte("hi")}, false)},
 		"badwasm:1":   {MediaTypeWasmLayer: []byte("definitely not wasm")},
 		"twowasm:1":   {MediaTypeTarLayer: tarOf(t, map[string][]byte{"a.wasm": module(t, 1), "b.wasm": module(t, 1)}, false)},
+		// Decompression stops at the first entry that is not a module.
+		"readme:1":  {MediaTypeTarLayer: tarOf(t, map[string][]byte{"README": []byte("hi"), "actor.wasm": module(t, 1)}, false)},
+		"notwasm:1": {MediaTypeTarGzipLayer: tarOf(t, map[string][]byte{"actor.wasm": []byte("text, not a module")}, true)},
 	}
 	for repoTag, layers := range cases {
 		pushRaw(t, reg, "bad/"+repoTag, layers)

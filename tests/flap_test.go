@@ -211,7 +211,7 @@ func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
 			log.Debug("NATS", "host", name, "err", err)
 		}))
 		h, err := host.New(ctx, nc, host.WithName(name), host.WithLabels(labels), host.WithJetStreamDomain("cloud"),
-			host.WithLogger(log.With("name", name)), host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithHeartbeat(time.Second))
+			host.WithLogger(log.With("name", name)), host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithHeartbeat(time.Second), host.WithFileDirs(os.TempDir()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,7 +365,7 @@ func TestEdgeNoticesASilentUplink(t *testing.T) {
 		alias string
 	}{{hub, "cloudecho"}, {edge, "edgeecho"}} {
 		nc := connectAs(t, s.srv, auth.HostUser)
-		h, err := host.New(ctx, nc, host.WithJetStreamDomain("cloud"), host.WithLogger(quiet), host.WithPolicy(host.Policy{AllowUnsigned: true}))
+		h, err := host.New(ctx, nc, host.WithJetStreamDomain("cloud"), host.WithLogger(quiet), host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,13 +21,13 @@ func TestIoTPipelineExample(t *testing.T) {
 	cloud := startHost(t, "--name", "cloud", "--label", "tier=cloud", "--leaf-listen", leaf, "--js-domain", "cloud")
 	edgePort := freePort(t)
 	edgeURL := fmt.Sprintf("nats://127.0.0.1:%d", edgePort)
+	dir := t.TempDir() // where the actors are built: a leaf host reads module files only from where it is told
 	spawn(t, edgeURL, "--name", "gateway", "--nats-port", fmt.Sprint(edgePort), "--leaf-url", "nats://"+leaf, "--js-domain", "cloud",
-		"--cache-dir", t.TempDir(), "--label", "tier=gateway", "--label", "site=plant-1")
+		"--cache-dir", t.TempDir(), "--label", "tier=gateway", "--label", "site=plant-1", "--allow-file-dir", dir)
 	hostsByName(t, cloud.url, "default", 2)
 
 	// The example as a newcomer has it: build the actors next to the
 	// manifest, then deploy it (ports moved to free ones).
-	dir := t.TempDir()
 	mustRun(t, cloud.url, "build", "./examples/iot-pipeline/filter", "--cap", "wisp:coap", "--cap", "wasmcloud:messaging", "-o", filepath.Join(dir, "build", "filter.wasm"))
 	mustRun(t, cloud.url, "build", "./examples/iot-pipeline/readings", "--cap", "wasmcloud:messaging", "--cap", "wasmcloud:keyvalue", "--cap", "wasmcloud:httpserver",
 		"-o", filepath.Join(dir, "build", "readings.wasm"))

@@ -361,7 +361,7 @@ func startHost(bin, tmp, cache string, extra ...string) (*host, error) {
 		return nil, err
 	}
 	js, _ := os.MkdirTemp(tmp, "js-")
-	args := append([]string{"up", "--nats-port", strconv.Itoa(port), "--cache-dir", cache, "--js-dir", js, "--log-level", "warn"}, extra...)
+	args := append([]string{"up", "--nats-port", strconv.Itoa(port), "--cache-dir", cache, "--js-dir", js, "--log-level", "warn", "--allow-file-dir", tmp}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "WISP_CONFIG_DIR="+filepath.Join(tmp, "config"))
 	logs := &bytes.Buffer{}

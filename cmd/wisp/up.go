@@ -65,6 +65,10 @@ type upFlags struct {
 	tlsKey         string
 	tlsCA          string
 	tlsMode        string
+	fileDirs       []string
+	maxModule      int64
+	maxInstances   int
+	maxHostInst    int
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -168,6 +172,11 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA bundle that verifies cluster routes and the hub of a leaf connection (and clients, through the context)")
 	fl.StringVar(&f.tlsMode, "tls", "", "auto: TLS on every listener with a CA and certificate made and kept under the config dir")
+	ceil := host.DefaultCeilings()
+	fl.StringArrayVar(&f.fileDirs, "allow-file-dir", nil, "directory whose module files actors may start from (repeatable; env WISP_ALLOW_FILE_DIR, a list; default: the directory wisp up starts in, none when joining with --nats-url or --leaf-url)")
+	fl.Int64Var(&f.maxModule, "max-module-size", host.DefaultMaxModuleSize, "largest module file the host reads, in bytes")
+	fl.IntVar(&f.maxInstances, "max-instances", ceil.Instances, "most instances one start or scale may ask for (default sized to this machine's memory)")
+	fl.IntVar(&f.maxHostInst, "max-host-instances", ceil.HostInstances, "most actor instances the host runs in all (default sized to this machine's memory)")
 	fl.BoolVar(&f.noReconciler, "no-reconciler", false, "do not run the application reconciler here (one host of the lattice is its active one; see 'wisp app --help')")
 }
 
@@ -232,7 +241,13 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	}
 	defer nc.Close()
 
+	dirs, err := f.allowedFileDirs(join)
+	if err != nil {
+		return err
+	}
 	h, err := host.New(ctx, nc,
+		host.WithFileDirs(dirs...),
+		host.WithCeilings(host.Ceilings{Instances: f.maxInstances, HostInstances: f.maxHostInst, ModuleSize: f.maxModule}),
 		host.WithLattice(g.lattice),
 		host.WithName(f.name),
 		host.WithLabels(host.EnvLabels(os.Environ())),

@@ -114,6 +114,13 @@ func timeoutError(op string, d time.Duration) error {
 	return fmt.Errorf("%s: %w after %s", op, ErrTimeout, d)
 }
 
+// startTimeoutError describes a start function (the start section's,
+// `_initialize`, `_start` or `wapc_init`) stopped at its deadline: start
+// functions run under the call timeout like any call.
+func startTimeoutError(fn string, d time.Duration) error {
+	return fmt.Errorf("%s: module start function ran past %s (%w; the limit is the actor's call timeout, wisp up --call-timeout)", fn, d, ErrTimeout)
+}
+
 // wasmMagic starts every Wasm binary: "\0asm" and version 1.
 var wasmMagic = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
 

@@ -32,6 +32,10 @@ type parityCase struct {
 	compileErr error
 	msg        string
 
+	// startMsg: Compile succeeds and Instantiate fails with ErrTimeout
+	// and an error text containing startMsg.
+	startMsg string
+
 	calls []parityCall
 }
 
@@ -103,6 +107,14 @@ func parityCases() []parityCase {
 		{name: "truncated", module: func(t testing.TB) []byte { return testwasm.Wat(t, "testdata/guest.wat")[:40] }, msg: "compile"},
 		{name: "missing __guest_call", module: wat("no_guest_call.wat"), compileErr: engine.ErrNotWaPC, msg: "__guest_call"},
 		{name: "unknown import", module: wat("foreign_import.wat"), compileErr: engine.ErrNotWaPC, msg: "env.abort"},
+		{name: "start section runs once, before the first call", module: wat("start_runs.wat"), calls: []parityCall{
+			{op: "x", want: "started\x00\x01"},
+			{op: "x", want: "started\x00\x01"},
+		}},
+		{name: "looping start section stopped by the timeout", module: wat("start_loop.wat"),
+			limits: engine.Limits{CallTimeout: 100 * time.Millisecond}, startMsg: "module start function ran past 100ms"},
+		{name: "looping _initialize stopped by the timeout", module: wat("init_loop.wat"),
+			limits: engine.Limits{CallTimeout: 100 * time.Millisecond}, startMsg: "_initialize: module start function ran past 100ms"},
 		{name: "start memory over the limit", module: func(t testing.TB) []byte { return testwasm.GoActor(t, "actors/echo") },
 			limits: engine.Limits{MaxMemoryPages: 4}, msg: "over limit of 4 pages"},
 	}
@@ -202,6 +214,21 @@ func TestParity(t *testing.T) {
 func runParityCase(t *testing.T, e engine.Engine, c parityCase) {
 	ctx := context.Background()
 	m, err := e.Compile(ctx, c.module(t), c.limits)
+	if c.startMsg != "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close(ctx)
+		i, err := m.Instantiate(ctx, engine.InstanceConfig{Name: c.name})
+		if err == nil {
+			i.Close(ctx)
+			t.Fatalf("Instantiate succeeded, want %q", c.startMsg)
+		}
+		if !errors.Is(err, engine.ErrTimeout) || !strings.Contains(err.Error(), c.startMsg) {
+			t.Fatalf("Instantiate = %v, want ErrTimeout saying %q", err, c.startMsg)
+		}
+		return
+	}
 	if c.calls == nil {
 		if err == nil {
 			m.Close(ctx)

@@ -676,7 +676,7 @@ func (i *wasmtimeInstance) instantiate(pre *C.wasmtime_instance_pre_t) error {
 	C.wisp_instantiate(pre, i.cx, i.data, epochTicks(i.timeout), C.uint64_t(i.e.fuel), &i.inst, &i.out)
 	i.e.ticker.end()
 	if i.out.kind != C.WISP_OK {
-		return i.callError("instantiate", i.timeout)
+		return i.startError("start section", i.timeout)
 	}
 	if !C.wisp_export_func(i.cx, &i.inst, cGuestCall, &i.guestCall) {
 		return fmt.Errorf("%w: no %s export", ErrNotWaPC, exportGuestCall)
@@ -700,7 +700,7 @@ func (i *wasmtimeInstance) start(starts []string) error {
 		if name == exportStart && i.out.kind == C.WISP_EXIT && i.out.status == 0 {
 			continue // a command that exits 0 from _start has started
 		}
-		return i.callError(name, i.timeout)
+		return i.startError(name, i.timeout)
 	}
 	return nil
 }
@@ -761,12 +761,28 @@ func (i *wasmtimeInstance) Invoke(ctx context.Context, op string, payload []byte
 	return append([]byte(nil), out...), nil
 }
 
+// interrupted reports whether the failed outcome in i.out is the call's
+// deadline.
+func (i *wasmtimeInstance) interrupted() bool {
+	o := &i.out
+	return i.timedOut || (o.kind == C.WISP_TRAP && o.has_code != 0 && o.code == trapInterrupt)
+}
+
+// startError classifies the failed outcome in i.out of start function fn.
+func (i *wasmtimeInstance) startError(fn string, d time.Duration) error {
+	if i.interrupted() {
+		i.callError(fn, d) // frees the outcome's message
+		return startTimeoutError(fn, d)
+	}
+	return i.callError(fn, d)
+}
+
 // callError classifies the failed outcome in i.out.
 func (i *wasmtimeInstance) callError(op string, d time.Duration) error {
 	o := &i.out
 	msg := takeCString(o.msg)
 	o.msg = nil
-	if i.timedOut || (o.kind == C.WISP_TRAP && o.has_code != 0 && o.code == trapInterrupt) {
+	if i.interrupted() {
 		return timeoutError(op, d)
 	}
 	switch o.kind {

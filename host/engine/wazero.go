@@ -426,6 +426,14 @@ func (i *wazeroInstance) sleep(ns int64) {
 func (i *wazeroInstance) start() error {
 	i.st.begin(nil, "", nil)
 	defer i.st.end()
+	// The start section's function, which the rewrite turned into an
+	// export so that it runs here, interruptible, rather than inside
+	// InstantiateModule.
+	if fn := i.mod.ExportedFunction(interrupt.StartExport); fn != nil {
+		if err := i.callStart(interrupt.StartExport, fn); err != nil {
+			return err
+		}
+	}
 	for _, name := range []string{exportInitialize, exportStart} {
 		fn := i.mod.ExportedFunction(name)
 		if fn == nil {
@@ -453,7 +461,10 @@ func (i *wazeroInstance) callStart(name string, fn api.Function) error {
 	if name == exportStart && errors.As(err, &exit) && exit.ExitCode() == 0 && !i.mod.IsClosed() {
 		return nil
 	}
-	return i.callError(name, err, timedOut)
+	if timedOut {
+		return startTimeoutError(name, i.limit)
+	}
+	return i.callError(name, err, false)
 }
 
 func (i *wazeroInstance) Invoke(ctx context.Context, op string, payload []byte) ([]byte, error) {

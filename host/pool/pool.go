@@ -197,6 +197,7 @@ func (p *Pool) acquire(ctx context.Context) (engine.Instance, error) {
 	}
 	if n := len(p.idle); n > 0 {
 		inst := p.idle[n-1]
+		p.idle[n-1] = nil // the backing array must not keep it alive
 		p.idle = p.idle[:n-1]
 		p.busy++
 		p.mu.Unlock()
@@ -345,6 +346,9 @@ func (p *Pool) Scale(ctx context.Context, n int) error {
 	var extra []engine.Instance
 	for grow < 0 && len(p.idle) > 0 {
 		extra = append(extra, p.idle[len(p.idle)-1])
+		// Cleared, or the backing array would keep the closed instance
+		// (and its linear memory) alive after a scale-down.
+		p.idle[len(p.idle)-1] = nil
 		p.idle = p.idle[:len(p.idle)-1]
 		p.live--
 		grow++

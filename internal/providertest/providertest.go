@@ -58,7 +58,7 @@ func New(t testing.TB, opts ...host.Option) *Env {
 	ctx := context.Background()
 	nc := authtest.Start(t, natsserver.Config{Port: -1}).Connect(t, auth.HostUser)
 	opts = append([]host.Option{host.WithLogger(Discard()), host.WithPolicy(host.Policy{AllowUnsigned: true}),
-		host.WithRouter(WireRouter{nc})}, opts...)
+		host.WithRouter(WireRouter{nc}), host.WithFileDirs(os.TempDir())}, opts...)
 	h, err := host.New(ctx, nc, opts...)
 	if err != nil {
 		t.Fatal(err)

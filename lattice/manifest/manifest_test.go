@@ -185,6 +185,23 @@ func TestValidationErrors(t *testing.T) {
             spread:
               - name: east
                 weight: -5`, []string{"app.yaml:15:", `spread "east": weight: -5: want 0 or more`}},
+		{"a billion replicas", `
+    - name: echo
+      type: actor
+      properties: {image: file:///a.wasm}
+      traits:
+        - type: spreadscaler
+          properties: {replicas: 1000000000}`, []string{"app.yaml:11:", `trait spreadscaler: replicas: 1000000000: above the ceiling of 10000 replicas per component`}},
+		{"too many replicas in all", `
+    - name: a
+      type: actor
+      properties: {image: file:///a.wasm}
+      traits: [{type: spreadscaler, properties: {replicas: 10000}}]
+    - name: b
+      type: actor
+      properties: {image: file:///b.wasm}
+      traits: [{type: daemonscaler, properties: {replicas: 10000}}]
+` + manyComponents(9, 10000), []string{"replicas in all: above the ceiling of 100000 replicas per application"}},
 		{"all weights zero", `
     - name: echo
       type: actor
@@ -502,4 +519,13 @@ func FuzzParse(f *testing.F) {
 			manifest.PlanCapability(c, hosts)
 		}
 	})
+}
+
+// manyComponents is the YAML of n actor components of replicas each.
+func manyComponents(n, replicas int) string {
+	var b strings.Builder
+	for k := range n {
+		fmt.Fprintf(&b, "    - name: c%d\n      type: actor\n      properties: {image: file:///c.wasm}\n      traits: [{type: spreadscaler, properties: {replicas: %d}}]\n", k, replicas)
+	}
+	return b.String()
 }

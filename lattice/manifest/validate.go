@@ -139,6 +139,9 @@ func (a *Application) Validate(providers Providers) error {
 		}
 		a.validateTraits(c, where, bad)
 	}
+	if n := a.replicas(); n > MaxAppReplicas {
+		bad(a.Line, "spec.components", "%d replicas in all: above the ceiling of %d replicas per application", n, MaxAppReplicas)
+	}
 	// Links are checked once every component is known.
 	for i := range a.Spec.Components {
 		c := &a.Spec.Components[i]
@@ -167,6 +170,19 @@ func (a *Application) Validate(providers Providers) error {
 	return errors.Join(errs...)
 }
 
+// Ceilings on what a manifest may ask for, whatever the lattice: a
+// manifest above them is refused by validation, before a host is asked to
+// instantiate anything. A host has its own, lower ceilings (wisp up
+// --max-instances, --max-host-instances) and refuses what exceeds them.
+const (
+	// MaxComponentReplicas bounds the replicas of one component: a
+	// spreadscaler's over the lattice, a daemonscaler's on each host.
+	MaxComponentReplicas = 10_000
+	// MaxAppReplicas bounds the replicas of all of an application's
+	// components together.
+	MaxAppReplicas = 100_000
+)
+
 func (a *Application) validateTraits(c *Component, where string, bad func(int, string, string, ...any)) {
 	scalers := 0
 	for _, t := range c.Traits {
@@ -186,6 +202,9 @@ func (a *Application) validateTraits(c *Component, where string, bad func(int, s
 		}
 		if replicas < 0 {
 			bad(t.Line, tw+": replicas", "%d: want 0 or more", replicas)
+		}
+		if replicas > MaxComponentReplicas {
+			bad(t.Line, tw+": replicas", "%d: above the ceiling of %d replicas per component, which no lattice admits (split the component, or run fewer, larger instances)", replicas, MaxComponentReplicas)
 		}
 		if t.Daemon != nil && c.Type == TypeCapability && replicas > 1 {
 			bad(t.Line, tw+": replicas", "%d: a host runs a provider once per link name; want 1", replicas)
@@ -240,4 +259,26 @@ func ValidateVersion(v string) error {
 		return fmt.Errorf("version %q: character %q is not allowed (use letters, digits, '.', '-', '_' and '+')", v, v[i])
 	}
 	return nil
+}
+
+// replicas adds up the replicas every scaler of the application asks for
+// (a daemonscaler's once, as for one host), saturating rather than
+// overflowing.
+func (a *Application) replicas() int {
+	n := 0
+	for _, c := range a.Spec.Components {
+		for _, t := range c.Traits {
+			r := 0
+			switch {
+			case t.Spread != nil:
+				r = t.Spread.Replicas
+			case t.Daemon != nil:
+				r = t.Daemon.Replicas
+			}
+			if r > 0 {
+				n = min(n+min(r, MaxAppReplicas+1), MaxAppReplicas+1)
+			}
+		}
+	}
+	return n
 }

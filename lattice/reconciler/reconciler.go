@@ -44,10 +44,14 @@ const (
 	DefaultInterval  = time.Second
 	DefaultLeaseTTL  = 2 * time.Second
 	DefaultLostAfter = 1500 * time.Millisecond
-	// actionTimeout bounds one start, scale or stop; a pull and a compile
-	// of a large module fit.
-	actionTimeout = 60 * time.Second
-	maxBackoff    = 30 * time.Second
+	// DefaultActionTimeout bounds one start, scale or stop; a pull and a
+	// compile of a large module fit.
+	DefaultActionTimeout = 60 * time.Second
+	// passTimeout bounds a pass's own work: reading the store, pinging,
+	// reading inventories and links, writing statuses. Actions are not
+	// part of it: they run on after the pass, each with its deadline.
+	passTimeout = 10 * time.Second
+	maxBackoff  = 30 * time.Second
 	// maxStoreWait bounds how long the first deploy on a lattice waits
 	// for the reconcilers to find the new application bucket.
 	maxStoreWait = 2 * time.Second
@@ -77,6 +81,11 @@ type Config struct {
 	// holder keeps the lease (default 2s); LostAfter, how long a host may
 	// miss pings before its share moves (default 1.5s).
 	Interval, LeaseTTL, LostAfter time.Duration
+	// ActionTimeout bounds each start, scale, stop or link (default 60s).
+	// A host that accepted a command and did not report its outcome by
+	// then has failed it; the component waits out a backoff and is tried
+	// again.
+	ActionTimeout time.Duration
 }
 
 // Reconciler makes a lattice's deployed applications true. Run drives it.
@@ -96,8 +105,16 @@ type Reconciler struct {
 	store     *app.Store
 	hosts     map[string]*hostView // by host id
 	manifests map[string]*manifest.Application
-	backoff   map[string]*backoff
 	written   map[string]app.Status // last status written, by app
+
+	// Actions run concurrently with the passes, one at a time per
+	// component and host, so a host that never answers holds up only its
+	// own component. Guarded by actMu.
+	actMu    sync.Mutex
+	inflight map[string]bool     // component@host of actions running
+	backoff  map[string]*backoff // component@host of actions that failed
+	failed   map[string]string   // why, by component, since the last pass
+	actions  sync.WaitGroup
 }
 
 type hostView struct {
@@ -137,6 +154,9 @@ func New(cfg Config) (*Reconciler, error) {
 	if cfg.LostAfter <= 0 {
 		cfg.LostAfter = DefaultLostAfter
 	}
+	if cfg.ActionTimeout <= 0 {
+		cfg.ActionTimeout = DefaultActionTimeout
+	}
 	opts := []lattice.Option{lattice.WithLattice(cfg.Lattice), lattice.WithTimeout(cfg.Interval), lattice.WithQuietPeriod(150 * time.Millisecond)}
 	if cfg.JetStreamDomain != "" {
 		opts = append(opts, lattice.WithJetStreamDomain(cfg.JetStreamDomain))
@@ -153,6 +173,8 @@ func New(cfg Config) (*Reconciler, error) {
 		hosts:     map[string]*hostView{},
 		manifests: map[string]*manifest.Application{},
 		backoff:   map[string]*backoff{},
+		inflight:  map[string]bool{},
+		failed:    map[string]string{},
 		written:   map[string]app.Status{},
 		dirty:     map[string]bool{},
 		heard:     map[string]time.Time{},
@@ -201,6 +223,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer r.actions.Wait() // they end with ctx
 	lctx, stopLease := context.WithCancel(ctx)
 	defer stopLease()
 	wg.Add(1)
@@ -225,8 +248,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		if !r.Leading() {
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, actionTimeout)
-		r.pass(pctx)
+		pctx, cancel := context.WithTimeout(ctx, passTimeout)
+		r.pass(pctx, ctx)
 		cancel()
 	}
 }
@@ -448,8 +471,10 @@ type action struct {
 	do   func(ctx context.Context) error
 }
 
-// pass makes one round of observe, plan, act, report.
-func (r *Reconciler) pass(ctx context.Context) {
+// pass makes one round of observe, plan, act, report. The actions it
+// issues outlive it, under actx (the reconciler's life) and their own
+// deadlines; their failures are reported by the passes after them.
+func (r *Reconciler) pass(ctx, actx context.Context) {
 	records, err := r.store.List(ctx)
 	if err != nil {
 		r.log.Warn("read applications", "err", err)
@@ -513,12 +538,16 @@ func (r *Reconciler) pass(ctx context.Context) {
 			statuses[name] = &app.Status{Name: name, Phase: app.PhaseUndeployed, Links: old.Links}
 		}
 	}
-	failed := r.run(ctx, acts)
+	r.launch(actx, acts)
+	failed, busy := r.outcomes()
 	for name, st := range statuses {
 		if st != nil && st.Phase == app.PhaseUndeployed {
-			if why, bad := failed[componentKey(name, "")]; bad {
+			ck := componentKey(name, "")
+			if why, bad := failed[ck]; bad {
 				st.Message = "cleaning up: " + why
-			} else {
+			} else if why, wait := r.waiting(ck, ""); wait {
+				st.Message = "cleaning up: " + why
+			} else if !busy[ck] {
 				st.Links = nil
 			}
 		}
@@ -526,39 +555,65 @@ func (r *Reconciler) pass(ctx context.Context) {
 	r.report(ctx, statuses, o, failed)
 }
 
-// run executes the actions concurrently and returns the errors by
-// component key.
-func (r *Reconciler) run(ctx context.Context, acts []action) map[string]string {
-	var mu sync.Mutex
-	failed := map[string]string{}
-	var wg sync.WaitGroup
+// launch starts each action in its own goroutine, unless an action for
+// the same component and host is still running: the pass does not wait
+// for them, so a start that hangs (a wedged host, a slow pull) holds up
+// nothing but itself. Each action has ActionTimeout; a failure sets the
+// component's backoff on that host and is reported by the next pass.
+func (r *Reconciler) launch(ctx context.Context, acts []action) {
 	for _, a := range acts {
-		wg.Add(1)
+		key := a.comp + "@" + a.host
+		host := r.hostName(a.host) // r.hosts belongs to the pass loop
+		r.actMu.Lock()
+		if r.inflight[key] {
+			r.actMu.Unlock()
+			continue
+		}
+		r.inflight[key] = true
+		r.actMu.Unlock()
+		r.actions.Add(1)
 		go func() {
-			defer wg.Done()
-			err := a.do(ctx)
-			bk := a.comp + "@" + a.host
-			mu.Lock()
-			defer mu.Unlock()
+			defer r.actions.Done()
+			actx, cancel := context.WithTimeout(ctx, r.cfg.ActionTimeout)
+			err := a.do(actx)
+			cancel()
+			r.actMu.Lock()
+			delete(r.inflight, key)
 			if err != nil {
-				r.log.Warn("reconcile", "action", a.what, "component", a.comp, "host", a.host, "err", err)
-				b := r.backoff[bk]
+				b := r.backoff[key]
 				if b == nil {
 					b = &backoff{}
-					r.backoff[bk] = b
+					r.backoff[key] = b
 				}
 				b.fails++
 				b.until = time.Now().Add(min(time.Second<<min(b.fails-1, 5), maxBackoff))
 				b.err = err.Error()
-				failed[a.comp] = fmt.Sprintf("%s on %s: %v", a.what, r.hostName(a.host), err)
-				return
+				r.failed[a.comp] = fmt.Sprintf("%s on %s: %v", a.what, host, err)
+			} else {
+				delete(r.backoff, key)
 			}
-			r.log.Info("reconcile", "action", a.what, "component", a.comp, "host", r.hostName(a.host))
-			delete(r.backoff, bk)
+			r.actMu.Unlock()
+			if err != nil {
+				r.log.Warn("reconcile", "action", a.what, "component", a.comp, "host", host, "err", err)
+			} else {
+				r.log.Info("reconcile", "action", a.what, "component", a.comp, "host", host)
+			}
+			r.poke()
 		}()
 	}
-	wg.Wait()
-	return failed
+}
+
+// outcomes returns the failures of the actions that ended since the last
+// pass, by component, and the components with an action still running.
+func (r *Reconciler) outcomes() (failed map[string]string, busy map[string]bool) {
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
+	failed, r.failed = r.failed, map[string]string{}
+	busy = map[string]bool{}
+	for key := range r.inflight {
+		busy[key[:strings.LastIndexByte(key, '@')]] = true
+	}
+	return failed, busy
 }
 
 func (r *Reconciler) hostName(id string) string {
@@ -574,6 +629,8 @@ func (r *Reconciler) hostName(id string) string {
 // waiting reports a component whose last command on host failed recently
 // enough that the next one must wait, and why it failed.
 func (r *Reconciler) waiting(comp, host string) (string, bool) {
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
 	b := r.backoff[comp+"@"+host]
 	if b == nil || time.Now().After(b.until) {
 		return "", false

@@ -147,7 +147,7 @@ func TestOneReconcilerLeadsAndAnotherTakesOver(t *testing.T) {
 func startHost(t *testing.T, l *lat, name, zone string) *host.Host {
 	t.Helper()
 	h, err := host.New(context.Background(), l.conn(t), host.WithName(name), host.WithLabels(map[string]string{"zone": zone}),
-		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithLogger(quiet))
+		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithLogger(quiet), host.WithFileDirs(os.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,9 @@
 //     everything wazero accepts. An unknown opcode is an error, never a
 //     silently broken module.
 //   - A module without a memory gets an empty one, for the memory.grow.
+//   - The start section is removed and its function exported as
+//     StartExport: the engine runs it after instantiation, under the call
+//     timeout, where a loop in it can be interrupted.
 //   - Custom sections named ".debug_*" are dropped: their code offsets would
 //     be wrong after the rewrite. Other custom sections (names, claims) stay.
 //   - Sections that declare more entries than they have bytes, and
@@ -48,10 +51,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Export is the name under which the interrupt global is exported.
 const Export = "__wisp_interrupt"
+
+// StartExport is the name under which the module's start function (the
+// start section's) is exported once the section is removed. The engine
+// calls it after instantiation, under the call timeout, so that a start
+// function that loops forever is stopped like any call: run inside
+// instantiation, nothing could interrupt it.
+const StartExport = "__wisp_start"
 
 // Every is how many loop iterations pass between two looks at the
 // interrupt global (and two safe points for the Go scheduler).
@@ -66,6 +77,7 @@ const (
 	secMemory   = 5
 	secGlobal   = 6
 	secExport   = 7
+	secStart    = 8
 	secCode     = 10
 )
 
@@ -98,6 +110,7 @@ func Instrument(wasm []byte) ([]byte, error) {
 	var params []uint32 // parameter count per type
 	var funcTypes []uint32
 	globalIdx, hasMemory := -1, false
+	start, hasStart := uint32(0), false
 	for i, s := range secs {
 		r := reader{b: s.body}
 		switch s.id {
@@ -119,6 +132,11 @@ func Instrument(wasm []byte) ([]byte, error) {
 				return nil, fmt.Errorf("memory section: %w", err)
 			}
 			hasMemory = hasMemory || n > 0
+		case secStart:
+			if start, err = r.u32(); err != nil {
+				return nil, fmt.Errorf("start section: %w", err)
+			}
+			hasStart = true
 		case secGlobal:
 			globalIdx = i
 			if definedGlobals, err = r.u32(); err != nil {
@@ -141,8 +159,15 @@ func Instrument(wasm []byte) ([]byte, error) {
 	if !hasMemory {
 		secs = insertSection(secs, section{id: secMemory, body: []byte{0x01, 0x00, 0x00}})
 	}
-	// The export.
+	// The exports: the global and, instead of the start section, the
+	// start function.
 	exp := concat(uleb(uint64(len(Export))), []byte(Export), []byte{0x03}, uleb(uint64(g)))
+	nexp := uint32(1)
+	if hasStart {
+		exp = concat(exp, uleb(uint64(len(StartExport))), []byte(StartExport), []byte{0x00}, uleb(uint64(start)))
+		nexp++
+		secs = slices.DeleteFunc(secs, func(s section) bool { return s.id == secStart })
+	}
 	found := false
 	for i := range secs {
 		if secs[i].id != secExport {
@@ -153,11 +178,11 @@ func Instrument(wasm []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("export section: %w", err)
 		}
-		secs[i].body = concat(uleb(uint64(n+1)), r.b[r.p:], exp)
+		secs[i].body = concat(uleb(uint64(n+nexp)), r.b[r.p:], exp)
 		found = true
 	}
 	if !found {
-		secs = insertSection(secs, section{id: secExport, body: concat(uleb(1), exp)})
+		secs = insertSection(secs, section{id: secExport, body: concat(uleb(uint64(nexp)), exp)})
 	}
 	// The checks.
 	fnParams := make([]uint32, len(funcTypes))

@@ -34,6 +34,7 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -124,6 +125,9 @@ type Trait struct {
 	Daemon *DaemonScaler `yaml:"-"`
 	Link   *LinkDef      `yaml:"-"`
 	Line   int           `yaml:"-"`
+	// counted says a scaler's properties gave replicas (or wadm's
+	// instances): wadm refuses a spreadscaler without a count.
+	counted bool
 }
 
 // SpreadScaler runs Replicas instances in all, split across the spread
@@ -261,7 +265,7 @@ func (a *Application) readComponent(c *Component, n *yaml.Node, i int) error {
 	if p := field(n, "properties"); p != nil {
 		c.Properties.Line = p.Line
 		if cfg := field(p, "config"); cfg != nil {
-			m, err := a.stringMap(cfg, path+": properties.config")
+			m, err := a.config(cfg, path+": properties.config")
 			if err != nil {
 				return err
 			}
@@ -314,6 +318,7 @@ func (a *Application) readComponent(c *Component, n *yaml.Node, i int) error {
 		if props == nil {
 			continue
 		}
+		t.counted = field(props, "replicas") != nil || field(props, "instances") != nil
 		// wadm's first manifests said "instances"; read it as replicas.
 		if r := field(props, "instances"); r != nil && field(props, "replicas") == nil {
 			if err := r.Decode(&replicasOf(t).Replicas); err != nil {
@@ -360,6 +365,31 @@ func (a *Application) stringMap(n *yaml.Node, what string) (map[string]string, e
 			return nil, a.errorf(v.Line, what+"."+k.Value, "want a plain value (string, number or boolean), not a list or mapping")
 		}
 		out[k.Value] = v.Value
+	}
+	return out, nil
+}
+
+// config reads a capability's config: a mapping of scalars, or, as wadm
+// accepts, a string holding a JSON object of them (a provider's
+// configuration JSON); any other string is passed on as the value "config".
+func (a *Application) config(n *yaml.Node, what string) (map[string]string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return a.stringMap(n, what)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(n.Value), &obj); err != nil || obj == nil {
+		return map[string]string{"config": n.Value}, nil
+	}
+	out := make(map[string]string, len(obj))
+	for k, v := range obj {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case float64, bool:
+			out[k] = fmt.Sprint(v)
+		default:
+			return nil, a.errorf(n.Line, what+"."+k, "want a plain value (string, number or boolean) in the JSON, not a list or object")
+		}
 	}
 	return out, nil
 }

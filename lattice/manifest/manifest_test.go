@@ -529,3 +529,95 @@ func manyComponents(n, replicas int) string {
 	}
 	return b.String()
 }
+
+// TestWadmVerdicts: manifests of wadm's 0.x shape get wadm's verdict: what
+// wadm refuses is refused (every problem at once), what it accepts deploys.
+func TestWadmVerdicts(t *testing.T) {
+	const head = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: app\nspec:\n  components:\n"
+	for _, tc := range []struct {
+		name, body string
+		want       []string // empty: valid
+	}{
+		{"two actors, one image", `
+    - name: a
+      type: actor
+      properties: {image: ghcr.io/acme/echo:0.1.0}
+      traits: [{type: spreadscaler, properties: {replicas: 1}}]
+    - name: b
+      type: actor
+      properties: {image: ghcr.io/acme/echo:0.1.0}
+      traits: [{type: spreadscaler, properties: {replicas: 1}}]`, []string{`component "b": properties.image: "ghcr.io/acme/echo:0.1.0" is also the image of actor "a"`}},
+		{"two providers, one image and link name", `
+    - name: h1
+      type: capability
+      properties: {image: wasmcloud.azurecr.io/httpserver:0.17.0, contract: wasmcloud:httpserver}
+    - name: h2
+      type: capability
+      properties: {image: wasmcloud.azurecr.io/httpserver:0.17.0, contract: wasmcloud:httpserver}`, []string{`component "h2": properties.image`, `under link name "default" is also capability "h1"`}},
+		{"two providers, one image, two link names", `
+    - name: h1
+      type: capability
+      properties: {image: wasmcloud.azurecr.io/httpserver:0.17.0, contract: wasmcloud:httpserver}
+    - name: h2
+      type: capability
+      properties: {image: wasmcloud.azurecr.io/httpserver:0.17.0, contract: wasmcloud:httpserver, link_name: admin}`, nil},
+		{"spreadscaler without replicas", `
+    - name: a
+      type: actor
+      properties: {image: file:///a.wasm}
+      traits:
+        - type: spreadscaler
+          properties:
+            spread: [{name: all}]`, []string{`trait spreadscaler: replicas: missing`}},
+		{"string-valued config", `
+    - name: h
+      type: capability
+      properties:
+        image: wasmcloud.azurecr.io/httpserver:0.17.0
+        contract: wasmcloud:httpserver
+        config: '{"address": "0.0.0.0:8080", "timeout_ms": 3000}'`, nil},
+		{"every problem at once", `
+    - name: a
+      type: actor
+      properties: {image: file:///same.wasm}
+      traits: [{type: spreadscaler, properties: {spread: []}}]
+    - name: b
+      type: actor
+      properties: {image: file:///same.wasm}
+      traits: [{type: linkdef, properties: {target: nowhere}}]`, []string{`replicas: missing`, `is also the image of actor "a"`, `"nowhere": no component of that name`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := manifest.Parse("app.yaml", []byte(head+strings.TrimPrefix(tc.body, "\n")))
+			if err == nil {
+				err = a.Validate(builtins)
+			}
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("wadm accepts it; wisp: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+	a, err := manifest.Parse("app.yaml", []byte(head+`    - name: h
+      type: capability
+      properties:
+        image: wasmcloud.azurecr.io/httpserver:0.17.0
+        contract: wasmcloud:httpserver
+        config: '{"address": "0.0.0.0:8080", "timeout_ms": 3000}'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := a.Component("h"); c.Properties.Config["address"] != "0.0.0.0:8080" || c.Properties.Config["timeout_ms"] != "3000" {
+		t.Fatalf("JSON config read as %v", c.Properties.Config)
+	}
+}

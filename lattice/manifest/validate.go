@@ -96,6 +96,8 @@ func (a *Application) Validate(providers Providers) error {
 		bad(a.Line, "spec.components", "no components: an application needs at least one")
 	}
 	seen := map[string]int{}
+	actorImages := map[string]string{}    // image → first actor component
+	providerImages := map[string]string{} // image and link name → first capability
 	for i := range a.Spec.Components {
 		c := &a.Spec.Components[i]
 		where := fmt.Sprintf("component %q", c.Name)
@@ -113,6 +115,10 @@ func (a *Application) Validate(providers Providers) error {
 		case TypeActor:
 			if c.Properties.Image == "" {
 				bad(c.Line, where+": properties.image", "missing: an actor needs an OCI reference or file:///path.wasm")
+			} else if first, dup := actorImages[c.Properties.Image]; dup {
+				bad(c.Properties.Line, where+": properties.image", "%q is also the image of actor %q: two actor components cannot run one image (wadm refuses it too)", c.Properties.Image, first)
+			} else {
+				actorImages[c.Properties.Image] = c.Name
 			}
 			if c.Properties.Contract != "" {
 				bad(c.Properties.Line, where+": properties.contract", "an actor has no contract (capabilities do)")
@@ -130,6 +136,15 @@ func (a *Application) Validate(providers Providers) error {
 			if ln := c.Properties.LinkName; ln != "" {
 				if err := lattice.ValidateName("link name", ln); err != nil {
 					bad(c.Properties.Line, where+": properties.link_name", "%v", err)
+				}
+			}
+			if img := c.Properties.Image; img != "" {
+				key := img + "\x00" + c.Properties.LinkNameOrDefault()
+				if first, dup := providerImages[key]; dup {
+					bad(c.Properties.Line, where+": properties.image", "%q under link name %q is also capability %q: two providers need another image or link name (wadm refuses it too)",
+						img, c.Properties.LinkNameOrDefault(), first)
+				} else {
+					providerImages[key] = c.Name
 				}
 			}
 		case "":
@@ -199,6 +214,9 @@ func (a *Application) validateTraits(c *Component, where string, bad func(int, s
 		}
 		if scalers++; scalers == 2 {
 			bad(t.Line, tw, "a component has one scaler (spreadscaler or daemonscaler), this is the second")
+		}
+		if t.Spread != nil && !t.counted {
+			bad(t.Line, tw+": replicas", "missing: a spreadscaler says how many replicas to run (wadm refuses it too)")
 		}
 		if replicas < 0 {
 			bad(t.Line, tw+": replicas", "%d: want 0 or more", replicas)

@@ -54,6 +54,9 @@ type ComponentStatus struct {
 	// Hosts maps host names to what runs there.
 	Hosts map[string]int `json:"hosts,omitempty"`
 	Error string         `json:"error,omitempty"`
+	// Waiting says what a component waits for that the reconciler does
+	// not start itself: an external provider of its contract.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Summary is the phase with its message, as `wisp app list` shows it:

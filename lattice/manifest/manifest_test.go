@@ -243,10 +243,10 @@ func TestValidationErrors(t *testing.T) {
           properties: {replicas: 1}
         - type: daemonscaler
           properties: {replicas: 1}`, []string{"this is the second"}},
-		{"contract no provider serves", `
+		{"a built-in provider that is not built in", `
     - name: blob
       type: capability
-      properties: {image: example.com/blobstore:1, contract: wasmcloud:blobstore}`, []string{"no built-in provider serves contract wasmcloud:blobstore"}},
+      properties: {image: "wisp:blobstore", contract: wasmcloud:blobstore}`, []string{`image "wisp:blobstore": no built-in provider "blobstore"`}},
 		{"linkdef on a capability", `
     - name: httpd
       type: capability
@@ -569,6 +569,13 @@ func TestWadmVerdicts(t *testing.T) {
         - type: spreadscaler
           properties:
             spread: [{name: all}]`, []string{`trait spreadscaler: replicas: missing`}},
+		{"a contract only an external provider serves", `
+    - name: blob
+      type: capability
+      properties: {image: example.com/blobstore:1, contract: wasmcloud:blobstore}
+    - name: db
+      type: capability
+      properties: {image: wasmcloud.azurecr.io/sqldb-postgres:0.5.0, contract: wasmcloud:sqldb}`, nil},
 		{"string-valued config", `
     - name: h
       type: capability

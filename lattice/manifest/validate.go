@@ -49,7 +49,7 @@ func (p Providers) Resolve(c *Component) (string, error) {
 	}
 	switch {
 	case len(found) == 0:
-		return "", fmt.Errorf("no built-in provider serves contract %s (built in: %s)", contract, p.names())
+		return "", fmt.Errorf("%w %s (built in: %s)", ErrExternal, contract, p.names())
 	case len(found) == 1:
 		return found[0], nil
 	}
@@ -59,6 +59,19 @@ func (p Providers) Resolve(c *Component) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("providers %v serve %s: name one with image wisp:NAME", found, contract)
+}
+
+// ErrExternal reports a capability that no built-in provider serves: an
+// external provider (a process of its own, from a third party) serves it,
+// as wadm leaves providers it cannot start to whoever runs them. Such a
+// component validates; the reconciler puts its links and waits for a
+// provider on its subject.
+var ErrExternal = errors.New("no built-in provider serves contract")
+
+// External says whether capability c is served by an external provider.
+func (p Providers) External(c *Component) bool {
+	_, err := p.Resolve(c)
+	return errors.Is(err, ErrExternal)
 }
 
 func (p Providers) names() string {
@@ -129,7 +142,7 @@ func (a *Application) Validate(providers Providers) error {
 			} else if err := lattice.ValidateContract(c.Properties.Contract); err != nil {
 				bad(c.Properties.Line, where+": properties.contract", "%v", err)
 			} else if providers != nil {
-				if _, err := providers.Resolve(c); err != nil {
+				if _, err := providers.Resolve(c); err != nil && !errors.Is(err, ErrExternal) {
 					bad(c.Properties.Line, where+": properties.image", "%v", err)
 				}
 			}

@@ -338,6 +338,9 @@ type observed struct {
 	actors map[string]map[string]int
 	// providers[app/component][host id] = 1 for managed providers.
 	providers map[string]map[string]int
+	// served says whether some process answers on the subject of an
+	// external provider (contract and link name, see servedKey).
+	served map[string]bool
 	// aliasTaken[host id][alias] = owner ("" when started by hand).
 	aliasTaken map[string]map[string]string
 	// keys of the running actors by alias (module key), for links.
@@ -493,6 +496,7 @@ func (r *Reconciler) pass(ctx, actx context.Context) {
 		r.log.Warn("observe the lattice", "err", err)
 		return
 	}
+	r.probeExternal(ctx, records, o)
 	var acts []action
 	statuses := map[string]*app.Status{}
 	wanted := map[string]bool{} // app/component keys that should run
@@ -781,7 +785,9 @@ func (r *Reconciler) desiredLink(appName string, actor, target *manifest.Compone
 		return lattice.Link{}, false
 	}
 	prov, err := r.cfg.Providers.Resolve(target)
-	if err != nil {
+	if errors.Is(err, manifest.ErrExternal) {
+		prov = target.Name // an external provider, known by its component
+	} else if err != nil {
 		return lattice.Link{}, false
 	}
 	values := map[string]string{}
@@ -878,6 +884,13 @@ func (r *Reconciler) planActor(appName string, c *manifest.Component, o *observe
 func (r *Reconciler) planCapability(appName string, c *manifest.Component, o *observed, cs *app.ComponentStatus) []action {
 	ck := componentKey(appName, c.Name)
 	name, err := r.cfg.Providers.Resolve(c)
+	if errors.Is(err, manifest.ErrExternal) {
+		cs.Provider = "external"
+		if !o.served[servedKey(c)] {
+			cs.Waiting = fmt.Sprintf("waiting for a provider of %s (link %s)", c.Properties.Contract, c.Properties.LinkNameOrDefault())
+		}
+		return nil
+	}
 	if err != nil {
 		cs.Error = err.Error()
 		return nil
@@ -927,7 +940,7 @@ func (r *Reconciler) report(ctx context.Context, statuses map[string]*app.Status
 	for name, st := range statuses {
 		st.Reconciler = r.cfg.HostName
 		if st.Phase == app.PhaseReconciling {
-			var problems []string
+			var problems, waiting []string
 			settled := true
 			for i := range st.Components {
 				cs := &st.Components[i]
@@ -940,6 +953,10 @@ func (r *Reconciler) report(ctx context.Context, statuses map[string]*app.Status
 				if cs.Running != cs.Desired {
 					settled = false
 				}
+				if cs.Waiting != "" {
+					settled = false
+					waiting = append(waiting, cs.Waiting)
+				}
 			}
 			for _, l := range st.Links {
 				if !hasLink(o.links, l) {
@@ -951,6 +968,8 @@ func (r *Reconciler) report(ctx context.Context, statuses map[string]*app.Status
 				st.Phase, st.Message = app.PhaseFailed, strings.Join(problems, "; ")
 			case settled:
 				st.Phase = app.PhaseDeployed
+			case len(waiting) > 0:
+				st.Message = strings.Join(waiting, "; ")
 			default:
 				st.Message = "placing components"
 			}
@@ -990,4 +1009,42 @@ func sameStatus(a, b app.Status) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
+}
+
+// servedKey names the provider subject of capability c in observed.served.
+func servedKey(c *manifest.Component) string {
+	return c.Properties.Contract + "\x00" + c.Properties.LinkNameOrDefault()
+}
+
+// probeExternal asks, once per pass, whether any process serves each
+// external provider the deployed applications need: a request on its
+// subject that NATS answers at once with "no responders" when nobody
+// subscribes. Any answer, an error included, means a provider is there.
+func (r *Reconciler) probeExternal(ctx context.Context, records []app.Record, o *observed) {
+	o.served = map[string]bool{}
+	for i := range records {
+		if records[i].Deployed == "" {
+			continue
+		}
+		a, err := r.manifest(&records[i])
+		if err != nil {
+			continue
+		}
+		for j := range a.Spec.Components {
+			c := &a.Spec.Components[j]
+			key := servedKey(c)
+			if c.Type != manifest.TypeCapability || !r.cfg.Providers.External(c) {
+				continue
+			}
+			if _, done := o.served[key]; done {
+				continue
+			}
+			pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			msg := nats.NewMsg(lattice.ProviderSubject(r.cfg.Lattice, c.Properties.Contract, c.Properties.LinkNameOrDefault()))
+			msg.Header.Set(lattice.HeaderOperation, "wisp.Probe")
+			_, err := r.cfg.Conn.RequestMsgWithContext(pctx, msg)
+			cancel()
+			o.served[key] = err == nil || !errors.Is(err, nats.ErrNoResponders)
+		}
+	}
 }

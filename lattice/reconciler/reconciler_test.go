@@ -230,3 +230,64 @@ spec:
 		return err == nil && st.Phase == app.PhaseUndeployed
 	})
 }
+
+// TestExternalProviderIsAwaitedThenLinked: a capability no built-in serves
+// (wadm deploys those) is an external provider: the actor runs and is
+// linked, and the status waits for a provider until a process answers on
+// the provider's subject; then the application is deployed.
+func TestExternalProviderIsAwaitedThenLinked(t *testing.T) {
+	l := newLattice(t)
+	h := startHost(t, l, "h", "east")
+	module := filepath.Join(t.TempDir(), "hello.wasm")
+	if err := os.WriteFile(module, testwasm.Conformance(t, "wapc/hello_go.wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := l.reconciler(t, "r")
+	waitFor(t, "the reconciler to lead", r.rec.Leading)
+	ctx := context.Background()
+	m, err := manifest.Parse("blob.yaml", []byte(fmt.Sprintf(`apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: files}
+spec:
+  components:
+    - name: hello
+      type: actor
+      properties: {image: "file://%s"}
+      traits:
+        - type: spreadscaler
+          properties: {replicas: 1}
+        - type: linkdef
+          properties: {target: blob, values: {ROOT: /srv/files}}
+    - name: blob
+      type: capability
+      properties: {image: ghcr.io/acme/blobstore-fs:0.1.0, contract: wasmcloud:blobstore}
+`, module)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.store.Put(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.store.Deploy(ctx, "files", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the status to wait for the provider", func() bool {
+		st, err := l.store.Status(ctx, "files")
+		return err == nil && st.Phase == app.PhaseReconciling && st.Message == "waiting for a provider of wasmcloud:blobstore (link default)"
+	})
+	waitFor(t, "the actor to run while the provider is awaited", func() bool { return count(h, "hello") == 1 })
+	// The link is in place already, naming the component as its provider.
+	waitFor(t, "the link", func() bool {
+		ls, err := h.Links(ctx)
+		return err == nil && len(ls) == 1 && ls[0].ProviderID == "blob" && ls[0].ContractID == "wasmcloud:blobstore" && ls[0].Values["ROOT"] == "/srv/files"
+	})
+	p := l.Connect(t, auth.ProviderUser)
+	if _, err := p.Subscribe(lattice.ProviderSubject("default", "wasmcloud:blobstore", "default"), func(m *nats.Msg) { m.Respond(nil) }); err != nil {
+		t.Fatal(err)
+	}
+	p.Flush()
+	waitFor(t, "status deployed once a provider answers", func() bool {
+		st, err := l.store.Status(ctx, "files")
+		return err == nil && st.Phase == app.PhaseDeployed
+	})
+}

@@ -305,7 +305,7 @@ func TestStartRefusesBadModules(t *testing.T) {
 		{lattice.StartActorRequest{Ref: filepath.Join(dir, "missing.wasm")}, "no such file"},
 		// 2^28 tables declared in 6 bytes: must not reach wazero's decoder.
 		{lattice.StartActorRequest{Ref: write("bomb.wasm", []byte("\x00asm\x01\x00\x00\x00\x04\x06\x80\x80\x80\x80\x01\x70"))}, "declares 268435456 entries"},
-		{lattice.StartActorRequest{Ref: write("bad.name.wasm", testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")))}, "choose one with --name"},
+		{lattice.StartActorRequest{Ref: write("bad name.wasm", testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")))}, "choose one with --name"},
 	}
 	for _, c := range cases {
 		_, err := e.client.StartActor(context.Background(), e.host.ID(), c.req)

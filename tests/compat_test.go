@@ -2,6 +2,8 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,5 +77,76 @@ func TestNamespacedAliasesAcrossHosts(t *testing.T) {
 	// Whitespace is refused, and says why.
 	if _, errOut, code := run(t, a.url, "call", "acme echo", "Echo.Reply"); code != 2 || !strings.Contains(errOut, "whitespace") {
 		t.Fatalf("alias with a space: exit %d, %q", code, errOut)
+	}
+}
+
+// sharedHTTPApp is an application whose actor (its own copy of hello-http,
+// under the alias given) is served by the httpserver provider on addr.
+const sharedHTTPApp = `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: %[1]s
+spec:
+  components:
+    - name: %[1]s
+      type: actor
+      properties:
+        image: file://%[2]s
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 1
+        - type: linkdef
+          properties:
+            target: httpserver
+            values:
+              address: %[3]s
+    - name: httpserver
+      type: capability
+      properties:
+        image: wasmcloud.azurecr.io/httpserver:0.17.0
+        contract: wasmcloud:httpserver
+      traits:
+        - type: daemonscaler
+          properties:
+            replicas: 1
+`
+
+// TestAppsShareAProviderThatRuns: two applications that both need
+// httpserver deploy on a host that runs it already (started by hand with
+// wisp up --provider), and both answer HTTP through it, as wadm shares
+// providers.
+func TestAppsShareAProviderThatRuns(t *testing.T) {
+	h := startHost(t, "--provider", "httpserver")
+	dir := t.TempDir()
+	hello := filepath.Join(dir, "hello.wasm")
+	mustRun(t, h.url, "build", "./actors/hello-http", "--cap", "wasmcloud:httpserver", "-o", hello)
+	for _, name := range []string{"shop", "blog"} {
+		signed := filepath.Join(dir, name+".wasm")
+		mustRun(t, h.url, "claims", "sign", hello, "--name", name, "--alias", name, "--cap", "wasmcloud:httpserver", "-o", signed)
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		manifestPath := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(manifestPath, []byte(fmt.Sprintf(sharedHTTPApp, name, signed, addr)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, errOut, code := run(t, h.url, "app", "deploy", manifestPath, "--wait", "60s"); code != 0 {
+			t.Fatalf("deploy %s: exit %d\n%s%s", name, code, out, errOut)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code, body, err := httpGet("http://" + addr + "/")
+			if err == nil && code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s over HTTP: %d %q %v", name, code, body, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	var inv []lattice.HostInventory
+	json.Unmarshal([]byte(mustRun(t, h.url, "get", "inventory", "-o", "json")), &inv)
+	if n := len(inv[0].Providers); n != 1 {
+		t.Fatalf("the host runs %d providers, want the one started by hand, shared: %+v", n, inv[0].Providers)
 	}
 }

@@ -338,6 +338,10 @@ type observed struct {
 	actors map[string]map[string]int
 	// providers[app/component][host id] = 1 for managed providers.
 	providers map[string]map[string]int
+	// anyProvider[name NUL link name][host id] = 1 for every provider a
+	// host runs, whoever started it: a component's provider that runs
+	// already (by hand, or for another application) is shared.
+	anyProvider map[string]map[string]int
 	// served says whether some process answers on the subject of an
 	// external provider (contract and link name, see servedKey).
 	served map[string]bool
@@ -402,7 +406,8 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 		}()
 	}
 	wg.Wait()
-	o := &observed{actors: map[string]map[string]int{}, providers: map[string]map[string]int{}, aliasTaken: map[string]map[string]string{}, keys: map[string]string{}}
+	o := &observed{actors: map[string]map[string]int{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
+		aliasTaken: map[string]map[string]string{}, keys: map[string]string{}}
 	for _, hv := range r.hosts {
 		if hv.inv == nil {
 			continue
@@ -422,6 +427,7 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 			add(o.actors, ck, hv.summary.ID, a.Instances)
 		}
 		for _, p := range hv.inv.Providers {
+			add(o.anyProvider, p.Name+"\x00"+p.LinkName, hv.summary.ID, 1)
 			if ck, managed := managedKey(p.Annotations); managed {
 				add(o.providers, ck, hv.summary.ID, 1)
 			}
@@ -907,8 +913,16 @@ func (r *Reconciler) planCapability(appName string, c *manifest.Component, o *ob
 		cs.Hosts[r.hostName(host)] = 1
 	}
 	var acts []action
+	shared := o.anyProvider[name+"\x00"+c.Properties.LinkNameOrDefault()]
 	for host := range want {
 		if running[host] > 0 {
+			continue
+		}
+		if shared[host] > 0 {
+			// Started by hand or by another application: shared, as
+			// wadm shares providers, rather than started twice.
+			cs.Running++
+			cs.Hosts[r.hostName(host)] = 1
 			continue
 		}
 		if why, wait := r.waiting(ck, host); wait {

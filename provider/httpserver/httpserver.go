@@ -21,9 +21,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -104,23 +104,13 @@ func settings(l provider.Link) (addr string, timeout time.Duration, maxBody int6
 		}
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return "", 0, 0, fmt.Errorf("address %q: %w", addr, err)
+		return "", 0, 0, fmt.Errorf("link %s: address %q: %w", l.Key(), addr, err)
 	}
-	timeout = DefaultTimeout
-	if v := l.Value("timeout_ms", ""); v != "" {
-		ms, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || ms == 0 {
-			return "", 0, 0, fmt.Errorf("timeout_ms %q: want a positive number of milliseconds", v)
-		}
-		timeout = time.Duration(ms) * time.Millisecond
+	if timeout, err = l.Duration("timeout_ms", time.Millisecond, DefaultTimeout, time.Millisecond, math.MaxUint32*time.Millisecond); err != nil {
+		return "", 0, 0, err
 	}
-	maxBody = DefaultMaxContentLen
-	if v := l.Value("max_content_len", ""); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return "", 0, 0, fmt.Errorf("max_content_len %q: want a number of bytes", v)
-		}
-		maxBody = n
+	if maxBody, err = l.Int("max_content_len", DefaultMaxContentLen, 0, math.MaxInt64); err != nil {
+		return "", 0, 0, err
 	}
 	return addr, timeout, maxBody, nil
 }
@@ -130,7 +120,7 @@ func settings(l provider.Link) (addr string, timeout time.Duration, maxBody int6
 func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	addr, timeout, maxBody, err := settings(l)
 	if err != nil {
-		return fmt.Errorf("link %s: %w", l.Key(), err)
+		return err
 	}
 	p.mu.Lock()
 	old := p.servers[l.Key()]

@@ -24,6 +24,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -99,8 +100,12 @@ func settings(l provider.Link) (addr string, timeout time.Duration, maxBody int6
 	addr = l.Value("address", "")
 	if addr == "" {
 		addr = DefaultAddress
-		if port := l.Value("port", ""); port != "" {
-			addr = net.JoinHostPort("127.0.0.1", port)
+		port, err := l.Int("port", 0, 0, 65535)
+		if err != nil {
+			return "", 0, 0, err
+		}
+		if l.Value("port", "") != "" {
+			addr = net.JoinHostPort("127.0.0.1", strconv.FormatInt(port, 10))
 		}
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {

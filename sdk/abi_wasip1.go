@@ -57,7 +57,7 @@ func guestCall(opLen, payloadLen uint32) uint32 {
 	return 1
 }
 
-func hostCall(binding, namespace, operation string, payload []byte) ([]byte, error) {
+func hostCall(_ context.Context, binding, namespace, operation string, payload []byte) ([]byte, error) {
 	ok := hostCallABI(
 		unsafe.Pointer(unsafe.StringData(binding)), uint32(len(binding)),
 		unsafe.Pointer(unsafe.StringData(namespace)), uint32(len(namespace)),

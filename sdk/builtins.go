@@ -2,9 +2,9 @@ package sdk
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
+	"github.com/wisp-dev/wisp/sdk/internal/wrap"
 )
 
 // The contracts every wisp host answers itself.
@@ -35,7 +35,7 @@ func GUID(ctx context.Context) (string, error) {
 	}
 	s, _, err := msgpack.ReadString(out)
 	if err != nil {
-		return "", fmt.Errorf("NumberGen.GenerateGuid: %w", err)
+		return "", wrap.Error("NumberGen.GenerateGuid", err)
 	}
 	return s, nil
 }
@@ -53,7 +53,7 @@ func RandomInRange(ctx context.Context, min, max uint32) (uint32, error) {
 	}
 	n, _, err := msgpack.ReadUint(out)
 	if err != nil {
-		return 0, fmt.Errorf("NumberGen.RandomInRange: %w", err)
+		return 0, wrap.Error("NumberGen.RandomInRange", err)
 	}
 	return uint32(n), nil
 }

@@ -26,13 +26,17 @@
 //   - A handler's error reaches the caller as the call's error. A panic in a
 //     handler is recovered and reported the same way.
 //   - Built for any other GOOS, the package compiles so that handlers can be
-//     unit tested with Dispatch, but HostCall returns ErrNotInHost.
+//     unit tested: Dispatch runs them, and host calls go to the fake host
+//     that package sdktest installs, or fail with ErrNotInHost without one.
+//   - The SDK does not import fmt, which would add most of a megabyte to
+//     every actor's module; an actor that imports it (or net/url, which
+//     does) pays for it itself.
 package sdk
 
 import (
 	"context"
 	"errors"
-	"fmt"
+	"strconv"
 )
 
 // HandlerFunc serves one operation.
@@ -57,19 +61,49 @@ var ErrNotInHost = errors.New("not running in a wisp host")
 func Dispatch(ctx context.Context, operation string, payload []byte) (resp []byte, err error) {
 	fn, ok := handlers[operation]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownOperation, operation)
+		return nil, unknownOperation(operation)
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			resp, err = nil, fmt.Errorf("panic in %s: %v", operation, r)
+			resp, err = nil, errors.New("panic in "+operation+": "+describe(r))
 		}
 	}()
 	return fn(ctx, payload)
+}
+
+// unknownOperation reads `unknown operation "Op"` and is ErrUnknownOperation.
+type unknownOperation string
+
+func (op unknownOperation) Error() string {
+	return ErrUnknownOperation.Error() + " " + `"` + string(op) + `"`
+}
+func (op unknownOperation) Unwrap() error { return ErrUnknownOperation }
+
+// describe formats a recovered panic value as fmt's %v would for the
+// values panics carry, without fmt.
+func describe(r any) string {
+	switch v := r.(type) {
+	case string:
+		return v
+	case error:
+		return v.Error()
+	case interface{ String() string }:
+		return v.String()
+	case int:
+		return strconv.Itoa(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case uint64:
+		return strconv.FormatUint(v, 10)
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return "a value of an unprintable type"
 }
 
 // HostCall asks the host to run operation in namespace over binding (a link
 // name; "default" for most links, "" to call another actor by its key or
 // call alias) and returns the result.
 func HostCall(ctx context.Context, binding, namespace, operation string, payload []byte) ([]byte, error) {
-	return hostCall(binding, namespace, operation, payload)
+	return hostCall(ctx, binding, namespace, operation, payload)
 }

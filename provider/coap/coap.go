@@ -22,9 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -153,21 +153,13 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("link %s: address %q: %w", l.Key(), addr, err)
 	}
-	timeout := DefaultTimeout
-	if v := l.Value("timeout_ms", ""); v != "" {
-		ms, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || ms == 0 {
-			return fmt.Errorf("link %s: timeout_ms %q: want a positive number", l.Key(), v)
-		}
-		timeout = time.Duration(ms) * time.Millisecond
+	timeout, err := l.Duration("timeout_ms", time.Millisecond, DefaultTimeout, time.Millisecond, math.MaxUint32*time.Millisecond)
+	if err != nil {
+		return err
 	}
-	maxPayload := uint64(DefaultMaxPayload)
-	if v := l.Value("max_payload", ""); v != "" {
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || n == 0 {
-			return fmt.Errorf("link %s: max_payload %q: want a positive number of bytes", l.Key(), v)
-		}
-		maxPayload = n
+	maxPayload, err := l.Int("max_payload", DefaultMaxPayload, 1, math.MaxUint32)
+	if err != nil {
+		return err
 	}
 	k := linkKey(l.Actor, l.LinkName())
 	p.mu.Lock()

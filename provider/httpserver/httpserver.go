@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -99,28 +100,22 @@ func settings(l provider.Link) (addr string, timeout time.Duration, maxBody int6
 	addr = l.Value("address", "")
 	if addr == "" {
 		addr = DefaultAddress
-		if port := l.Value("port", ""); port != "" {
-			addr = net.JoinHostPort("127.0.0.1", port)
+		port, err := l.Int("port", 0, 0, 65535)
+		if err != nil {
+			return "", 0, 0, err
+		}
+		if l.Value("port", "") != "" {
+			addr = net.JoinHostPort("127.0.0.1", strconv.FormatInt(port, 10))
 		}
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return "", 0, 0, fmt.Errorf("address %q: %w", addr, err)
+		return "", 0, 0, fmt.Errorf("link %s: address %q: %w", l.Key(), addr, err)
 	}
-	timeout = DefaultTimeout
-	if v := l.Value("timeout_ms", ""); v != "" {
-		ms, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || ms == 0 {
-			return "", 0, 0, fmt.Errorf("timeout_ms %q: want a positive number of milliseconds", v)
-		}
-		timeout = time.Duration(ms) * time.Millisecond
+	if timeout, err = l.Duration("timeout_ms", time.Millisecond, DefaultTimeout, time.Millisecond, math.MaxUint32*time.Millisecond); err != nil {
+		return "", 0, 0, err
 	}
-	maxBody = DefaultMaxContentLen
-	if v := l.Value("max_content_len", ""); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return "", 0, 0, fmt.Errorf("max_content_len %q: want a number of bytes", v)
-		}
-		maxBody = n
+	if maxBody, err = l.Int("max_content_len", DefaultMaxContentLen, 0, math.MaxInt64); err != nil {
+		return "", 0, 0, err
 	}
 	return addr, timeout, maxBody, nil
 }
@@ -130,7 +125,7 @@ func settings(l provider.Link) (addr string, timeout time.Duration, maxBody int6
 func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	addr, timeout, maxBody, err := settings(l)
 	if err != nil {
-		return fmt.Errorf("link %s: %w", l.Key(), err)
+		return err
 	}
 	p.mu.Lock()
 	old := p.servers[l.Key()]

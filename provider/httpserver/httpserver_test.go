@@ -217,6 +217,13 @@ func TestLinksOpenAndCloseListeners(t *testing.T) {
 	if err := p.PutLink(ctx, provider.Link{Actor: "c", Contract: httpserver.Contract, Values: map[string]string{"address": "nonsense"}}); err == nil {
 		t.Fatal("bad address accepted")
 	}
+	for _, values := range []map[string]string{{"port": "http"}, {"timeout_ms": "0"}, {"max_content_len": "-1"}} {
+		var ve *provider.ValueError
+		err := p.PutLink(ctx, provider.Link{Actor: "c", Contract: httpserver.Contract, Values: values})
+		if !errors.As(err, &ve) || values[ve.Key] == "" {
+			t.Fatalf("link values %v: %v, want an error naming the key", values, err)
+		}
+	}
 	// Putting the same link again keeps the listener.
 	if err := p.PutLink(ctx, provider.Link{Actor: "a", Contract: httpserver.Contract, Values: map[string]string{"address": "127.0.0.1:0"}}); err != nil {
 		t.Fatal(err)

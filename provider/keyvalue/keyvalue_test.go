@@ -86,8 +86,21 @@ func startRedis(t *testing.T) string {
 // actor calls the provider as a linked actor would: MessagePack in and out.
 type actor struct {
 	t    *testing.T
-	p    provider.Provider
+	p    handler
 	name string
+}
+
+// handler is the provider as an actor reaches it.
+type handler interface {
+	Handle(context.Context, provider.Call) ([]byte, error)
+}
+
+// memory serves calls from a keyvalue.Memory, as the provider serves them
+// from its backends.
+type memory struct{ s *keyvalue.Memory }
+
+func (m memory) Handle(ctx context.Context, c provider.Call) ([]byte, error) {
+	return keyvalue.Dispatch(ctx, m.s, c.Operation, c.Payload)
 }
 
 func (a actor) call(op string, arg, result any) error {
@@ -137,8 +150,12 @@ func newProvider(t *testing.T, nc *nats.Conn, links ...provider.Link) provider.P
 	return p
 }
 
-// backends runs fn against the JetStream bucket and against Redis.
+// backends runs fn against the JetStream bucket, Redis and the in-memory
+// store: all three keep the same semantics.
 func backends(t *testing.T, fn func(t *testing.T, a actor)) {
+	t.Run("memory", func(t *testing.T) {
+		fn(t, actor{t, memory{keyvalue.NewMemory()}, "kv"})
+	})
 	t.Run("jetstream", func(t *testing.T) {
 		p := newProvider(t, startNATS(t), provider.Link{Actor: "kv", Contract: keyvalue.Contract, Values: map[string]string{"bucket": "test_kv"}})
 		fn(t, actor{t, p, "kv"})

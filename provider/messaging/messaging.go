@@ -119,11 +119,7 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	if lk.nc == nil {
 		return fmt.Errorf("link %s: no NATS connection (set URI)", l.Key())
 	}
-	for _, s := range strings.Split(l.Value("SUBSCRIPTION", ""), ",") {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
+	for _, s := range l.List("SUBSCRIPTION") {
 		subject, queue, _ := strings.Cut(s, "|")
 		handler := func(m *nats.Msg) { p.deliver(lk, l.Actor, m) }
 		var sub *nats.Subscription

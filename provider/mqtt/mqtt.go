@@ -35,9 +35,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -112,143 +112,22 @@ func key(actor, name string) string {
 // PutLink starts the link's connection. It returns once the connection
 // manager runs; it does not wait for the broker, which may come later.
 func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
-	uri := l.Value("URI", DefaultURI)
-	u, err := url.Parse(uri)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("link %s: URI %q: want tcp://host:port", l.Key(), uri)
-	}
-	switch u.Scheme {
-	case "tcp", "mqtt", "ssl", "tls", "mqtts":
-	default:
-		return fmt.Errorf("link %s: URI scheme %q: want tcp, mqtt, ssl or tls", l.Key(), u.Scheme)
-	}
-	qos := byte(1)
-	if v := l.Value("QOS", ""); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 2 {
-			return fmt.Errorf("link %s: QOS %q: want 0, 1 or 2", l.Key(), v)
-		}
-		qos = byte(n)
-	}
-	var topics []string
-	for _, t := range strings.Split(l.Value("SUBSCRIPTION", ""), ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			topics = append(topics, t)
-		}
-	}
-	expiry := uint32(3600)
-	if v := l.Value("SESSION_EXPIRY", ""); v != "" {
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil {
-			return fmt.Errorf("link %s: SESSION_EXPIRY %q: want seconds", l.Key(), v)
-		}
-		expiry = uint32(n)
-	}
-	maxHeld := 1000
-	if v := l.Value("BUFFER", ""); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("link %s: BUFFER %q: want a number of messages", l.Key(), v)
-		}
-		maxHeld = n
-	}
-	var devices bool
-	if v := l.Value("DEVICES", ""); v != "" {
-		if devices, err = strconv.ParseBool(v); err != nil {
-			return fmt.Errorf("link %s: DEVICES %q: want true or false", l.Key(), v)
-		}
-	}
-	prefix := strings.Trim(l.Value("DEVICE_PREFIX", DefaultDevicePrefix), "/")
-	if prefix == "" || strings.ContainsAny(prefix, "+#") {
-		return fmt.Errorf("link %s: DEVICE_PREFIX %q: want a topic without wildcards", l.Key(), l.Value("DEVICE_PREFIX", ""))
-	}
-	clientID := l.Value("CLIENT_ID", "")
-	if clientID == "" {
-		var b [4]byte
-		rand.Read(b[:])
-		clientID = "wisp-" + l.Actor + "-" + hex.EncodeToString(b[:])
+	c, err := readLink(l)
+	if err != nil {
+		return err
 	}
 	p.DelLink(ctx, l)
 
-	lk := &link{actor: l.Actor, uri: uri, qos: qos, queue: make(chan *paho.Publish, queueLen), done: make(chan struct{}),
-		maxHeld: maxHeld, up: make(chan struct{}, 1), sent: make(chan struct{}), closing: make(chan struct{}), topics: topics}
-	log := p.rt.Logger().With("actor", l.Actor, "broker", uri)
-	filters := topics
-	if devices {
-		lk.devices = newRegistry(prefix, l.Actor, uri, log)
-		filters = append(slices.Clone(topics), lk.devices.filters()...)
-	}
-	cfg := autopaho.ClientConfig{
-		ServerUrls:                    []*url.URL{u},
-		KeepAlive:                     20,
-		CleanStartOnInitialConnection: true,
-		SessionExpiryInterval:         expiry,
-		ConnectRetryDelay:             time.Second,
-		ReconnectBackoff:              autopaho.NewExponentialBackoff(250*time.Millisecond, 5*time.Second, 500*time.Millisecond, 2),
-		ConnectTimeout:                5 * time.Second,
-		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
-			log.Info("mqtt connected")
-			select {
-			case lk.up <- struct{}{}:
-			default:
-			}
-			if len(filters) == 0 {
-				return
-			}
-			sub := &paho.Subscribe{}
-			for _, t := range filters {
-				sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: t, QoS: qos})
-			}
-			// Subscribing must not block the callback.
-			go func() {
-				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if _, err := cm.Subscribe(sctx, sub); err != nil {
-					log.Error("mqtt subscribe", "topics", filters, "err", err)
-				}
-			}()
-		},
-		OnConnectionDown: func() bool {
-			log.Warn("mqtt connection lost; reconnecting")
-			return true
-		},
-		OnConnectError: func(err error) { log.Warn("mqtt connect", "err", err) },
-		ClientConfig: paho.ClientConfig{
-			ClientID: clientID,
-			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-				func(pr paho.PublishReceived) (bool, error) {
-					m := pr.Packet
-					if lk.devices != nil && lk.devices.handle(m) && !lk.subscribed(m.Topic) {
-						return true, nil // a registration, not for the actor
-					}
-					if pr.Packet.QoS == 0 { // at most once: drop rather than wait
-						select {
-						case lk.queue <- m:
-						default:
-							log.Warn("actor too slow: QoS 0 mqtt message dropped", "topic", pr.Packet.Topic)
-						}
-						return true, nil
-					}
-					// QoS 1 and 2 wait for room: while the actor is that far
-					// behind, the client stops reading and the broker holds
-					// the rest (its own queue limit applies). Manual
-					// acknowledgements would be exact but pace every ack
-					// on a timer: 2-10x slower here.
-					select {
-					case lk.queue <- m:
-					case <-lk.closing:
-					}
-					return true, nil
-				},
-			},
-		},
-	}
-	if user := l.Value("USERNAME", ""); user != "" {
-		cfg.ConnectUsername = user
-		cfg.ConnectPassword = []byte(l.Value("PASSWORD", ""))
+	lk := &link{actor: l.Actor, uri: c.broker, qos: c.qos, queue: make(chan *paho.Publish, queueLen), done: make(chan struct{}),
+		maxHeld: c.maxHeld, up: make(chan struct{}, 1), sent: make(chan struct{}), closing: make(chan struct{}), topics: c.topics}
+	log := p.rt.Logger().With("actor", l.Actor, "broker", lk.uri)
+	filters := c.topics
+	if c.devices {
+		lk.devices = newRegistry(c.devicePrefix, l.Actor, lk.uri, log)
+		filters = append(slices.Clone(c.topics), lk.devices.filters()...)
 	}
 	cctx, cancel := context.WithCancel(context.Background())
-	cm, err := autopaho.NewConnection(cctx, cfg)
+	cm, err := autopaho.NewConnection(cctx, lk.clientConfig(c, filters, log))
 	if err != nil {
 		cancel()
 		return fmt.Errorf("link %s: %w", l.Key(), err)
@@ -260,6 +139,151 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	p.links[key(l.Actor, l.LinkName())] = lk
 	p.mu.Unlock()
 	return nil
+}
+
+// linkConfig is what a link's values ask for.
+type linkConfig struct {
+	uri                *url.URL
+	broker             string // URI as given
+	qos                byte
+	topics             []string // SUBSCRIPTION
+	expiry             uint32   // seconds
+	maxHeld            int      // BUFFER
+	devices            bool
+	devicePrefix       string
+	clientID           string
+	username, password string
+}
+
+// readLink reads and checks a link's values; an error names the value.
+func readLink(l provider.Link) (linkConfig, error) {
+	c := linkConfig{topics: l.List("SUBSCRIPTION"), username: l.Value("USERNAME", ""), password: l.Value("PASSWORD", "")}
+	uri := l.Value("URI", DefaultURI)
+	u, err := url.Parse(uri)
+	if err != nil || u.Host == "" {
+		return c, fmt.Errorf("link %s: URI %q: want tcp://host:port", l.Key(), uri)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts":
+	default:
+		return c, fmt.Errorf("link %s: URI scheme %q: want tcp, mqtt, ssl or tls", l.Key(), u.Scheme)
+	}
+	c.uri, c.broker = u, uri
+	qos, err := l.Int("QOS", 1, 0, 2)
+	if err != nil {
+		return c, err
+	}
+	c.qos = byte(qos)
+	expiry, err := l.Duration("SESSION_EXPIRY", time.Second, time.Hour, 0, math.MaxUint32*time.Second)
+	if err != nil {
+		return c, err
+	}
+	c.expiry = uint32(expiry / time.Second)
+	maxHeld, err := l.Int("BUFFER", 1000, 0, math.MaxInt32)
+	if err != nil {
+		return c, err
+	}
+	c.maxHeld = int(maxHeld)
+	if c.devices, err = l.Bool("DEVICES", false); err != nil {
+		return c, err
+	}
+	c.devicePrefix = strings.Trim(l.Value("DEVICE_PREFIX", DefaultDevicePrefix), "/")
+	if c.devicePrefix == "" || strings.ContainsAny(c.devicePrefix, "+#") {
+		return c, fmt.Errorf("link %s: DEVICE_PREFIX %q: want a topic without wildcards", l.Key(), l.Value("DEVICE_PREFIX", ""))
+	}
+	c.clientID = l.Value("CLIENT_ID", "")
+	if c.clientID == "" {
+		var b [4]byte
+		rand.Read(b[:])
+		c.clientID = "wisp-" + l.Actor + "-" + hex.EncodeToString(b[:])
+	}
+	return c, nil
+}
+
+// clientConfig is the Paho configuration of the link's connection: it
+// reconnects with backoff, subscribes to filters on every connect and
+// queues what arrives for the actor.
+func (lk *link) clientConfig(c linkConfig, filters []string, log *slog.Logger) autopaho.ClientConfig {
+	cfg := autopaho.ClientConfig{
+		ServerUrls:                    []*url.URL{c.uri},
+		KeepAlive:                     20,
+		CleanStartOnInitialConnection: true,
+		SessionExpiryInterval:         c.expiry,
+		ConnectRetryDelay:             time.Second,
+		ReconnectBackoff:              autopaho.NewExponentialBackoff(250*time.Millisecond, 5*time.Second, 500*time.Millisecond, 2),
+		ConnectTimeout:                5 * time.Second,
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			log.Info("mqtt connected")
+			lk.connected(cm, filters, log)
+		},
+		OnConnectionDown: func() bool {
+			log.Warn("mqtt connection lost; reconnecting")
+			return true
+		},
+		OnConnectError: func(err error) { log.Warn("mqtt connect", "err", err) },
+		ClientConfig: paho.ClientConfig{
+			ClientID: c.clientID,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+				func(pr paho.PublishReceived) (bool, error) {
+					lk.received(pr.Packet, log)
+					return true, nil
+				},
+			},
+		},
+	}
+	if c.username != "" {
+		cfg.ConnectUsername = c.username
+		cfg.ConnectPassword = []byte(c.password)
+	}
+	return cfg
+}
+
+// connected wakes the sender of held publishes and subscribes to filters
+// again, as every new connection must.
+func (lk *link) connected(cm *autopaho.ConnectionManager, filters []string, log *slog.Logger) {
+	select {
+	case lk.up <- struct{}{}:
+	default:
+	}
+	if len(filters) == 0 {
+		return
+	}
+	sub := &paho.Subscribe{}
+	for _, t := range filters {
+		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: t, QoS: lk.qos})
+	}
+	// Subscribing must not block the callback.
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := cm.Subscribe(sctx, sub); err != nil {
+			log.Error("mqtt subscribe", "topics", filters, "err", err)
+		}
+	}()
+}
+
+// received queues a message from the broker for the actor, unless it is
+// a device's registration only.
+func (lk *link) received(m *paho.Publish, log *slog.Logger) {
+	if lk.devices != nil && lk.devices.handle(m) && !lk.subscribed(m.Topic) {
+		return // a registration, not for the actor
+	}
+	if m.QoS == 0 { // at most once: drop rather than wait
+		select {
+		case lk.queue <- m:
+		default:
+			log.Warn("actor too slow: QoS 0 mqtt message dropped", "topic", m.Topic)
+		}
+		return
+	}
+	// QoS 1 and 2 wait for room: while the actor is that far behind, the
+	// client stops reading and the broker holds the rest (its own queue
+	// limit applies). Manual acknowledgements would be exact but pace
+	// every ack on a timer: 2-10x slower here.
+	select {
+	case lk.queue <- m:
+	case <-lk.closing:
+	}
 }
 
 // deliver hands queued messages to the actor in order until the link goes.

@@ -11,11 +11,11 @@ package coap
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/wisp-dev/wisp/sdk"
 	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
+	"github.com/wisp-dev/wisp/sdk/internal/wrap"
 )
 
 // Contract is the contract id.
@@ -70,7 +70,7 @@ func Handle(fn func(ctx context.Context, r *Request) (*Response, error)) {
 	sdk.Handle("Coap.HandleRequest", func(ctx context.Context, payload []byte) ([]byte, error) {
 		r, err := decodeRequest(payload)
 		if err != nil {
-			return nil, fmt.Errorf("Coap.HandleRequest: %w", err)
+			return nil, wrap.Error("Coap.HandleRequest", err)
 		}
 		resp, err := fn(ctx, r)
 		if err != nil {
@@ -117,7 +117,7 @@ func decodeRequest(b []byte) (*Request, error) {
 			rest, err = msgpack.Skip(rest)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", k, err)
+			return nil, wrap.Error("field "+k, err)
 		}
 	}
 	return r, nil
@@ -160,7 +160,7 @@ func decodeResponse(b []byte) (*Response, error) {
 			rest, err = msgpack.Skip(rest)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", k, err)
+			return nil, wrap.Error("field "+k, err)
 		}
 	}
 	return r, nil
@@ -182,11 +182,11 @@ func Send(ctx context.Context, link, method, url string, contentFormat int32, pa
 	b = msgpack.AppendUint(b, uint64(timeout/time.Millisecond))
 	out, err := sdk.HostCall(ctx, link, Contract, "Coap.Request", b)
 	if err != nil {
-		return nil, fmt.Errorf("coap %s %s: %w", method, url, err)
+		return nil, wrap.Error("coap "+method+" "+url, err)
 	}
 	r, err := decodeResponse(out)
 	if err != nil {
-		return nil, fmt.Errorf("coap %s %s: %w", method, url, err)
+		return nil, wrap.Error("coap "+method+" "+url, err)
 	}
 	return r, nil
 }

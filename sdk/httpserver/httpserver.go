@@ -11,10 +11,10 @@ package httpserver
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/wisp-dev/wisp/sdk"
 	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
+	"github.com/wisp-dev/wisp/sdk/internal/wrap"
 )
 
 // Contract is the contract id.
@@ -73,12 +73,12 @@ func DecodeRequest(b []byte) (*Request, error) {
 	r := &Request{}
 	n, rest, err := msgpack.ReadMapHeader(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Operation, err)
+		return nil, wrap.Error(Operation, err)
 	}
 	for range n {
 		var k string
 		if k, rest, err = msgpack.ReadStringView(rest); err != nil {
-			return nil, fmt.Errorf("%s: %w", Operation, err)
+			return nil, wrap.Error(Operation, err)
 		}
 		switch k {
 		case "method":
@@ -95,7 +95,7 @@ func DecodeRequest(b []byte) (*Request, error) {
 			rest, err = msgpack.Skip(rest)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: field %s: %w", Operation, k, err)
+			return nil, wrap.Error(Operation+": field "+k, err)
 		}
 	}
 	return r, nil

@@ -1,6 +1,8 @@
 package httpserver_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -8,6 +10,7 @@ import (
 
 	provider "github.com/wisp-dev/wisp/provider/httpserver"
 	"github.com/wisp-dev/wisp/sdk/httpserver"
+	"github.com/wisp-dev/wisp/sdk/sdktest"
 )
 
 // TestAgreesWithTheProvider: what the provider encodes the SDK decodes, and
@@ -35,5 +38,33 @@ func TestAgreesWithTheProvider(t *testing.T) {
 	}
 	if _, err := httpserver.DecodeRequest([]byte{0x81, 0xa4, 'p', 'a', 't', 'h'}); err == nil {
 		t.Fatal("truncated request decoded")
+	}
+}
+
+func TestHandlerServesRequests(t *testing.T) {
+	h := sdktest.New(t)
+	httpserver.Handle(func(_ context.Context, r *httpserver.Request) (*httpserver.Response, error) {
+		switch r.Path {
+		case "/empty":
+			return nil, nil
+		case "/fail":
+			return nil, errors.New("no " + r.Path)
+		}
+		resp := httpserver.Text(200, r.Method+" "+r.Path+"?"+r.QueryString+" "+string(r.Body))
+		resp.Header["X-Seen"] = r.Header["X-A"]
+		return resp, nil
+	})
+	resp, err := h.HTTP(&httpserver.Request{Method: "POST", Path: "/p", QueryString: "q=1", Header: map[string][]string{"X-A": {"1", "2"}}, Body: []byte("b")})
+	if err != nil || resp.StatusCode != 200 || string(resp.Body) != "POST /p?q=1 b" || strings.Join(resp.Header["X-Seen"], ",") != "1,2" {
+		t.Fatalf("POST /p = %+v, %v", resp, err)
+	}
+	if resp, err := h.HTTP(&httpserver.Request{Method: "GET", Path: "/empty"}); err != nil || resp.StatusCode != 204 || len(resp.Body) != 0 {
+		t.Fatalf("a nil response = %+v, %v", resp, err)
+	}
+	if _, err := h.HTTP(&httpserver.Request{Method: "GET", Path: "/fail"}); err == nil || err.Error() != "no /fail" {
+		t.Fatalf("a failing handler = %v", err)
+	}
+	if _, err := h.Call(httpserver.Operation, []byte{0x81, 0xa4, 'p', 'a', 't', 'h'}); err == nil || !strings.HasPrefix(err.Error(), "HttpServer.HandleRequest: field path: ") {
+		t.Fatalf("a truncated request = %v", err)
 	}
 }

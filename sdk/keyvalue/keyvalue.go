@@ -11,11 +11,11 @@ package keyvalue
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/wisp-dev/wisp/sdk"
 	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
+	"github.com/wisp-dev/wisp/sdk/internal/wrap"
 )
 
 // Contract is the contract id.
@@ -33,7 +33,7 @@ var Default = New("default")
 func (c Client) call(ctx context.Context, op string, payload []byte) ([]byte, error) {
 	out, err := sdk.HostCall(ctx, c.link, Contract, op, payload)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, wrap.Error(op, err)
 	}
 	return out, nil
 }
@@ -67,7 +67,7 @@ func (c Client) Get(ctx context.Context, key string) (string, bool, error) {
 		return b, err
 	})
 	if err != nil {
-		return "", false, fmt.Errorf("KeyValue.Get: %w", err)
+		return "", false, wrap.Error("KeyValue.Get", err)
 	}
 	return value, exists, nil
 }
@@ -110,7 +110,7 @@ func (c Client) Increment(ctx context.Context, key string, n int32) (int32, erro
 	}
 	v, _, err := msgpack.ReadInt(out)
 	if err != nil {
-		return 0, fmt.Errorf("KeyValue.Increment: %w", err)
+		return 0, wrap.Error("KeyValue.Increment", err)
 	}
 	return int32(v), nil
 }
@@ -188,7 +188,7 @@ func (c Client) boolOp(ctx context.Context, op string, payload []byte) (bool, er
 	}
 	v, _, err := msgpack.ReadBool(out)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", op, err)
+		return false, wrap.Error(op, err)
 	}
 	return v, nil
 }
@@ -200,7 +200,7 @@ func (c Client) uintOp(ctx context.Context, op string, payload []byte) (uint32, 
 	}
 	v, _, err := msgpack.ReadUint(out)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", op, err)
+		return 0, wrap.Error(op, err)
 	}
 	return uint32(v), nil
 }
@@ -212,13 +212,13 @@ func (c Client) listOp(ctx context.Context, op string, payload []byte) ([]string
 	}
 	n, rest, err := msgpack.ReadArrayHeader(out)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, wrap.Error(op, err)
 	}
 	l := make([]string, 0, n)
 	for range n {
 		var s string
 		if s, rest, err = msgpack.ReadString(rest); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+			return nil, wrap.Error(op, err)
 		}
 		l = append(l, s)
 	}
@@ -237,7 +237,7 @@ func readMap(b []byte, fn func(key string, b []byte) ([]byte, error)) error {
 			return err
 		}
 		if rest, err = fn(k, rest); err != nil {
-			return fmt.Errorf("field %s: %w", k, err)
+			return wrap.Error("field "+k, err)
 		}
 	}
 	return nil

@@ -12,11 +12,11 @@ package messaging
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/wisp-dev/wisp/sdk"
 	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
+	"github.com/wisp-dev/wisp/sdk/internal/wrap"
 )
 
 // Contract is the contract id.
@@ -43,7 +43,7 @@ func Handle(fn func(ctx context.Context, m Message) error) {
 	sdk.Handle("MessageSubscriber.HandleMessage", func(ctx context.Context, payload []byte) ([]byte, error) {
 		m, err := decode(payload)
 		if err != nil {
-			return nil, fmt.Errorf("MessageSubscriber.HandleMessage: %w", err)
+			return nil, wrap.Error("MessageSubscriber.HandleMessage", err)
 		}
 		return nil, fn(ctx, m)
 	})
@@ -66,7 +66,7 @@ func (c Client) Publish(ctx context.Context, subject, replyTo string, body []byt
 	b = msgpack.AppendBytes(b, body)
 	_, err := sdk.HostCall(ctx, c.link, Contract, "Messaging.Publish", b)
 	if err != nil {
-		return fmt.Errorf("publish %s: %w", subject, err)
+		return wrap.Error("publish "+subject, err)
 	}
 	return nil
 }
@@ -82,11 +82,11 @@ func (c Client) Request(ctx context.Context, subject string, body []byte, timeou
 	b = msgpack.AppendUint(b, uint64(timeout/time.Millisecond))
 	out, err := sdk.HostCall(ctx, c.link, Contract, "Messaging.Request", b)
 	if err != nil {
-		return Message{}, fmt.Errorf("request %s: %w", subject, err)
+		return Message{}, wrap.Error("request "+subject, err)
 	}
 	m, err := decode(out)
 	if err != nil {
-		return Message{}, fmt.Errorf("request %s: %w", subject, err)
+		return Message{}, wrap.Error("request "+subject, err)
 	}
 	return m, nil
 }
@@ -119,7 +119,7 @@ func decode(b []byte) (Message, error) {
 			rest, err = msgpack.Skip(rest)
 		}
 		if err != nil {
-			return m, fmt.Errorf("field %s: %w", k, err)
+			return m, wrap.Error("field "+k, err)
 		}
 	}
 	return m, nil

@@ -55,7 +55,7 @@ func (c Client) Get(ctx context.Context, key string) (string, bool, error) {
 	}
 	var value string
 	var exists bool
-	err = readMap(out, func(k string, b []byte) ([]byte, error) {
+	err = msgpack.ReadMap(out, func(k string, b []byte) ([]byte, error) {
 		switch k {
 		case "value":
 			value, b, err = msgpack.ReadString(b)
@@ -223,24 +223,6 @@ func (c Client) listOp(ctx context.Context, op string, payload []byte) ([]string
 		l = append(l, s)
 	}
 	return l, nil
-}
-
-// readMap calls fn for each key of the map in b; fn reads the value.
-func readMap(b []byte, fn func(key string, b []byte) ([]byte, error)) error {
-	n, rest, err := msgpack.ReadMapHeader(b)
-	if err != nil {
-		return err
-	}
-	for range n {
-		var k string
-		if k, rest, err = msgpack.ReadString(rest); err != nil {
-			return err
-		}
-		if rest, err = fn(k, rest); err != nil {
-			return wrap.Error("field "+k, err)
-		}
-	}
-	return nil
 }
 
 // Get returns the string at key on the default link.

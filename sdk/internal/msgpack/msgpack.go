@@ -9,6 +9,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"unsafe"
+
+	"github.com/wisp-dev/wisp/sdk/internal/wrap"
 )
 
 // ErrShort reports input that ends inside a value.
@@ -375,4 +377,23 @@ func skip(b []byte, depth int) ([]byte, error) {
 		return fixed(h + n)
 	}
 	return nil, errors.New("msgpack: unknown type")
+}
+
+// ReadMap reads the map in b, calling fn with each key and the bytes that
+// start with its value; fn reads the value and returns what follows it.
+func ReadMap(b []byte, fn func(key string, b []byte) ([]byte, error)) error {
+	n, rest, err := ReadMapHeader(b)
+	if err != nil {
+		return err
+	}
+	for range n {
+		var k string
+		if k, rest, err = ReadString(rest); err != nil {
+			return err
+		}
+		if rest, err = fn(k, rest); err != nil {
+			return wrap.Error("field "+k, err)
+		}
+	}
+	return nil
 }

@@ -116,4 +116,3 @@ func TestExternalBlobstoreProvider(t *testing.T) {
 		t.Fatalf("GET after DELETE: %d", code)
 	}
 }
-

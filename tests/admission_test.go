@@ -25,6 +25,7 @@ import (
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
+	"github.com/wisp-dev/wisp/lattice/auth"
 )
 
 func init() {
@@ -88,7 +89,7 @@ func guestFile(t *testing.T, dir, wat string) string {
 func admissionHost(t *testing.T, guest string, extra ...string) (*hostProc, *lattice.Client, string) {
 	t.Helper()
 	h := startHost(t, append([]string{"--allow-unsigned"}, extra...)...)
-	c, err := lattice.Connect(h.url, lattice.WithTimeout(30*time.Second))
+	c, err := lattice.Connect(h.url, lattice.WithTimeout(30*time.Second), lattice.WithCredentials(credsOf(t, lattice.DefaultLattice, auth.AdminUser)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,15 +273,10 @@ spec:
 // zone=wedged: it answers pings and inventories (nothing runs) and
 // accepts every start_actor, then never reports an outcome. It returns
 // how many starts it accepted. It answers on a connection of its own,
-// made as the tests' clients are.
+// with the credentials of a host (a wedged real host has them too).
 func wedgedHost(t *testing.T, url string) *atomic.Int64 {
 	t.Helper()
-	c, err := lattice.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	nc := c.Conn()
+	nc := natsAs(t, url, auth.HostUser) // a fake host needs a host's credentials
 	kp, err := nkeys.CreateServer()
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ import (
 func TestCallFailuresCarryTheirCode(t *testing.T) {
 	e := newEnv(t)
 	e.start(t, testwasm.GoActor(t, "internal/testactors/probe"), "probe", 2,
-		lattice.ActorLimits{CallTimeoutMS: 500, MaxPayload: 4096, MaxMemoryPages: 128})
+		lattice.ActorLimits{CallTimeoutMS: 3000, MaxPayload: 4096, MaxMemoryPages: 128}) // time for Probe.Hoard to run out of memory on a loaded machine
 	ctx := context.Background()
 	cases := []struct {
 		op, payload string

@@ -206,9 +206,10 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 	h.watchConnection()
 	bg, cancel := context.WithCancel(context.Background())
 	h.bgCancel = cancel
-	h.bg.Add(2)
+	h.bg.Add(3)
 	go func() { defer h.bg.Done(); h.runState(bg) }()
 	go func() { defer h.bg.Done(); h.heartbeats(bg, o.heartbeat) }()
+	go func() { defer h.bg.Done(); h.retryLinksEvery(bg, linkRetry) }()
 	// host_started goes out from the state loop once the event stream
 	// stores it, so that a lattice's history starts with its hosts; when
 	// JetStream is not there within 15s it goes out anyway.
@@ -255,6 +256,10 @@ func (h *Host) Lattice() string { return h.opts.lattice }
 
 // Labels returns a copy of the host's labels.
 func (h *Host) Labels() map[string]string { return maps.Clone(h.labels) }
+
+// linkRetry is how often a host hands its providers the links they
+// refused again.
+const linkRetry = 5 * time.Second
 
 // StopRequested is closed when a stop command arrives over the lattice; the
 // owner of the host should then call Stop.

@@ -36,6 +36,13 @@ type hostedProvider struct {
 	ann     map[string]string // annotations: who manages the provider
 	mu      sync.Mutex
 	links   map[string]provider.Link // the links handed to it, by key
+	failed  map[string]failedLink    // links it refused, by key
+}
+
+// failedLink is a link a provider refused, kept to hand it again.
+type failedLink struct {
+	link lattice.Link
+	err  string
 }
 
 func providerKey(contract, linkName string) string { return contract + "/" + linkName }
@@ -128,8 +135,15 @@ func (h *Host) StartProvider(ctx context.Context, req lattice.StartProviderReque
 func (hp *hostedProvider) describe() lattice.ProviderDescription {
 	hp.mu.Lock()
 	defer hp.mu.Unlock()
-	return lattice.ProviderDescription{Name: hp.name, Contract: hp.run.Provider().Contract(), LinkName: hp.run.LinkName(),
+	d := lattice.ProviderDescription{Name: hp.name, Contract: hp.run.Provider().Contract(), LinkName: hp.run.LinkName(),
 		Links: len(hp.links), StartedAt: hp.started.UTC(), Annotations: maps.Clone(hp.ann)}
+	for _, f := range hp.failed {
+		if d.LinkErrors == nil {
+			d.LinkErrors = map[string]string{}
+		}
+		d.LinkErrors[f.link.ActorID] = f.err
+	}
+	return d
 }
 
 // handLink gives hp the link l if it serves it.
@@ -138,13 +152,59 @@ func (h *Host) handLink(ctx context.Context, hp *hostedProvider, l lattice.Link)
 	if !hp.run.Serves(pl) {
 		return
 	}
+	verdict := lattice.LinkStateData{HostID: h.id, Provider: hp.name, Link: l.Redacted()}
 	if err := hp.run.PutLink(ctx, pl); err != nil {
-		h.log.Error("provider refused a link", "provider", hp.name, "actor", l.ActorID, "err", err)
+		hp.mu.Lock()
+		_, again := hp.failed[pl.Key()]
+		if hp.failed == nil {
+			hp.failed = map[string]failedLink{}
+		}
+		hp.failed[pl.Key()] = failedLink{link: l, err: err.Error()}
+		hp.mu.Unlock()
+		if !again { // said once; retries that fail the same way stay quiet
+			h.log.Error("provider refused a link; retrying every 5s", "provider", hp.name, "actor", l.ActorID, "err", err)
+			verdict.Error = err.Error()
+			h.publish(lattice.EventLinkFailed, verdict)
+		}
 		return
 	}
 	hp.mu.Lock()
 	hp.links[pl.Key()] = pl
+	delete(hp.failed, pl.Key())
 	hp.mu.Unlock()
+	h.publish(lattice.EventLinkApplied, verdict)
+}
+
+// retryFailedLinks hands every provider the links it refused again: what
+// stood in the way (a port in use, a server down) may be gone.
+func (h *Host) retryFailedLinks(ctx context.Context) {
+	for _, hp := range h.hosted() {
+		hp.mu.Lock()
+		var again []lattice.Link
+		for _, f := range hp.failed {
+			again = append(again, f.link)
+		}
+		hp.mu.Unlock()
+		for _, l := range again {
+			h.handLink(ctx, hp, l)
+		}
+	}
+}
+
+// retryLinksEvery retries refused links until ctx ends.
+func (h *Host) retryLinksEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			h.retryFailedLinks(rctx)
+			cancel()
+		}
+	}
 }
 
 // linkChanged tells the providers of this host that link l was put (del
@@ -162,12 +222,18 @@ func (h *Host) linkChanged(l lattice.Link, del bool) {
 		hp.mu.Lock()
 		_, had := hp.links[pl.Key()]
 		delete(hp.links, pl.Key())
+		delete(hp.failed, pl.Key())
 		hp.mu.Unlock()
 		if had {
 			if err := hp.run.DelLink(ctx, pl); err != nil {
 				h.log.Warn("provider link removal", "provider", hp.name, "err", err)
 			}
 		}
+	}
+	if del {
+		// What the deleted link held (a port) may be what another
+		// link of these providers was refused for.
+		h.retryFailedLinks(ctx)
 	}
 }
 

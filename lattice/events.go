@@ -24,6 +24,10 @@ const (
 	EventActorFailed   = "actor_failed"
 	EventLinkSet       = "link_set"
 	EventLinkDeleted   = "link_deleted"
+	// EventLinkApplied and EventLinkFailed are each provider's verdict
+	// on a link it was handed (LinkStateData).
+	EventLinkApplied = "link_applied"
+	EventLinkFailed  = "link_failed"
 )
 
 // EventTypePrefix prefixes the short type in an event's CloudEvents type,
@@ -128,6 +132,16 @@ type ActorEventData struct {
 type LinkEventData struct {
 	HostID string `json:"host_id"`
 	Link   Link   `json:"link"`
+}
+
+// LinkStateData is the data of link_applied and link_failed: what one
+// provider on one host made of a link.
+type LinkStateData struct {
+	HostID   string `json:"host_id"`
+	Provider string `json:"provider"`
+	// Link is redacted (see Link.Redacted).
+	Link  Link   `json:"link"`
+	Error string `json:"error,omitempty"`
 }
 
 // EventStreamName is the JetStream stream that keeps a lattice's recent

@@ -3,12 +3,15 @@ package lattice
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -274,4 +277,96 @@ func SortLinks(ls []Link) {
 		}
 		return a.LinkName < b.LinkName
 	})
+}
+
+// ProvidersOf lists, by host id, the providers running on the lattice for
+// contract under linkName, with what each made of its links.
+func (c *Client) ProvidersOf(ctx context.Context, contract, linkName string) (map[string]ProviderDescription, error) {
+	if linkName == "" {
+		linkName = DefaultLinkName
+	}
+	hosts, err := c.Hosts(ctx)
+	if err != nil && !errors.Is(err, ErrNoHosts) {
+		return nil, err
+	}
+	out := map[string]ProviderDescription{}
+	for _, h := range hosts {
+		inv, err := c.Inventory(ctx, h.ID)
+		if err != nil {
+			continue // gone since the ping: it runs nothing now
+		}
+		for _, p := range inv.Providers {
+			if p.Contract == contract && p.LinkName == linkName {
+				out[h.ID] = p
+			}
+		}
+	}
+	return out, nil
+}
+
+// PutLinkAndWait puts l as PutLink does, then waits, at most within, for
+// the verdict of every provider running for its contract and link name
+// (link_applied or link_failed events). It returns the stored link, the
+// verdicts that arrived and how many providers were expected to give one;
+// a verdict with an Error is a provider that refused the link (a port in
+// use, a server it cannot reach). No provider running is no verdict: the
+// link reaches a provider when one starts.
+func (c *Client) PutLinkAndWait(ctx context.Context, l Link, within time.Duration) (*Link, []LinkStateData, int, error) {
+	if l.LinkName == "" {
+		l.LinkName = DefaultLinkName
+	}
+	provs, err := c.ProvidersOf(ctx, l.ContractID, l.LinkName)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	ch := make(chan *nats.Msg, 64)
+	sub, err := c.nc.ChanSubscribe(EventSubject(c.lattice, "*"), ch)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("put link: %w", AuthHint(err))
+	}
+	defer sub.Unsubscribe()
+	if err := c.nc.Flush(); err != nil {
+		return nil, nil, 0, fmt.Errorf("put link: %w", err)
+	}
+	stored, err := c.PutLink(ctx, l)
+	if err != nil || len(provs) == 0 {
+		return stored, nil, len(provs), err
+	}
+	key := stored.Key()
+	got := map[string]LinkStateData{} // host id → its provider's verdict
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	for len(got) < len(provs) {
+		select {
+		case <-ctx.Done():
+			return stored, values(got), len(provs), ctx.Err()
+		case <-timer.C:
+			return stored, values(got), len(provs), nil
+		case m := <-ch:
+			var e Event
+			if json.Unmarshal(m.Data, &e) != nil {
+				continue
+			}
+			t := strings.TrimPrefix(e.Type, EventTypePrefix)
+			if t != EventLinkApplied && t != EventLinkFailed {
+				continue
+			}
+			var d LinkStateData
+			if json.Unmarshal(e.Data, &d) == nil && d.Link.Key() == key {
+				if _, ok := provs[d.HostID]; ok {
+					got[d.HostID] = d
+				}
+			}
+		}
+	}
+	return stored, values(got), len(provs), nil
+}
+
+func values(m map[string]LinkStateData) []LinkStateData {
+	out := make([]LinkStateData, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].HostID < out[j].HostID })
+	return out
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +29,7 @@ do not list the contract.
 
 func newLinkPutCmd(g *globals) *cobra.Command {
 	var linkName, output string
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "put ACTOR PROVIDER CONTRACT [KEY=VALUE...]",
 		Short: "Link an actor to a provider for a contract",
@@ -57,19 +60,41 @@ configuration values for the provider.
 				return err
 			}
 			defer c.Close()
-			stored, err := c.PutLink(cmd.Context(), l)
+			stored, verdicts, expected, err := c.PutLinkAndWait(cmd.Context(), l, wait)
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(stored)
+			var refused []string
+			for _, v := range verdicts {
+				if v.Error != "" {
+					refused = append(refused, fmt.Sprintf("provider %s on host %s: %s", v.Provider, v.HostID, v.Error))
+				}
 			}
-			fmt.Printf("linked %s (%s) to %s for %s, link name %s\n", stored.ActorName, stored.ActorID, stored.ProviderID, stored.ContractID, stored.LinkName)
+			if output == "json" {
+				if err := printJSON(map[string]any{"link": stored, "verdicts": verdicts, "providers": expected}); err != nil {
+					return err
+				}
+			} else {
+				fmt.Printf("linked %s (%s) to %s for %s, link name %s\n", stored.ActorName, stored.ActorID, stored.ProviderID, stored.ContractID, stored.LinkName)
+				switch {
+				case expected == 0:
+					fmt.Printf("no provider of %s serves link name %s yet: the link reaches one when it starts\n", stored.ContractID, stored.LinkName)
+				case len(verdicts) < expected:
+					fmt.Printf("%d of %d providers applied it; %d did not answer within %s ('wisp link get' shows their state)\n",
+						len(verdicts)-len(refused), expected, expected-len(verdicts), wait)
+				case len(refused) == 0:
+					fmt.Printf("applied by %d provider(s)\n", expected)
+				}
+			}
+			if len(refused) > 0 {
+				return lattice.WithCode(lattice.CodeRefused, fmt.Errorf("link stored, but refused by %s (the host hands it again every few seconds; 'wisp link get' shows its state)", strings.Join(refused, "; ")))
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&linkName, "link-name", lattice.DefaultLinkName, "link name (the binding the actor's host calls name)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().DurationVar(&wait, "wait", 5*time.Second, "how long to wait for the running providers' verdicts (a refusal exits 6)")
 	return cmd
 }
 
@@ -119,17 +144,26 @@ func newLinkGetCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			states := linkStates(cmd.Context(), c, ls)
 			if output == "json" {
-				return printJSON(ls)
+				type linkState struct {
+					lattice.Link
+					State string `json:"state"`
+				}
+				out := make([]linkState, len(ls))
+				for i, l := range ls {
+					out[i] = linkState{l, states[i]}
+				}
+				return printJSON(out)
 			}
 			w := table()
-			fmt.Fprintln(w, "ACTOR\tACTOR ID\tCONTRACT\tLINK NAME\tPROVIDER\tVALUES")
-			for _, l := range ls {
+			fmt.Fprintln(w, "ACTOR\tACTOR ID\tCONTRACT\tLINK NAME\tPROVIDER\tSTATE\tVALUES")
+			for i, l := range ls {
 				var vals []string
 				for _, k := range slices.Sorted(maps.Keys(l.Values)) {
 					vals = append(vals, k+"="+l.Values[k])
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", l.ActorName, l.ActorID, l.ContractID, l.LinkName, l.ProviderID, strings.Join(vals, ","))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ActorName, l.ActorID, l.ContractID, l.LinkName, l.ProviderID, states[i], strings.Join(vals, ","))
 			}
 			return w.Flush()
 		},
@@ -143,4 +177,31 @@ func newGetLinksCmd(g *globals) *cobra.Command {
 	cmd := newLinkGetCmd(g)
 	cmd.Use = "links"
 	return cmd
+}
+
+// linkStates says, for each link, what the providers running for it made
+// of it: "applied" by all, "failed: why (host)" when one refused it, "no
+// provider" when none runs.
+func linkStates(ctx context.Context, c *lattice.Client, ls []lattice.Link) []string {
+	out := make([]string, len(ls))
+	byProvider := map[string]map[string]lattice.ProviderDescription{}
+	for i, l := range ls {
+		k := l.ContractID + "\x00" + l.LinkName
+		provs, ok := byProvider[k]
+		if !ok {
+			provs, _ = c.ProvidersOf(ctx, l.ContractID, l.LinkName)
+			byProvider[k] = provs
+		}
+		out[i] = "no provider"
+		if len(provs) > 0 {
+			out[i] = "applied"
+		}
+		for _, host := range slices.Sorted(maps.Keys(provs)) {
+			if why, failed := provs[host].LinkErrors[l.ActorID]; failed {
+				out[i] = "failed: " + why + " (host " + host[:min(8, len(host))] + ")"
+				break
+			}
+		}
+	}
+	return out
 }

@@ -342,6 +342,9 @@ type observed struct {
 	// host runs, whoever started it: a component's provider that runs
 	// already (by hand, or for another application) is shared.
 	anyProvider map[string]map[string]int
+	// linkErrors[contract NUL link name NUL actor id] says which provider
+	// refused that link, and why (hosts retry; the status says so).
+	linkErrors map[string]string
 	// served says whether some process answers on the subject of an
 	// external provider (contract and link name, see servedKey).
 	served map[string]bool
@@ -407,6 +410,7 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	}
 	wg.Wait()
 	o := &observed{actors: map[string]map[string]int{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
+		linkErrors: map[string]string{},
 		aliasTaken: map[string]map[string]string{}, keys: map[string]string{}}
 	for _, hv := range r.hosts {
 		if hv.inv == nil {
@@ -428,6 +432,9 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 		}
 		for _, p := range hv.inv.Providers {
 			add(o.anyProvider, p.Name+"\x00"+p.LinkName, hv.summary.ID, 1)
+			for actor, why := range p.LinkErrors {
+				o.linkErrors[p.Contract+"\x00"+p.LinkName+"\x00"+actor] = fmt.Sprintf("provider %s on %s refused it: %s", p.Name, hv.summary.Name, why)
+			}
 			if ck, managed := managedKey(p.Annotations); managed {
 				add(o.providers, ck, hv.summary.ID, 1)
 			}
@@ -761,6 +768,9 @@ func (r *Reconciler) planApp(rec *app.Record, o *observed, wanted map[string]boo
 				continue
 			}
 			st.Links = append(st.Links, l)
+			if why, refused := o.linkErrors[l.ContractID+"\x00"+l.LinkName+"\x00"+l.ActorID]; refused && hasLink(o.links, l) {
+				setError(st, c.Name, "link to "+ld.Target+": "+why)
+			}
 			if !hasLink(o.links, l) {
 				ck := componentKey(rec.Name, c.Name)
 				if why, wait := r.waiting(ck, ""); wait {

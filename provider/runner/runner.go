@@ -176,7 +176,7 @@ func (r *Runner) PutLink(ctx context.Context, l provider.Link) error {
 		return nil
 	}
 	if err := r.guard("PutLink", func(p provider.Provider) error { return p.PutLink(ctx, l) }); err != nil {
-		r.log.Error("link refused", "actor", l.Actor, "err", err)
+		r.log.Debug("link refused", "actor", l.Actor, "err", err) // the caller says it, once
 		return err
 	}
 	r.mu.Lock()

@@ -424,7 +424,7 @@ func (i *wazeroInstance) sleep(ns int64) {
 // start runs the module's start function and wapc_init, under the call
 // timeout like any invocation.
 func (i *wazeroInstance) start() error {
-	i.st.begin(nil, "", nil)
+	i.st.begin(context.Background(), "", nil)
 	defer i.st.end()
 	for _, name := range []string{exportInitialize, exportStart} {
 		fn := i.mod.ExportedFunction(name)

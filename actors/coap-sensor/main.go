@@ -17,7 +17,6 @@ package main
 
 import (
 	"context"
-	"net/url"
 	"strings"
 
 	"github.com/wisp-dev/wisp/sdk/coap"
@@ -30,17 +29,15 @@ func init() {
 			return nil, keyvalue.Set(ctx, "sensor:"+r.Device+r.Path, string(r.Payload), 0)
 		}
 		if r.Path == "/relay" && r.Method == "GET" {
-			q, _ := url.ParseQuery(r.Query)
-			resp, err := coap.Get(ctx, q.Get("url"))
+			resp, err := coap.Get(ctx, r.QueryValue("url"))
 			if err != nil {
 				return coap.Text(coap.Internal, err.Error()), nil
 			}
 			return resp, nil
 		}
 		if device, ok := strings.CutPrefix(r.Path, "/devices/"); ok && strings.HasSuffix(device, "/led") {
-			q, _ := url.ParseQuery(r.Query)
 			device = strings.TrimSuffix(device, "/led")
-			if set := q.Get("set"); set != "" {
+			if set := r.QueryValue("set"); set != "" {
 				return coap.Send(ctx, "default", "PUT", "coap://"+device+"/led", coap.TextPlain, []byte(set), 0)
 			}
 			return coap.Get(ctx, "coap://"+device+"/led")

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"net/url"
 	"strings"
 
 	"github.com/wisp-dev/wisp/sdk/httpserver"
@@ -15,8 +14,8 @@ import (
 func init() {
 	httpserver.Handle(func(_ context.Context, r *httpserver.Request) (*httpserver.Response, error) {
 		name := "world"
-		if q, err := url.ParseQuery(r.QueryString); err == nil && q.Get("name") != "" {
-			name = q.Get("name")
+		if q := r.QueryValue("name"); q != "" {
+			name = q
 		}
 		if r.Method == "POST" && len(r.Body) > 0 {
 			name = strings.TrimSpace(string(r.Body))

@@ -63,6 +63,7 @@ with the header Wisp-Operation gets the actor's answer.`,
 	pf.StringVar(&g.context, "context", "", "context to connect with (env WISP_CONTEXT; default: the current one, see 'wisp ctx')")
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return g.resolve(c) }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		//lint:ignore ST1005 a usage error ends, as cobra's do, with a sentence saying where help is.
 		return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
 

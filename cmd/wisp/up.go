@@ -315,8 +315,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	case <-h.StopRequested():
 		log.Info("stop requested over the lattice: draining")
 	}
-	stopRec() // hands the lease over before the host's actors go
-	stopRec = func() {}
+	stopRec() // hands the lease over before the host's actors go; the deferred call is then a no-op
 	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()
 	if err := h.Stop(dctx); err != nil {

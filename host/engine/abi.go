@@ -77,11 +77,7 @@ func (s *callState) hostCall(call HostCall) bool {
 		s.hostErr = errNoHostCall.Error()
 		return false
 	}
-	ctx := s.ctx
-	if ctx == nil { // a host call from a start function
-		ctx = context.Background()
-	}
-	resp, err := s.cfg.HostCall(ctx, call)
+	resp, err := s.cfg.HostCall(s.ctx, call)
 	if err != nil {
 		s.hostErr = err.Error()
 		return false

@@ -687,7 +687,7 @@ func (i *wasmtimeInstance) instantiate(pre *C.wasmtime_instance_pre_t) error {
 // start runs the module's start function and wapc_init, under the call
 // timeout like any invocation.
 func (i *wasmtimeInstance) start(starts []string) error {
-	i.st.begin(nil, "", nil)
+	i.st.begin(context.Background(), "", nil)
 	defer i.st.end()
 	for _, name := range starts {
 		var fn C.wasmtime_func_t

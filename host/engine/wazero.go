@@ -424,7 +424,7 @@ func (i *wazeroInstance) sleep(ns int64) {
 // start runs the module's start function and wapc_init, under the call
 // timeout like any invocation.
 func (i *wazeroInstance) start() error {
-	i.st.begin(nil, "", nil)
+	i.st.begin(context.Background(), "", nil)
 	defer i.st.end()
 	// The start section's function, which the rewrite turned into an
 	// export so that it runs here, interruptible, rather than inside

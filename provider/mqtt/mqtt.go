@@ -209,7 +209,6 @@ func (lk *link) clientConfig(c linkConfig, filters []string, log *slog.Logger) a
 		KeepAlive:                     20,
 		CleanStartOnInitialConnection: true,
 		SessionExpiryInterval:         c.expiry,
-		ConnectRetryDelay:             time.Second,
 		ReconnectBackoff:              autopaho.NewExponentialBackoff(250*time.Millisecond, 5*time.Second, 500*time.Millisecond, 2),
 		ConnectTimeout:                5 * time.Second,
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {

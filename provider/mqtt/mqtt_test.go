@@ -112,7 +112,7 @@ func newClient(t *testing.T, uri, filter string) *client {
 	t.Cleanup(cancel)
 	ready := make(chan struct{}, 1)
 	cm, err := autopaho.NewConnection(ctx, autopaho.ClientConfig{
-		ServerUrls: []*url.URL{u}, KeepAlive: 20, CleanStartOnInitialConnection: true, ConnectRetryDelay: 100 * time.Millisecond,
+		ServerUrls: []*url.URL{u}, KeepAlive: 20, CleanStartOnInitialConnection: true, ReconnectBackoff: autopaho.NewConstantBackoff(100 * time.Millisecond),
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			go func() {
 				if filter != "" {

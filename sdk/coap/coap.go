@@ -15,6 +15,7 @@ import (
 
 	"github.com/wisp-dev/wisp/sdk"
 	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
+	"github.com/wisp-dev/wisp/sdk/internal/query"
 	"github.com/wisp-dev/wisp/sdk/internal/wrap"
 )
 
@@ -52,6 +53,11 @@ type Request struct {
 	Source        string // the device's address
 	Device        string // the name it registered under, if it did
 }
+
+// QueryValue returns the first value of name in the request's query,
+// decoded as url.ParseQuery decodes it, or "". It saves an actor importing
+// net/url, which brings fmt into its module.
+func (r *Request) QueryValue(name string) string { return query.Get(r.Query, name) }
 
 // Response answers a request.
 type Response struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wisp-dev/wisp/sdk"
 	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
+	"github.com/wisp-dev/wisp/sdk/internal/query"
 	"github.com/wisp-dev/wisp/sdk/internal/wrap"
 )
 
@@ -31,6 +32,11 @@ type Request struct {
 	Header      map[string][]string
 	Body        []byte
 }
+
+// QueryValue returns the first value of name in the query string, decoded
+// as url.ParseQuery decodes it, or "". It saves an actor importing net/url,
+// which brings fmt into its module.
+func (r *Request) QueryValue(name string) string { return query.Get(r.QueryString, name) }
 
 // Response is the actor's answer.
 type Response struct {

@@ -3,6 +3,7 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,5 +149,54 @@ func TestAppsShareAProviderThatRuns(t *testing.T) {
 	json.Unmarshal([]byte(mustRun(t, h.url, "get", "inventory", "-o", "json")), &inv)
 	if n := len(inv[0].Providers); n != 1 {
 		t.Fatalf("the host runs %d providers, want the one started by hand, shared: %+v", n, inv[0].Providers)
+	}
+}
+
+// TestARefusedLinkSaysSoAndRecovers: a link the httpserver provider
+// cannot apply (its port is in use) makes `wisp link put` exit 6 with the
+// reason, shows as failed in `wisp link get`, and is applied by itself once
+// the port is free.
+func TestARefusedLinkSaysSoAndRecovers(t *testing.T) {
+	h := startHost(t, "--provider", "httpserver")
+	hello := filepath.Join(t.TempDir(), "hello.wasm")
+	mustRun(t, h.url, "build", "./actors/hello-http", "--cap", "wasmcloud:httpserver", "-o", hello)
+	mustRun(t, h.url, "start", "actor", hello)
+	squatter, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := squatter.Addr().String()
+	_, errOut, code := run(t, h.url, "link", "put", "hello_http", "httpserver", "wasmcloud:httpserver", "address="+addr)
+	if code != 6 || !strings.Contains(errOut, "refused by provider httpserver") || !strings.Contains(errOut, "address already in use") {
+		squatter.Close()
+		t.Fatalf("link put on a port in use: exit %d, %q", code, errOut)
+	}
+	var ls []struct {
+		lattice.Link
+		State string `json:"state"`
+	}
+	json.Unmarshal([]byte(mustRun(t, h.url, "link", "get", "-o", "json")), &ls)
+	if len(ls) != 1 || !strings.HasPrefix(ls[0].State, "failed: ") || !strings.Contains(ls[0].State, "address already in use") {
+		squatter.Close()
+		t.Fatalf("link get = %+v", ls)
+	}
+	squatter.Close() // the port is free: the host hands the link again
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code, body, err := httpGet("http://" + addr + "/?name=again"); err == nil && code == 200 && strings.Contains(body, "again") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the link was never applied once the port was free")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	json.Unmarshal([]byte(mustRun(t, h.url, "link", "get", "-o", "json")), &ls)
+	if len(ls) != 1 || ls[0].State != "applied" {
+		t.Fatalf("link get after recovery = %+v", ls)
+	}
+	// A link no running provider serves says so, and succeeds.
+	if out := mustRun(t, h.url, "link", "put", "hello_http", "nobody", "wasmcloud:httpserver", "--link-name", "spare", "address=127.0.0.1:1"); !strings.Contains(out, "no provider of wasmcloud:httpserver serves link name spare yet") {
+		t.Fatalf("link put with no provider = %q", out)
 	}
 }

@@ -247,7 +247,48 @@ func (c *Client) request(ctx context.Context, hostID, verb string, in any, out i
 	if err := ValidateName("host id", hostID); err != nil {
 		return fmt.Errorf("%s on host %q: %w in lattice %q (%v)", verb, hostID, ErrHostNotFound, c.lattice, err)
 	}
-	return c.requestSubject(ctx, HostSubject(c.lattice, hostID, verb), verb+" on host "+hostID, in, out, ErrHostNotFound)
+	id, err := c.ResolveHost(ctx, hostID)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	return c.requestSubject(ctx, HostSubject(c.lattice, id, verb), verb+" on host "+hostID, in, out, ErrHostNotFound)
+}
+
+// ResolveHost turns a host reference into its id: a host's id (N…, 56
+// characters) as it is, else the host whose friendly name is ref, else the
+// one whose id starts with ref (the 8 characters logs print do), else ref
+// itself, which the command then finds no host for (ErrHostNotFound). A
+// reference two hosts share is an error naming them.
+func (c *Client) ResolveHost(ctx context.Context, ref string) (string, error) {
+	if len(ref) == 56 && ref[0] == 'N' {
+		return ref, nil
+	}
+	hosts, err := c.Hosts(ctx)
+	if err != nil && !errors.Is(err, ErrNoHosts) {
+		return "", fmt.Errorf("host %q: %w", ref, err)
+	}
+	var byName, byPrefix []string
+	for _, h := range hosts {
+		if h.Name == ref {
+			byName = append(byName, h.ID)
+		}
+		if strings.HasPrefix(h.ID, strings.ToUpper(ref)) {
+			byPrefix = append(byPrefix, h.ID)
+		}
+	}
+	switch {
+	case len(byName) == 1:
+		return byName[0], nil
+	case len(byName) > 1:
+		return "", fmt.Errorf("host %q: %d hosts have that name (%s): give an id", ref, len(byName), strings.Join(byName, ", "))
+	case len(byPrefix) == 1:
+		return byPrefix[0], nil
+	case len(byPrefix) > 1:
+		return "", fmt.Errorf("host %q: the ids of %s start with it: give more of one", ref, strings.Join(byPrefix, ", "))
+	}
+	// No host answered to it by name or prefix: ask by id, the one the
+	// host may still answer to (a ping misses a host that is busy).
+	return ref, nil
 }
 
 // requestSubject sends a JSON control command to subject; what names the

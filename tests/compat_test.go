@@ -55,8 +55,13 @@ func TestNamespacedAliasesAcrossHosts(t *testing.T) {
 	if err != nil || string(reply.Data) != "plain" {
 		t.Fatalf("plain NATS call of acme/echo: %v %v", reply, err)
 	}
+	// Hosts by name and by the id prefix logs print, not only by id.
 	var inv []lattice.HostInventory
-	json.Unmarshal([]byte(mustRun(t, a.url, "get", "inventory", hosts["a"].ID, "-o", "json")), &inv)
+	json.Unmarshal([]byte(mustRun(t, a.url, "get", "inventory", hosts["b"].ID[:8], "-o", "json")), &inv)
+	if len(inv) != 1 || inv[0].Host.ID != hosts["b"].ID {
+		t.Fatalf("inventory by id prefix = %+v", inv)
+	}
+	json.Unmarshal([]byte(mustRun(t, a.url, "get", "inventory", "a", "-o", "json")), &inv)
 	names := map[string]bool{}
 	for _, d := range inv[0].Actors {
 		names[d.Name] = true

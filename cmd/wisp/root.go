@@ -95,7 +95,8 @@ with the header Wisp-Operation gets the actor's answer.`,
 	}
 	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd,
 		link, newEventsCmd(g), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd,
-		credsCmd, ctxCmd, newNATSConfigCmd(g))
+		credsCmd, ctxCmd, newNATSConfigCmd(g), newVersionCmd())
+	root.Version = versionString()
 	return root
 }
 

@@ -79,9 +79,9 @@ func newUpCmd(g *globals) *cobra.Command {
 		Long: `Run a wisp host until interrupted (Ctrl-C or SIGTERM), then drain it: calls in
 flight finish, instances close.
 
-Without --nats-url the host starts its own NATS server with JetStream on
-127.0.0.1:4222 (--nats-port), so nothing else needs to be installed. With
---nats-url it joins the lattice of an existing server.
+Without --nats-url (or WISP_NATS_URL) the host starts its own NATS server with
+JetStream on 127.0.0.1:4222 (--nats-port), so nothing else needs to be
+installed. With either it joins the lattice of an existing server.
 
   wisp up                                  # host + embedded NATS on 127.0.0.1:4222
   wisp up --demo                           # ...and build and start the echo actor
@@ -126,7 +126,7 @@ latest only with --allow-latest. Pulled modules are cached (--oci-cache-dir)
 and a cached tag is not asked for again.`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runUp(cmd.Context(), g, f, cmd.Flags().Changed("nats-url"))
+			return runUp(cmd.Context(), g, f, cmd.Flags().Changed("nats-url") || os.Getenv("WISP_NATS_URL") != "")
 		},
 	}
 	f.register(cmd.Flags())
@@ -139,7 +139,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.IntVar(&f.natsPort, "nats-port", 4222, "port of the embedded NATS server (-1: any free port)")
 	fl.StringVar(&f.jsDir, "js-dir", "", "JetStream store of the embedded server (default: under the user cache dir)")
 	fl.BoolVar(&f.noJetStream, "no-jetstream", false, "run the embedded server without JetStream")
-	fl.StringVar(&f.name, "name", "", "friendly name of the host (default: the machine's hostname)")
+	fl.StringVar(&f.name, "name", "", "friendly name of the host (default: one made from its id, such as brave-otter-0412)")
 	fl.StringArrayVar(&f.labels, "label", nil, "host label key=value (repeatable)")
 	fl.StringVar(&f.engine, "engine", "wazero", "Wasm engine: "+strings.Join(engine.Available(), ", "))
 	fl.StringVar(&f.engineMode, "engine-mode", "auto", "auto, compiler or interpreter")

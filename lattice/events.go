@@ -30,6 +30,11 @@ const (
 	EventLinkFailed  = "link_failed"
 )
 
+// EventTypes lists every event type a host publishes.
+var EventTypes = []string{EventHostStarted, EventHostHeartbeat, EventHostStopped, EventActorStarted, EventActorScaled,
+	EventActorStopped, EventActorFailed, EventProviderStarted, EventProviderStopped, EventProviderRestarted,
+	EventLinkSet, EventLinkDeleted, EventLinkApplied, EventLinkFailed}
+
 // EventTypePrefix prefixes the short type in an event's CloudEvents type,
 // in reverse-DNS form as the specification recommends:
 // "dev.wisp.lattice.actor_started".

@@ -72,8 +72,8 @@ granted no capabilities unless --cap says so. --no-sign skips signing.
 				if err := signInPlace(path, opts, issuer, subject); err != nil {
 					return fmt.Errorf("%w (the module was built but is not signed)", err)
 				}
-				fmt.Fprintf(os.Stderr, "signed %s as %q: module %s, issuer %s, capabilities: %s\n",
-					filepath.Base(path), opts.Name, subject.PublicKey(), issuer.PublicKey(), capList(opts.Caps))
+				fmt.Fprintf(os.Stderr, "signed %s as %q (call alias %q): module %s, issuer %s, capabilities: %s\n",
+					filepath.Base(path), opts.Name, claims.NormalizeCallAlias(opts.CallAlias), subject.PublicKey(), issuer.PublicKey(), capList(opts.Caps))
 			}
 			fmt.Println(path)
 			return nil

@@ -157,6 +157,9 @@ unsigned module prints nothing on stdout and the reason on stderr.
 			path := a[0]
 			data, err := readModule(path)
 			if err != nil {
+				if _, statErr := os.Stat(path); statErr == nil {
+					return invalidError{err} // a file, but not a module: not valid claims
+				}
 				return err
 			}
 			r, err := claims.Inspect(data, claims.VerifyOptions{AllowedIssuers: allowed})

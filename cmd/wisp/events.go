@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,8 +22,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 		Use:   "events",
 		Short: "Print the lattice's events as they happen, one per line",
 		Long: `Print the lattice's events (CloudEvents 1.0) one per line until interrupted:
-host_started, host_heartbeat, host_stopped, actor_started, actor_scaled,
-actor_stopped, actor_failed, link_set, link_deleted.
+` + strings.Join(lattice.EventTypes, ", ") + `.
 
 With --replay, first the events the lattice's event stream still holds (the
 last 24 hours, at most 10,000), then live ones. -o json prints each event's
@@ -38,6 +38,11 @@ It runs until interrupted, or for --timeout when that flag is given; with
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if err := checkOutput(output); err != nil {
 				return err
+			}
+			for _, t := range opts.Types {
+				if !slices.Contains(lattice.EventTypes, t) {
+					return usageError{fmt.Errorf("--type %q: no such event (want some of %s)", t, strings.Join(lattice.EventTypes, ", "))}
+				}
 			}
 			c, err := g.connect()
 			if err != nil {

@@ -160,6 +160,9 @@ func printJSON(v any) error {
 func table() *tabwriter.Writer { return tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0) }
 
 // userLabels formats the labels that are not built in.
+// userLabels are the labels a person gave the host, then the built-in
+// ones that tell hosts apart (where it runs and on which engine); the
+// others are in -o json.
 func userLabels(l map[string]string) string {
 	var out []string
 	for k, v := range l {
@@ -168,5 +171,10 @@ func userLabels(l map[string]string) string {
 		}
 	}
 	sort.Strings(out)
+	for _, k := range []string{"wisp.os", "wisp.arch", "wisp.engine"} {
+		if v, ok := l[k]; ok {
+			out = append(out, k+"="+v)
+		}
+	}
 	return strings.Join(out, ",")
 }

@@ -109,7 +109,7 @@ func Sign(module []byte, opts SignOptions, issuer, subject *KeyPair) ([]byte, er
 			Tags:      append([]string{}, opts.Tags...),
 			Caps:      append([]string{}, opts.Caps...),
 			Ver:       opts.Ver,
-			CallAlias: normalizeCallAlias(opts.CallAlias),
+			CallAlias: NormalizeCallAlias(opts.CallAlias),
 		},
 		Revision: WascapRevision,
 	}
@@ -139,8 +139,10 @@ func describeKey(kp *KeyPair) string {
 	return fmt.Sprintf("%s: %s", kp.Kind().aKey(""), kp.PublicKey())
 }
 
-// normalizeCallAlias normalises a call alias the way wascap does.
-func normalizeCallAlias(a string) string {
+// NormalizeCallAlias is the call alias a signed module carries for a: the
+// way wascap (and so wash) normalises it: trimmed, lower case, ASCII only,
+// with ' ', '-' and '.' made '_' (hello-http becomes hello_http).
+func NormalizeCallAlias(a string) string {
 	a = strings.TrimSpace(strings.ToLower(a))
 	a = strings.Map(func(r rune) rune {
 		if r > unicode.MaxASCII {

@@ -539,8 +539,8 @@ func TestNormalizeCallAlias(t *testing.T) {
 		"my-actor.v1":     "my_actor_v1",
 		"Ünïcode-Ok":      "ncode_ok",
 	} {
-		if got := normalizeCallAlias(in); got != want {
-			t.Errorf("normalizeCallAlias(%q) = %q, want %q", in, got, want)
+		if got := NormalizeCallAlias(in); got != want {
+			t.Errorf("NormalizeCallAlias(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -297,7 +297,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		recDone = make(chan struct{})
 		go func() {
 			defer close(recDone)
-			if err := rec.Run(rctx); err != nil {
+			if err := rec.Run(rctx); err != nil && !errors.Is(err, context.Canceled) {
 				log.Error("application reconciler stopped", "err", err)
 			}
 		}()

@@ -164,7 +164,7 @@ func (c *Client) Call(ctx context.Context, actor, operation string, payload []by
 			// host of this server, its cluster or the hub it is a leaf
 			// of runs the actor. An edge site whose uplink is down gets
 			// this for every actor that runs only in the cloud.
-			return nil, fmt.Errorf("call %s: %w on lattice %q: no host reachable from %s runs it (at an edge site, is the uplink to the hub down?)",
+			return nil, fmt.Errorf("call %s: %w on lattice %q: no host reachable from %s runs it (start it with 'wisp start actor'; an edge site whose uplink is down reaches only its own actors)",
 				actor, ErrActorNotRunning, c.lattice, c.serverName())
 		}
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {

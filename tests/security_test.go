@@ -11,57 +11,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wisp-dev/wisp/internal/authtest"
 	"github.com/wisp-dev/wisp/internal/selfsigned"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
 )
-
-// watched is a NATS connection whose asynchronous errors (the server's
-// permission violations arrive that way) a test can wait for.
-type watched struct {
-	*nats.Conn
-	errs chan error
-}
-
-func connectWatched(t *testing.T, url string, opts ...nats.Option) (*watched, error) {
-	t.Helper()
-	w := &watched{errs: make(chan error, 32)}
-	opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		select {
-		case w.errs <- err:
-		default:
-		}
-	}))
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(nc.Close)
-	w.Conn = nc
-	return w, nil
-}
-
-// refused asserts the server refused what do did on subject with a
-// permissions violation.
-func (w *watched) refused(t *testing.T, what, subject string, do func() error) {
-	t.Helper()
-	if err := do(); err != nil {
-		if auth.IsPermissionError(err) {
-			return
-		}
-		t.Fatalf("%s %s: %v, want a permissions violation", what, subject, err)
-	}
-	w.Flush()
-	select {
-	case err := <-w.errs:
-		if !auth.IsPermissionError(err) || !strings.Contains(err.Error(), subject) {
-			t.Fatalf("%s %s: %v, want a permissions violation naming it", what, subject, err)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatalf("%s %s was allowed", what, subject)
-	}
-}
 
 // TestAnonymousConnectionsAreRefused: `wisp up` requires credentials on its
 // listener, and a CLI without them says so with exit code 9.
@@ -109,36 +64,36 @@ func TestCallerCredsReachOnlyTheirActors(t *testing.T) {
 		t.Fatalf("granted call: %v %v", reply, err)
 	}
 
-	c, err := connectWatched(t, h.url, nats.UserCredentials(creds), nats.CustomInboxPrefix("_INBOX.shop-frontend"))
+	c, err := authtest.Watch(t, h.url, nats.UserCredentials(creds), nats.CustomInboxPrefix("_INBOX.shop-frontend"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	noop := func(*nats.Msg) {}
-	c.refused(t, "subscribe to every call", "wisp.rpc.default.>", func() error { _, err := c.Subscribe("wisp.rpc.default.>", noop); return err })
-	c.refused(t, "answer echo's calls in its queue group", "wisp.rpc.default.echo", func() error {
+	c.Refused(t, "subscribe to every call", "wisp.rpc.default.>", func() error { _, err := c.Subscribe("wisp.rpc.default.>", noop); return err })
+	c.Refused(t, "answer echo's calls in its queue group", "wisp.rpc.default.echo", func() error {
 		_, err := c.QueueSubscribe("wisp.rpc.default.echo", "wisp.rpc.default.echo", noop)
 		return err
 	})
-	c.refused(t, "read the admin's replies", "_INBOX.admin.>", func() error { _, err := c.Subscribe("_INBOX.admin.>", noop); return err })
-	c.refused(t, "read every reply", "_INBOX.>", func() error { _, err := c.Subscribe("_INBOX.>", noop); return err })
-	c.refused(t, "call an actor it was not granted", "wisp.rpc.default.kvcounter", func() error { return c.Publish("wisp.rpc.default.kvcounter", nil) })
+	c.Refused(t, "read the admin's replies", "_INBOX.admin.>", func() error { _, err := c.Subscribe("_INBOX.admin.>", noop); return err })
+	c.Refused(t, "read every reply", "_INBOX.>", func() error { _, err := c.Subscribe("_INBOX.>", noop); return err })
+	c.Refused(t, "call an actor it was not granted", "wisp.rpc.default.kvcounter", func() error { return c.Publish("wisp.rpc.default.kvcounter", nil) })
 	hostID := hostsByName(t, h.url, "default", 1)
 	var id string
 	for _, s := range hostID {
 		id = s.ID
 	}
-	c.refused(t, "stop a host", "wisp.ctl.default.host."+id+".stop", func() error { return c.Publish("wisp.ctl.default.host."+id+".stop", nil) })
-	c.refused(t, "stop every host", "wisp.ctl.default.>", func() error { return c.Publish("wisp.ctl.default.>", nil) })
+	c.Refused(t, "stop a host", "wisp.ctl.default.host."+id+".stop", func() error { return c.Publish("wisp.ctl.default.host."+id+".stop", nil) })
+	c.Refused(t, "stop every host", "wisp.ctl.default.>", func() error { return c.Publish("wisp.ctl.default.>", nil) })
 	forged := nats.NewMsg("wisp.prov.default.wasmcloud:keyvalue.default")
 	forged.Header.Set("Wisp-Source", "MSOMEONEELSE")
-	c.refused(t, "call a provider as another actor", "wisp.prov.default.wasmcloud:keyvalue.default", func() error { return c.PublishMsg(forged) })
-	c.refused(t, "pose as a provider", "wisp.prov.default.>", func() error { _, err := c.Subscribe("wisp.prov.default.>", noop); return err })
-	c.refused(t, "take the reconciler's lease", "$KV.WISP_APPS_default.lease", func() error { return c.Publish("$KV.WISP_APPS_default.lease", []byte("me")) })
-	c.refused(t, "put a link", "$KV.WISP_LINKS_default.x", func() error { return c.Publish("$KV.WISP_LINKS_default.x", []byte("{}")) })
-	c.refused(t, "use JetStream", "$JS.API.STREAM.DELETE.WISP_EVENTS_default", func() error {
+	c.Refused(t, "call a provider as another actor", "wisp.prov.default.wasmcloud:keyvalue.default", func() error { return c.PublishMsg(forged) })
+	c.Refused(t, "pose as a provider", "wisp.prov.default.>", func() error { _, err := c.Subscribe("wisp.prov.default.>", noop); return err })
+	c.Refused(t, "take the reconciler's lease", "$KV.WISP_APPS_default.lease", func() error { return c.Publish("$KV.WISP_APPS_default.lease", []byte("me")) })
+	c.Refused(t, "put a link", "$KV.WISP_LINKS_default.x", func() error { return c.Publish("$KV.WISP_LINKS_default.x", []byte("{}")) })
+	c.Refused(t, "use JetStream", "$JS.API.STREAM.DELETE.WISP_EVENTS_default", func() error {
 		return c.Publish("$JS.API.STREAM.DELETE.WISP_EVENTS_default", nil)
 	})
-	c.refused(t, "flood the event stream", "wisp.evt.default.host_stopped", func() error { return c.Publish("wisp.evt.default.host_stopped", []byte("{}")) })
+	c.Refused(t, "flood the event stream", "wisp.evt.default.host_stopped", func() error { return c.Publish("wisp.evt.default.host_stopped", []byte("{}")) })
 
 	// The host never saw any of it: it still serves, and still runs.
 	if out := mustRun(t, h.url, "call", "echo", "Echo.Reply", "still here"); out != "still here\n" {

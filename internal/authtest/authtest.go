@@ -5,7 +5,9 @@ package authtest
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -82,4 +84,52 @@ func (l *Lattice) ConnectInProcess(t testing.TB, user string, opts ...nats.Optio
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// Watched is a NATS connection whose asynchronous errors a test can wait
+// for: the server reports a refused publish or subscription that way.
+type Watched struct {
+	*nats.Conn
+	errs chan error
+}
+
+// Watch connects to url with opts, keeping the connection's asynchronous
+// errors, and closes it when the test ends.
+func Watch(t testing.TB, url string, opts ...nats.Option) (*Watched, error) {
+	t.Helper()
+	w := &Watched{errs: make(chan error, 32)}
+	opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case w.errs <- err:
+		default:
+		}
+	}))
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(nc.Close)
+	w.Conn = nc
+	return w, nil
+}
+
+// Refused fails the test unless the server refused what do did on subject
+// with a permissions violation naming it.
+func (w *Watched) Refused(t testing.TB, what, subject string, do func() error) {
+	t.Helper()
+	if err := do(); err != nil {
+		if auth.IsPermissionError(err) {
+			return
+		}
+		t.Fatalf("%s %s: %v, want a permissions violation", what, subject, err)
+	}
+	w.Flush()
+	select {
+	case err := <-w.errs:
+		if !auth.IsPermissionError(err) || !strings.Contains(err.Error(), subject) {
+			t.Fatalf("%s %s: %v, want a permissions violation naming it", what, subject, err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatalf("%s %s was allowed", what, subject)
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wisp-dev/wisp/internal/authtest"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
@@ -20,68 +21,23 @@ import (
 // with the accounts of lattices.
 func securedServer(t *testing.T, lattices ...string) (*auth.Store, *natsserver.Server) {
 	t.Helper()
-	st, err := auth.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := st.ServerConfig(lattices...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := natsserver.Start(context.Background(), natsserver.Config{Port: -1, StoreDir: t.TempDir(), Auth: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	return st, srv
+	l := authtest.Start(t, natsserver.Config{Port: -1}, lattices...)
+	return l.Store, l.Server
 }
 
-// conn connects with a .creds file and records the connection's
+// connect connects with a .creds file, keeping the connection's
 // asynchronous errors (permission violations arrive that way).
-type conn struct {
-	*nats.Conn
-	errs chan error
-}
-
-func connect(t *testing.T, url, creds string) *conn {
+func connect(t *testing.T, url, creds string) *authtest.Watched {
 	t.Helper()
-	c := &conn{errs: make(chan error, 16)}
 	opts, err := lattice.Credentials{CredsFile: creds}.NATSOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		select {
-		case c.errs <- err:
-		default:
-		}
-	}))
-	if c.Conn, err = nats.Connect(url, opts...); err != nil {
+	w, err := authtest.Watch(t, url, opts...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-// denied asserts that the server refused what do did with a permissions
-// violation naming subject.
-func (c *conn) denied(t *testing.T, what, subject string, do func() error) {
-	t.Helper()
-	if err := do(); err != nil {
-		if auth.IsPermissionError(err) {
-			return
-		}
-		t.Fatalf("%s %s: %v, want a permissions violation", what, subject, err)
-	}
-	c.Flush()
-	select {
-	case err := <-c.errs:
-		if !auth.IsPermissionError(err) || !strings.Contains(err.Error(), subject) {
-			t.Fatalf("%s %s: %v, want a permissions violation naming it", what, subject, err)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatalf("%s %s was allowed", what, subject)
-	}
+	return w
 }
 
 func writeCreds(t *testing.T, b []byte) string {
@@ -121,21 +77,21 @@ func TestCallerCallsOnlyWhatItIsGranted(t *testing.T) {
 	if err != nil || string(msg.Data) != "hi" {
 		t.Fatalf("granted call: %v %v", msg, err)
 	}
-	caller.denied(t, "publish", "wisp.rpc.default.kvcounter", func() error { return caller.Publish("wisp.rpc.default.kvcounter", nil) })
-	caller.denied(t, "subscribe", "wisp.rpc.default.>", func() error { _, err := caller.Subscribe("wisp.rpc.default.>", func(*nats.Msg) {}); return err })
-	caller.denied(t, "queue subscribe", "wisp.rpc.default.echo", func() error {
+	caller.Refused(t, "publish", "wisp.rpc.default.kvcounter", func() error { return caller.Publish("wisp.rpc.default.kvcounter", nil) })
+	caller.Refused(t, "subscribe", "wisp.rpc.default.>", func() error { _, err := caller.Subscribe("wisp.rpc.default.>", func(*nats.Msg) {}); return err })
+	caller.Refused(t, "queue subscribe", "wisp.rpc.default.echo", func() error {
 		_, err := caller.QueueSubscribe("wisp.rpc.default.echo", "wisp.rpc.default.echo", func(*nats.Msg) {})
 		return err
 	})
-	caller.denied(t, "subscribe", "_INBOX.admin.>", func() error { _, err := caller.Subscribe("_INBOX.admin.>", func(*nats.Msg) {}); return err })
-	caller.denied(t, "subscribe", "wisp.prov.default.>", func() error { _, err := caller.Subscribe("wisp.prov.default.>", func(*nats.Msg) {}); return err })
-	caller.denied(t, "publish", "wisp.ctl.default.host.N1.stop", func() error { return caller.Publish("wisp.ctl.default.host.N1.stop", nil) })
-	caller.denied(t, "publish", "wisp.prov.default.wasmcloud:keyvalue.default", func() error {
+	caller.Refused(t, "subscribe", "_INBOX.admin.>", func() error { _, err := caller.Subscribe("_INBOX.admin.>", func(*nats.Msg) {}); return err })
+	caller.Refused(t, "subscribe", "wisp.prov.default.>", func() error { _, err := caller.Subscribe("wisp.prov.default.>", func(*nats.Msg) {}); return err })
+	caller.Refused(t, "publish", "wisp.ctl.default.host.N1.stop", func() error { return caller.Publish("wisp.ctl.default.host.N1.stop", nil) })
+	caller.Refused(t, "publish", "wisp.prov.default.wasmcloud:keyvalue.default", func() error {
 		return caller.Publish("wisp.prov.default.wasmcloud:keyvalue.default", nil)
 	})
-	caller.denied(t, "publish", "$KV.WISP_APPS_default.lease", func() error { return caller.Publish("$KV.WISP_APPS_default.lease", nil) })
-	caller.denied(t, "publish", "$JS.API.INFO", func() error { return caller.Publish("$JS.API.INFO", nil) })
-	caller.denied(t, "publish", "wisp.evt.default.host_stopped", func() error { return caller.Publish("wisp.evt.default.host_stopped", nil) })
+	caller.Refused(t, "publish", "$KV.WISP_APPS_default.lease", func() error { return caller.Publish("$KV.WISP_APPS_default.lease", nil) })
+	caller.Refused(t, "publish", "$JS.API.INFO", func() error { return caller.Publish("$JS.API.INFO", nil) })
+	caller.Refused(t, "publish", "wisp.evt.default.host_stopped", func() error { return caller.Publish("wisp.evt.default.host_stopped", nil) })
 }
 
 // TestAdminCannotTakeCallsNorReadLinkSecrets: an admin drives the lattice
@@ -144,12 +100,12 @@ func TestCallerCallsOnlyWhatItIsGranted(t *testing.T) {
 func TestAdminCannotTakeCallsNorReadLinkSecrets(t *testing.T) {
 	st, srv := securedServer(t, "default")
 	admin := connect(t, srv.ClientURL(), st.LocalCreds("default", auth.AdminUser))
-	admin.denied(t, "subscribe", "wisp.rpc.default.echo", func() error { _, err := admin.Subscribe("wisp.rpc.default.echo", func(*nats.Msg) {}); return err })
-	admin.denied(t, "publish", "wisp.prov.default.wasmcloud:keyvalue.default", func() error {
+	admin.Refused(t, "subscribe", "wisp.rpc.default.echo", func() error { _, err := admin.Subscribe("wisp.rpc.default.echo", func(*nats.Msg) {}); return err })
+	admin.Refused(t, "publish", "wisp.prov.default.wasmcloud:keyvalue.default", func() error {
 		return admin.Publish("wisp.prov.default.wasmcloud:keyvalue.default", nil)
 	})
-	admin.denied(t, "publish", "wisp.evt.default.host_started", func() error { return admin.Publish("wisp.evt.default.host_started", nil) })
-	admin.denied(t, "publish", "$JS.API.DIRECT.GET.KV_WISP_LINKS_default", func() error {
+	admin.Refused(t, "publish", "wisp.evt.default.host_started", func() error { return admin.Publish("wisp.evt.default.host_started", nil) })
+	admin.Refused(t, "publish", "$JS.API.DIRECT.GET.KV_WISP_LINKS_default", func() error {
 		return admin.Publish("$JS.API.DIRECT.GET.KV_WISP_LINKS_default", nil)
 	})
 	// What an admin does: JetStream (the application bucket) works.
@@ -283,18 +239,18 @@ func TestProviderCannotForgeNorTakeCalls(t *testing.T) {
 	if _, err := p.Subscribe("wisp.prov.default.wasmcloud:keyvalue.default", func(*nats.Msg) {}); err != nil {
 		t.Fatal(err)
 	}
-	p.denied(t, "subscribe", "wisp.prov.default.wasmcloud:httpserver.default", func() error {
+	p.Refused(t, "subscribe", "wisp.prov.default.wasmcloud:httpserver.default", func() error {
 		_, err := p.Subscribe("wisp.prov.default.wasmcloud:httpserver.default", func(*nats.Msg) {})
 		return err
 	})
-	p.denied(t, "subscribe", "wisp.rpc.default.echo", func() error { _, err := p.Subscribe("wisp.rpc.default.echo", func(*nats.Msg) {}); return err })
-	p.denied(t, "subscribe", "_INBOX.admin.>", func() error { _, err := p.Subscribe("_INBOX.admin.>", func(*nats.Msg) {}); return err })
-	p.denied(t, "publish", "wisp.prov.default.wasmcloud:httpserver.default", func() error {
+	p.Refused(t, "subscribe", "wisp.rpc.default.echo", func() error { _, err := p.Subscribe("wisp.rpc.default.echo", func(*nats.Msg) {}); return err })
+	p.Refused(t, "subscribe", "_INBOX.admin.>", func() error { _, err := p.Subscribe("_INBOX.admin.>", func(*nats.Msg) {}); return err })
+	p.Refused(t, "publish", "wisp.prov.default.wasmcloud:httpserver.default", func() error {
 		return p.Publish("wisp.prov.default.wasmcloud:httpserver.default", nil)
 	})
-	p.denied(t, "publish", "wisp.ctl.default.host.N1.stop", func() error { return p.Publish("wisp.ctl.default.host.N1.stop", nil) })
-	p.denied(t, "publish", "$KV.WISP_LINKS_default.x", func() error { return p.Publish("$KV.WISP_LINKS_default.x", nil) })
-	p.denied(t, "publish", "$JS.API.STREAM.DELETE.WISP_EVENTS_default", func() error {
+	p.Refused(t, "publish", "wisp.ctl.default.host.N1.stop", func() error { return p.Publish("wisp.ctl.default.host.N1.stop", nil) })
+	p.Refused(t, "publish", "$KV.WISP_LINKS_default.x", func() error { return p.Publish("$KV.WISP_LINKS_default.x", nil) })
+	p.Refused(t, "publish", "$JS.API.STREAM.DELETE.WISP_EVENTS_default", func() error {
 		return p.Publish("$JS.API.STREAM.DELETE.WISP_EVENTS_default", nil)
 	})
 	// What it does: call actors, and keep a data bucket of its own.

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"time"
 
-	"github.com/wisp-dev/wisp/internal/wasmbuild"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 )
@@ -28,15 +26,8 @@ func runAuthCost(n int, dur time.Duration, callers, reps int) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "wisp")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/wisp").CombinedOutput(); err != nil {
-		return fmt.Errorf("build wisp: %v\n%s", err, out)
-	}
-	module, err := wasmbuild.Build(ctx, "actors/echo", wasmbuild.Options{Output: filepath.Join(tmp, "echo.wasm")})
+	bin, module, err := prepare(ctx, tmp)
 	if err != nil {
-		return err
-	}
-	if err := sign(module, "echo"); err != nil {
 		return err
 	}
 	cache := filepath.Join(tmp, "cache")

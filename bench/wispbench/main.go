@@ -51,6 +51,19 @@ type host struct {
 	url string
 }
 
+// prepare builds the wisp binary and the signed echo actor into tmp.
+func prepare(ctx context.Context, tmp string) (bin, module string, err error) {
+	bin = filepath.Join(tmp, "wisp")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/wisp").CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("build wisp: %v\n%s", err, out)
+	}
+	module, err = wasmbuild.Build(ctx, "actors/echo", wasmbuild.Options{Output: filepath.Join(tmp, "echo.wasm")})
+	if err != nil {
+		return "", "", err
+	}
+	return bin, module, sign(module, "echo")
+}
+
 func run(n int, dur time.Duration, callers int) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "wispbench-")
@@ -58,15 +71,8 @@ func run(n int, dur time.Duration, callers int) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "wisp")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/wisp").CombinedOutput(); err != nil {
-		return fmt.Errorf("build wisp: %v\n%s", err, out)
-	}
-	module, err := wasmbuild.Build(ctx, "actors/echo", wasmbuild.Options{Output: filepath.Join(tmp, "echo.wasm")})
+	bin, module, err := prepare(ctx, tmp)
 	if err != nil {
-		return err
-	}
-	if err := sign(module, "echo"); err != nil {
 		return err
 	}
 	st, _ := os.Stat(module)

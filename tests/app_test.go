@@ -165,7 +165,7 @@ func TestAppsPlaceHealAndCleanUp(t *testing.T) {
 
 	// b's reconciler is the only one until c comes, so it is the active one.
 	out := eventually(t, a.url, "app", "deploy", manifestPath)
-	if !strings.Contains(out, "app shop version v1 deployed") {
+	if !strings.Contains(out, "app shop version v1 is the deployed version") {
 		t.Fatalf("deploy printed %q", out)
 	}
 	// b's reconciler finds the bucket the deploy made and reports (the

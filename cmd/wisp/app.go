@@ -165,7 +165,10 @@ failed (exit 6) or the time is up (exit 5).
 					return err
 				}
 				if output != "json" {
-					fmt.Printf("app %s version %s deployed\n", rec.Name, rec.Deployed)
+					fmt.Printf("app %s version %s is the deployed version; the reconciler places it now\n", rec.Name, rec.Deployed)
+					if wait == 0 {
+						fmt.Printf("follow it with: wisp app status %s (or deploy with --wait 60s)\n", rec.Name)
+					}
 				}
 				st, err := waitStatus(ctx, store, rec.Name, rec.Deployed, wait)
 				if output == "json" {

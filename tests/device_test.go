@@ -142,6 +142,18 @@ func TestDeviceListThroughAGateway(t *testing.T) {
 	if out, _ := exec.Command(client, "-B", "5", "-m", "get", "coap://"+gw+"/devices/dev1/led").CombinedOutput(); strings.TrimSpace(string(out)) != "on" {
 		t.Fatalf("LED state: %q", out)
 	}
+	// Ctrl-C: the device leaves the gateway's directory on its way out.
+	sim.Process.Signal(os.Interrupt)
+	select {
+	case <-done:
+		done <- nil // for the deferred kill
+	case <-time.After(10 * time.Second):
+		t.Fatalf("device sim did not exit on Ctrl-C:\n%s", logs)
+	}
+	json.Unmarshal([]byte(mustRun(t, h.url, "device", "list", "-o", "json")), &devs)
+	if len(devs) != 0 {
+		t.Fatalf("after Ctrl-C the gateway still lists %+v", devs)
+	}
 }
 
 // startMosquitto runs Debian's mosquitto on a free 127.0.0.1 port and

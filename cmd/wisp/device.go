@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -55,7 +56,11 @@ refreshes the registration at half its --lifetime, and leaves on Ctrl-C.
 			}
 			fmt.Fprintln(os.Stderr, "\nCtrl-C to stop.")
 			<-ctx.Done()
-			return sim.Stop(cmd.Context())
+			// Ctrl-C ended cmd's context: leave the gateway's directory
+			// on a context of its own.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return sim.Stop(sctx)
 		},
 	}
 	fl := cmd.Flags()

@@ -60,8 +60,9 @@ type Resource struct {
 
 type device struct {
 	Device
-	cancel context.CancelFunc // stops observations
-	wg     sync.WaitGroup
+	lifetime time.Duration      // the last one given: a refresh without lt keeps it (RFC 9176)
+	cancel   context.CancelFunc // stops observations
+	wg       sync.WaitGroup
 }
 
 // directory is the provider's registry of devices, by name.
@@ -174,10 +175,14 @@ func (p *Provider) directoryRequest(actor string, w mux.ResponseWriter, r *mux.M
 				w.SetResponse(codes.BadRequest, message.TextPlain, bytes.NewReader([]byte(err.Error())))
 				return true
 			}
+			_, given := query(queries, "lt")
 			p.dir.mu.Lock()
 			d, ok := p.dir.devices[name]
 			if ok {
-				d.Expires = time.Now().Add(lt)
+				if given {
+					d.lifetime = lt
+				}
+				d.Expires = time.Now().Add(d.lifetime)
 			}
 			p.dir.mu.Unlock()
 			if ok {
@@ -250,7 +255,7 @@ func (p *Provider) register(actor string, w mux.ResponseWriter, r *mux.Message, 
 		p.remove(name) // the same device registering again, or an expired one
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
-	d := &device{Device: Device{Name: name, Address: addr, Resources: res, Registered: time.Now(), Expires: time.Now().Add(lt), Actor: actor}, cancel: cancel}
+	d := &device{Device: Device{Name: name, Address: addr, Resources: res, Registered: time.Now(), Expires: time.Now().Add(lt), Actor: actor}, lifetime: lt, cancel: cancel}
 	p.dir.mu.Lock()
 	p.dir.devices[name] = d
 	p.dir.mu.Unlock()

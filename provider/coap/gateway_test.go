@@ -80,6 +80,19 @@ func TestGatewayFrontsDevices(t *testing.T) {
 	}
 	eventually(t, "the unrefreshed registration expires", func() bool { return len(f.prov.Devices()) == 0 })
 
+	// A refresh without lt keeps the registration's lifetime (RFC 9176),
+	// rather than the 25-hour default.
+	if out, err := coapClient(t, "-m", "post", "-e", `</x>;rt="thing"`, f.url+"/rd?ep=brief&lt=60"); err != nil {
+		t.Fatalf("register: %v %q", err, out)
+	}
+	if out, err := coapClient(t, "-m", "post", f.url+"/rd/brief"); err != nil {
+		t.Fatalf("refresh: %v %q", err, out)
+	}
+	if devs := f.prov.Devices(); len(devs) != 1 || time.Until(devs[0].Expires) > 61*time.Second {
+		t.Fatalf("after a refresh without lt: %+v", devs)
+	}
+	coapClient(t, "-m", "delete", f.url+"/rd/brief")
+
 	for _, bad := range []string{"/rd?ep=bad.name", "/rd?ep=x&lt=soon", "/rd"} {
 		if out, _ := coapClient(t, "-m", "post", "-e", "</x>", f.url+bad); !strings.Contains(out, "4.00") {
 			t.Errorf("POST %s: %q", bad, out)

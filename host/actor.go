@@ -136,10 +136,16 @@ func (h *Host) startModule(ctx context.Context, id identity, ref string, wasm []
 		}
 	}
 	stopping := h.stopping
+	var admitErr error
 	if !exists && !stopping {
-		h.actors[name] = nil // reserve the name while starting
-		if id.key != "" {
-			h.keys[id.key] = name
+		// Checked again with the name reserved: other starts may have
+		// begun since the request was admitted.
+		if admitErr = h.checkInstancesLocked(name, count); admitErr == nil {
+			h.actors[name] = nil // reserve the name while starting
+			if id.key != "" {
+				h.keys[id.key] = name
+			}
+			h.pending += count
 		}
 	}
 	h.mu.Unlock()
@@ -148,9 +154,12 @@ func (h *Host) startModule(ctx context.Context, id identity, ref string, wasm []
 		return nil, fmt.Errorf("start actor %s: %w", name, ErrHostStopping)
 	case exists:
 		return nil, fmt.Errorf("start actor %s: already running on this host (scale it, or stop it first)", name)
+	case admitErr != nil:
+		return nil, fmt.Errorf("start actor %s with %w", name, admitErr)
 	}
 	a, err := h.newActor(ctx, id, ref, wasm, count, lim, ann)
 	h.mu.Lock()
+	h.pending -= count
 	stopping = h.stopping
 	if err != nil || stopping {
 		delete(h.actors, name)

@@ -140,12 +140,20 @@ func (h *Host) checkLimits(l lattice.ActorLimits) error {
 // when it asks for more than one request may, or would take the host past
 // its total.
 func (h *Host) checkInstances(name string, count int) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.checkInstancesLocked(name, count)
+}
+
+// checkInstancesLocked is checkInstances with h.mu held. Instances of
+// actors still starting count too, so that concurrent starts cannot
+// together pass the host's total.
+func (h *Host) checkInstancesLocked(name string, count int) error {
 	c := h.opts.ceilings
 	if count > c.Instances {
 		return fmt.Errorf("%d instances: %w of %d per start or scale (wisp up --max-instances)", count, ErrAdmission, c.Instances)
 	}
-	total, mine := 0, 0
-	h.mu.Lock()
+	total, mine := h.pending, 0
 	if alias, ok := h.keys[name]; ok {
 		name = alias
 	}
@@ -159,7 +167,6 @@ func (h *Host) checkInstances(name string, count int) error {
 			mine = live
 		}
 	}
-	h.mu.Unlock()
 	if after := total - mine + count; after > c.HostInstances {
 		return fmt.Errorf("%d instances: the host would run %d, %w of %d instances in all (wisp up --max-host-instances)", count, after, ErrAdmission, c.HostInstances)
 	}

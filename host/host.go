@@ -51,6 +51,7 @@ type Host struct {
 	mu       sync.Mutex
 	actors   map[string]*Actor // by call alias; nil values: actors still starting
 	keys     map[string]string // module key → call alias
+	pending  int               // instances of the actors still starting
 	stopping bool
 
 	subs          []*nats.Subscription

@@ -34,7 +34,7 @@ var ErrNoLink = errors.New("no link")
 // hostCallFor routes the host calls of actor a: builtins, then
 // actor-to-actor calls (binding ""), then the Router.
 func (h *Host) hostCallFor(a *Actor) engine.HostCallFunc {
-	return func(ctx context.Context, call engine.HostCall) ([]byte, error) {
+	return h.observeHostCall(a, func(ctx context.Context, call engine.HostCall) ([]byte, error) {
 		switch call.Namespace {
 		case ContractLogging, ContractNumberGen:
 			// Builtins too need the claim, as in wasmCloud (wash claims
@@ -57,7 +57,7 @@ func (h *Host) hostCallFor(a *Actor) engine.HostCallFunc {
 			return h.opts.router.Route(ctx, a.name, call)
 		}
 		return nil, fmt.Errorf("%w for %s on %s (link name %q)", ErrNoLink, call.Operation, call.Namespace, call.Binding)
-	}
+	})
 }
 
 // callActor runs an actor-to-actor call: in process when the target runs

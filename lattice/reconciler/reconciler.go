@@ -77,6 +77,19 @@ type Config struct {
 	// holder keeps the lease (default 2s); LostAfter, how long a host may
 	// miss pings before its share moves (default 1.5s).
 	Interval, LeaseTTL, LostAfter time.Duration
+	// Observer, when set, is told of each pass and each action (the
+	// host's metrics: host/metrics.Metrics is one).
+	Observer Observer
+}
+
+// Observer watches a reconciler's work. Its methods are called from the
+// reconciler's goroutines and must not block.
+type Observer interface {
+	// ReconcilePass reports a pass made while leading and how long it took.
+	ReconcilePass(d time.Duration)
+	// ReconcileAction reports an action (start, scale, stop, link,
+	// unlink...) and its error, nil on success.
+	ReconcileAction(what string, err error)
 }
 
 // Reconciler makes a lattice's deployed applications true. Run drives it.
@@ -226,8 +239,12 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, actionTimeout)
+		start := time.Now()
 		r.pass(pctx)
 		cancel()
+		if r.cfg.Observer != nil {
+			r.cfg.Observer.ReconcilePass(time.Since(start))
+		}
 	}
 }
 
@@ -537,6 +554,9 @@ func (r *Reconciler) run(ctx context.Context, acts []action) map[string]string {
 		go func() {
 			defer wg.Done()
 			err := a.do(ctx)
+			if r.cfg.Observer != nil {
+				r.cfg.Observer.ReconcileAction(a.what, err)
+			}
 			bk := a.comp + "@" + a.host
 			mu.Lock()
 			defer mu.Unlock()

@@ -65,6 +65,8 @@ type upFlags struct {
 	tlsKey         string
 	tlsCA          string
 	tlsMode        string
+	metricsListen  string
+	pprofListen    string
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -168,6 +170,8 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fl.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA bundle that verifies cluster routes and the hub of a leaf connection (and clients, through the context)")
 	fl.StringVar(&f.tlsMode, "tls", "", "auto: TLS on every listener with a CA and certificate made and kept under the config dir")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "", "host:port where Prometheus metrics are served on /metrics (e.g. 127.0.0.1:9464; default: none)")
+	fl.StringVar(&f.pprofListen, "pprof-listen", "", "host:port where Go profiles are served on /debug/pprof/ (default: none; keep it on loopback)")
 	fl.BoolVar(&f.noReconciler, "no-reconciler", false, "do not run the application reconciler here (one host of the lattice is its active one; see 'wisp app --help')")
 }
 
@@ -196,7 +200,16 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		}
 	}
 
-	pull, err := f.puller(log)
+	obs, err := f.startObservability(log)
+	if err != nil {
+		return usageError{err}
+	}
+	defer obs.close(context.Background())
+	pull, err := f.puller(log, obs.pulled)
+	if err != nil {
+		return err
+	}
+	obsOpts, err := obs.hostOptions(ecfg)
 	if err != nil {
 		return err
 	}
@@ -232,7 +245,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	}
 	defer nc.Close()
 
-	h, err := host.New(ctx, nc,
+	h, err := host.New(ctx, nc, append([]host.Option{
 		host.WithLattice(g.lattice),
 		host.WithName(f.name),
 		host.WithLabels(host.EnvLabels(os.Environ())),
@@ -248,10 +261,11 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 			MaxMemoryPages: f.maxPages,
 			MaxPayload:     f.maxPayload,
 			CallTimeoutMS:  f.callTimeout.Milliseconds(),
-		}))
+		})}, obsOpts...)...)
 	if err != nil {
 		return err
 	}
+	obs.watch(h, nc)
 	log.Info("host up", "id", h.ID(), "name", h.Name(), "lattice", g.lattice, "nats", url, "engine", h.Labels()["wisp.engine"], "cache", ecfg.CacheDir)
 	fmt.Fprintf(os.Stderr, "\nwisp host %s (%s) is up on lattice %q, NATS at %s\n", h.Name(), h.ID(), g.lattice, url)
 	if f.demo {
@@ -273,7 +287,8 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	stopRec := func() {}
 	if !f.noReconciler {
 		rec, err := reconciler.New(reconciler.Config{Conn: nc, Lattice: g.lattice, JetStreamDomain: g.jsDomain,
-			HostID: h.ID(), HostName: h.Name(), Providers: provider.Contracts(), Logger: log, Links: h.Links})
+			HostID: h.ID(), HostName: h.Name(), Providers: provider.Contracts(), Logger: log, Links: h.Links,
+			Observer: obs.reconcilerObserver()})
 		if err != nil {
 			h.Stop(context.Background())
 			return err
@@ -334,7 +349,7 @@ func asyncErrors(log *slog.Logger) nats.Option {
 }
 
 // puller returns how the host pulls actors by OCI reference.
-func (f *upFlags) puller(log *slog.Logger) (host.PullFunc, error) {
+func (f *upFlags) puller(log *slog.Logger, pulled func(cached bool, err error)) (host.PullFunc, error) {
 	opts := []oci.Option{oci.WithAllowLatest(f.allowLatest), oci.WithAllowedInsecure(f.insecure...), oci.WithMaxLayerSize(f.maxLayer)}
 	if f.ociCache != "" {
 		opts = append(opts, oci.WithCacheDir(f.ociCache))
@@ -348,6 +363,7 @@ func (f *upFlags) puller(log *slog.Logger) (host.PullFunc, error) {
 	}
 	return func(ctx context.Context, ref string) ([]byte, error) {
 		a, err := c.Pull(ctx, ref, oci.IfNotPresent)
+		pulled(err == nil && a.Cached, err)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/host/engine"
+	"github.com/wisp-dev/wisp/host/metrics"
+	"github.com/wisp-dev/wisp/lattice/reconciler"
+)
+
+// observability is what `wisp up` serves to see inside the host: metrics
+// on --metrics-listen and profiles on --pprof-listen. Its zero value (no
+// flag given) serves nothing and observes nothing.
+type observability struct {
+	log     *slog.Logger
+	metrics *metrics.Metrics // nil without --metrics-listen
+	servers []*http.Server
+	engine  engine.Engine // the engine New made for the host, closed by close
+}
+
+// startObservability opens the listeners the flags ask for before the host
+// starts, so that a port in use fails `wisp up` at once.
+func (f *upFlags) startObservability(log *slog.Logger) (*observability, error) {
+	o := &observability{log: log}
+	if f.metricsListen != "" {
+		o.metrics = metrics.New()
+		if err := o.serve("metrics", f.metricsListen, "/metrics", o.metrics.Handler()); err != nil {
+			return nil, fmt.Errorf("--metrics-listen: %w", err)
+		}
+	}
+	if f.pprofListen != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		if err := o.serve("pprof", f.pprofListen, "/debug/pprof/", mux); err != nil {
+			o.close(context.Background())
+			return nil, fmt.Errorf("--pprof-listen: %w", err)
+		}
+	}
+	return o, nil
+}
+
+// serve listens on addr and serves h there in the background.
+func (o *observability) serve(what, addr, path string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	o.servers = append(o.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			o.log.Error(what+" server stopped", "err", err)
+		}
+	}()
+	o.log.Info(what+" served", "url", "http://"+ln.Addr().String()+path)
+	return nil
+}
+
+// hostOptions are the host options that feed the metrics; they come after
+// host.WithEngine, whose engine they make and wrap to time its compiles.
+func (o *observability) hostOptions(ecfg engine.Config) ([]host.Option, error) {
+	if o.metrics == nil {
+		return nil, nil
+	}
+	eng, err := engine.New(ecfg)
+	if err != nil {
+		return nil, err
+	}
+	o.engine = eng
+	return []host.Option{host.WithObserver(o.metrics), host.WithEngineInstance(o.metrics.Engine(eng))}, nil
+}
+
+// watch adds the gauges read from the running host and its connection.
+func (o *observability) watch(h *host.Host, nc *nats.Conn) {
+	if o.metrics != nil {
+		o.metrics.WatchHost(h, nc)
+	}
+}
+
+// reconcilerObserver is what the reconciler reports to, nil without
+// metrics.
+func (o *observability) reconcilerObserver() reconciler.Observer {
+	if o.metrics == nil {
+		return nil
+	}
+	return o.metrics
+}
+
+// pulled counts an OCI pull.
+func (o *observability) pulled(cached bool, err error) {
+	if o.metrics != nil {
+		o.metrics.Pulled(cached, err)
+	}
+}
+
+// close stops the servers and releases the engine; the host has stopped.
+func (o *observability) close(ctx context.Context) {
+	for _, s := range o.servers {
+		s.Shutdown(ctx)
+	}
+	if o.engine != nil {
+		o.engine.Close(ctx)
+	}
+}

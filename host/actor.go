@@ -22,6 +22,7 @@ import (
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/host/pool"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/trace"
 )
 
 // ErrPayloadTooLarge reports a payload or response above the actor's limit.
@@ -291,6 +292,7 @@ func (a *Actor) Invoke(ctx context.Context, operation string, payload []byte) ([
 // invoke runs an invocation, with the headers of the NATS message it came
 // in (nil in process), under the host's observer.
 func (a *Actor) invoke(ctx context.Context, operation string, payload []byte, hdr nats.Header) ([]byte, error) {
+	ctx = trace.Extract(ctx, hdr)
 	ctx, end := a.observeInvocation(ctx, operation, payload, hdr)
 	if end == nil {
 		return a.run(ctx, operation, payload)

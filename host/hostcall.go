@@ -14,6 +14,7 @@ import (
 
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/trace"
 )
 
 // Contracts the host answers itself, as wasmCloud hosts do.
@@ -79,6 +80,7 @@ func (h *Host) callActor(ctx context.Context, call engine.HostCall) ([]byte, err
 		Data:    call.Payload,
 		Header:  nats.Header{lattice.HeaderOperation: []string{call.Operation}},
 	}
+	trace.Inject(ctx, msg.Header)
 	reply, err := h.nc.RequestMsgWithContext(ctx, msg)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return nil, fmt.Errorf("call %s: %w", call.Namespace, lattice.ErrActorNotRunning)

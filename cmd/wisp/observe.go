@@ -11,27 +11,42 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/host/metrics"
+	"github.com/wisp-dev/wisp/internal/tracing"
 	"github.com/wisp-dev/wisp/lattice/reconciler"
+	"github.com/wisp-dev/wisp/lattice/trace"
 )
 
 // observability is what `wisp up` serves to see inside the host: metrics
-// on --metrics-listen and profiles on --pprof-listen. Its zero value (no
-// flag given) serves nothing and observes nothing.
+// on --metrics-listen, spans to --otlp-endpoint and profiles on
+// --pprof-listen. With no flag it serves nothing and observes nothing.
 type observability struct {
-	log     *slog.Logger
-	metrics *metrics.Metrics // nil without --metrics-listen
-	servers []*http.Server
-	engine  engine.Engine // the engine New made for the host, closed by close
+	log      *slog.Logger
+	metrics  *metrics.Metrics // nil without --metrics-listen
+	tracing  bool             // spans are exported
+	shutdown func(context.Context) error
+	servers  []*http.Server
+	engine   engine.Engine // the engine New made for the host, closed by close
 }
 
 // startObservability opens the listeners the flags ask for before the host
 // starts, so that a port in use fails `wisp up` at once.
-func (f *upFlags) startObservability(log *slog.Logger) (*observability, error) {
+func (f *upFlags) startObservability(ctx context.Context, g *globals, log *slog.Logger) (*observability, error) {
 	o := &observability{log: log}
+	tcfg := tracing.Config{Endpoint: f.otlpEndpoint, ServiceName: "wisp",
+		Attributes: []attribute.KeyValue{trace.AttrLattice.String(g.lattice), trace.AttrHostName.String(f.name)}}
+	if tcfg.Enabled() {
+		shutdown, err := tracing.Setup(ctx, tcfg)
+		if err != nil {
+			return nil, fmt.Errorf("--otlp-endpoint: %w", err)
+		}
+		o.tracing, o.shutdown = true, shutdown
+		log.Info("spans exported over OTLP/HTTP", "endpoint", f.otlpEndpoint)
+	}
 	if f.metricsListen != "" {
 		o.metrics = metrics.New()
 		if err := o.serve("metrics", f.metricsListen, "/metrics", o.metrics.Handler()); err != nil {
@@ -75,15 +90,24 @@ func (o *observability) serve(what, addr, path string, h http.Handler) error {
 // hostOptions are the host options that feed the metrics; they come after
 // host.WithEngine, whose engine they make and wrap to time its compiles.
 func (o *observability) hostOptions(ecfg engine.Config) ([]host.Option, error) {
+	var opts []host.Option
+	if o.tracing {
+		opts = append(opts, host.WithObserver(tracing.Observer{}))
+	}
 	if o.metrics == nil {
-		return nil, nil
+		return opts, nil
 	}
 	eng, err := engine.New(ecfg)
 	if err != nil {
 		return nil, err
 	}
 	o.engine = eng
-	return []host.Option{host.WithObserver(o.metrics), host.WithEngineInstance(o.metrics.Engine(eng))}, nil
+	var tracer host.Observer
+	if o.tracing {
+		tracer = tracing.Observer{}
+	}
+	// Metrics first: their clock then includes the span's own cost.
+	return []host.Option{host.WithObserver(host.Observers(o.metrics, tracer)), host.WithEngineInstance(o.metrics.Engine(eng))}, nil
 }
 
 // watch adds the gauges read from the running host and its connection.
@@ -116,5 +140,12 @@ func (o *observability) close(ctx context.Context) {
 	}
 	if o.engine != nil {
 		o.engine.Close(ctx)
+	}
+	if o.shutdown != nil {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := o.shutdown(sctx); err != nil {
+			o.log.Warn("flush the last spans", "err", err)
+		}
 	}
 }

@@ -67,6 +67,7 @@ type upFlags struct {
 	tlsMode        string
 	metricsListen  string
 	pprofListen    string
+	otlpEndpoint   string
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -171,6 +172,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA bundle that verifies cluster routes and the hub of a leaf connection (and clients, through the context)")
 	fl.StringVar(&f.tlsMode, "tls", "", "auto: TLS on every listener with a CA and certificate made and kept under the config dir")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "host:port where Prometheus metrics are served on /metrics (e.g. 127.0.0.1:9464; default: none)")
+	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "OTLP/HTTP receiver the host sends its spans to, e.g. http://127.0.0.1:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no spans, trace headers still pass through)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "host:port where Go profiles are served on /debug/pprof/ (default: none; keep it on loopback)")
 	fl.BoolVar(&f.noReconciler, "no-reconciler", false, "do not run the application reconciler here (one host of the lattice is its active one; see 'wisp app --help')")
 }
@@ -200,7 +202,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		}
 	}
 
-	obs, err := f.startObservability(log)
+	obs, err := f.startObservability(ctx, g, log)
 	if err != nil {
 		return usageError{err}
 	}

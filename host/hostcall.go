@@ -44,7 +44,7 @@ func (h *Host) hostCallFor(a *Actor) engine.HostCallFunc {
 				return nil, lattice.WithCode(lattice.CodeRefused, fmt.Errorf("actor %s may not use %s: its claims do not list it (sign it with --cap %s)", a.name, call.Namespace, call.Namespace))
 			}
 			if call.Namespace == ContractLogging {
-				return nil, a.writeLog(call)
+				return nil, a.writeLog(ctx, call)
 			}
 			return numberGen(call)
 		}
@@ -100,7 +100,7 @@ type logEntry struct {
 	Text  string `msgpack:"text"`
 }
 
-func (a *Actor) writeLog(call engine.HostCall) error {
+func (a *Actor) writeLog(ctx context.Context, call engine.HostCall) error {
 	if call.Operation != "Logging.WriteLog" {
 		return fmt.Errorf("%s: unknown operation %q", ContractLogging, call.Operation)
 	}
@@ -117,7 +117,7 @@ func (a *Actor) writeLog(call engine.HostCall) error {
 	case "error":
 		level = slog.LevelError
 	}
-	a.log.Log(context.Background(), level, e.Text, "source", "actor")
+	a.log.Log(ctx, level, e.Text, "source", "actor")
 	return nil
 }
 

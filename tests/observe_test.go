@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,10 +95,11 @@ func promQuery(base, query string) ([]string, error) {
 // TestPrometheusScrapesHostMetrics runs `wisp up --metrics-listen` and a
 // real Prometheus scraping it, makes a known number of calls to the echo
 // actor, and reads the exact count and the latency histogram back through
-// Prometheus's HTTP API.
+// Prometheus's HTTP API. The same host logs JSON and serves Go profiles.
 func TestPrometheusScrapesHostMetrics(t *testing.T) {
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	h := startHost(t, "--metrics-listen", metricsAddr)
+	pprofAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	h := startHost(t, "--metrics-listen", metricsAddr, "--pprof-listen", pprofAddr, "--log-format", "json")
 	prom := startPrometheus(t, metricsAddr)
 
 	module := filepath.Join(t.TempDir(), "echo.wasm")
@@ -153,4 +155,19 @@ func TestPrometheusScrapesHostMetrics(t *testing.T) {
 		t.Fatalf("p99 latency %q: want a positive number of seconds", p99[0])
 	}
 	t.Logf("echo p99 latency as Prometheus computes it: %ss", p99[0])
+
+	status, body, err := httpGet("http://" + pprofAddr + "/debug/pprof/goroutine?debug=1")
+	if err != nil || status != 200 || !strings.Contains(body, "goroutine profile:") {
+		t.Fatalf("pprof goroutine profile: %d %v\n%.200s", status, err, body)
+	}
+	hostUp := false
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "host up" && rec["level"] == "INFO" {
+			hostUp = true
+		}
+	}
+	if !hostUp {
+		t.Fatalf("--log-format json: no JSON line says host up:\n%s", h.logs.String())
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/wisp-dev/wisp/host/claims"
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/internal/keystore"
+	"github.com/wisp-dev/wisp/internal/logging"
 	"github.com/wisp-dev/wisp/internal/wasmbuild"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/reconciler"
@@ -43,6 +44,7 @@ type upFlags struct {
 	callTimeout    time.Duration
 	drain          time.Duration
 	logLevel       string
+	logFormat      string
 	demo           bool
 	providers      []string
 	providersOnly  bool
@@ -150,6 +152,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.callTimeout, "call-timeout", engine.DefaultCallTimeout, "default per-actor call timeout (stops runaway guests)")
 	fl.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long calls in flight may take to finish at shutdown")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json; lines logged while serving a traced call carry its trace_id and span_id")
 	fl.BoolVar(&f.demo, "demo", false, "build ./actors/echo and start it (run from the wisp repository)")
 	fl.StringArrayVar(&f.providers, "provider", nil, "run a built-in provider, NAME or NAME:LINKNAME (repeatable; see 'wisp start provider --help')")
 	fl.StringSliceVar(&f.allowedIssuers, "allowed-issuers", nil, "only run actors signed by these accounts (A…, comma-separated)")
@@ -178,11 +181,10 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 }
 
 func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)}
+	log, err := logging.New(os.Stderr, logging.Config{Format: f.logFormat, Level: f.logLevel})
+	if err != nil {
+		return usageError{fmt.Errorf("--log-format %q, --log-level %q: %w", f.logFormat, f.logLevel, err)}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	labels, err := host.ParseLabels(f.labels)
 	if err != nil {
 		return usageError{err}

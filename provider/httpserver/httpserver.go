@@ -255,7 +255,7 @@ func (p *Provider) serve(s *server, w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			status = http.StatusGatewayTimeout
 		}
-		p.rt.Logger().Warn("actor failed an HTTP request", "actor", s.link.Actor, "path", r.URL.Path, "err", err)
+		p.rt.Logger().WarnContext(ctx, "actor failed an HTTP request", "actor", s.link.Actor, "path", r.URL.Path, "err", err)
 		http.Error(w, "actor "+s.link.Actor+": "+err.Error(), status)
 		return
 	}

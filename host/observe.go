@@ -56,8 +56,10 @@ type Call struct {
 	// Caller is who made an invocation: the Wisp-Source header of a call
 	// from the lattice, or "" when unknown.
 	Caller string
-	// Size is the size of the payload in bytes.
-	Size int
+	// Size is the size of the payload in bytes; Payload the payload
+	// itself, which an observer must not change nor keep.
+	Size    int
+	Payload []byte
 	// Header holds the NATS headers of an invocation from the lattice
 	// (nil for one in process). Trace context arrives there.
 	Header nats.Header
@@ -139,7 +141,7 @@ func (a *Actor) observeInvocation(ctx context.Context, op string, payload []byte
 		return ctx, nil
 	}
 	c := &Call{Lattice: a.host.opts.lattice, HostID: a.host.id, HostName: a.host.opts.name,
-		Actor: a.name, Key: a.id.key, Operation: op, Size: len(payload), Header: hdr}
+		Actor: a.name, Key: a.id.key, Operation: op, Size: len(payload), Payload: payload, Header: hdr}
 	if hdr != nil {
 		c.Caller = hdr.Get(lattice.HeaderSource)
 	}
@@ -156,7 +158,7 @@ func (h *Host) observeHostCall(a *Actor, fn engine.HostCallFunc) engine.HostCall
 	return func(ctx context.Context, call engine.HostCall) ([]byte, error) {
 		ctx, end := o.HostCall(ctx, &Call{Lattice: h.opts.lattice, HostID: h.id, HostName: h.opts.name,
 			Actor: a.name, Key: a.id.key, Operation: call.Operation, Namespace: call.Namespace,
-			LinkName: call.Binding, Size: len(call.Payload)})
+			LinkName: call.Binding, Size: len(call.Payload), Payload: call.Payload})
 		out, err := fn(ctx, call)
 		end(len(out), err)
 		return out, err

@@ -171,3 +171,85 @@ func TestPrometheusScrapesHostMetrics(t *testing.T) {
 		t.Fatalf("--log-format json: no JSON line says host up:\n%s", h.logs.String())
 	}
 }
+
+// TestSpyWatchesAnActorLive runs `wisp spy` with observer credentials
+// against a host serving kvcounter behind the httpserver and keyvalue
+// providers: each HTTP request shows as an invocation in (with its body
+// under --payload) and a keyvalue host call out. The observer cannot call
+// the actor.
+func TestSpyWatchesAnActorLive(t *testing.T) {
+	h := startHost(t)
+	module := filepath.Join(t.TempDir(), "kvcounter.wasm")
+	mustRun(t, h.url, "build", "./actors/kvcounter", "--cap", "wasmcloud:httpserver", "--cap", "wasmcloud:keyvalue", "-o", module)
+	mustRun(t, h.url, "start", "actor", module)
+	mustRun(t, h.url, "start", "provider", "httpserver")
+	mustRun(t, h.url, "start", "provider", "keyvalue")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	mustRun(t, h.url, "link", "put", "kvcounter", "httpserver", "wasmcloud:httpserver", "address="+addr)
+	mustRun(t, h.url, "link", "put", "kvcounter", "keyvalue", "wasmcloud:keyvalue", "BUCKET=spy_counts")
+	creds := filepath.Join(t.TempDir(), "watcher.creds")
+	mustRun(t, h.url, "creds", "create", "watcher", "--role", "observer", "-o", creds)
+	if _, errOut, code := run(t, h.url, "call", "kvcounter", "HttpServer.HandleRequest", "x", "--nats-creds", creds); code == 0 {
+		t.Fatalf("an observer called an actor: %s", errOut)
+	}
+
+	// The spy: 4 records are two requests, each in and out.
+	spyOut := &syncBuffer{}
+	cmd := exec.Command(wisp(t), "spy", "kvcounter", "--payload", "-o", "json", "--count", "4", "--nats-creds", creds, "--timeout", "30s")
+	cmd.Env = append(testEnv(t), "WISP_NATS_URL="+h.url)
+	cmd.Stdout, cmd.Stderr = spyOut, spyOut
+	dieWithTest(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	// Requests until the spy has seen two whole ones: the hosts learn of
+	// it within a moment.
+	requests := 0
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("wisp spy: %v\n%s", err, spyOut.String())
+			}
+			goto finished
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wisp spy saw too little within 30s after %d requests:\n%s", requests, spyOut.String())
+		}
+		if status, _, err := httpGet("http://" + addr + "/spied"); err == nil && status == 200 {
+			requests++
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+finished:
+	var in, out int
+	for _, line := range strings.Split(strings.TrimSpace(spyOut.String()), "\n") {
+		var rec lattice.SpyRecord
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("spy line %q: %v", line, err)
+		}
+		if rec.Actor != "kvcounter" || rec.Outcome != "ok" || rec.Host == "" || rec.DurationMS <= 0 {
+			t.Errorf("record %+v", rec)
+		}
+		switch rec.Direction {
+		case "in":
+			in++
+			if rec.Operation != "HttpServer.HandleRequest" || !strings.Contains(string(rec.Payload), "/spied") || rec.AnswerSize == 0 {
+				t.Errorf("invocation record %+v", rec)
+			}
+		case "out":
+			out++
+			if rec.Operation != "KeyValue.Increment" || rec.Target != "wasmcloud:keyvalue/default" {
+				t.Errorf("host call record %+v", rec)
+			}
+		}
+	}
+	if in != 2 || out != 2 {
+		t.Fatalf("%d records in, %d out, want 2 and 2:\n%s", in, out, spyOut.String())
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/host/metrics"
+	"github.com/wisp-dev/wisp/host/spy"
 	"github.com/wisp-dev/wisp/internal/tracing"
 	"github.com/wisp-dev/wisp/lattice/reconciler"
 	"github.com/wisp-dev/wisp/lattice/trace"
@@ -30,7 +31,8 @@ type observability struct {
 	tracing  bool             // spans are exported
 	shutdown func(context.Context) error
 	servers  []*http.Server
-	engine   engine.Engine // the engine New made for the host, closed by close
+	engine   engine.Engine  // the engine New made for the host, closed by close
+	spy      *spy.Publisher // answers `wisp spy`
 }
 
 // startObservability opens the listeners the flags ask for before the host
@@ -87,13 +89,25 @@ func (o *observability) serve(what, addr, path string, h http.Handler) error {
 	return nil
 }
 
-// hostOptions are the host options that feed the metrics; they come after
-// host.WithEngine, whose engine they make and wrap to time its compiles.
-func (o *observability) hostOptions(ecfg engine.Config) ([]host.Option, error) {
-	var opts []host.Option
-	if o.tracing {
-		opts = append(opts, host.WithObserver(tracing.Observer{}))
+// hostOptions are the host's observers: metrics, spans and the spy
+// records `wisp spy` asks for on nc. They come after host.WithEngine,
+// whose engine they make and wrap to time its compiles when metrics are
+// on.
+func (o *observability) hostOptions(ecfg engine.Config, nc *nats.Conn, latticeID string) ([]host.Option, error) {
+	spies, err := spy.New(nc, latticeID)
+	if err != nil {
+		return nil, err
 	}
+	o.spy = spies
+	var tracer, metered host.Observer
+	if o.tracing {
+		tracer = tracing.Observer{}
+	}
+	if o.metrics != nil {
+		metered = o.metrics
+	}
+	// Metrics first: their clock then includes the span's own cost.
+	opts := []host.Option{host.WithObserver(host.Observers(metered, tracer, spies))}
 	if o.metrics == nil {
 		return opts, nil
 	}
@@ -102,12 +116,7 @@ func (o *observability) hostOptions(ecfg engine.Config) ([]host.Option, error) {
 		return nil, err
 	}
 	o.engine = eng
-	var tracer host.Observer
-	if o.tracing {
-		tracer = tracing.Observer{}
-	}
-	// Metrics first: their clock then includes the span's own cost.
-	return []host.Option{host.WithObserver(host.Observers(o.metrics, tracer)), host.WithEngineInstance(o.metrics.Engine(eng))}, nil
+	return append(opts, host.WithEngineInstance(o.metrics.Engine(eng))), nil
 }
 
 // watch adds the gauges read from the running host and its connection.
@@ -135,6 +144,9 @@ func (o *observability) pulled(cached bool, err error) {
 
 // close stops the servers and releases the engine; the host has stopped.
 func (o *observability) close(ctx context.Context) {
+	if o.spy != nil {
+		o.spy.Close()
+	}
 	for _, s := range o.servers {
 		s.Shutdown(ctx)
 	}

@@ -94,7 +94,7 @@ with the header Wisp-Operation gets the actor's answer.`,
 	}
 	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd,
 		link, newEventsCmd(g), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd,
-		credsCmd, ctxCmd, newNATSConfigCmd(g))
+		credsCmd, ctxCmd, newNATSConfigCmd(g), newSpyCmd(g))
 	return root
 }
 

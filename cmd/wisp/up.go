@@ -213,10 +213,6 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	if err != nil {
 		return err
 	}
-	obsOpts, err := obs.hostOptions(ecfg)
-	if err != nil {
-		return err
-	}
 
 	var nc *nats.Conn
 	url := g.natsURL
@@ -249,6 +245,10 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	}
 	defer nc.Close()
 
+	obsOpts, err := obs.hostOptions(ecfg, nc, g.lattice)
+	if err != nil {
+		return err
+	}
 	h, err := host.New(ctx, nc, append([]host.Option{
 		host.WithLattice(g.lattice),
 		host.WithName(f.name),

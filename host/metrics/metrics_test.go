@@ -97,7 +97,7 @@ func TestMetricsCountInvocationsByOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := h.StartActor(ctx, lattice.StartActorRequest{Ref: p, Name: "probe", Count: 2,
-		Limits: lattice.ActorLimits{CallTimeoutMS: 300, MaxMemoryPages: 128}}); err != nil {
+		Limits: lattice.ActorLimits{CallTimeoutMS: 2000, MaxMemoryPages: 128}}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := lattice.Connect(l.Server.ClientURL(), lattice.WithCredentials(l.Creds(lattice.DefaultLattice, auth.AdminUser)))

@@ -251,7 +251,7 @@ func TestCallerNeedsGrantsAndRolesParse(t *testing.T) {
 	if _, err := st.CreateUser("default", "edge-1", auth.RoleHost, auth.Grant{}); err == nil {
 		t.Fatal("a second user edge-1 was made")
 	}
-	if _, err := auth.ParseRole("root"); err == nil || !strings.Contains(err.Error(), "admin, host, caller, provider, leaf") {
+	if _, err := auth.ParseRole("root"); err == nil || !strings.Contains(err.Error(), "admin, host, caller, provider, leaf, observer") {
 		t.Fatalf("ParseRole: %v", err)
 	}
 	// A second Open of the same directory keeps the operator.

@@ -327,7 +327,7 @@ type benchEnv struct {
 	host *host.Host
 }
 
-func newEnv(b *testing.B) *benchEnv {
+func newEnv(b *testing.B, opts ...host.Option) *benchEnv {
 	ctx := context.Background()
 	srv, err := natsserver.Start(ctx, natsserver.Config{Port: -1})
 	if err != nil {
@@ -341,8 +341,8 @@ func newEnv(b *testing.B) *benchEnv {
 	b.Cleanup(nc.Close)
 	// Unsigned: the benchmarks measure calls; wispbench measures a start
 	// with claims.
-	h, err := host.New(ctx, nc, host.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()))
+	h, err := host.New(ctx, nc, append([]host.Option{host.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir())}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/host/pool"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/trace"
 )
 
 // ErrPayloadTooLarge reports a payload or response above the actor's limit.
@@ -295,6 +296,24 @@ func (h *Host) checkAlias(ctx context.Context, alias, module string) error {
 
 // Invoke runs operation on one of the actor's instances.
 func (a *Actor) Invoke(ctx context.Context, operation string, payload []byte) ([]byte, error) {
+	return a.invoke(ctx, operation, payload, nil)
+}
+
+// invoke runs an invocation, with the headers of the NATS message it came
+// in (nil in process), under the host's observer.
+func (a *Actor) invoke(ctx context.Context, operation string, payload []byte, hdr nats.Header) ([]byte, error) {
+	ctx = trace.Extract(ctx, hdr)
+	ctx, end := a.observeInvocation(ctx, operation, payload, hdr)
+	if end == nil {
+		return a.run(ctx, operation, payload)
+	}
+	out, err := a.run(ctx, operation, payload)
+	end(len(out), err)
+	return out, err
+}
+
+// run runs operation on an instance within the actor's payload limits.
+func (a *Actor) run(ctx context.Context, operation string, payload []byte) ([]byte, error) {
 	if len(payload) > a.limits.MaxPayload {
 		return nil, fmt.Errorf("%s: %w: %d bytes, the actor's limit is %d", operation, ErrPayloadTooLarge, len(payload), a.limits.MaxPayload)
 	}
@@ -324,7 +343,7 @@ func (a *Actor) serve(m *nats.Msg) {
 	if op == "" {
 		err = lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("missing %s header: name the operation to run", lattice.HeaderOperation))
 	} else {
-		out, err = a.Invoke(a.ctx, op, m.Data)
+		out, err = a.invoke(a.ctx, op, m.Data, m.Header)
 	}
 	if m.Reply == "" {
 		if err != nil {

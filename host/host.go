@@ -85,6 +85,8 @@ type options struct {
 	ownEng   engine.Engine
 	policy   Policy
 	pull     PullFunc
+	// observer watches calls (WithObserver); nil: none.
+	observer Observer
 
 	heartbeat time.Duration
 	jsDomain  string

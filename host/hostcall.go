@@ -14,6 +14,7 @@ import (
 
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/trace"
 )
 
 // Contracts the host answers itself, as wasmCloud hosts do.
@@ -34,7 +35,7 @@ var ErrNoLink = errors.New("no link")
 // hostCallFor routes the host calls of actor a: builtins, then
 // actor-to-actor calls (binding ""), then the Router.
 func (h *Host) hostCallFor(a *Actor) engine.HostCallFunc {
-	return func(ctx context.Context, call engine.HostCall) ([]byte, error) {
+	return h.observeHostCall(a, func(ctx context.Context, call engine.HostCall) ([]byte, error) {
 		switch call.Namespace {
 		case ContractLogging, ContractNumberGen:
 			// Builtins too need the claim, as in wasmCloud (wash claims
@@ -43,7 +44,7 @@ func (h *Host) hostCallFor(a *Actor) engine.HostCallFunc {
 				return nil, lattice.WithCode(lattice.CodeRefused, fmt.Errorf("actor %s may not use %s: its claims do not list it (sign it with --cap %s)", a.name, call.Namespace, call.Namespace))
 			}
 			if call.Namespace == ContractLogging {
-				return nil, a.writeLog(call)
+				return nil, a.writeLog(ctx, call)
 			}
 			return numberGen(call)
 		}
@@ -57,7 +58,7 @@ func (h *Host) hostCallFor(a *Actor) engine.HostCallFunc {
 			return h.opts.router.Route(ctx, a.name, call)
 		}
 		return nil, fmt.Errorf("%w for %s on %s (link name %q)", ErrNoLink, call.Operation, call.Namespace, call.Binding)
-	}
+	})
 }
 
 // callActor runs an actor-to-actor call: in process when the target runs
@@ -79,6 +80,7 @@ func (h *Host) callActor(ctx context.Context, call engine.HostCall) ([]byte, err
 		Data:    call.Payload,
 		Header:  nats.Header{lattice.HeaderOperation: []string{call.Operation}},
 	}
+	trace.Inject(ctx, msg.Header)
 	reply, err := h.nc.RequestMsgWithContext(ctx, msg)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return nil, fmt.Errorf("call %s: %w", call.Namespace, lattice.ErrActorNotRunning)
@@ -98,7 +100,7 @@ type logEntry struct {
 	Text  string `msgpack:"text"`
 }
 
-func (a *Actor) writeLog(call engine.HostCall) error {
+func (a *Actor) writeLog(ctx context.Context, call engine.HostCall) error {
 	if call.Operation != "Logging.WriteLog" {
 		return fmt.Errorf("%s: unknown operation %q", ContractLogging, call.Operation)
 	}
@@ -115,7 +117,7 @@ func (a *Actor) writeLog(call engine.HostCall) error {
 	case "error":
 		level = slog.LevelError
 	}
-	a.log.Log(context.Background(), level, e.Text, "source", "actor")
+	a.log.Log(ctx, level, e.Text, "source", "actor")
 	return nil
 }
 

@@ -40,14 +40,14 @@ type StopProviderRequest struct {
 
 // ProviderDescription is a provider as a host runs it.
 type ProviderDescription struct {
-	Name        string            `json:"name"`
-	Contract    string            `json:"contract_id"`
-	LinkName    string            `json:"link_name"`
-	Links       int               `json:"links"`
+	Name     string `json:"name"`
+	Contract string `json:"contract_id"`
+	LinkName string `json:"link_name"`
+	Links    int    `json:"links"`
 	// LinkErrors says, by actor id, why the provider refused a link it
 	// was handed; the host hands it again every few seconds and when
 	// another of its links goes away (a port may be free again).
-	LinkErrors map[string]string `json:"link_errors,omitempty"`
+	LinkErrors  map[string]string `json:"link_errors,omitempty"`
 	StartedAt   time.Time         `json:"started_at"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 }

@@ -178,5 +178,8 @@ reach it over NATS.
 	fl.StringArrayVar(&f.labels, "label", nil, "host label key=value (repeatable)")
 	fl.StringVar(&f.name, "name", "", "friendly name of the process (default: one made from its id)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "", "host:port where Prometheus metrics are served on /metrics (default: none)")
+	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "OTLP/HTTP receiver of the provider's spans (default: OTEL_EXPORTER_OTLP_ENDPOINT)")
 	return cmd
 }

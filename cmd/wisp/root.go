@@ -95,7 +95,7 @@ with the header Wisp-Operation gets the actor's answer.`,
 	}
 	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd,
 		link, newEventsCmd(g), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd,
-		credsCmd, ctxCmd, newNATSConfigCmd(g), newVersionCmd())
+		credsCmd, ctxCmd, newNATSConfigCmd(g), newVersionCmd(), newSpyCmd(g))
 	root.Version = versionString()
 	return root
 }

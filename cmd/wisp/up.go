@@ -18,6 +18,7 @@ import (
 	"github.com/wisp-dev/wisp/host/claims"
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/internal/keystore"
+	"github.com/wisp-dev/wisp/internal/logging"
 	"github.com/wisp-dev/wisp/internal/wasmbuild"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/reconciler"
@@ -43,6 +44,7 @@ type upFlags struct {
 	callTimeout    time.Duration
 	drain          time.Duration
 	logLevel       string
+	logFormat      string
 	demo           bool
 	providers      []string
 	providersOnly  bool
@@ -69,6 +71,9 @@ type upFlags struct {
 	maxModule      int64
 	maxInstances   int
 	maxHostInst    int
+	metricsListen  string
+	pprofListen    string
+	otlpEndpoint   string
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -151,6 +156,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.callTimeout, "call-timeout", engine.DefaultCallTimeout, "default per-actor call timeout (stops runaway guests)")
 	fl.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long calls in flight may take to finish at shutdown")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json; lines logged while serving a traced call carry its trace_id and span_id")
 	fl.BoolVar(&f.demo, "demo", false, "build ./actors/echo and start it (run from the wisp repository)")
 	fl.StringArrayVar(&f.providers, "provider", nil, "run a built-in provider, NAME or NAME:LINKNAME (repeatable; see 'wisp start provider --help')")
 	fl.StringSliceVar(&f.allowedIssuers, "allowed-issuers", nil, "only run actors signed by these accounts (A…, comma-separated)")
@@ -177,15 +183,17 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.Int64Var(&f.maxModule, "max-module-size", host.DefaultMaxModuleSize, "largest module file the host reads, in bytes")
 	fl.IntVar(&f.maxInstances, "max-instances", ceil.Instances, "most instances one start or scale may ask for (default sized to this machine's memory)")
 	fl.IntVar(&f.maxHostInst, "max-host-instances", ceil.HostInstances, "most actor instances the host runs in all (default sized to this machine's memory)")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "", "host:port where Prometheus metrics are served on /metrics (e.g. 127.0.0.1:9464; default: none)")
+	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "OTLP/HTTP receiver the host sends its spans to, e.g. http://127.0.0.1:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no spans, trace headers still pass through)")
+	fl.StringVar(&f.pprofListen, "pprof-listen", "", "host:port where Go profiles are served on /debug/pprof/ (default: none; keep it on loopback)")
 	fl.BoolVar(&f.noReconciler, "no-reconciler", false, "do not run the application reconciler here (one host of the lattice is its active one; see 'wisp app --help')")
 }
 
 func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)}
+	log, err := logging.New(os.Stderr, logging.Config{Format: f.logFormat, Level: f.logLevel})
+	if err != nil {
+		return usageError{fmt.Errorf("--log-format %q, --log-level %q: %w", f.logFormat, f.logLevel, err)}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	labels, err := host.ParseLabels(f.labels)
 	if err != nil {
 		return usageError{err}
@@ -205,7 +213,12 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		}
 	}
 
-	pull, err := f.puller(log)
+	obs, err := f.startObservability(ctx, g, log)
+	if err != nil {
+		return usageError{err}
+	}
+	defer obs.close(context.Background())
+	pull, err := f.puller(log, obs.pulled)
 	if err != nil {
 		return err
 	}
@@ -245,7 +258,11 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	if err != nil {
 		return err
 	}
-	h, err := host.New(ctx, nc,
+	obsOpts, err := obs.hostOptions(ecfg, nc, g.lattice)
+	if err != nil {
+		return err
+	}
+	h, err := host.New(ctx, nc, append([]host.Option{
 		host.WithFileDirs(dirs...),
 		host.WithCeilings(host.Ceilings{Instances: f.maxInstances, HostInstances: f.maxHostInst, ModuleSize: f.maxModule}),
 		host.WithLattice(g.lattice),
@@ -263,10 +280,11 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 			MaxMemoryPages: f.maxPages,
 			MaxPayload:     f.maxPayload,
 			CallTimeoutMS:  f.callTimeout.Milliseconds(),
-		}))
+		})}, obsOpts...)...)
 	if err != nil {
 		return err
 	}
+	obs.watch(h, nc)
 	log.Info("host up", "id", h.ID(), "name", h.Name(), "lattice", g.lattice, "nats", url, "engine", h.Labels()["wisp.engine"], "cache", ecfg.CacheDir)
 	fmt.Fprintf(os.Stderr, "\nwisp host %s (%s) is up on lattice %q, NATS at %s\n", h.Name(), h.ID(), g.lattice, url)
 	if f.demo {
@@ -288,7 +306,8 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	stopRec := func() {}
 	if !f.noReconciler {
 		rec, err := reconciler.New(reconciler.Config{Conn: nc, Lattice: g.lattice, JetStreamDomain: g.jsDomain,
-			HostID: h.ID(), HostName: h.Name(), Providers: provider.Contracts(), Logger: log, Links: h.Links})
+			HostID: h.ID(), HostName: h.Name(), Providers: provider.Contracts(), Logger: log, Links: h.Links,
+			Observer: obs.reconcilerObserver()})
 		if err != nil {
 			h.Stop(context.Background())
 			return err
@@ -348,7 +367,7 @@ func asyncErrors(log *slog.Logger) nats.Option {
 }
 
 // puller returns how the host pulls actors by OCI reference.
-func (f *upFlags) puller(log *slog.Logger) (host.PullFunc, error) {
+func (f *upFlags) puller(log *slog.Logger, pulled func(cached bool, err error)) (host.PullFunc, error) {
 	opts := []oci.Option{oci.WithAllowLatest(f.allowLatest), oci.WithAllowedInsecure(f.insecure...), oci.WithMaxLayerSize(f.maxLayer)}
 	if f.ociCache != "" {
 		opts = append(opts, oci.WithCacheDir(f.ociCache))
@@ -362,6 +381,7 @@ func (f *upFlags) puller(log *slog.Logger) (host.PullFunc, error) {
 	}
 	return func(ctx context.Context, ref string) ([]byte, error) {
 		a, err := c.Pull(ctx, ref, oci.IfNotPresent)
+		pulled(err == nil && a.Cached, err)
 		if err != nil {
 			return nil, err
 		}

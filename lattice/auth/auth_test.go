@@ -207,7 +207,7 @@ func TestCallerNeedsGrantsAndRolesParse(t *testing.T) {
 	if _, err := st.CreateUser("default", "edge-1", auth.RoleHost, auth.Grant{}); err == nil {
 		t.Fatal("a second user edge-1 was made")
 	}
-	if _, err := auth.ParseRole("root"); err == nil || !strings.Contains(err.Error(), "admin, host, caller, provider, leaf") {
+	if _, err := auth.ParseRole("root"); err == nil || !strings.Contains(err.Error(), "admin, host, caller, provider, leaf, observer") {
 		t.Fatalf("ParseRole: %v", err)
 	}
 	// A second Open of the same directory keeps the operator.
@@ -259,5 +259,54 @@ func TestProviderCannotForgeNorTakeCalls(t *testing.T) {
 	}
 	if _, err := p.Request("$JS.API.INFO", nil, 3*time.Second); err != nil {
 		t.Fatalf("provider JetStream: %v", err)
+	}
+}
+
+// TestObserverSpiesButChangesNothing: an observer renews its interest in an
+// actor and reads the host's spy records and the events, and can neither
+// call actors, send other commands, nor reach JetStream. An admin may spy
+// too.
+func TestObserverSpiesButChangesNothing(t *testing.T) {
+	st, srv := securedServer(t, "default")
+	host := connect(t, srv.ClientURL(), st.LocalCreds("default", auth.HostUser))
+	interest, err := host.SubscribeSync(lattice.SpyInterestSubject("default", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host.Flush()
+	b, err := st.CreateUser("default", "watcher", auth.RoleObserver, auth.Grant{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []struct {
+		name  string
+		creds string
+	}{{"observer", writeCreds(t, b)}, {"admin", st.LocalCreds("default", auth.AdminUser)}} {
+		c := connect(t, srv.ClientURL(), who.creds)
+		records, err := c.SubscribeSync(lattice.SpySubject("default", "echo"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Flush()
+		if err := c.Publish(lattice.SpyInterestSubject("default", "echo"), []byte(`{"payload":true}`)); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := interest.NextMsg(3 * time.Second); err != nil || m.Subject != "wisp.ctl.default.spy.echo" {
+			t.Fatalf("%s: the host got no interest: %v %v", who.name, m, err)
+		}
+		host.Publish(lattice.SpySubject("default", "echo"), []byte(`{"operation":"Echo.Reply"}`))
+		host.Flush()
+		if m, err := records.NextMsg(3 * time.Second); err != nil || !strings.Contains(string(m.Data), "Echo.Reply") {
+			t.Fatalf("%s: no spy record: %v %v", who.name, m, err)
+		}
+	}
+	obs := connect(t, srv.ClientURL(), writeCreds(t, b))
+	obs.Refused(t, "publish", "wisp.rpc.default.echo", func() error { return obs.Publish("wisp.rpc.default.echo", nil) })
+	obs.Refused(t, "publish", "wisp.ctl.default.host.N1.stop", func() error { return obs.Publish("wisp.ctl.default.host.N1.stop", nil) })
+	obs.Refused(t, "publish", "$JS.API.INFO", func() error { return obs.Publish("$JS.API.INFO", nil) })
+	obs.Refused(t, "subscribe", "wisp.rpc.default.echo", func() error { _, err := obs.Subscribe("wisp.rpc.default.echo", func(*nats.Msg) {}); return err })
+	obs.Refused(t, "publish", "wisp.spy.default.echo", func() error { return obs.Publish("wisp.spy.default.echo", nil) })
+	if r, err := auth.ParseRole("observer"); err != nil || r != auth.RoleObserver {
+		t.Fatalf("ParseRole(observer) = %v, %v", r, err)
 	}
 }

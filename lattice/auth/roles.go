@@ -33,10 +33,14 @@ const (
 	// RoleLeaf is an edge site's NATS server connecting up to a hub: the
 	// site's hosts, callers and providers reach the hub through it.
 	RoleLeaf Role = "leaf"
+	// RoleObserver watches a lattice without changing it: it reads events
+	// and spies on actors (`wisp spy`), and may not call actors, send
+	// other commands or touch JetStream.
+	RoleObserver Role = "observer"
 )
 
 // Roles lists every role, in the order help texts show them.
-var Roles = []Role{RoleAdmin, RoleHost, RoleCaller, RoleProvider, RoleLeaf}
+var Roles = []Role{RoleAdmin, RoleHost, RoleCaller, RoleProvider, RoleLeaf, RoleObserver}
 
 // ParseRole reads a role name.
 func ParseRole(s string) (Role, error) {
@@ -79,6 +83,7 @@ const responseTTL = 10 * time.Minute
 func Permissions(role Role, g Grant) (jwt.Permissions, error) {
 	L := g.Lattice
 	rpc, prov, ctl, evt := "wisp.rpc."+L+".>", "wisp.prov."+L+".>", "wisp.ctl."+L+".>", "wisp.evt."+L+".>"
+	spies := lattice.SpySubject(L, ">")
 	inbox := lattice.InboxPrefix(g.Name) + ".>"
 	var p jwt.Permissions
 	switch role {
@@ -97,7 +102,10 @@ func Permissions(role Role, g Grant) (jwt.Permissions, error) {
 		// hosts, which mask them, never from the bucket itself.
 		p.Pub.Deny.Add(linkBucketReads(L)...)
 		p.Pub.Deny.Add("$KV." + lattice.LinkBucketName(L) + ".>")
-		p.Sub.Allow.Add(inbox, evt)
+		p.Sub.Allow.Add(inbox, evt, spies)
+	case RoleObserver:
+		p.Pub.Allow.Add(lattice.SpyInterestSubject(L, "*"))
+		p.Sub.Allow.Add(inbox, evt, spies)
 	case RoleCaller:
 		if len(g.Calls) == 0 {
 			return p, fmt.Errorf("a caller needs the actors it may call (--allow-call ACTOR,…)")

@@ -86,6 +86,19 @@ type Config struct {
 	// then has failed it; the component waits out a backoff and is tried
 	// again.
 	ActionTimeout time.Duration
+	// Observer, when set, is told of each pass and each action (the
+	// host's metrics: host/metrics.Metrics is one).
+	Observer Observer
+}
+
+// Observer watches a reconciler's work. Its methods are called from the
+// reconciler's goroutines and must not block.
+type Observer interface {
+	// ReconcilePass reports a pass made while leading and how long it took.
+	ReconcilePass(d time.Duration)
+	// ReconcileAction reports an action (start, scale, stop, link,
+	// unlink...) and its error, nil on success.
+	ReconcileAction(what string, err error)
 }
 
 // Reconciler makes a lattice's deployed applications true. Run drives it.
@@ -249,8 +262,12 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, passTimeout)
+		start := time.Now()
 		r.pass(pctx, ctx)
 		cancel()
+		if r.cfg.Observer != nil {
+			r.cfg.Observer.ReconcilePass(time.Since(start))
+		}
 	}
 }
 
@@ -594,6 +611,9 @@ func (r *Reconciler) launch(ctx context.Context, acts []action) {
 			actx, cancel := context.WithTimeout(ctx, r.cfg.ActionTimeout)
 			err := a.do(actx)
 			cancel()
+			if r.cfg.Observer != nil {
+				r.cfg.Observer.ReconcileAction(a.what, err)
+			}
 			r.actMu.Lock()
 			delete(r.inflight, key)
 			if err != nil {

@@ -29,7 +29,11 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/wisp-dev/wisp/lattice/trace"
 	"github.com/wisp-dev/wisp/provider"
 )
 
@@ -238,13 +242,15 @@ func (p *Provider) serve(s *server, w http.ResponseWriter, r *http.Request) {
 	payload := appendRequest(make([]byte, 0, 128+len(body)), r, body)
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
+	ctx, span := p.startSpan(ctx, s, r)
 	out, err := p.rt.CallActor(ctx, s.link.Actor, Operation, payload)
+	endSpan(span, err)
 	if err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			status = http.StatusGatewayTimeout
 		}
-		p.rt.Logger().Warn("actor failed an HTTP request", "actor", s.link.Actor, "path", r.URL.Path, "err", err)
+		p.rt.Logger().WarnContext(ctx, "actor failed an HTTP request", "actor", s.link.Actor, "path", r.URL.Path, "err", err)
 		http.Error(w, "actor "+s.link.Actor+": "+err.Error(), status)
 		return
 	}
@@ -369,4 +375,32 @@ func decodeResponse(b []byte, resp *Response) error {
 		}
 	}
 	return nil
+}
+
+// startSpan continues the trace of an HTTP client that sent a W3C
+// traceparent header, and starts the request's span when spans are on.
+func (p *Provider) startSpan(ctx context.Context, s *server, r *http.Request) (context.Context, oteltrace.Span) {
+	if r.Header.Get(trace.HeaderTraceparent) != "" {
+		ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	}
+	if !trace.Enabled() {
+		return ctx, oteltrace.SpanFromContext(ctx)
+	}
+	return trace.Start(ctx, "HTTP "+r.Method, oteltrace.SpanKindServer,
+		trace.AttrLattice.String(p.rt.Lattice()), trace.AttrContract.String(Contract),
+		trace.AttrLinkName.String(s.link.Name), trace.AttrActor.String(s.link.Actor),
+		attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path))
+}
+
+// endSpan ends the request's span with the actor call's result.
+func endSpan(span oteltrace.Span, err error) {
+	if err == nil {
+		trace.End(span, "ok", nil)
+		return
+	}
+	outcome := "error"
+	if errors.Is(err, context.DeadlineExceeded) {
+		outcome = "timeout"
+	}
+	trace.End(span, outcome, err)
 }

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/trace"
 	"github.com/wisp-dev/wisp/provider"
 )
 
@@ -208,13 +210,31 @@ func (r *Runner) Invoke(ctx context.Context, c provider.Call) ([]byte, error) {
 	r.wg.Add(1)
 	r.mu.Unlock()
 	defer r.wg.Done()
+	contract := r.Provider().Contract()
+	ctx, span := trace.Start(ctx, contract+" "+c.Operation, oteltrace.SpanKindServer,
+		trace.AttrLattice.String(r.cfg.Lattice), trace.AttrContract.String(contract),
+		trace.AttrLinkName.String(c.LinkName), trace.AttrActorKey.String(c.Actor), trace.AttrOperation.String(c.Operation))
 	var out []byte
 	err := r.guard(c.Operation, func(p provider.Provider) error {
 		var err error
 		out, err = p.Handle(ctx, c)
 		return err
 	})
+	trace.End(span, outcome(err), err)
 	return out, err
+}
+
+// outcome classifies a provider call's result for its span.
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, lattice.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, lattice.ErrBusy):
+		return "busy"
+	}
+	return "error"
 }
 
 // serve answers one call that came over NATS.
@@ -231,7 +251,7 @@ func (r *Runner) serve(m *nats.Msg) {
 	if c.Actor == "" || c.Operation == "" {
 		err = lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("a provider call needs the %s and %s headers", lattice.HeaderSource, lattice.HeaderOperation))
 	} else {
-		out, err = r.Invoke(context.Background(), c)
+		out, err = r.Invoke(trace.Extract(context.Background(), m.Header), c)
 	}
 	if m.Reply == "" {
 		return
@@ -281,6 +301,7 @@ func (r *Runner) CallActor(ctx context.Context, actor, operation string, payload
 	m := nats.NewMsg(lattice.RPCSubject(r.cfg.Lattice, actor))
 	m.Header.Set(lattice.HeaderOperation, operation)
 	m.Data = payload
+	trace.Inject(ctx, m.Header)
 	resp, err := r.cfg.Conn.RequestMsgWithContext(ctx, m)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):

@@ -4,11 +4,13 @@ import "time"
 
 // SpySubject is where hosts publish the spy records of actor (its call
 // alias) while someone spies on it: wisp.spy.L.<actor>.
-func SpySubject(lattice, actor string) string { return "wisp.spy." + lattice + "." + actor }
+func SpySubject(lattice, actor string) string { return "wisp.spy." + lattice + "." + ActorToken(actor) }
 
 // SpyInterestSubject is where a spy says, every SpyInterestEvery, that it
 // still watches actor: wisp.ctl.L.spy.<actor>. Its body is a SpyInterest.
-func SpyInterestSubject(lattice, actor string) string { return "wisp.ctl." + lattice + ".spy." + actor }
+func SpyInterestSubject(lattice, actor string) string {
+	return "wisp.ctl." + lattice + ".spy." + ActorToken(actor)
+}
 
 // SpyInterestEvery is how often a spy renews its interest; a host stops
 // publishing SpyInterestTTL after the last renewal.

@@ -27,10 +27,13 @@
 //   - Eventually calls t.Fatalf, so like t.FailNow it must be called from
 //     the test's goroutine; Wait returns the error instead, for goroutines
 //     and for callers that want to say more.
+//   - A condition that is a plain yes or no reads better through Holds:
+//     testwait.Eventually(t, d, testwait.Holds("a leader", func() bool { … })).
 //   - A condition that panics fails the test as any panic does.
 package testwait
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -71,5 +74,16 @@ func Wait(timeout time.Duration, cond func() error) error {
 		}
 		time.Sleep(min(pause, time.Until(deadline)+time.Millisecond))
 		pause = min(2*pause, maxPause)
+	}
+}
+
+// Holds turns a yes-or-no condition into one for Eventually and Wait; what
+// says what is awaited and is the error while cond is false.
+func Holds(what string, cond func() bool) func() error {
+	return func() error {
+		if !cond() {
+			return errors.New("not yet: " + what)
+		}
+		return nil
 	}
 }

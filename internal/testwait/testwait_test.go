@@ -52,3 +52,15 @@ func TestEventuallyFailsWithTheLastError(t *testing.T) {
 		t.Fatalf("Eventually failed a condition that holds: %q", ft.fatal)
 	}
 }
+
+func TestHoldsNamesWhatIsAwaited(t *testing.T) {
+	ready := false
+	cond := Holds("the pool to drain", func() bool { return ready })
+	if err := cond(); err == nil || !strings.Contains(err.Error(), "the pool to drain") {
+		t.Fatalf("false condition = %v, want an error naming it", err)
+	}
+	ready = true
+	if err := cond(); err != nil {
+		t.Fatalf("true condition = %v", err)
+	}
+}

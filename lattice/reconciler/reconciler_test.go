@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
@@ -82,16 +83,6 @@ func (l *lat) reconciler(t *testing.T, name string) *running {
 	return r
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func leaders(rs []*running) []*running {
 	var out []*running
 	for _, r := range rs {
@@ -128,21 +119,21 @@ func TestOneReconcilerLeadsAndAnotherTakesOver(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "a leader", func() bool { return len(leaders(rs)) == 1 })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("a leader", func() bool { return len(leaders(rs)) == 1 }))
 	first := leaders(rs)[0]
 	first.cancel() // a clean stop releases the lease
 	<-first.done
-	waitFor(t, "a second leader", func() bool { return len(leaders(rs)) == 1 && leaders(rs)[0] != first })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("a second leader", func() bool { return len(leaders(rs)) == 1 && leaders(rs)[0] != first }))
 	second := leaders(rs)[0]
 	second.nc.Close() // gone without releasing: the lease runs out
-	waitFor(t, "a third leader", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("a third leader", func() bool {
 		for _, r := range rs {
 			if r != first && r != second && r.rec.Leading() {
 				return true
 			}
 		}
 		return false
-	})
+	}))
 	close(stop)
 	watch.Wait()
 	mu.Lock()
@@ -186,7 +177,7 @@ func TestReconcilerPlacesHealsAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := l.reconciler(t, "r")
-	waitFor(t, "the reconciler to lead", r.rec.Leading)
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the reconciler to lead", r.rec.Leading))
 
 	ctx := context.Background()
 	store := l.store
@@ -215,26 +206,26 @@ spec:
 	if _, err := store.Deploy(ctx, "hello", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "2+2+1 placement", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("2+2+1 placement", func() bool {
 		return count(east1, "hello") == 2 && count(east2, "hello") == 2 && count(west, "hello") == 1
-	})
-	waitFor(t, "status deployed", func() bool {
+	}))
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("status deployed", func() bool {
 		st, err := store.Status(ctx, "hello")
 		return err == nil && st.Phase == app.PhaseDeployed && st.Components[0].Running == 5
-	})
+	}))
 
 	east2.Stop(ctx) // host_stopped: its share moves at once
-	waitFor(t, "east1 to take east2's share", func() bool { return count(east1, "hello") == 4 && count(west, "hello") == 1 })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("east1 to take east2's share", func() bool { return count(east1, "hello") == 4 && count(west, "hello") == 1 }))
 
 	if _, err := store.Undeploy(ctx, "hello"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the app's actors to stop", func() bool { return count(east1, "hello") == 0 && count(west, "hello") == 0 })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the app's actors to stop", func() bool { return count(east1, "hello") == 0 && count(west, "hello") == 0 }))
 	if count(east1, "byhand") != 1 {
 		t.Fatal("undeploy stopped an actor started by hand")
 	}
-	waitFor(t, "status undeployed", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("status undeployed", func() bool {
 		st, err := store.Status(ctx, "hello")
 		return err == nil && st.Phase == app.PhaseUndeployed
-	})
+	}))
 }

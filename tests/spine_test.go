@@ -32,9 +32,13 @@ var (
 	buildErr  error
 )
 
-// wisp builds the CLI once per test run.
+// wisp builds the CLI once per test run. Every test here runs it in
+// processes of its own, so under -short they are all skipped here.
 func wisp(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: end-to-end tests run the wisp binary in processes of their own")
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "wisp-e2e-")
 		if err != nil {

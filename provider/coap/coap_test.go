@@ -30,6 +30,9 @@ import (
 // libcoap finds one of Debian's libcoap3-bin tools (coap-client-notls, ...).
 func libcoap(t *testing.T, tool string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: runs libcoap's %s", tool)
+	}
 	p, err := exec.LookPath(tool + "-notls")
 	if err != nil {
 		if os.Getenv("CI") != "" {

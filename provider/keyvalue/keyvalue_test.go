@@ -53,6 +53,9 @@ func startNATS(t *testing.T) *nats.Conn {
 // persistence, and returns its URL.
 func startRedis(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs redis-server")
+	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") != "" {

@@ -44,6 +44,9 @@ func freePort(t *testing.T) int {
 
 func startBroker(t *testing.T, port int) *broker {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs mosquitto")
+	}
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		if _, err = os.Stat("/usr/sbin/mosquitto"); err == nil {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,8 +20,14 @@ link is refused when the actor runs nowhere on the lattice, or when its claims
 do not list the contract.
 
   wisp link put echo kvredis wasmcloud:keyvalue URL=redis://127.0.0.1:6379
-  wisp link get
-  wisp link del echo wasmcloud:keyvalue`
+  wisp link list                       # or: wisp get links
+  wisp link delete echo wasmcloud:keyvalue`
+
+func newLinkCmd(g *globals) *cobra.Command {
+	link := &cobra.Command{Use: "link", Short: "Link actors to capability providers", Long: linkLong}
+	link.AddCommand(newLinkPutCmd(g), newLinkListCmd(g), newLinkDeleteCmd(g))
+	return link
+}
 
 func newLinkPutCmd(g *globals) *cobra.Command {
 	var linkName, output string
@@ -61,24 +65,25 @@ configuration values for the provider.
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(stored)
+			if output != outTable {
+				return printStructured(cmd.OutOrStdout(), output, stored)
 			}
-			fmt.Printf("linked %s (%s) to %s for %s, link name %s\n", stored.ActorName, stored.ActorID, stored.ProviderID, stored.ContractID, stored.LinkName)
+			fmt.Fprintf(cmd.OutOrStdout(), "linked %s (%s) to %s for %s, link name %s\n", stored.ActorName, stored.ActorID, stored.ProviderID, stored.ContractID, stored.LinkName)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&linkName, "link-name", lattice.DefaultLinkName, "link name (the binding the actor's host calls name)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", outTable, "output format: table, json or yaml")
 	return cmd
 }
 
-func newLinkDelCmd(g *globals) *cobra.Command {
+func newLinkDeleteCmd(g *globals) *cobra.Command {
 	var linkName string
 	cmd := &cobra.Command{
-		Use:   "del ACTOR CONTRACT",
-		Short: "Delete the link of an actor for a contract",
-		Args:  args(2, 2),
+		Use:     "delete ACTOR CONTRACT",
+		Aliases: []string{"del", "rm"},
+		Short:   "Delete the link of an actor for a contract",
+		Args:    args(2, 2),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if err := lattice.ValidateContract(a[1]); err != nil {
 				return usageError{err}
@@ -92,7 +97,7 @@ func newLinkDelCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("deleted the link of %s to %s for %s, link name %s\n", l.ActorName, l.ProviderID, l.ContractID, l.LinkName)
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted the link of %s to %s for %s, link name %s\n", l.ActorName, l.ProviderID, l.ContractID, l.LinkName)
 			return nil
 		},
 	}
@@ -100,14 +105,15 @@ func newLinkDelCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func newLinkGetCmd(g *globals) *cobra.Command {
-	var output string
+func newLinkListCmd(g *globals) *cobra.Command {
+	var l listing
 	cmd := &cobra.Command{
-		Use:   "get",
-		Short: "List the links of the lattice",
-		Args:  args(0, 0),
+		Use:     "list",
+		Aliases: []string{"ls", "get"},
+		Short:   "List the links of the lattice",
+		Args:    args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := l.check(); err != nil {
 				return err
 			}
 			c, err := g.connect()
@@ -119,28 +125,19 @@ func newLinkGetCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(ls)
-			}
-			w := table()
-			fmt.Fprintln(w, "ACTOR\tACTOR ID\tCONTRACT\tLINK NAME\tPROVIDER\tVALUES")
-			for _, l := range ls {
-				var vals []string
-				for _, k := range slices.Sorted(maps.Keys(l.Values)) {
-					vals = append(vals, k+"="+l.Values[k])
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", l.ActorName, l.ActorID, l.ContractID, l.LinkName, l.ProviderID, strings.Join(vals, ","))
-			}
-			return w.Flush()
+			return printList(cmd, &l, ls, linkColumns)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	l.register(cmd)
 	return cmd
 }
 
-// newGetLinksCmd is `wisp get links`, the same as `wisp link get`.
-func newGetLinksCmd(g *globals) *cobra.Command {
-	cmd := newLinkGetCmd(g)
-	cmd.Use = "links"
-	return cmd
+var linkColumns = []column[lattice.Link]{
+	{header: "ACTOR", cell: func(l lattice.Link) string { return l.ActorName }},
+	{header: "ACTOR ID", cell: func(l lattice.Link) string { return l.ActorID }},
+	{header: "CONTRACT", cell: func(l lattice.Link) string { return l.ContractID }},
+	{header: "LINK NAME", cell: func(l lattice.Link) string { return l.LinkName }},
+	{header: "PROVIDER", cell: func(l lattice.Link) string { return l.ProviderID }},
+	{header: "CAPABILITY", wide: true, cell: func(l lattice.Link) string { return capList([]string{l.ContractID}) }},
+	{header: "VALUES", cell: func(l lattice.Link) string { return keyValues(l.Values) }},
 }

@@ -87,7 +87,7 @@ func (f *upFlags) embeddedServer(ctx context.Context, g *globals, log *slog.Logg
 		if err != nil {
 			log.Warn("could not write the CLI's context", "err", err)
 		} else {
-			fmt.Fprintf(os.Stderr, "context %s is current: wisp commands here connect to %s as the lattice's admin ('wisp ctx list')\n", c.Name, c.URL)
+			fmt.Fprintf(f.stderr, "context %s is current: wisp commands here connect to %s as the lattice's admin ('wisp ctx list')\n", c.Name, c.URL)
 		}
 	}
 	return srv, nc, nil

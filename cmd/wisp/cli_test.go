@@ -55,6 +55,33 @@ func mustCLI(t *testing.T, args ...string) string {
 	return out
 }
 
+func TestCLIReferenceIsUpToDate(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	if err := writeReference(dir); err != nil {
+		t.Fatal(err)
+	}
+	want, err := filepath.Glob(filepath.Join(dir, "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := filepath.Glob(filepath.Join("..", "..", "docs", "cli", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fix = "the CLI changed but docs/cli did not: run 'go generate ./cmd/wisp' and commit docs/cli"
+	if len(want) != len(have) {
+		t.Fatalf("%s (%d pages generated, %d in docs/cli)", fix, len(want), len(have))
+	}
+	for _, p := range want {
+		gen, _ := os.ReadFile(p)
+		doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "cli", filepath.Base(p)))
+		if err != nil || !bytes.Equal(gen, doc) {
+			t.Fatalf("%s: %s differs", fix, filepath.Base(p))
+		}
+	}
+}
+
 // walk calls fn on every command of the tree.
 func walk(c *cobra.Command, fn func(*cobra.Command)) {
 	fn(c)

@@ -63,6 +63,8 @@ func newRootCmd() *cobra.Command {
 		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// The generated reference in docs/cli must not change with the day.
+		DisableAutoGenTag: true,
 	}
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		if c.Flags().Lookup("nats-url") == nil {
@@ -105,7 +107,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(g.withNATS(newUpCmd(g)), newBuildCmd(), g.withNATS(newCallCmd(g)), start, stop, scale, get, keys, claimsCmd,
 		link, g.withNATS(newEventsCmd(g)), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd,
-		credsCmd, ctxCmd, newNATSConfigCmd(g))
+		credsCmd, ctxCmd, newNATSConfigCmd(g), newGenDocCmd())
 	return root
 }
 

@@ -10,7 +10,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -321,4 +324,71 @@ func TestListingsOfALatticeInProcess(t *testing.T) {
 	if _, errOut, code := cli(t, "get", "hosts", "--nats-url", "nats://127.0.0.1:1"); code != exitNoServer {
 		t.Fatalf("get hosts with no server: exit %d, %q", code, errOut)
 	}
+}
+
+func TestSecondInterruptQuitsAtOnce(t *testing.T) {
+	sigs := make(chan os.Signal, 2)
+	exited := make(chan int, 1)
+	var stderr syncWriter
+	ctx, stop := trapSignals(context.Background(), sigs, &stderr, func(code int) { exited <- code })
+	defer stop()
+
+	sigs <- os.Interrupt
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first interrupt did not cancel the context")
+	}
+	select {
+	case code := <-exited:
+		t.Fatalf("the first interrupt exited (%d); it must only start the drain", code)
+	case <-time.After(50 * time.Millisecond):
+	}
+	sigs <- syscall.SIGTERM
+	select {
+	case code := <-exited:
+		if code != exitForced {
+			t.Fatalf("second signal exited %d, want %d", code, exitForced)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second signal did not quit")
+	}
+	if s := stderr.String(); !strings.Contains(s, "press Ctrl-C again to quit at once") || !strings.Contains(s, "quitting at once, without draining") {
+		t.Fatalf("stderr = %q", s)
+	}
+}
+
+func TestTrapStopsWatchingWhenTheCommandEnds(t *testing.T) {
+	sigs := make(chan os.Signal, 2)
+	exited := make(chan int, 1)
+	ctx, stop := trapSignals(context.Background(), sigs, io.Discard, func(code int) { exited <- code })
+	stop()
+	if ctx.Err() == nil {
+		t.Fatal("stop did not cancel the context")
+	}
+	sigs <- os.Interrupt
+	sigs <- os.Interrupt
+	select {
+	case code := <-exited:
+		t.Fatalf("a signal after stop exited %d", code)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// syncWriter is a buffer the signal goroutine writes while the test reads.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

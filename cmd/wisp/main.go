@@ -19,6 +19,11 @@
 //	   served something that is not a valid actor artifact
 //	9  NATS refused the credentials, or the user's role does not allow
 //	   what was asked
+//	130 a second Ctrl-C (or SIGTERM) quit at once, without draining
+//
+// The first Ctrl-C or SIGTERM asks the command to stop cleanly: `wisp up`
+// drains (calls in flight finish, instances close), a listing or a call
+// gives up. A second one quits at once, as Caddy does.
 //
 // A failure of the lattice carries a code (lattice.Code, the
 // Wisp-Error-Code header); the exit code follows from it: not_found is 3,
@@ -32,6 +37,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/wisp-dev/wisp/lattice"
@@ -61,8 +67,14 @@ type usageError struct{ error }
 // missing. It is not exitRemote: no actor or host was asked.
 type invalidError struct{ error }
 
+// exitForced is the exit code of a second interrupt: 128 + SIGINT, as
+// shells report a process an interrupt killed.
+const exitForced = 130
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := trapSignals(context.Background(), sigs, os.Stderr, os.Exit)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -82,6 +94,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "wisp:", err)
 	}
 	return exitCode(err)
+}
+
+// trapSignals returns a context that the first signal from sigs cancels,
+// so the command stops cleanly (wisp up drains); a second signal says so
+// on stderr and calls exit(exitForced) at once, whatever the drain is
+// waiting for. The returned stop ends the watch (and cancels the context).
+func trapSignals(parent context.Context, sigs <-chan os.Signal, stderr io.Writer, exit func(int)) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(stderr, "\nwisp: %v: stopping cleanly; press Ctrl-C again to quit at once\n", sig)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(stderr, "wisp: %v again: quitting at once, without draining\n", sig)
+			exit(exitForced)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() { close(done) })
+		cancel()
+	}
 }
 
 func exitCode(err error) int {

@@ -22,8 +22,9 @@
 // # Notes
 //
 //   - The condition runs at once, then again after a pause that starts at
-//     10 ms and doubles up to 250 ms, so a fast condition costs little and a
-//     slow one (a CLI process per try) does not spin.
+//     10 ms and doubles up to 100 ms, so a fast condition costs little, a
+//     slow one (a CLI process per try) does not spin, and a state that
+//     lasts a few hundred milliseconds (calls in flight) is not missed.
 //   - Eventually calls t.Fatalf, so like t.FailNow it must be called from
 //     the test's goroutine; Wait returns the error instead, for goroutines
 //     and for callers that want to say more.
@@ -47,7 +48,7 @@ type TB interface {
 // Pauses between tries: the first and the longest.
 const (
 	firstPause = 10 * time.Millisecond
-	maxPause   = 250 * time.Millisecond
+	maxPause   = 100 * time.Millisecond
 )
 
 // Eventually calls cond until it returns nil, and fails t with cond's last

@@ -59,8 +59,34 @@ func writeReference(dir string) error {
 	}
 	root := newRootCmd()
 	root.InitDefaultCompletionCmd()
+	walkCommands(root, addAliases)
 	if err := doc.GenMarkdownTree(root, dir); err != nil {
 		return fmt.Errorf("CLI reference: %w", err)
 	}
 	return nil
+}
+
+// walkCommands calls fn on c and every command below it.
+func walkCommands(c *cobra.Command, fn func(*cobra.Command)) {
+	fn(c)
+	for _, sc := range c.Commands() {
+		walkCommands(sc, fn)
+	}
+}
+
+// addAliases ends a command's description with its other spellings, which
+// help shows under "Aliases:" and cobra's Markdown leaves out.
+func addAliases(c *cobra.Command) {
+	if len(c.Aliases) == 0 {
+		return
+	}
+	long := c.Long
+	if long == "" {
+		long = c.Short
+	}
+	var also []string
+	for _, a := range c.Aliases {
+		also = append(also, "'"+c.Parent().CommandPath()+" "+a+"'")
+	}
+	c.Long = long + "\n\nAlso spelled " + strings.Join(also, ", ") + "."
 }

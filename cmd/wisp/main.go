@@ -104,8 +104,21 @@ func trapSignals(parent context.Context, sigs <-chan os.Signal, stderr io.Writer
 	ctx, cancel := context.WithCancel(parent)
 	done := make(chan struct{})
 	go func() {
+		// stopped says whether the command ended: a signal that arrives
+		// with the end, or after it, quits nothing.
+		stopped := func() bool {
+			select {
+			case <-done:
+				return true
+			default:
+				return false
+			}
+		}
 		select {
 		case sig := <-sigs:
+			if stopped() {
+				return
+			}
 			fmt.Fprintf(stderr, "\nwisp: %v: stopping cleanly; press Ctrl-C again to quit at once\n", sig)
 			cancel()
 		case <-done:
@@ -113,6 +126,9 @@ func trapSignals(parent context.Context, sigs <-chan os.Signal, stderr io.Writer
 		}
 		select {
 		case sig := <-sigs:
+			if stopped() {
+				return
+			}
 			fmt.Fprintf(stderr, "wisp: %v again: quitting at once, without draining\n", sig)
 			exit(exitForced)
 		case <-done:

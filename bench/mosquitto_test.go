@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/wisp-dev/wisp/internal/testwait"
 )
 
 // startMosquitto runs Debian's mosquitto on a free 127.0.0.1 port.
@@ -33,14 +35,12 @@ func startMosquitto(b *testing.B) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	testwait.Eventually(b, 10*time.Second, func() error {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return fmt.Errorf("mosquitto did not start: %w", err)
 		}
-		if time.Now().After(deadline) {
-			b.Fatal("mosquitto did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return c.Close()
+	})
+	return fmt.Sprintf("tcp://127.0.0.1:%d", port)
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wisp-dev/wisp/internal/providertest"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/provider"
 	"github.com/wisp-dev/wisp/provider/keyvalue"
@@ -153,18 +155,15 @@ func BenchmarkMQTTRelay(b *testing.B) {
 		}
 	}
 	// Wait until the relay's subscription is live.
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	testwait.Eventually(b, 15*time.Second, func() error {
 		pub.Publish(ctx, &paho.Publish{Topic: "sensors/warmup", QoS: 1, Payload: []byte("1")})
 		select {
 		case <-got:
+			return nil
 		case <-time.After(200 * time.Millisecond):
-			if time.Now().After(deadline) {
-				b.Fatal("the relay never answered")
-			}
-			continue
+			return errors.New("the relay does not answer")
 		}
-		break
-	}
+	})
 	b.Run("wisp-relay", func(b *testing.B) { run(b, "sensors/x") })
 	b.Run("raw-paho", func(b *testing.B) { run(b, "direct/x") })
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 )
@@ -65,7 +66,7 @@ func TestBusyActorSaysBusy(t *testing.T) {
 	ctx := context.Background()
 	go e.client.Call(ctx, "slow", "Probe.Sleep", []byte("1500"))
 	a, _ := e.host.Actor("slow")
-	waitFor(t, "the only instance to be busy", func() bool { return a.Describe().Busy == 1 })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the only instance to be busy", func() bool { return a.Describe().Busy == 1 }))
 	const n = 2 * 64 // twice the queue's bound (64 per instance)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup

@@ -18,6 +18,7 @@ import (
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/internal/authtest"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
@@ -363,13 +364,7 @@ func TestHostDrainsInFlightCallsOnStop(t *testing.T) {
 		}()
 	}
 	a, _ := e.host.Actor("probe")
-	deadline := time.Now().Add(10 * time.Second)
-	for a.Describe().Busy < 4 {
-		if time.Now().After(deadline) {
-			t.Fatal("calls never became busy")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.Eventually(t, 10*time.Second, testwait.Holds("four calls busy", func() bool { return a.Describe().Busy >= 4 }))
 	if err := e.host.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -437,13 +432,12 @@ func TestActorScalesToZero(t *testing.T) {
 		}
 		return inv.Actors[0]
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for d := describe(); !d.Asleep || d.Instances != 0; d = describe() {
-		if time.Now().After(deadline) {
-			t.Fatalf("actor did not scale to zero: %+v", d)
+	testwait.Eventually(t, 10*time.Second, func() error {
+		if d := describe(); !d.Asleep || d.Instances != 0 {
+			return fmt.Errorf("actor has not scaled to zero: %+v", d)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if out, err := e.client.Call(ctx, "echo", "Echo.Reply", []byte("wake")); err != nil || string(out) != "wake" {
 		t.Fatalf("call to a sleeping actor = %q, %v", out, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/host/claims"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
@@ -41,17 +43,15 @@ func (e *env) addHost(t *testing.T, opts ...host.Option) *host.Host {
 // is set up) and returns the links.
 func (e *env) waitLinks(t *testing.T) []lattice.Link {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ls, err := e.client.Links(context.Background())
-		if err == nil {
-			return ls
+	var ls []lattice.Link
+	testwait.Eventually(t, 20*time.Second, func() error {
+		var err error
+		if ls, err = e.client.Links(context.Background()); err != nil {
+			return fmt.Errorf("links are not available: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("links never became available: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return ls
 }
 
 // eventLog collects a lattice's live events.
@@ -88,17 +88,6 @@ func watchEvents(t *testing.T, c *lattice.Client, opts lattice.EventOptions) *ev
 	return l
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestStartScaleStopReportTheirOutcomeAsCloudEvents(t *testing.T) {
 	e := newEnv(t, host.WithName("evt"))
 	e.waitLinks(t) // the event stream exists from here on
@@ -123,7 +112,7 @@ func TestStartScaleStopReportTheirOutcomeAsCloudEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"actor_started", "actor_scaled", "actor_failed", "actor_stopped"}
-	waitFor(t, "actor events", func() bool { return len(live.types()) >= len(want) })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("actor events", func() bool { return len(live.types()) >= len(want) }))
 	if got := strings.Join(live.types(), ","); got != strings.Join(want, ",") {
 		t.Fatalf("events = %s, want %s", got, strings.Join(want, ","))
 	}
@@ -140,7 +129,7 @@ func TestStartScaleStopReportTheirOutcomeAsCloudEvents(t *testing.T) {
 
 	// A late subscriber replays what the stream kept, host_started first.
 	replay := watchEvents(t, e.client, lattice.EventOptions{Replay: true, Types: []string{"host_started", "actor_scaled"}})
-	waitFor(t, "replayed events", func() bool { return len(replay.types()) >= 2 })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("replayed events", func() bool { return len(replay.types()) >= 2 }))
 	if got := strings.Join(replay.types(), ","); got != "host_started,actor_scaled" {
 		t.Fatalf("replayed = %s", got)
 	}
@@ -151,7 +140,7 @@ func TestHeartbeatsCarryTheInventorySummary(t *testing.T) {
 	e.start(t, testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")), "wat", 2, lattice.ActorLimits{})
 	live := watchEvents(t, e.client, lattice.EventOptions{Types: []string{lattice.EventHostHeartbeat}})
 	var d lattice.HostEventData
-	waitFor(t, "a heartbeat listing the actor", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("a heartbeat listing the actor", func() bool {
 		live.mu.Lock()
 		defer live.mu.Unlock()
 		for _, ev := range live.events {
@@ -160,7 +149,7 @@ func TestHeartbeatsCarryTheInventorySummary(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}))
 	if d.Host.ID != e.host.ID() || d.Actors[0].Name != "wat" || d.Actors[0].Instances != 2 || d.Host.Instances != 2 {
 		t.Fatalf("heartbeat = %+v", d)
 	}
@@ -240,10 +229,10 @@ func TestLinksAreCheckedStoredAndRouteToTheProvider(t *testing.T) {
 	}
 	// The other host learned the link from its watch: the same actor
 	// started there routes too.
-	waitFor(t, "the link on the other host", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the link on the other host", func() bool {
 		ls, _ := other.Links(ctx)
 		return len(ls) == 1
-	})
+	}))
 	sub.Unsubscribe()
 	nc.Flush()
 	if _, err := e.client.Call(ctx, "kv", "Probe.Link", []byte("k1")); err == nil || !strings.Contains(err.Error(), "provider kvredis is not running") {
@@ -341,16 +330,10 @@ func TestHostReregistersAfterItsNATSServerRestarts(t *testing.T) {
 	if _, err := c.StartActor(ctx, h.ID(), lattice.StartActorRequest{Ref: p}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err = c.PutLink(ctx, lattice.Link{ActorID: "probe", ProviderID: "kv", ContractID: claims.CapKeyValue}); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.Eventually(t, 20*time.Second, func() error {
+		_, err := c.PutLink(ctx, lattice.Link{ActorID: "probe", ProviderID: "kv", ContractID: claims.CapKeyValue})
+		return err
+	})
 	c.Close()
 
 	srv.Shutdown()
@@ -363,10 +346,10 @@ func TestHostReregistersAfterItsNATSServerRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	waitFor(t, "the actor to serve again", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the actor to serve again", func() bool {
 		out, err := c.Call(ctx, "probe", "Probe.Dice", nil)
 		return err == nil && len(out) == 1
-	})
+	}))
 	if hosts, err := c.Hosts(ctx); err != nil || len(hosts) != 1 || hosts[0].ID != h.ID() {
 		t.Fatalf("hosts after the restart = %+v, %v", hosts, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
 )
@@ -116,15 +117,13 @@ func managed(t *testing.T, url string, comp string) map[string]int {
 func waitPlacement(t *testing.T, url, comp string, want map[string]int, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	var got map[string]int
-	for time.Since(start) < within {
-		if got = managed(t, url, comp); fmt.Sprint(got) == fmt.Sprint(want) {
-			return time.Since(start)
+	testwait.Eventually(t, within, func() error {
+		if got := managed(t, url, comp); fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("%s placed %v, want %v", comp, got, want)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s placed %v after %s, want %v", comp, got, within, want)
-	return 0
+		return nil
+	})
+	return time.Since(start)
 }
 
 func appStatus(t *testing.T, url, name string) app.Status {
@@ -170,44 +169,33 @@ func TestAppsPlaceHealAndCleanUp(t *testing.T) {
 	}
 	// b's reconciler finds the bucket the deploy made and reports (the
 	// west share has no host yet) before c joins the election.
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if out, _, code := run(t, a.url, "app", "status", "shop", "-o", "json"); code == 0 && strings.Contains(out, `"reconciler": "b"`) {
-			break
+	testwait.Eventually(t, 30*time.Second, func() error {
+		if out, errOut, code := run(t, a.url, "app", "status", "shop", "-o", "json"); code != 0 || !strings.Contains(out, `"reconciler": "b"`) {
+			return fmt.Errorf("b's reconciler has not reported on the app: exit %d %s%s", code, out, errOut)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("b's reconciler never reported on the app")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	spawn(t, a.url, "--nats-url", a.url, "--name", "c", "--label", "zone=west", "--cache-dir", cache)
 	waitPlacement(t, a.url, "echo", map[string]int{"a": 2, "b": 2, "c": 1}, 60*time.Second)
 	waitPlacement(t, a.url, "kvcounter", map[string]int{"c": 1}, 30*time.Second)
 	waitPlacement(t, a.url, "httpserver", map[string]int{"c": 1}, 30*time.Second)
 	waitPlacement(t, a.url, "keyvalue", map[string]int{"a": 1, "b": 1, "c": 1}, 30*time.Second)
 	var st app.Status
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		st = appStatus(t, a.url, "shop")
-		if st.Phase == app.PhaseDeployed {
-			break
+	testwait.Eventually(t, 30*time.Second, func() error {
+		if st = appStatus(t, a.url, "shop"); st.Phase != app.PhaseDeployed {
+			return fmt.Errorf("status = %+v", st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status = %+v", st)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	if st.Reconciler != "b" || st.Version != "v1" || len(st.Links) != 2 {
 		t.Fatalf("status = %+v; want reconciler b, v1, two links", st)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		code, body, err := httpGet("http://" + addr + "/count")
-		if err == nil && code == 200 && strings.Contains(body, `"counter":`) {
-			break
+	testwait.Eventually(t, 20*time.Second, func() error {
+		if code, body, err := httpGet("http://" + addr + "/count"); err != nil || code != 200 || !strings.Contains(body, `"counter":`) {
+			return fmt.Errorf("kvcounter through the app's HTTP link: %d %q %v", code, body, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kvcounter through the app's HTTP link: %d %q %v", code, body, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// kill -9 the host whose reconciler is active: c's takes over and
 	// moves b's two echo instances to a.
@@ -225,16 +213,12 @@ func TestAppsPlaceHealAndCleanUp(t *testing.T) {
 	spawnB("b")
 	waitPlacement(t, a.url, "echo", map[string]int{"a": 2, "b": 2, "c": 1}, 30*time.Second)
 	waitPlacement(t, a.url, "keyvalue", map[string]int{"a": 1, "b": 1, "c": 1}, 30*time.Second)
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		out := mustRun(t, a.url, "app", "status", "shop")
-		if strings.Contains(out, "version v1: deployed") && strings.Contains(out, "a=2,b=2,c=1") {
-			break
+	testwait.Eventually(t, 20*time.Second, func() error {
+		if out := mustRun(t, a.url, "app", "status", "shop"); !strings.Contains(out, "version v1: deployed") || !strings.Contains(out, "a=2,b=2,c=1") {
+			return fmt.Errorf("status after the restart:\n%s", out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status after the restart:\n%s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// Undeploy: everything it started goes, the hand-started actor stays.
 	mustRun(t, a.url, "app", "undeploy", "shop")
@@ -245,18 +229,14 @@ func TestAppsPlaceHealAndCleanUp(t *testing.T) {
 	if len(inv.Actors) != 1 || inv.Actors[0].Name != "hello_http" {
 		t.Fatalf("after undeploy host a runs %+v, want only the hand-started hello_http", inv.Actors)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testwait.Eventually(t, 20*time.Second, func() error {
 		var links []lattice.Link
 		json.Unmarshal([]byte(mustRun(t, a.url, "link", "get", "-o", "json")), &links)
-		st := appStatus(t, a.url, "shop")
-		if len(links) == 0 && st.Phase == app.PhaseUndeployed && len(st.Links) == 0 {
-			break
+		if st := appStatus(t, a.url, "shop"); len(links) != 0 || st.Phase != app.PhaseUndeployed || len(st.Links) != 0 {
+			return fmt.Errorf("after undeploy: links %+v, status %+v", links, st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after undeploy: links %+v, status %+v", links, st)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	var rows []map[string]any
 	json.Unmarshal([]byte(mustRun(t, a.url, "app", "list", "-o", "json")), &rows)
 	if len(rows) != 1 || rows[0]["status"] != "undeployed" || rows[0]["latest_version"] != "v1" {
@@ -366,16 +346,12 @@ spec:
 	}
 	// The status names both problems; echo runs anyway.
 	var st app.Status
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		st = appStatus(t, h.url, "partial")
-		if strings.Contains(st.Message, "ghost") && strings.Contains(st.Message, "zone=mars") {
-			break
+	testwait.Eventually(t, 30*time.Second, func() error {
+		if st = appStatus(t, h.url, "partial"); !strings.Contains(st.Message, "ghost") || !strings.Contains(st.Message, "zone=mars") {
+			return fmt.Errorf("status = %+v, want it to name ghost and zone=mars", st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status = %+v", st)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	if st.Phase != app.PhaseFailed {
 		t.Fatalf("phase = %s", st.Phase)
 	}

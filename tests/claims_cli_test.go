@@ -2,6 +2,7 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/wisp-dev/wisp/host/claims"
 	"github.com/wisp-dev/wisp/internal/keystore"
+	"github.com/wisp-dev/wisp/internal/testwait"
 )
 
 // The CLI half of signed actors: `wisp keys`, `wisp claims` and the signing
@@ -362,17 +364,17 @@ func TestCLIClaimsTimes(t *testing.T) {
 	}
 
 	// Claims are valid through the second of exp: wait for it to pass.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Eventually(t, 10*time.Second, func() error {
 		r, _, code = inspect(t, expiring)
-		if code == 7 {
-			break
+		switch code {
+		case 7:
+			return nil
+		case 0:
+			return fmt.Errorf("expires 1s: still valid: %+v", r)
 		}
-		if code != 0 || time.Now().After(deadline) {
-			t.Fatalf("expires 1s: exit %d, %+v", code, r)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+		t.Fatalf("expires 1s: exit %d, %+v", code, r)
+		return nil
+	})
 	if r.Valid || !strings.Contains(r.Reason, "expired") {
 		t.Fatalf("expired: %+v", r)
 	}

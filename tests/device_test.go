@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice"
 )
 
@@ -34,14 +35,14 @@ func TestDeviceSimWithLibcoap(t *testing.T) {
 	}()
 	addr := regexp.MustCompile(`coap://(127\.0\.0\.1:\d+)`)
 	var url string
-	for deadline := time.Now().Add(10 * time.Second); url == ""; {
-		if m := addr.FindStringSubmatch(logs.String()); m != nil {
-			url = "coap://" + m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no address printed:\n%s", logs.String())
+	testwait.Eventually(t, 10*time.Second, func() error {
+		m := addr.FindStringSubmatch(logs.String())
+		if m == nil {
+			return fmt.Errorf("no address printed:\n%s", logs)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		url = "coap://" + m[1]
+		return nil
+	})
 	coap := func(args ...string) string {
 		out, err := exec.Command(client, append([]string{"-B", "5"}, args...)...).CombinedOutput()
 		if err != nil {
@@ -94,16 +95,7 @@ func TestDeviceListThroughAGateway(t *testing.T) {
 	gw := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
 	mustRun(t, h.url, "link", "put", "coap_sensor", "coap", "wisp:coap", "address="+gw)
 	mustRun(t, h.url, "link", "put", "coap_sensor", "keyvalue", "wasmcloud:keyvalue")
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		out, err := exec.Command(client, "-B", "2", "-m", "get", "coap://"+gw+"/.well-known/core").CombinedOutput()
-		if err == nil && strings.Contains(string(out), "core.rd") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the gateway listener did not open: %v %s", err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitCoAP(t, client, gw)
 	logs := &syncBuffer{}
 	sim := exec.Command(wisp(t), "device", "sim", "--name", "dev1", "--gateway", gw, "--interval", "100ms")
 	sim.Stdout, sim.Stderr = logs, logs
@@ -117,16 +109,14 @@ func TestDeviceListThroughAGateway(t *testing.T) {
 		<-done
 	}()
 	var devs []lattice.DeviceInfo
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testwait.Eventually(t, 20*time.Second, func() error {
+		devs = nil
 		json.Unmarshal([]byte(mustRun(t, h.url, "device", "list", "-o", "json")), &devs)
-		if len(devs) == 1 {
-			break
+		if len(devs) != 1 {
+			return fmt.Errorf("device list = %+v\nsim output:\n%s", devs, logs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("device list = %+v\nsim output:\n%s", devs, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	d := devs[0]
 	if d.Name != "dev1" || d.Protocol != "coap" || d.Provider != "coap" || !strings.HasPrefix(d.Actor, "M") || strings.Join(d.Resources, ",") != "/temp,/led" {
 		t.Fatalf("device = %+v", d)
@@ -176,16 +166,14 @@ func startMosquitto(t *testing.T) (string, int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return fmt.Sprintf("tcp://127.0.0.1:%d", port), port
+	testwait.Eventually(t, 10*time.Second, func() error {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return fmt.Errorf("mosquitto did not start: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("mosquitto did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return c.Close()
+	})
+	return fmt.Sprintf("tcp://127.0.0.1:%d", port), port
 }
 
 // TestDeviceListShowsMQTTDevices: a gateway host runs the mqtt provider
@@ -218,15 +206,12 @@ func TestDeviceListShowsMQTTDevices(t *testing.T) {
 		t.Fatalf("device list table:\n%s", out)
 	}
 	publish("wisp/devices/boiler-7/state", "offline")
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testwait.Eventually(t, 20*time.Second, func() error {
 		var devs []lattice.DeviceInfo
 		json.Unmarshal([]byte(mustRun(t, h.url, "device", "list", "-o", "json")), &devs)
-		if len(devs) == 0 {
-			break
+		if len(devs) != 0 {
+			return fmt.Errorf("device still listed after going offline: %+v", devs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("device still listed after going offline: %+v", devs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }

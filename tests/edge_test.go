@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice"
 )
 
@@ -129,20 +130,23 @@ func TestPiHostsUnderQEMU(t *testing.T) {
 // waitForHost waits until a host with this friendly name answers pings.
 func waitForHost(t *testing.T, url, name string, within time.Duration) lattice.HostSummary {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var found lattice.HostSummary
+	testwait.Eventually(t, within, func() error {
 		var hosts []lattice.HostSummary
-		out, _, code := run(t, url, "get", "hosts", "-o", "json")
-		if code == 0 && json.Unmarshal([]byte(out), &hosts) == nil {
-			for _, h := range hosts {
-				if h.Name == name {
-					return h
-				}
+		out, errOut, code := run(t, url, "get", "hosts", "-o", "json")
+		if code != 0 {
+			return fmt.Errorf("get hosts: exit %d: %s", code, errOut)
+		}
+		if err := json.Unmarshal([]byte(out), &hosts); err != nil {
+			return fmt.Errorf("get hosts: %w", err)
+		}
+		for _, h := range hosts {
+			if h.Name == name {
+				found = h
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("host %s did not join within %s", name, within)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("host %s has not joined: %d other hosts", name, len(hosts))
+	})
+	return found
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
@@ -241,28 +242,20 @@ func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
 	// watch is exercised on every flap that lasts).
 	rejoined := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		testwait.Eventually(t, 30*time.Second, func() error {
 			hosts, _ := atHub.Hosts(ctx)
 			out, err := atHub.Call(ctx, "echo", "Echo.Reply", []byte("hub"))
-			if len(hosts) == 2 && err == nil && string(out) == "hub" {
-				return
+			if len(hosts) != 2 || err != nil || string(out) != "hub" {
+				return fmt.Errorf("%s: the hub does not reach the edge: %d hosts, call: %q %v", what, len(hosts), out, err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the hub does not reach the edge: %d hosts, call: %q %v", what, len(hosts), out, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	rejoined("before the flaps")
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if _, err := atHub.PutLink(ctx, lattice.Link{ActorID: "echo", ProviderID: "kv", ContractID: "wasmcloud:keyvalue"}); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("link put: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() error {
+		_, err := atHub.PutLink(ctx, lattice.Link{ActorID: "echo", ProviderID: "kv", ContractID: "wasmcloud:keyvalue"})
+		return err
+	})
 
 	edgeCall := func(i int) {
 		t.Helper()
@@ -272,12 +265,12 @@ func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
 	}
 	waitLeaf := func(n int) {
 		t.Helper()
-		for deadline := time.Now().Add(15 * time.Second); edge.LeafNodes() != n || hub.LeafNodes() != n; {
-			if time.Now().After(deadline) {
-				t.Fatalf("leaf connections: edge %d, hub %d, want %d", edge.LeafNodes(), hub.LeafNodes(), n)
+		testwait.Eventually(t, 15*time.Second, func() error {
+			if e, h := edge.LeafNodes(), hub.LeafNodes(); e != n || h != n {
+				return fmt.Errorf("leaf connections: edge %d, hub %d, want %d", e, h, n)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	flap := func(i int) {
 		proxy.down()
@@ -319,16 +312,16 @@ func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
 
 	var g, fd int
 	const slack = 10
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	if err := testwait.Wait(20*time.Second, func() error {
 		g, fd = settle()
-		if g <= baseG+slack && fd <= baseFD+slack {
-			break
+		if g > baseG+slack || fd > baseFD+slack {
+			return fmt.Errorf("after 50 flaps: %d goroutines (baseline %d), %d open files (baseline %d)", g, baseG, fd, baseFD)
 		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			n := runtime.Stack(buf, true)
-			t.Fatalf("after 50 flaps: %d goroutines (baseline %d), %d open files (baseline %d)\n%s", g, baseG, fd, baseFD, buf[:n])
-		}
+		return nil
+	}); err != nil {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		t.Fatalf("%v\n%s", err, buf[:n])
 	}
 	// The edge host follows the hub's link bucket again: a link put now
 	// reaches its provider.
@@ -336,15 +329,12 @@ func TestEdgeHostSurvivesAFlappingUplink(t *testing.T) {
 	if _, err := atHub.PutLink(ctx, lattice.Link{ActorID: "echo", ProviderID: "messaging", ContractID: "wasmcloud:messaging"}); err != nil {
 		t.Fatalf("link put after the flaps: %v", err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if ps := gw.Inventory().Providers; len(ps) == 1 && ps[0].Links == 1 {
-			break
+	testwait.Eventually(t, 20*time.Second, func() error {
+		if ps := gw.Inventory().Providers; len(ps) != 1 || ps[0].Links != 1 {
+			return fmt.Errorf("the edge's messaging provider did not get the link put after the flaps: %+v", ps)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the edge's messaging provider never got the link put after the flaps: %+v", gw.Inventory().Providers)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	t.Logf("a link put at the hub after the flaps reached the edge's provider in %v", time.Since(linked).Round(time.Millisecond))
 	t.Logf("50 uplink flaps in %v: goroutines %d before, %d after (peak %d during); open files %d before, %d after",
 		took.Round(time.Second), baseG, g, peakG, baseFD, fd)
@@ -377,20 +367,18 @@ func TestEdgeNoticesASilentUplink(t *testing.T) {
 	nc := connectAs(t, edge, auth.AdminUser)
 	atEdge, _ := lattice.NewClient(nc, lattice.WithTimeout(2*time.Second))
 	joined := time.Now()
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if _, err := atEdge.Call(ctx, "cloudecho", "Echo.Reply", []byte("x")); err == nil {
-			t.Logf("joined in %v", time.Since(joined).Round(100*time.Millisecond))
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the edge never reached the cloud's actor: %v", err)
+	testwait.Eventually(t, 30*time.Second, func() error {
+		if _, err := atEdge.Call(ctx, "cloudecho", "Echo.Reply", []byte("x")); err != nil {
+			return fmt.Errorf("the edge does not reach the cloud's actor: %w", err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	t.Logf("joined in %v", time.Since(joined).Round(100*time.Millisecond))
 
 	proxy.stalled.Store(true)
 	cut := time.Now()
 	var noticed time.Duration
-	for {
+	testwait.Eventually(t, 60*time.Second, func() error {
 		start := time.Now()
 		_, err := atEdge.Call(ctx, "cloudecho", "Echo.Reply", []byte("x"))
 		if errors.Is(err, lattice.ErrActorNotRunning) {
@@ -398,15 +386,13 @@ func TestEdgeNoticesASilentUplink(t *testing.T) {
 			if took := time.Since(start); took > time.Second {
 				t.Fatalf("a call to a cloud actor took %v once the uplink was known down", took)
 			}
-			break
-		}
-		if time.Since(cut) > 60*time.Second {
-			t.Fatalf("the edge still does not know its uplink is gone after a minute: %v", err)
+			return nil
 		}
 		if out, err := atEdge.Call(ctx, "edgeecho", "Echo.Reply", []byte("local")); err != nil || string(out) != "local" {
 			t.Fatalf("the edge's own actor with the uplink silent: %q %v", out, err)
 		}
-	}
+		return fmt.Errorf("the edge does not know its uplink is gone: a call to the cloud's actor: %v", err)
+	})
 	t.Logf("a silent uplink was noticed after %v (leaf pings every %v, 3 missed)", noticed.Round(100*time.Millisecond), natsserver.LeafPingInterval)
 	if noticed > 30*time.Second {
 		t.Errorf("a silent uplink took %v to notice; leaf pings should notice within about 20s", noticed)
@@ -414,13 +400,11 @@ func TestEdgeNoticesASilentUplink(t *testing.T) {
 
 	proxy.stalled.Store(false)
 	back := time.Now()
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		if out, err := atEdge.Call(ctx, "cloudecho", "Echo.Reply", []byte("back")); err == nil && string(out) == "back" {
-			t.Logf("re-joined %v after packets flowed again", time.Since(back).Round(100*time.Millisecond))
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the site did not re-join after the uplink came back: %v", err)
+	testwait.Eventually(t, 60*time.Second, func() error {
+		if out, err := atEdge.Call(ctx, "cloudecho", "Echo.Reply", []byte("back")); err != nil || string(out) != "back" {
+			return fmt.Errorf("the site did not re-join after the uplink came back: %q %v", out, err)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
+	t.Logf("re-joined %v after packets flowed again", time.Since(back).Round(100*time.Millisecond))
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wisp-dev/wisp/internal/testwait"
 )
 
 // TestIoTPipelineExample runs examples/iot-pipeline as its README walks
@@ -50,7 +52,7 @@ func TestIoTPipelineExample(t *testing.T) {
 	// while the gateway's CoAP listener opens).
 	var sim *exec.Cmd
 	logs := &syncBuffer{}
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testwait.Eventually(t, 30*time.Second, func() error {
 		sim = exec.Command(wisp(t), "device", "sim", "--name", "kitchen", "--gateway", coapAddr, "--interval", "50ms")
 		sim.Stdout, sim.Stderr = logs, logs
 		dieWithTest(sim)
@@ -60,34 +62,27 @@ func TestIoTPipelineExample(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- sim.Wait() }()
 		select {
-		case <-done: // not registered: try again
-			if time.Now().After(deadline) {
-				t.Fatalf("the device never registered with the gateway:\n%s", logs)
-			}
-			time.Sleep(200 * time.Millisecond)
-			continue
+		case err := <-done: // not registered: try again
+			return fmt.Errorf("the device did not register with the gateway: %v\n%s", err, logs)
 		case <-time.After(2 * time.Second):
 		}
 		t.Cleanup(func() { sim.Process.Kill(); <-done })
-		break
-	}
+		return nil
+	})
 	if out := eventually(t, edgeURL, "device", "list"); !strings.Contains(out, "kitchen") {
 		t.Fatalf("device list at the edge:\n%s", out)
 	}
 
 	// Summaries of five readings each reach the cloud's HTTP endpoint.
 	var body string
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testwait.Eventually(t, 30*time.Second, func() error {
 		code, b, err := httpGet("http://" + httpAddr + "/readings")
-		if err == nil && code == 200 && strings.Contains(b, `"kitchen/temp":{"sensor":"kitchen/temp","count":5,`) {
-			body = b
-			break
+		if err != nil || code != 200 || !strings.Contains(b, `"kitchen/temp":{"sensor":"kitchen/temp","count":5,`) {
+			return fmt.Errorf("GET /readings = %d %q %v\ndevice:\n%s", code, b, err, logs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /readings = %d %q %v\ndevice:\n%s", code, b, err, logs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		body = b
+		return nil
+	})
 	t.Logf("GET /readings = %s", strings.TrimSpace(body))
 	if code, b, _ := httpGet("http://" + httpAddr + "/readings/kitchen/temp"); code != 200 || !strings.Contains(b, `"avg":`) {
 		t.Fatalf("GET /readings/kitchen/temp = %d %q", code, b)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 )
@@ -63,39 +64,35 @@ func (h *hostProc) stop(t *testing.T) {
 // them by name.
 func hostsByName(t *testing.T, url, latticeID string, n int) map[string]lattice.HostSummary {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		out, _, code := run(t, url, "get", "hosts", "-o", "json", "--lattice", latticeID, "--timeout", "2s")
+	m := map[string]lattice.HostSummary{}
+	testwait.Eventually(t, 60*time.Second, func() error {
+		out, errOut, code := run(t, url, "get", "hosts", "-o", "json", "--lattice", latticeID, "--timeout", "2s")
 		var hosts []lattice.HostSummary
-		if code == 0 && json.Unmarshal([]byte(out), &hosts) == nil && len(hosts) == n {
-			m := map[string]lattice.HostSummary{}
-			for _, h := range hosts {
-				m[h.Name] = h
-			}
-			return m
+		if code != 0 || json.Unmarshal([]byte(out), &hosts) != nil || len(hosts) != n {
+			return fmt.Errorf("want %d hosts of lattice %s to answer at %s; exit %d: %s%s", n, latticeID, url, code, out, errOut)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d hosts of lattice %s never answered at %s; last: %s", n, latticeID, url, out)
+		for _, h := range hosts {
+			m[h.Name] = h
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
+	return m
 }
 
 // eventually runs the CLI until it exits 0 (the lattice's JetStream state
 // may still be electing a leader) and returns its output.
 func eventually(t *testing.T, url string, args ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		out, errOut, code := run(t, url, args...)
-		if code == 0 {
-			return out
+	var out string
+	testwait.Eventually(t, 60*time.Second, func() error {
+		o, errOut, code := run(t, url, args...)
+		if code != 0 {
+			return fmt.Errorf("wisp %s: exit %d\n%s%s", strings.Join(args, " "), code, o, errOut)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("wisp %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		out = o
+		return nil
+	})
+	return out
 }
 
 // threeHosts is the lattice: a and b are a two-node embedded NATS

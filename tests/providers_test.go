@@ -2,6 +2,7 @@ package tests
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice"
 )
 
@@ -50,17 +52,14 @@ func TestKVCounterWithProviders(t *testing.T) {
 
 	// Links reach the providers through the link bucket's watch.
 	var body string
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testwait.Eventually(t, 20*time.Second, func() error {
 		status, b, err := httpGet("http://" + addr + "/hello")
-		if err == nil && status == 200 {
-			body = b
-			break
+		if err != nil || status != 200 {
+			return fmt.Errorf("kvcounter over HTTP: %d %q %v", status, b, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kvcounter over HTTP: %d %q %v", status, b, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		body = b
+		return nil
+	})
 	if body != "{\"counter\":1}\n" {
 		t.Fatalf("first request = %q", body)
 	}
@@ -84,15 +83,12 @@ func TestKVCounterWithProviders(t *testing.T) {
 
 	// Deleting the link closes the listener.
 	mustRun(t, h.url, "link", "del", "kvcounter", "wasmcloud:httpserver")
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if _, _, err := httpGet("http://" + addr + "/hello"); err != nil {
-			break
+	testwait.Eventually(t, 20*time.Second, func() error {
+		if _, _, err := httpGet("http://" + addr + "/hello"); err == nil {
+			return errors.New("the listener is still open after link del")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the listener is still open after link del")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	mustRun(t, h.url, "stop", "provider", "keyvalue")
 	if _, _, code := run(t, h.url, "stop", "provider", "keyvalue"); code != 3 {
 		t.Fatalf("stop of a provider no host runs: exit %d", code)
@@ -130,7 +126,7 @@ func TestProvidersInTheirOwnProcesses(t *testing.T) {
 	mustRun(t, h.url, "build", "./actors/kvcounter", "--cap", "wasmcloud:httpserver", "--cap", "wasmcloud:keyvalue", "-o", module)
 	startProviderProc(t, h.url, "keyvalue", "--name", "kv-proc")
 	startProviderProc(t, h.url, "httpserver", "--name", "web-proc")
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testwait.Eventually(t, 20*time.Second, func() error {
 		var hosts []lattice.HostSummary
 		json.Unmarshal([]byte(mustRun(t, h.url, "get", "hosts", "-o", "json")), &hosts)
 		roles := 0
@@ -139,14 +135,11 @@ func TestProvidersInTheirOwnProcesses(t *testing.T) {
 				roles++
 			}
 		}
-		if roles == 2 {
-			break
+		if roles != 2 {
+			return fmt.Errorf("%d provider processes among the hosts, want 2: %+v", roles, hosts)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("provider processes not among the hosts: %+v", hosts)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	// The auction gives the actor to the only host that takes actors.
 	mustRun(t, h.url, "start", "actor", module, "--count", "2")
 	var invs []lattice.HostInventory
@@ -159,18 +152,17 @@ func TestProvidersInTheirOwnProcesses(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	mustRun(t, h.url, "link", "put", "kvcounter", "httpserver", "wasmcloud:httpserver", "address="+addr)
 	mustRun(t, h.url, "link", "put", "kvcounter", "keyvalue", "wasmcloud:keyvalue")
-	for want, deadline := 1, time.Now().Add(20*time.Second); want <= 3; {
-		status, b, err := httpGet("http://" + addr + "/x")
-		if err == nil && status == 200 {
+	want := 1
+	testwait.Eventually(t, 20*time.Second, func() error {
+		for ; want <= 3; want++ {
+			status, b, err := httpGet("http://" + addr + "/x")
+			if err != nil || status != 200 {
+				return fmt.Errorf("kvcounter through provider processes: %d %q %v", status, b, err)
+			}
 			if b != fmt.Sprintf("{\"counter\":%d}\n", want) {
 				t.Fatalf("request %d = %q", want, b)
 			}
-			want++
-			continue
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kvcounter through provider processes: %d %q %v", status, b, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }

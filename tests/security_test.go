@@ -13,6 +13,7 @@ import (
 
 	"github.com/wisp-dev/wisp/internal/authtest"
 	"github.com/wisp-dev/wisp/internal/selfsigned"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
@@ -156,13 +157,12 @@ func TestHubRefusesAnAnonymousLeaf(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer site.Shutdown()
-	deadline := time.Now().Add(10 * time.Second)
-	for site.LeafNodes() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the leaf with credentials did not connect")
+	testwait.Eventually(t, 10*time.Second, func() error {
+		if n := site.LeafNodes(); n != 1 {
+			return fmt.Errorf("the leaf with credentials has not connected: %d leaf connections", n)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	time.Sleep(2 * time.Second) // the anonymous leaf has retried by now
 	if n := anon.LeafNodes(); n != 0 {
 		t.Fatalf("the anonymous leaf is connected (%d)", n)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/provider/coap"
@@ -172,16 +173,13 @@ func TestEdgeSiteKeepsWorkingOffline(t *testing.T) {
 // waitCoAP waits until a gateway's CoAP listener answers at addr.
 func waitCoAP(t *testing.T, client, addr string) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testwait.Eventually(t, 30*time.Second, func() error {
 		out, err := exec.Command(client, "-B", "2", "-m", "get", "coap://"+addr+"/.well-known/core").CombinedOutput()
-		if err == nil && strings.Contains(string(out), "core.rd") {
-			return
+		if err != nil || !strings.Contains(string(out), "core.rd") {
+			return fmt.Errorf("the gateway listener did not open on %s: %v %s", addr, err, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the gateway listener did not open on %s: %v %s", addr, err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // startDeviceSim runs `wisp device sim` registering with gateway.
@@ -209,20 +207,23 @@ func startDeviceSim(t *testing.T, name, gateway string) *syncBuffer {
 // waitDevices waits until `wisp device list` at url shows device name.
 func waitDevices(t *testing.T, url, name string) lattice.DeviceInfo {
 	t.Helper()
-	var devs []lattice.DeviceInfo
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		devs = nil
-		out, _, code := run(t, url, "device", "list", "-o", "json")
-		if code == 0 && json.Unmarshal([]byte(out), &devs) == nil {
-			for _, d := range devs {
-				if d.Name == name {
-					return d
-				}
+	var found lattice.DeviceInfo
+	testwait.Eventually(t, 30*time.Second, func() error {
+		var devs []lattice.DeviceInfo
+		out, errOut, code := run(t, url, "device", "list", "-o", "json")
+		if code != 0 {
+			return fmt.Errorf("device list: exit %d: %s", code, errOut)
+		}
+		if err := json.Unmarshal([]byte(out), &devs); err != nil {
+			return fmt.Errorf("device list: %w", err)
+		}
+		for _, d := range devs {
+			if d.Name == name {
+				found = d
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("device %s never listed at %s: %+v", name, url, devs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("device %s not listed at %s: %+v", name, url, devs)
+	})
+	return found
 }

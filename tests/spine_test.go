@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
@@ -31,9 +32,13 @@ var (
 	buildErr  error
 )
 
-// wisp builds the CLI once per test run.
+// wisp builds the CLI once per test run. Every test here runs it in
+// processes of its own, so under -short they are all skipped here.
 func wisp(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: end-to-end tests run the wisp binary in processes of their own")
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "wisp-e2e-")
 		if err != nil {
@@ -105,24 +110,22 @@ func startHostEnv(t *testing.T, env []string, extra ...string) *hostProc {
 			t.Logf("wisp up output:\n%s", logs.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.Eventually(t, 20*time.Second, func() error {
 		cr := credsOf(t, lattice.DefaultLattice, auth.AdminUser)
 		if !fileExists(cr.CredsFile) {
 			cr = lattice.Credentials{} // no auth store yet, or --insecure-no-auth
 		}
-		if c, err := lattice.Connect(h.url, lattice.WithCredentials(cr)); err == nil {
-			_, err = c.Hosts(context.Background())
-			c.Close()
-			if err == nil {
-				return h
-			}
+		c, err := lattice.Connect(h.url, lattice.WithCredentials(cr))
+		if err != nil {
+			return fmt.Errorf("wisp up does not answer pings: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("wisp up did not answer pings:\n%s", logs.String())
+		defer c.Close()
+		if _, err = c.Hosts(context.Background()); err != nil {
+			return fmt.Errorf("wisp up does not answer pings: %w", err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return h
 }
 
 // syncBuffer collects a process's output. The buffer is a field, not
@@ -353,20 +356,18 @@ func TestCLIExitCodes(t *testing.T) {
 // and starts the echo actor, and `wisp call` reaches it.
 func TestUpDemo(t *testing.T) {
 	h := startHost(t, "--demo")
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	testwait.Eventually(t, 2*time.Minute, func() error {
 		out, errOut, code := run(t, h.url, "call", "echo", "Echo.Reply", "hello")
-		if code == 0 {
-			if out != "hello\n" {
-				t.Fatalf("call printed %q", out)
-			}
-			break
+		switch {
+		case code == 3: // not running yet
+			return fmt.Errorf("call: exit 3, %s", errOut)
+		case code != 0:
+			t.Fatalf("call: exit %d, %s", code, errOut)
+		case out != "hello\n":
+			t.Fatalf("call printed %q", out)
 		}
-		if code != 3 || time.Now().After(deadline) { // 3: not running yet
-			t.Fatalf("call: exit %d, %s\n%s", code, errOut, h.logs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	if !strings.Contains(h.logs.String(), "demo: echo actor running") {
 		t.Fatalf("no demo banner:\n%s", h.logs)
 	}
@@ -387,18 +388,14 @@ func TestSecondHostJoinsWithNatsURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { second.Process.Kill(); second.Wait() }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.Eventually(t, 20*time.Second, func() error {
 		var hosts []lattice.HostSummary
 		json.Unmarshal([]byte(mustRun(t, first.url, "get", "hosts", "-o", "json")), &hosts)
-		if len(hosts) == 2 {
-			break
+		if len(hosts) != 2 {
+			return fmt.Errorf("%d hosts answer pings, want 2; the second one's output:\n%s", len(hosts), logs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the second host never answered pings:\n%s", logs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	start := time.Now()
 	_, errOut, code := run(t, first.url, "up", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)))
 	if code != 4 || !strings.Contains(errOut, "no NATS server") {

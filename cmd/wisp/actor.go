@@ -90,7 +90,7 @@ first compile takes a while).
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "starting %s on host %s (%s); waiting up to %s for it to serve...\n", filepath.Base(ref), hostID, how, g.timeout)
+			fmt.Fprintf(cmd.ErrOrStderr(), "starting %s on host %s (%s); waiting up to %s for it to serve...\n", filepath.Base(ref), hostID, how, g.timeout)
 			d, err := c.StartActor(ctx, hostID, lattice.StartActorRequest{
 				Ref:   ref,
 				Name:  f.name,
@@ -105,7 +105,7 @@ first compile takes a while).
 			if err != nil {
 				return err
 			}
-			return printActor(f.output, hostID, d)
+			return printActor(cmd, f.output, hostID, d)
 		},
 	}
 	fl := cmd.Flags()
@@ -117,7 +117,7 @@ first compile takes a while).
 	fl.IntVar(&f.maxPayload, "max-payload", 0, "payload limit in bytes (default: the host's)")
 	fl.DurationVar(&f.callTimeout, "call-timeout", 0, "call timeout (default: the host's)")
 	fl.DurationVar(&f.idle, "scale-to-zero", 0, "drop to zero instances after this long without a call; the next call starts them again (0: never)")
-	fl.StringVarP(&f.output, "output", "o", "table", "table or json")
+	fl.StringVarP(&f.output, "output", "o", outTable, "output format: table, json or yaml")
 	// Compiling a large module takes a while: wait longer than other verbs.
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) {
 		if !cmd.Flags().Changed("timeout") {
@@ -152,7 +152,7 @@ func newScaleActorCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := printActor(f.output, h, d); err != nil {
+				if err := printActor(cmd, f.output, h, d); err != nil {
 					return err
 				}
 			}
@@ -160,7 +160,7 @@ func newScaleActorCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&f.host, "host", "", "host id (default: every host running the actor)")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
+	cmd.Flags().StringVarP(&f.output, "output", "o", outTable, "output format: table, json or yaml")
 	return cmd
 }
 
@@ -187,7 +187,7 @@ instances close.`,
 				if err := c.StopActor(cmd.Context(), h, a[0]); err != nil {
 					return err
 				}
-				fmt.Printf("stopped %s on host %s\n", a[0], h)
+				fmt.Fprintf(cmd.OutOrStdout(), "stopped %s on host %s\n", a[0], h)
 			}
 			return nil
 		},
@@ -210,7 +210,7 @@ func newStopHostCmd(g *globals) *cobra.Command {
 			if err := c.StopHost(cmd.Context(), a[0]); err != nil {
 				return err
 			}
-			fmt.Printf("host %s is draining\n", a[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s is draining\n", a[0])
 			return nil
 		},
 	}
@@ -257,4 +257,4 @@ func hostsRunning(ctx context.Context, c *lattice.Client, actor, want string) ([
 	return ids, nil
 }
 
-var errBadOutput = errors.New("--output: want table or json")
+var errBadOutput = errors.New("--output: want table, json or yaml")

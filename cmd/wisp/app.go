@@ -53,13 +53,17 @@ WISP_APPS_<lattice>). A relative file:// image is made absolute when deployed.
   wisp app status echo              # deployed, reconciling, or failed: why
   wisp app history echo
   wisp app deploy echo --version v1 # roll back to a stored version
+  wisp app list                     # or ls; -o wide|json|yaml
   wisp app undeploy echo            # stop what it runs; keep its versions
-  wisp app delete echo              # and forget it`
+  wisp app delete echo              # and forget it (alias rm)`
 
 func newAppCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Deploy declarative applications and watch the reconciler keep them true", Long: appLong}
-	cmd.AddCommand(newAppDeployCmd(g), newAppPutCmd(g), newAppListCmd(g), newAppStatusCmd(g), newAppHistoryCmd(g),
-		newAppGetCmd(g), newAppUndeployCmd(g), newAppDeleteCmd(g), newAppValidateCmd())
+	for _, c := range []*cobra.Command{newAppDeployCmd(g), newAppPutCmd(g), newAppListCmd(g), newAppStatusCmd(g),
+		newAppHistoryCmd(g), newAppGetCmd(g), newAppUndeployCmd(g), newAppDeleteCmd(g)} {
+		cmd.AddCommand(g.withNATS(c))
+	}
+	cmd.AddCommand(newAppValidateCmd()) // works on this machine only
 	return cmd
 }
 
@@ -139,6 +143,7 @@ failed (exit 6) or the time is up (exit 5).
 			if err := checkOutput(output); err != nil {
 				return err
 			}
+			out := cmd.OutOrStdout()
 			ctx := cmd.Context()
 			arg := a[0]
 			var m *manifest.Application
@@ -164,22 +169,22 @@ failed (exit 6) or the time is up (exit 5).
 				if err != nil {
 					return err
 				}
-				if output != "json" {
-					fmt.Printf("app %s version %s is the deployed version; the reconciler places it now\n", rec.Name, rec.Deployed)
+				if output == outTable {
+					fmt.Fprintf(out, "app %s version %s is the deployed version; the reconciler places it now\n", rec.Name, rec.Deployed)
 					if wait == 0 {
-						fmt.Printf("follow it with: wisp app status %s (or deploy with --wait 60s)\n", rec.Name)
+						fmt.Fprintf(out, "follow it with: wisp app status %s (or deploy with --wait 60s)\n", rec.Name)
 					}
 				}
 				st, err := waitStatus(ctx, store, rec.Name, rec.Deployed, wait)
-				if output == "json" {
+				if output != outTable {
 					if st == nil {
 						st = &app.Status{Name: rec.Name, Version: rec.Deployed, Phase: app.PhaseReconciling}
 					}
-					if perr := printJSON(st); perr != nil {
+					if perr := printStructured(out, output, st); perr != nil {
 						return perr
 					}
 				} else if st != nil {
-					fmt.Printf("status: %s\n", st.Summary())
+					fmt.Fprintf(out, "status: %s\n", st.Summary())
 				}
 				return err
 			})
@@ -187,7 +192,7 @@ failed (exit 6) or the time is up (exit 5).
 	}
 	cmd.Flags().StringVar(&version, "version", "", "stored version to deploy (with NAME)")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait this long for the application to be deployed (0: do not wait)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json (the status)")
+	cmd.Flags().StringVarP(&output, "output", "o", outTable, "output format: table, json or yaml (the status)")
 	return cmd
 }
 
@@ -237,7 +242,7 @@ func newAppPutCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Printf("app %s version %s stored\n", m.Metadata.Name, v)
+				fmt.Fprintf(cmd.OutOrStdout(), "app %s version %s stored\n", m.Metadata.Name, v)
 				return nil
 			})
 		},
@@ -254,7 +259,7 @@ func newAppValidateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("%s: app %s is valid (%d components)\n", a[0], m.Metadata.Name, len(m.Spec.Components))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: app %s is valid (%d components)\n", a[0], m.Metadata.Name, len(m.Spec.Components))
 			return nil
 		},
 	}
@@ -271,13 +276,14 @@ type appRow struct {
 }
 
 func newAppListCmd(g *globals) *cobra.Command {
-	var output string
+	var l listing
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the stored applications and their status",
-		Args:  args(0, 0),
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the stored applications and their status",
+		Args:    args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := l.check(); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -297,20 +303,21 @@ func newAppListCmd(g *globals) *cobra.Command {
 					}
 					rows = append(rows, row)
 				}
-				if output == "json" {
-					return printJSON(rows)
-				}
-				w := table()
-				fmt.Fprintln(w, "NAME\tDEPLOYED\tLATEST\tSTATUS\tDESCRIPTION")
-				for _, r := range rows {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Name, dash(r.Deployed), r.Latest, r.Status, r.Description)
-				}
-				return w.Flush()
+				return printList(cmd, &l, rows, appColumns)
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	l.register(cmd)
 	return cmd
+}
+
+var appColumns = []column[appRow]{
+	{header: "NAME", cell: func(r appRow) string { return r.Name }},
+	{header: "DEPLOYED", cell: func(r appRow) string { return dash(r.Deployed) }},
+	{header: "LATEST", cell: func(r appRow) string { return r.Latest }},
+	{header: "VERSIONS", wide: true, cell: func(r appRow) string { return fmt.Sprint(r.Versions) }},
+	{header: "STATUS", cell: func(r appRow) string { return r.Status }},
+	{header: "DESCRIPTION", cell: func(r appRow) string { return r.Description }},
 }
 
 func dash(s string) string {
@@ -345,15 +352,16 @@ func newAppStatusCmd(g *globals) *cobra.Command {
 				} else if err != nil {
 					return err
 				}
-				if output == "json" {
-					return printJSON(st)
+				out := cmd.OutOrStdout()
+				if output != outTable {
+					return printStructured(out, output, st)
 				}
-				fmt.Printf("app %s version %s: %s\n", st.Name, dash(st.Version), st.Summary())
+				fmt.Fprintf(out, "app %s version %s: %s\n", st.Name, dash(st.Version), st.Summary())
 				if h, err := reconciler.CurrentHolder(ctx, store); err == nil {
-					fmt.Printf("reconciler: %s\n", h.HostName)
+					fmt.Fprintf(out, "reconciler: %s\n", h.HostName)
 				}
 				if len(st.Components) > 0 {
-					w := table()
+					w := table(out)
 					fmt.Fprintln(w, "\nCOMPONENT\tTYPE\tRUNNING/DESIRED\tHOSTS\tERROR")
 					for _, cs := range st.Components {
 						typ := cs.Type
@@ -367,13 +375,13 @@ func newAppStatusCmd(g *globals) *cobra.Command {
 					}
 				}
 				for _, l := range st.Links {
-					fmt.Printf("link: %s → %s (%s, link name %s)\n", l.ActorName, l.ProviderID, l.ContractID, l.LinkName)
+					fmt.Fprintf(out, "link: %s → %s (%s, link name %s)\n", l.ActorName, l.ProviderID, l.ContractID, l.LinkName)
 				}
 				return nil
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", outTable, "output format: table, json or yaml")
 	return cmd
 }
 
@@ -386,14 +394,34 @@ func hostCounts(m map[string]int) string {
 	return strings.Join(out, ",")
 }
 
+// versionRow is one stored version, as `wisp app history` lists it.
+type versionRow struct {
+	Version     string    `json:"version"`
+	StoredAt    time.Time `json:"stored_at"`
+	Deployed    bool      `json:"deployed"`
+	Description string    `json:"description,omitempty"`
+}
+
+var versionColumns = []column[versionRow]{
+	{header: "VERSION", cell: func(r versionRow) string { return r.Version }},
+	{header: "STORED", cell: func(r versionRow) string { return r.StoredAt.Local().Format(time.DateTime) }},
+	{header: "DEPLOYED", cell: func(r versionRow) string {
+		if r.Deployed {
+			return "yes"
+		}
+		return ""
+	}},
+	{header: "DESCRIPTION", cell: func(r versionRow) string { return r.Description }},
+}
+
 func newAppHistoryCmd(g *globals) *cobra.Command {
-	var output string
+	var l listing
 	cmd := &cobra.Command{
 		Use:   "history NAME",
 		Short: "List the stored versions of an application",
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := l.check(); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -402,33 +430,15 @@ func newAppHistoryCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				type row struct {
-					Version     string    `json:"version"`
-					StoredAt    time.Time `json:"stored_at"`
-					Deployed    bool      `json:"deployed"`
-					Description string    `json:"description,omitempty"`
-				}
-				rows := []row{}
+				rows := []versionRow{}
 				for _, v := range rec.Versions {
-					rows = append(rows, row{Version: v.Version, StoredAt: v.StoredAt, Deployed: v.Version == rec.Deployed, Description: v.Description})
+					rows = append(rows, versionRow{Version: v.Version, StoredAt: v.StoredAt, Deployed: v.Version == rec.Deployed, Description: v.Description})
 				}
-				if output == "json" {
-					return printJSON(rows)
-				}
-				w := table()
-				fmt.Fprintln(w, "VERSION\tSTORED\tDEPLOYED\tDESCRIPTION")
-				for _, r := range rows {
-					d := ""
-					if r.Deployed {
-						d = "yes"
-					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Version, r.StoredAt.Local().Format(time.DateTime), d, r.Description)
-				}
-				return w.Flush()
+				return printList(cmd, &l, rows, versionColumns)
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	l.register(cmd)
 	return cmd
 }
 
@@ -455,7 +465,7 @@ func newAppGetCmd(g *globals) *cobra.Command {
 				if !ok {
 					return fmt.Errorf("app %s version %q: %w", a[0], v, app.ErrNotFound)
 				}
-				fmt.Print(ver.Manifest)
+				fmt.Fprint(cmd.OutOrStdout(), ver.Manifest)
 				return nil
 			})
 		},
@@ -474,7 +484,7 @@ func newAppUndeployCmd(g *globals) *cobra.Command {
 				if _, err := store.Undeploy(cmd.Context(), a[0]); err != nil {
 					return err
 				}
-				fmt.Printf("app %s undeployed: the reconciler stops its actors and providers and deletes its links\n", a[0])
+				fmt.Fprintf(cmd.OutOrStdout(), "app %s undeployed: the reconciler stops its actors and providers and deletes its links\n", a[0])
 				return nil
 			})
 		},
@@ -484,18 +494,19 @@ func newAppUndeployCmd(g *globals) *cobra.Command {
 func newAppDeleteCmd(g *globals) *cobra.Command {
 	var version string
 	cmd := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete an application (undeploying it) or one stored version",
-		Args:  args(1, 1),
+		Use:     "delete NAME",
+		Aliases: []string{"del", "rm"},
+		Short:   "Delete an application (undeploying it) or one stored version",
+		Args:    args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return g.withApps(cmd.Context(), func(store *app.Store) error {
 				if err := store.Delete(cmd.Context(), a[0], version); err != nil {
 					return err
 				}
 				if version != "" {
-					fmt.Printf("app %s version %s deleted\n", a[0], version)
+					fmt.Fprintf(cmd.OutOrStdout(), "app %s version %s deleted\n", a[0], version)
 				} else {
-					fmt.Printf("app %s deleted: the reconciler stops what it ran\n", a[0])
+					fmt.Fprintf(cmd.OutOrStdout(), "app %s deleted: the reconciler stops what it ran\n", a[0])
 				}
 				return nil
 			})

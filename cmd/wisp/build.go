@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -52,13 +51,13 @@ granted no capabilities unless --cap says so. --no-sign skips signing.
 					target = wasmbuild.DefaultOutput(dir)
 				}
 				// Keys first: a bad seed file fails before a long build.
-				if issuer, subject, err = f.keys(target, os.Stderr); err != nil {
+				if issuer, subject, err = f.keys(target, cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 				defer issuer.Wipe()
 				defer subject.Wipe()
 			}
-			path, err := wasmbuild.Build(cmd.Context(), dir, wasmbuild.Options{Output: out, Stderr: os.Stderr})
+			path, err := wasmbuild.Build(cmd.Context(), dir, wasmbuild.Options{Output: out, Stderr: cmd.ErrOrStderr()})
 			if err != nil {
 				return err
 			}
@@ -72,10 +71,10 @@ granted no capabilities unless --cap says so. --no-sign skips signing.
 				if err := signInPlace(path, opts, issuer, subject); err != nil {
 					return fmt.Errorf("%w (the module was built but is not signed)", err)
 				}
-				fmt.Fprintf(os.Stderr, "signed %s as %q (call alias %q): module %s, issuer %s, capabilities: %s\n",
+				fmt.Fprintf(cmd.ErrOrStderr(), "signed %s as %q (call alias %q): module %s, issuer %s, capabilities: %s\n",
 					filepath.Base(path), opts.Name, claims.NormalizeCallAlias(opts.CallAlias), subject.PublicKey(), issuer.PublicKey(), capList(opts.Caps))
 			}
-			fmt.Println(path)
+			fmt.Fprintln(cmd.OutOrStdout(), path)
 			return nil
 		},
 	}

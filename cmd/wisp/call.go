@@ -36,7 +36,7 @@ The same call from any NATS client, with no wisp code:
 			case dataFile != "" && len(a) == 3:
 				return usageError{fmt.Errorf("give DATA or --data-file, not both")}
 			case dataFile == "-":
-				b, err := io.ReadAll(os.Stdin)
+				b, err := io.ReadAll(cmd.InOrStdin())
 				if err != nil {
 					return err
 				}
@@ -59,9 +59,12 @@ The same call from any NATS client, with no wisp code:
 			if err != nil {
 				return err
 			}
-			os.Stdout.Write(out)
+			w := cmd.OutOrStdout()
 			if !raw {
-				fmt.Println()
+				out = append(out, '\n')
+			}
+			if _, err := w.Write(out); err != nil {
+				return fmt.Errorf("write the answer: %w", err)
 			}
 			return nil
 		},

@@ -76,7 +76,7 @@ or an RFC 3339 time (2030-01-02T15:04:05Z).
 			}
 			old, err := claims.Extract(data)
 			if err == nil {
-				fmt.Fprintf(os.Stderr, "replacing the claims of %s (%q, module %s, issued by %s)\n",
+				fmt.Fprintf(cmd.ErrOrStderr(), "replacing the claims of %s (%q, module %s, issued by %s)\n",
 					in, old.Claims.Name(), old.Claims.Subject, old.Claims.Issuer)
 			}
 			out := output
@@ -88,15 +88,15 @@ or an RFC 3339 time (2030-01-02T15:04:05Z).
 			// under another name and alias is another actor, as wash
 			// does; signing the same output again keeps its identity.
 			keyName := strings.TrimSuffix(keystore.ModuleName(out), "_s")
-			issuer, subject, err := f.keys(filepath.Join(filepath.Dir(out), keyName+".wasm"), os.Stderr)
+			issuer, subject, err := f.keys(filepath.Join(filepath.Dir(out), keyName+".wasm"), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "module key %s (key %q of the key store, or --subject-seed-file)\n", subject.PublicKey(), keyName)
+			fmt.Fprintf(cmd.ErrOrStderr(), "module key %s (key %q of the key store, or --subject-seed-file)\n", subject.PublicKey(), keyName)
 			defer issuer.Wipe()
 			defer subject.Wipe()
 			if old != nil && old.Claims.Subject != subject.PublicKey() {
-				fmt.Fprintf(os.Stderr, "warning: the module key changes from %s to %s: the actor gets a new identity (to keep it, sign with --subject-seed-file and the old module key's seed)\n",
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the module key changes from %s to %s: the actor gets a new identity (to keep it, sign with --subject-seed-file and the old module key's seed)\n",
 					old.Claims.Subject, subject.PublicKey())
 			}
 			signed, err := claims.Sign(data, opts, issuer, subject)
@@ -106,8 +106,8 @@ or an RFC 3339 time (2030-01-02T15:04:05Z).
 			if err := writeModule(out, signed, in); err != nil {
 				return err
 			}
-			fmt.Println(out)
-			fmt.Fprintf(os.Stderr, "signed %s as %q: module %s, issuer %s, capabilities: %s\n",
+			fmt.Fprintln(cmd.OutOrStdout(), out)
+			fmt.Fprintf(cmd.ErrOrStderr(), "signed %s as %q: module %s, issuer %s, capabilities: %s\n",
 				out, opts.Name, subject.PublicKey(), issuer.PublicKey(), capList(opts.Caps))
 			return nil
 		},
@@ -171,11 +171,11 @@ unsigned module prints nothing on stdout and the reason on stderr.
 			case err != nil:
 				return fmt.Errorf("inspecting %s: %w", path, err)
 			}
-			if output == "json" {
-				if err := printJSON(r); err != nil {
+			if output != outTable {
+				if err := printStructured(cmd.OutOrStdout(), output, r); err != nil {
 					return err
 				}
-			} else if err := printReport(os.Stdout, path, r, time.Now()); err != nil {
+			} else if err := printReport(cmd.OutOrStdout(), path, r, time.Now()); err != nil {
 				return err
 			}
 			if !r.Valid {
@@ -185,7 +185,7 @@ unsigned module prints nothing on stdout and the reason on stderr.
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&output, "output", "o", "table", "table or json")
+	fl.StringVarP(&output, "output", "o", outTable, "output format: table, json or yaml")
 	fl.StringSliceVar(&allowed, "allowed-issuers", nil, "accept only claims issued by these account keys (comma-separated A... keys)")
 	return cmd
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,6 +41,8 @@ file holds a secret: hand it over as you would a password.
 func newCredsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "creds", Short: "Make, list and revoke credentials of a lattice's users", Long: credsLong}
 	cmd.AddCommand(newCredsCreateCmd(g), newCredsListCmd(g), newCredsRevokeCmd(g))
+	// create and revoke hand the account to the server of the context.
+	g.natsFlags(cmd.PersistentFlags())
 	return cmd
 }
 
@@ -109,14 +110,29 @@ own clients read it from the file.
 	return cmd
 }
 
+var userColumns = []column[auth.User]{
+	{header: "NAME", cell: func(u auth.User) string { return u.Name }},
+	{header: "ROLE", cell: func(u auth.User) string { return string(u.Role) }},
+	{header: "KEY", cell: func(u auth.User) string { return u.Key }},
+	{header: "CREATED", cell: func(u auth.User) string { return u.Created.Format(time.RFC3339) }},
+	{header: "STATUS", cell: func(u auth.User) string {
+		if !u.Revoked.IsZero() {
+			return "revoked " + u.Revoked.Format(time.RFC3339)
+		}
+		return "active"
+	}},
+	{header: "GRANTS", cell: func(u auth.User) string { return strings.Join(slices.Concat(u.Calls, u.Contracts, u.Subscribe), ",") }},
+}
+
 func newCredsListCmd(g *globals) *cobra.Command {
-	var output string
+	var l listing
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the users of the lattice the auth store made",
-		Args:  args(0, 0),
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the users of the lattice the auth store made",
+		Args:    args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := l.check(); err != nil {
 				return err
 			}
 			st, ok := existingAuth()
@@ -127,23 +143,10 @@ func newCredsListCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(users)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tROLE\tKEY\tCREATED\tSTATUS\tGRANTS")
-			for _, u := range users {
-				status := "active"
-				if !u.Revoked.IsZero() {
-					status = "revoked " + u.Revoked.Format(time.RFC3339)
-				}
-				grants := strings.Join(slices.Concat(u.Calls, u.Contracts, u.Subscribe), ",")
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, u.Key, u.Created.Format(time.RFC3339), status, grants)
-			}
-			return w.Flush()
+			return printList(cmd, &l, users, userColumns)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	l.register(cmd)
 	return cmd
 }
 
@@ -215,36 +218,39 @@ context's fields one by one, as kubectl's do.
 
 func newCtxCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "ctx", Short: "List, choose and add connection contexts", Long: ctxLong}
-	var output string
+	var l listing
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the contexts; * marks the current one",
-		Args:  args(0, 0),
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the contexts; * marks the current one",
+		Args:    args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := l.check(); err != nil {
 				return err
 			}
 			cs, err := listContexts()
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(cs)
-			}
 			cur := currentContext()
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "CURRENT\tNAME\tURL\tLATTICE\tCREDS\tTLS CA")
-			for _, c := range cs {
-				mark := ""
-				if c.Name == cur {
-					mark = "*"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", mark, c.Name, c.URL, c.Lattice, c.Creds, c.TLSCA)
+			cols := []column[natsContext]{
+				{header: "CURRENT", cell: func(c natsContext) string {
+					if c.Name == cur {
+						return "*"
+					}
+					return ""
+				}},
+				{header: "NAME", cell: func(c natsContext) string { return c.Name }},
+				{header: "URL", cell: func(c natsContext) string { return c.URL }},
+				{header: "LATTICE", cell: func(c natsContext) string { return c.Lattice }},
+				{header: "JS DOMAIN", wide: true, cell: func(c natsContext) string { return c.JSDomain }},
+				{header: "CREDS", cell: func(c natsContext) string { return c.Creds }},
+				{header: "TLS CA", cell: func(c natsContext) string { return c.TLSCA }},
 			}
-			return w.Flush()
+			return printList(cmd, &l, cs, cols)
 		},
 	}
-	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	l.register(list)
 	use := &cobra.Command{
 		Use:   "use NAME",
 		Short: "Make NAME the current context",
@@ -270,7 +276,7 @@ func newCtxCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(list, use, add)
+	cmd.AddCommand(list, use, g.withNATS(add))
 	return cmd
 }
 
@@ -315,6 +321,7 @@ with 'wisp up --nats-url'.
 		},
 	}
 	cmd.Flags().StringVar(&jwtDir, "jwt-dir", "./jwt", "directory where the server keeps account JWTs it is sent")
+	g.latticeFlag(cmd.Flags())
 	return cmd
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -50,11 +49,12 @@ refreshes the registration at half its --lifetime, and leaves on Ctrl-C.
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "device %s listening on coap://%s (/temp, /led)", cfg.Name, sim.Addr())
+			stderr := cmd.ErrOrStderr()
+			fmt.Fprintf(stderr, "device %s listening on coap://%s (/temp, /led)", cfg.Name, sim.Addr())
 			if cfg.Gateway != "" {
-				fmt.Fprintf(os.Stderr, ", registered with %s", cfg.Gateway)
+				fmt.Fprintf(stderr, ", registered with %s", cfg.Gateway)
 			}
-			fmt.Fprintln(os.Stderr, "\nCtrl-C to stop.")
+			fmt.Fprintln(stderr, "\nCtrl-C to stop.")
 			<-ctx.Done()
 			// Ctrl-C ended cmd's context: leave the gateway's directory
 			// on a context of its own.
@@ -84,21 +84,41 @@ func validName(s string) bool {
 	return true
 }
 
+var deviceColumns = []column[lattice.DeviceInfo]{
+	{header: "DEVICE", cell: func(d lattice.DeviceInfo) string { return d.Name }},
+	{header: "PROTOCOL", cell: func(d lattice.DeviceInfo) string { return d.Protocol }},
+	{header: "ADDRESS", cell: func(d lattice.DeviceInfo) string { return d.Address }},
+	{header: "GATEWAY", cell: func(d lattice.DeviceInfo) string { return d.HostName }},
+	{header: "GATEWAY ID", wide: true, cell: func(d lattice.DeviceInfo) string { return d.HostID }},
+	{header: "PROVIDER", wide: true, cell: func(d lattice.DeviceInfo) string { return d.Provider }},
+	{header: "ACTOR", cell: func(d lattice.DeviceInfo) string { return d.Actor }},
+	{header: "RESOURCES", cell: func(d lattice.DeviceInfo) string { return strings.Join(d.Resources, ",") }},
+	{header: "ATTRIBUTES", wide: true, cell: func(d lattice.DeviceInfo) string { return keyValues(d.Attributes) }},
+	{header: "EXPIRES", cell: func(d lattice.DeviceInfo) string {
+		if d.Expires.IsZero() {
+			return "-" // held by the connection (MQTT's last will)
+		}
+		return time.Until(d.Expires).Round(time.Second).String()
+	}},
+}
+
 func newDeviceListCmd(g *globals) *cobra.Command {
-	var output string
+	var l listing
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the devices the lattice's gateways know",
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the devices the lattice's gateways know",
 		Long: `List the microcontrollers registered with the gateways of the lattice (hosts
 running the coap provider, or the mqtt provider with DEVICES=true): name,
 protocol, address, the gateway host and actor, their resources and when the
-registration expires ("-": until the device's MQTT last will).
+registration expires ("-": until the device's MQTT last will). -o wide adds
+the gateway's id, the provider and the device's attributes.
 
   wisp device list
   wisp device list -o json | jq -r '.[].name'`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := l.check(); err != nil {
 				return err
 			}
 			c, err := g.connect()
@@ -110,25 +130,9 @@ registration expires ("-": until the device's MQTT last will).
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				if devs == nil {
-					devs = []lattice.DeviceInfo{}
-				}
-				return printJSON(devs)
-			}
-			w := table()
-			fmt.Fprintln(w, "DEVICE\tPROTOCOL\tADDRESS\tGATEWAY\tACTOR\tRESOURCES\tEXPIRES")
-			for _, d := range devs {
-				expires := "-" // held by the connection (MQTT's last will)
-				if !d.Expires.IsZero() {
-					expires = time.Until(d.Expires).Round(time.Second).String()
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Protocol, d.Address, d.HostName, d.Actor,
-					strings.Join(d.Resources, ","), expires)
-			}
-			return w.Flush()
+			return printList(cmd, &l, devs, deviceColumns)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	l.register(cmd)
 	return cmd
 }

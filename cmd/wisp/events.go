@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -36,8 +35,8 @@ It runs until interrupted, or for --timeout when that flag is given; with
 --count it exits 5 when fewer events came in that time.`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			if err := checkOutput(output); err != nil {
-				return err
+			if output != outTable && output != outJSON {
+				return usageError{errors.New("--output: want table or json (one CloudEvent per line)")}
 			}
 			for _, t := range opts.Types {
 				if !slices.Contains(lattice.EventTypes, t) {
@@ -55,24 +54,25 @@ It runs until interrupted, or for --timeout when that flag is given; with
 			}
 			defer cancel()
 			seen := 0
-			enc := json.NewEncoder(os.Stdout)
+			w := cmd.OutOrStdout()
+			enc := json.NewEncoder(w)
 			defer func() {
 				if count > 0 && seen < count && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 					err = fmt.Errorf("%d of %d events within %s: %w", seen, count, g.timeout, context.DeadlineExceeded)
 				}
 			}()
 			return c.Events(ctx, opts, func(e lattice.Event) bool {
-				if output == "json" {
+				if output == outJSON {
 					enc.Encode(e)
 				} else {
-					fmt.Printf("%s  %-15s %s  %s\n", e.Time.Local().Format("15:04:05.000"), e.ShortType(), hostOf(e.Source), eventText(e))
+					fmt.Fprintf(w, "%s  %-15s %s  %s\n", e.Time.Local().Format("15:04:05.000"), e.ShortType(), hostOf(e.Source), eventText(e))
 				}
 				seen++
 				return count <= 0 || seen < count
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", outTable, "output format: table or json (a CloudEvent per line)")
 	cmd.Flags().BoolVar(&opts.Replay, "replay", false, "start with the events the lattice's stream still holds")
 	cmd.Flags().StringSliceVar(&opts.Types, "type", nil, "only these event types (comma-separated, e.g. actor_started,actor_failed)")
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many events (0: run until interrupted)")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -42,8 +41,8 @@ only you can read. With --save NAME the key goes into the key store as
   wisp keys gen account --save ci      # ~/.config/wisp/keys/ci_account.nk`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
+			if output != outTable && output != outJSON {
+				return usageError{errors.New("--output: want table or json (the seed is never written as YAML)")}
 			}
 			kind, err := claims.ParseKeyKind(a[0])
 			if err != nil {
@@ -55,7 +54,7 @@ only you can read. With --save NAME the key goes into the key store as
 			}
 			defer kp.Wipe()
 			if save != "" {
-				return saveKey(save, kp, output)
+				return saveKey(cmd, save, kp, output)
 			}
 			seed := kp.Seed()
 			defer clear(seed)
@@ -63,7 +62,7 @@ only you can read. With --save NAME the key goes into the key store as
 			// copy of the seed is the buffer cleared below.
 			var b bytes.Buffer
 			b.Grow(256)
-			if output == "json" {
+			if output == outJSON {
 				fmt.Fprintf(&b, "{\n  \"kind\": %q,\n  \"public_key\": %q,\n  \"seed\": \"", kind.String(), kp.PublicKey())
 				b.Write(seed)
 				b.WriteString("\"\n}\n")
@@ -72,24 +71,24 @@ only you can read. With --save NAME the key goes into the key store as
 				b.Write(seed)
 				b.WriteString("\n")
 			}
-			_, err = os.Stdout.Write(b.Bytes())
+			_, err = cmd.OutOrStdout().Write(b.Bytes())
 			clear(b.Bytes())
 			if err != nil {
 				return fmt.Errorf("writing the key: %w", err)
 			}
-			if output != "json" {
-				fmt.Fprintln(os.Stderr, "The seed is the secret: keep it in a file only you can read (or use --save NAME).")
+			if output != outJSON {
+				fmt.Fprintln(cmd.ErrOrStderr(), "The seed is the secret: keep it in a file only you can read (or use --save NAME).")
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", outTable, "output format: table or json")
 	cmd.Flags().StringVar(&save, "save", "", "save the key in the key store as NAME instead of printing its seed")
 	return cmd
 }
 
 // saveKey stores a new key as name and prints its public key and path.
-func saveKey(name string, kp *claims.KeyPair, output string) error {
+func saveKey(cmd *cobra.Command, name string, kp *claims.KeyPair, output string) error {
 	var st keystore.Store
 	path, err := st.Path(name, kp.Kind())
 	if err != nil {
@@ -101,22 +100,41 @@ func saveKey(name string, kp *claims.KeyPair, output string) error {
 		}
 		return fmt.Errorf("saving the %s key: %w", kp.Kind(), err)
 	}
-	if output == "json" {
-		return printJSON(struct {
+	if output == outJSON {
+		return printJSON(cmd.OutOrStdout(), struct {
 			Kind      string `json:"kind"`
 			PublicKey string `json:"public_key"`
 			Path      string `json:"path"`
 		}{kp.Kind().String(), kp.PublicKey(), path})
 	}
-	fmt.Printf("Public Key: %s\nPath:       %s\n", kp.PublicKey(), path)
+	fmt.Fprintf(cmd.OutOrStdout(), "Public Key: %s\nPath:       %s\n", kp.PublicKey(), path)
 	return nil
 }
 
+// keyRow is one key of the key store, as `wisp keys list` lists it.
+type keyRow struct {
+	keystore.Entry
+	Error string `json:"error,omitempty"`
+}
+
+var keyColumns = []column[keyRow]{
+	{header: "NAME", cell: func(e keyRow) string { return e.Name }},
+	{header: "KIND", cell: func(e keyRow) string { return e.KindName }},
+	{header: "PUBLIC KEY", cell: func(e keyRow) string {
+		if e.Error != "" {
+			return "(unreadable)"
+		}
+		return e.PublicKey
+	}},
+	{header: "PATH", cell: func(e keyRow) string { return e.Path }},
+}
+
 func newKeysListCmd() *cobra.Command {
-	var output string
+	var l listing
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the keys in the key store (never their seeds)",
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the keys in the key store (never their seeds)",
 		Long: `List the keys in the key store: name, kind, public key and seed file. Seeds
 are never printed. Files that cannot be read (for example with permissions
 other than 0600) are listed with the reason.
@@ -125,7 +143,7 @@ other than 0600) are listed with the reason.
   WISP_KEYS_DIR=~/.wash/keys wisp keys list -o json`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := l.check(); err != nil {
 				return err
 			}
 			var st keystore.Store
@@ -137,45 +155,29 @@ other than 0600) are listed with the reason.
 			if err != nil {
 				return fmt.Errorf("listing keys in %s: %w", dir, err)
 			}
-			type entry struct {
-				keystore.Entry
-				Error string `json:"error,omitempty"`
-			}
-			list := []entry{}
+			list := []keyRow{}
 			for _, e := range entries {
-				x := entry{Entry: e}
+				x := keyRow{Entry: e}
 				if e.Err != nil {
 					x.Error = e.Err.Error()
 				}
 				list = append(list, x)
 			}
-			if output == "json" {
-				return printJSON(list)
-			}
-			if len(list) == 0 {
-				fmt.Fprintf(os.Stderr, "no keys in %s: 'wisp build' and 'wisp claims sign' create them on first use, 'wisp keys gen KIND --save NAME' on demand\n", dir)
+			if len(list) == 0 && !l.structured() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no keys in %s: 'wisp build' and 'wisp claims sign' create them on first use, 'wisp keys gen KIND --save NAME' on demand\n", dir)
 				return nil
 			}
-			w := table()
-			fmt.Fprintln(w, "NAME\tKIND\tPUBLIC KEY\tPATH")
-			for _, e := range list {
-				pub := e.PublicKey
-				if e.Error != "" {
-					pub = "(unreadable)"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", e.Name, e.KindName, pub, e.Path)
-			}
-			if err := w.Flush(); err != nil {
+			if err := printList(cmd, &l, list, keyColumns); err != nil {
 				return err
 			}
 			for _, e := range list {
-				if e.Error != "" {
-					fmt.Fprintf(os.Stderr, "%s: %s\n", e.Path, e.Error)
+				if e.Error != "" && !l.structured() {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", e.Path, e.Error)
 				}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	l.register(cmd)
 	return cmd
 }

@@ -24,8 +24,14 @@ link is refused when the actor runs nowhere on the lattice, or when its claims
 do not list the contract.
 
   wisp link put echo kvredis wasmcloud:keyvalue URL=redis://127.0.0.1:6379
-  wisp link get
-  wisp link del echo wasmcloud:keyvalue`
+  wisp link list                       # or: wisp get links
+  wisp link delete echo wasmcloud:keyvalue`
+
+func newLinkCmd(g *globals) *cobra.Command {
+	link := &cobra.Command{Use: "link", Short: "Link actors to capability providers", Long: linkLong}
+	link.AddCommand(newLinkPutCmd(g), newLinkListCmd(g), newLinkDeleteCmd(g))
+	return link
+}
 
 func newLinkPutCmd(g *globals) *cobra.Command {
 	var linkName, output string
@@ -70,40 +76,42 @@ configuration values for the provider.
 					refused = append(refused, fmt.Sprintf("provider %s on host %s: %s", v.Provider, v.HostID, v.Error))
 				}
 			}
-			if output == "json" {
-				if err := printJSON(map[string]any{"link": stored, "verdicts": verdicts, "providers": expected}); err != nil {
+			out := cmd.OutOrStdout()
+			if output != outTable {
+				if err := printStructured(out, output, map[string]any{"link": stored, "verdicts": verdicts, "providers": expected}); err != nil {
 					return err
 				}
 			} else {
-				fmt.Printf("linked %s (%s) to %s for %s, link name %s\n", stored.ActorName, stored.ActorID, stored.ProviderID, stored.ContractID, stored.LinkName)
+				fmt.Fprintf(out, "linked %s (%s) to %s for %s, link name %s\n", stored.ActorName, stored.ActorID, stored.ProviderID, stored.ContractID, stored.LinkName)
 				switch {
 				case expected == 0:
-					fmt.Printf("no provider of %s serves link name %s yet: the link reaches one when it starts\n", stored.ContractID, stored.LinkName)
+					fmt.Fprintf(out, "no provider of %s serves link name %s yet: the link reaches one when it starts\n", stored.ContractID, stored.LinkName)
 				case len(verdicts) < expected:
-					fmt.Printf("%d of %d providers applied it; %d did not answer within %s ('wisp link get' shows their state)\n",
+					fmt.Fprintf(out, "%d of %d providers applied it; %d did not answer within %s ('wisp link list' shows their state)\n",
 						len(verdicts)-len(refused), expected, expected-len(verdicts), wait)
 				case len(refused) == 0:
-					fmt.Printf("applied by %d provider(s)\n", expected)
+					fmt.Fprintf(out, "applied by %d provider(s)\n", expected)
 				}
 			}
 			if len(refused) > 0 {
-				return lattice.WithCode(lattice.CodeRefused, fmt.Errorf("link stored, but refused by %s (the host hands it again every few seconds; 'wisp link get' shows its state)", strings.Join(refused, "; ")))
+				return lattice.WithCode(lattice.CodeRefused, fmt.Errorf("link stored, but refused by %s (the host hands it again every few seconds; 'wisp link list' shows its state)", strings.Join(refused, "; ")))
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&linkName, "link-name", lattice.DefaultLinkName, "link name (the binding the actor's host calls name)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", outTable, "output format: table, json or yaml")
 	cmd.Flags().DurationVar(&wait, "wait", 5*time.Second, "how long to wait for the running providers' verdicts (a refusal exits 6)")
 	return cmd
 }
 
-func newLinkDelCmd(g *globals) *cobra.Command {
+func newLinkDeleteCmd(g *globals) *cobra.Command {
 	var linkName string
 	cmd := &cobra.Command{
-		Use:   "del ACTOR CONTRACT",
-		Short: "Delete the link of an actor for a contract",
-		Args:  args(2, 2),
+		Use:     "delete ACTOR CONTRACT",
+		Aliases: []string{"del", "rm"},
+		Short:   "Delete the link of an actor for a contract",
+		Args:    args(2, 2),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if err := lattice.ValidateContract(a[1]); err != nil {
 				return usageError{err}
@@ -117,7 +125,7 @@ func newLinkDelCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("deleted the link of %s to %s for %s, link name %s\n", l.ActorName, l.ProviderID, l.ContractID, l.LinkName)
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted the link of %s to %s for %s, link name %s\n", l.ActorName, l.ProviderID, l.ContractID, l.LinkName)
 			return nil
 		},
 	}
@@ -125,14 +133,15 @@ func newLinkDelCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func newLinkGetCmd(g *globals) *cobra.Command {
-	var output string
+func newLinkListCmd(g *globals) *cobra.Command {
+	var l listing
 	cmd := &cobra.Command{
-		Use:   "get",
-		Short: "List the links of the lattice",
-		Args:  args(0, 0),
+		Use:     "list",
+		Aliases: []string{"ls", "get"},
+		Short:   "List the links of the lattice",
+		Args:    args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			if err := l.check(); err != nil {
 				return err
 			}
 			c, err := g.connect()
@@ -145,38 +154,32 @@ func newLinkGetCmd(g *globals) *cobra.Command {
 				return err
 			}
 			states := linkStates(cmd.Context(), c, ls)
-			if output == "json" {
-				type linkState struct {
-					lattice.Link
-					State string `json:"state"`
-				}
-				out := make([]linkState, len(ls))
-				for i, l := range ls {
-					out[i] = linkState{l, states[i]}
-				}
-				return printJSON(out)
-			}
-			w := table()
-			fmt.Fprintln(w, "ACTOR\tACTOR ID\tCONTRACT\tLINK NAME\tPROVIDER\tSTATE\tVALUES")
+			rows := make([]linkRow, len(ls))
 			for i, l := range ls {
-				var vals []string
-				for _, k := range slices.Sorted(maps.Keys(l.Values)) {
-					vals = append(vals, k+"="+l.Values[k])
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ActorName, l.ActorID, l.ContractID, l.LinkName, l.ProviderID, states[i], strings.Join(vals, ","))
+				rows[i] = linkRow{l, states[i]}
 			}
-			return w.Flush()
+			return printList(cmd, &l, rows, linkColumns)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	l.register(cmd)
 	return cmd
 }
 
-// newGetLinksCmd is `wisp get links`, the same as `wisp link get`.
-func newGetLinksCmd(g *globals) *cobra.Command {
-	cmd := newLinkGetCmd(g)
-	cmd.Use = "links"
-	return cmd
+// linkRow is a link with what the running providers made of it.
+type linkRow struct {
+	lattice.Link
+	State string `json:"state"`
+}
+
+var linkColumns = []column[linkRow]{
+	{header: "ACTOR", cell: func(l linkRow) string { return l.ActorName }},
+	{header: "ACTOR ID", cell: func(l linkRow) string { return l.ActorID }},
+	{header: "CONTRACT", cell: func(l linkRow) string { return l.ContractID }},
+	{header: "LINK NAME", cell: func(l linkRow) string { return l.LinkName }},
+	{header: "PROVIDER", cell: func(l linkRow) string { return l.ProviderID }},
+	{header: "STATE", cell: func(l linkRow) string { return l.State }},
+	{header: "CAPABILITY", wide: true, cell: func(l linkRow) string { return capList([]string{l.ContractID}) }},
+	{header: "VALUES", cell: func(l linkRow) string { return keyValues(l.Values) }},
 }
 
 // linkStates says, for each link, what the providers running for it made

@@ -19,6 +19,11 @@
 //	   served something that is not a valid actor artifact
 //	9  NATS refused the credentials, or the user's role does not allow
 //	   what was asked
+//	130 a second Ctrl-C (or SIGTERM) quit at once, without draining
+//
+// The first Ctrl-C or SIGTERM asks the command to stop cleanly: `wisp up`
+// drains (calls in flight finish, instances close), a listing or a call
+// gives up. A second one quits at once, as Caddy does.
 //
 // A failure of the lattice carries a code (lattice.Code, the
 // Wisp-Error-Code header); the exit code follows from it: not_found is 3,
@@ -29,8 +34,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/wisp-dev/wisp/lattice"
@@ -60,15 +67,78 @@ type usageError struct{ error }
 // missing. It is not exitRemote: no actor or host was asked.
 type invalidError struct{ error }
 
+// exitForced is the exit code of a second interrupt: 128 + SIGINT, as
+// shells report a process an interrupt killed.
+const exitForced = 130
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := trapSignals(context.Background(), sigs, os.Stderr, os.Exit)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command tree with args and the given streams, prints
+// a failure on stderr, and returns the exit code. Tests call it in
+// process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	cmd.SetIn(stdin)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
 	err := cmd.ExecuteContext(ctx)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "wisp:", err)
+		fmt.Fprintln(stderr, "wisp:", err)
 	}
-	os.Exit(exitCode(err))
+	return exitCode(err)
+}
+
+// trapSignals returns a context that the first signal from sigs cancels,
+// so the command stops cleanly (wisp up drains); a second signal says so
+// on stderr and calls exit(exitForced) at once, whatever the drain is
+// waiting for. The returned stop ends the watch (and cancels the context).
+func trapSignals(parent context.Context, sigs <-chan os.Signal, stderr io.Writer, exit func(int)) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	done := make(chan struct{})
+	go func() {
+		// stopped says whether the command ended: a signal that arrives
+		// with the end, or after it, quits nothing.
+		stopped := func() bool {
+			select {
+			case <-done:
+				return true
+			default:
+				return false
+			}
+		}
+		select {
+		case sig := <-sigs:
+			if stopped() {
+				return
+			}
+			fmt.Fprintf(stderr, "\nwisp: %v: stopping cleanly; press Ctrl-C again to quit at once\n", sig)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			if stopped() {
+				return
+			}
+			fmt.Fprintf(stderr, "wisp: %v again: quitting at once, without draining\n", sig)
+			exit(exitForced)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() { close(done) })
+		cancel()
+	}
 }
 
 func exitCode(err error) int {

@@ -70,10 +70,10 @@ every --constraint and that does not run the provider under that link name.
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(map[string]any{"host_id": hostID, "provider": d})
+			if output != outTable {
+				return printStructured(cmd.OutOrStdout(), output, map[string]any{"host_id": hostID, "provider": d})
 			}
-			fmt.Printf("provider %s (%s, link name %s) running on host %s\n", d.Name, d.Contract, d.LinkName, hostID)
+			fmt.Fprintf(cmd.OutOrStdout(), "provider %s (%s, link name %s) running on host %s\n", d.Name, d.Contract, d.LinkName, hostID)
 			return nil
 		},
 	}
@@ -81,7 +81,7 @@ every --constraint and that does not run the provider under that link name.
 	fl.StringVar(&hostFlag, "host", "", "host id to run on (default: chosen by an auction)")
 	fl.StringArrayVar(&constraints, "constraint", nil, "label key=value a host must carry to bid (repeatable)")
 	fl.StringVar(&linkName, "link-name", lattice.DefaultLinkName, "link name the provider serves")
-	fl.StringVarP(&output, "output", "o", "table", "table or json")
+	fl.StringVarP(&output, "output", "o", outTable, "output format: table, json or yaml")
 	return cmd
 }
 
@@ -126,7 +126,7 @@ only on --host). Its listeners drain and close.`,
 				if err := c.StopProvider(ctx, h, lattice.StopProviderRequest{Name: a[0], LinkName: linkName}); err != nil {
 					return err
 				}
-				fmt.Printf("stopped provider %s on host %s\n", a[0], h)
+				fmt.Fprintf(cmd.OutOrStdout(), "stopped provider %s on host %s\n", a[0], h)
 			}
 			return nil
 		},
@@ -168,6 +168,7 @@ reach it over NATS.
 			// credentials may not touch the lattice's applications.
 			f.noReconciler = true
 			f.labels = append(f.labels, lattice.LabelRole+"="+lattice.RoleProvider)
+			f.stderr = cmd.ErrOrStderr()
 			return runUp(cmd.Context(), g, f, true)
 		},
 	}

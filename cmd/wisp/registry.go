@@ -47,7 +47,8 @@ type registryFlags struct {
 
 func (f *registryFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.user, "user", os.Getenv("WISP_REGISTRY_USER"), "registry user name (env WISP_REGISTRY_USER)")
-	fl.StringVar(&f.password, "password", os.Getenv("WISP_REGISTRY_PASSWORD"), "registry password (env WISP_REGISTRY_PASSWORD)")
+	// No env default here: help would print the password.
+	fl.StringVar(&f.password, "password", "", "registry password (env WISP_REGISTRY_PASSWORD)")
 	fl.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP or an unverified certificate for any registry (localhost always may)")
 	fl.BoolVar(&f.allowLatest, "allow-latest", false, "allow the tag latest and references without a tag")
 	fl.StringVar(&f.cacheDir, "cache-dir", os.Getenv("WISP_OCI_CACHE"), "artifact cache (env WISP_OCI_CACHE; default: wisp/oci under the user cache dir)")
@@ -65,8 +66,12 @@ func (f *registryFlags) client(stderr io.Writer) (*oci.Client, error) {
 	if f.cacheDir != "" {
 		opts = append(opts, oci.WithCacheDir(f.cacheDir))
 	}
-	if f.user != "" || f.password != "" {
-		opts = append(opts, oci.WithBasicAuth(f.user, f.password))
+	password := f.password
+	if password == "" {
+		password = os.Getenv("WISP_REGISTRY_PASSWORD")
+	}
+	if f.user != "" || password != "" {
+		opts = append(opts, oci.WithBasicAuth(f.user, password))
 	}
 	return oci.New(opts...)
 }
@@ -171,15 +176,15 @@ are refused (exit 7): sign with 'wisp claims sign' or build with 'wisp build'.
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(map[string]any{"reference": p.Reference, "digest": p.Digest, "size": len(module), "module": r.Module, "name": r.Name})
+			if output != outTable {
+				return printStructured(cmd.OutOrStdout(), output, map[string]any{"reference": p.Reference, "digest": p.Digest, "size": len(module), "module": r.Module, "name": r.Name})
 			}
-			fmt.Printf("Pushed %s\nDigest: %s\n", p.Reference, p.Digest)
+			fmt.Fprintf(cmd.OutOrStdout(), "Pushed %s\nDigest: %s\n", p.Reference, p.Digest)
 			return nil
 		},
 	}
 	f.register(cmd.Flags())
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", outTable, "output format: table, json or yaml")
 	return cmd
 }
 
@@ -228,13 +233,13 @@ hosts enforce their own policy when they start it.
 			if art.Cached {
 				from = "cache"
 			}
-			fmt.Printf("Pulled %s (from %s)\nDigest: %s\nWrote %s (%s)\n", art.Reference, from, art.Digest, out, bytesize(int64(len(art.Module))))
+			fmt.Fprintf(cmd.OutOrStdout(), "Pulled %s (from %s)\nDigest: %s\nWrote %s (%s)\n", art.Reference, from, art.Digest, out, bytesize(int64(len(art.Module))))
 			if rep, err := claims.Inspect(art.Module, claims.VerifyOptions{}); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s has no readable claims (%v): hosts refuse it unless --allow-unsigned\n", out, err)
 			} else if !rep.Valid {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: claims are INVALID: %s\n", out, shortReason(rep))
 			} else {
-				fmt.Printf("Claims: %s (%s), issuer %s\n", rep.Name, rep.Module, rep.Issuer)
+				fmt.Fprintf(cmd.OutOrStdout(), "Claims: %s (%s), issuer %s\n", rep.Name, rep.Module, rep.Issuer)
 			}
 			return nil
 		},
@@ -317,15 +322,17 @@ Exit code 7 when the module is not signed or its claims are invalid, as
 			if cerr == nil {
 				in.Claims = rep
 			}
-			if output == "json" {
-				if err := printJSON(in); err != nil {
+			if output != outTable {
+				if err := printStructured(cmd.OutOrStdout(), output, in); err != nil {
 					return err
 				}
 			} else {
-				printInspection(&in)
+				if err := printInspection(cmd.OutOrStdout(), &in); err != nil {
+					return err
+				}
 				if rep != nil {
-					fmt.Println()
-					if err := printReport(os.Stdout, a[0], rep, time.Now()); err != nil {
+					fmt.Fprintln(cmd.OutOrStdout())
+					if err := printReport(cmd.OutOrStdout(), a[0], rep, time.Now()); err != nil {
 						return err
 					}
 				}
@@ -340,12 +347,13 @@ Exit code 7 when the module is not signed or its claims are invalid, as
 		},
 	}
 	f.register(cmd.Flags())
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", outTable, "output format: table, json or yaml")
 	return cmd
 }
 
-func printInspection(in *inspection) {
-	t := table()
+// printInspection writes what `wisp inspect` found as labelled lines.
+func printInspection(w io.Writer, in *inspection) error {
+	t := table(w)
 	row := func(label, v string) {
 		if v != "" {
 			fmt.Fprintf(t, "%s:\t%s\n", label, v)
@@ -364,5 +372,5 @@ func printInspection(in *inspection) {
 	for _, k := range slices.Sorted(maps.Keys(in.Annotations)) {
 		row("Annotation", k+"="+in.Annotations[k])
 	}
-	t.Flush()
+	return t.Flush()
 }

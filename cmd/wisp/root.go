@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wisp-dev/wisp/lattice"
 )
@@ -30,12 +33,8 @@ func envOr(key, def string) string {
 	return def
 }
 
-func newRootCmd() *cobra.Command {
-	g := &globals{}
-	root := &cobra.Command{
-		Use:   "wisp",
-		Short: "Run WebAssembly actors on a NATS lattice, from the cloud to the edge",
-		Long: `wisp runs WebAssembly actors (waPC modules) on hosts joined by NATS.
+// rootLong is what `wisp --help` says.
+const rootLong = `wisp runs WebAssembly actors (waPC modules) on hosts joined by NATS.
 
 Start a host with an embedded NATS server, build an actor, run it, call it:
 
@@ -45,23 +44,34 @@ Start a host with an embedded NATS server, build an actor, run it, call it:
   wisp call echo Echo.Reply hello
 
 Any NATS client can call an actor too: a request to wisp.rpc.<lattice>.<actor>
-with the header Wisp-Operation gets the actor's answer.`,
+with the header Wisp-Operation gets the actor's answer.
+
+The grammar is kubectl's and the nats CLI's: 'wisp VERB NOUN' for the
+lattice (get, start, stop, scale), 'wisp NOUN VERB' for one kind of thing
+(link, app, keys, creds, ctx...). Listings are 'list' (alias ls), deletions
+'delete' (alias rm), and every listing takes -o table|wide|json|yaml and
+--no-headers. Verbs that talk to the lattice take the NATS flags (--nats-url,
+--context, --nats-creds...); verbs that work on this machine only do not.`
+
+// newRootCmd builds the whole command tree; main executes it, and tests
+// execute it in process with their own arguments and buffers.
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "wisp",
+		Short:         "Run WebAssembly actors on a NATS lattice, from the cloud to the edge",
+		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// The generated reference in docs/cli must not change with the day.
+		DisableAutoGenTag: true,
 	}
-	pf := root.PersistentFlags()
-	pf.StringVar(&g.natsURL, "nats-url", envOr("WISP_NATS_URL", "nats://127.0.0.1:4222"), "NATS server of the lattice (env WISP_NATS_URL)")
-	pf.StringVar(&g.lattice, "lattice", envOr("WISP_LATTICE", lattice.DefaultLattice), "lattice id (env WISP_LATTICE)")
-	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "how long to wait for answers")
-	pf.StringVar(&g.creds.CredsFile, "nats-creds", os.Getenv("WISP_NATS_CREDS"), "NATS .creds file (user JWT and seed) (env WISP_NATS_CREDS)")
-	pf.StringVar(&g.creds.NkeySeedFile, "nats-nkey", os.Getenv("WISP_NATS_NKEY"), "file with a NATS user nkey seed (env WISP_NATS_NKEY)")
-	pf.StringVar(&g.creds.User, "nats-user", os.Getenv("WISP_NATS_USER"), "NATS user name (env WISP_NATS_USER)")
-	// No env default here: help would print the password.
-	pf.StringVar(&g.creds.Password, "nats-password", "", "NATS password (env WISP_NATS_PASSWORD)")
-	pf.StringVar(&g.creds.TLSCAFile, "nats-tls-ca", os.Getenv("WISP_NATS_TLS_CA"), "PEM file of the CA that signed the NATS server's certificate (env WISP_NATS_TLS_CA)")
-	pf.StringVar(&g.jsDomain, "js-domain", os.Getenv("WISP_JS_DOMAIN"), "JetStream domain holding the lattice's links and events (env WISP_JS_DOMAIN; see 'wisp up --help')")
-	pf.StringVar(&g.context, "context", "", "context to connect with (env WISP_CONTEXT; default: the current one, see 'wisp ctx')")
-	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return g.resolve(c) }
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if c.Flags().Lookup("nats-url") == nil {
+			return nil // works on this machine only
+		}
+		return g.resolve(c)
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		//lint:ignore ST1005 a usage error ends, as cobra's do, with a sentence saying where help is.
 		return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
@@ -73,50 +83,92 @@ with the header Wisp-Operation gets the actor's answer.`,
 	stop.AddCommand(newStopActorCmd(g), newStopProviderCmd(g), newStopHostCmd(g))
 	scale := &cobra.Command{Use: "scale", Short: "Change how many instances of an actor run"}
 	scale.AddCommand(newScaleActorCmd(g))
-	get := &cobra.Command{Use: "get", Short: "List hosts and what runs on them"}
-	get.AddCommand(newGetHostsCmd(g), newGetInventoryCmd(g), newGetLinksCmd(g))
-	link := &cobra.Command{Use: "link", Short: "Link actors to capability providers", Long: linkLong}
-	link.AddCommand(newLinkPutCmd(g), newLinkGetCmd(g), newLinkDelCmd(g))
+	get, link := newGetCmd(g), newLinkCmd(g)
+	for _, c := range []*cobra.Command{start, stop, scale, get, link} {
+		g.natsFlags(c.PersistentFlags())
+	}
 	keys := &cobra.Command{Use: "keys", Short: "Generate and list the keys that sign actors", Long: keysLong}
 	keys.AddCommand(newKeysGenCmd(), newKeysListCmd())
 	claimsCmd := &cobra.Command{Use: "claims", Short: "Sign actor modules and inspect their claims", Long: claimsLong}
 	claimsCmd.AddCommand(newClaimsSignCmd(), newClaimsInspectCmd())
 	providerCmd := &cobra.Command{Use: "provider", Short: "Run a capability provider in a process of its own"}
-	providerCmd.AddCommand(newProviderRunCmd(g))
+	providerCmd.AddCommand(g.withNATS(newProviderRunCmd(g)))
 	device := &cobra.Command{Use: "device", Short: "Simulate and list the microcontrollers gateways front", Long: deviceLong}
-	device.AddCommand(newDeviceSimCmd(), newDeviceListCmd(g))
+	device.AddCommand(newDeviceSimCmd(), g.withNATS(newDeviceListCmd(g)))
 	appCmd := newAppCmd(g)
 	credsCmd, ctxCmd := newCredsCmd(g), newCtxCmd(g)
-	for _, c := range []*cobra.Command{start, stop, scale, get, keys, claimsCmd, device, link, providerCmd, appCmd, credsCmd, ctxCmd} {
+	for _, c := range []*cobra.Command{root, start, stop, scale, get, keys, claimsCmd, device, link, providerCmd, appCmd, credsCmd, ctxCmd} {
 		c.Args = noArgsHelp
 		c.RunE = func(c *cobra.Command, args []string) error {
+			if !c.HasParent() {
+				return c.Help()
+			}
 			return usageError{fmt.Errorf("%s needs a subcommand: %s", c.CommandPath(), subcommands(c))}
 		}
 	}
-	root.AddCommand(newUpCmd(g), newBuildCmd(), newCallCmd(g), start, stop, scale, get, keys, claimsCmd,
-		link, newEventsCmd(g), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd,
-		credsCmd, ctxCmd, newNATSConfigCmd(g), newVersionCmd(), newSpyCmd(g))
+	root.AddCommand(g.withNATS(newUpCmd(g)), newBuildCmd(), g.withNATS(newCallCmd(g)), start, stop, scale, get, keys, claimsCmd,
+		link, g.withNATS(newEventsCmd(g)), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd,
+		credsCmd, ctxCmd, newNATSConfigCmd(g), newGenDocCmd(), newVersionCmd(), g.withNATS(newSpyCmd(g)))
 	root.Version = versionString()
 	return root
 }
 
-// noArgsHelp refuses stray arguments with a usage error.
-func noArgsHelp(c *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usageError{fmt.Errorf("unknown command %q for %q: want one of %s", args[0], c.CommandPath(), subcommands(c))}
-	}
-	return nil
+// natsFlags adds the flags of a verb that talks to the lattice to fs: where
+// the NATS server is, which lattice, as whom, and how long to wait. Verbs
+// that work on this machine only (build, keys, claims, push, pull...) do
+// not take them, so their help does not offer them.
+func (g *globals) natsFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&g.natsURL, "nats-url", envOr("WISP_NATS_URL", "nats://127.0.0.1:4222"), "NATS server of the lattice (env WISP_NATS_URL)")
+	g.latticeFlag(fs)
+	fs.DurationVar(&g.timeout, "timeout", 10*time.Second, "how long to wait for answers")
+	fs.StringVar(&g.creds.CredsFile, "nats-creds", os.Getenv("WISP_NATS_CREDS"), "NATS .creds file (user JWT and seed) (env WISP_NATS_CREDS)")
+	fs.StringVar(&g.creds.NkeySeedFile, "nats-nkey", os.Getenv("WISP_NATS_NKEY"), "file with a NATS user nkey seed (env WISP_NATS_NKEY)")
+	fs.StringVar(&g.creds.User, "nats-user", os.Getenv("WISP_NATS_USER"), "NATS user name (env WISP_NATS_USER)")
+	// No env default here: help would print the password.
+	fs.StringVar(&g.creds.Password, "nats-password", "", "NATS password (env WISP_NATS_PASSWORD)")
+	fs.StringVar(&g.creds.TLSCAFile, "nats-tls-ca", os.Getenv("WISP_NATS_TLS_CA"), "PEM file of the CA that signed the NATS server's certificate (env WISP_NATS_TLS_CA)")
+	fs.StringVar(&g.jsDomain, "js-domain", os.Getenv("WISP_JS_DOMAIN"), "JetStream domain holding the lattice's links and events (env WISP_JS_DOMAIN; see 'wisp up --help')")
+	fs.StringVar(&g.context, "context", "", "context to connect with (env WISP_CONTEXT; default: the current one, see 'wisp ctx')")
 }
 
-func subcommands(c *cobra.Command) string {
-	s := ""
-	for i, sc := range c.Commands() {
-		if i > 0 {
-			s += ", "
-		}
-		s += sc.Name()
+// latticeFlag adds --lattice alone, for verbs that work on this machine's
+// auth store for one lattice.
+func (g *globals) latticeFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&g.lattice, "lattice", envOr("WISP_LATTICE", lattice.DefaultLattice), "lattice id (env WISP_LATTICE)")
+}
+
+// withNATS adds the NATS flags to cmd and returns it.
+func (g *globals) withNATS(cmd *cobra.Command) *cobra.Command {
+	g.natsFlags(cmd.Flags())
+	return cmd
+}
+
+// noArgsHelp refuses stray arguments with a usage error, suggesting the
+// subcommands whose names are close to the one typed, as cobra does for
+// its root.
+func noArgsHelp(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
 	}
-	return s
+	msg := fmt.Sprintf("unknown command %q for %q: want one of %s", args[0], c.CommandPath(), subcommands(c))
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's own default
+	}
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+	}
+	return usageError{errors.New(msg)}
+}
+
+// subcommands lists the names of c's subcommands people use.
+func subcommands(c *cobra.Command) string {
+	var names []string
+	for _, sc := range c.Commands() {
+		if sc.IsAvailableCommand() {
+			names = append(names, sc.Name())
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // args checks the count of positional arguments with a usage error.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,6 +28,9 @@ import (
 )
 
 type upFlags struct {
+	// stderr takes the host's log and what it tells the person who
+	// started it.
+	stderr         io.Writer
 	natsHost       string
 	noReconciler   bool
 	natsPort       int
@@ -131,6 +135,7 @@ latest only with --allow-latest. Pulled modules are cached (--oci-cache-dir)
 and a cached tag is not asked for again.`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.stderr = cmd.ErrOrStderr()
 			return runUp(cmd.Context(), g, f, cmd.Flags().Changed("nats-url") || os.Getenv("WISP_NATS_URL") != "")
 		},
 	}
@@ -146,7 +151,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.noJetStream, "no-jetstream", false, "run the embedded server without JetStream")
 	fl.StringVar(&f.name, "name", "", "friendly name of the host (default: one made from its id, such as brave-otter-0412)")
 	fl.StringArrayVar(&f.labels, "label", nil, "host label key=value (repeatable)")
-	fl.StringVar(&f.engine, "engine", "wazero", "Wasm engine: "+strings.Join(engine.Available(), ", "))
+	fl.StringVar(&f.engine, "engine", "wazero", "Wasm engine: wazero, or wasmtime in a build with -tags wasmtime")
 	fl.StringVar(&f.engineMode, "engine-mode", "auto", "auto, compiler or interpreter")
 	fl.Uint64Var(&f.fuel, "fuel", 0, "wasmtime only: fuel per call, about one unit per Wasm instruction (0: not metered; the call timeout stops loops either way)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "compiled-code cache (default: under the user cache dir)")
@@ -190,7 +195,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 }
 
 func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
-	log, err := logging.New(os.Stderr, logging.Config{Format: f.logFormat, Level: f.logLevel})
+	log, err := logging.New(f.stderr, logging.Config{Format: f.logFormat, Level: f.logLevel})
 	if err != nil {
 		return usageError{fmt.Errorf("--log-format %q, --log-level %q: %w", f.logFormat, f.logLevel, err)}
 	}
@@ -286,9 +291,9 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	}
 	obs.watch(h, nc)
 	log.Info("host up", "id", h.ID(), "name", h.Name(), "lattice", g.lattice, "nats", url, "engine", h.Labels()["wisp.engine"], "cache", ecfg.CacheDir)
-	fmt.Fprintf(os.Stderr, "\nwisp host %s (%s) is up on lattice %q, NATS at %s\n", h.Name(), h.ID(), g.lattice, url)
+	fmt.Fprintf(f.stderr, "\nwisp host %s (%s) is up on lattice %q, NATS at %s\n", h.Name(), h.ID(), g.lattice, url)
 	if f.demo {
-		if err := startDemo(ctx, h); err != nil {
+		if err := startDemo(ctx, h, f.stderr); err != nil {
 			h.Stop(context.Background())
 			return err
 		}
@@ -300,7 +305,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 			h.Stop(context.Background())
 			return usageError{fmt.Errorf("--provider %s: %w", spec, err)}
 		}
-		fmt.Fprintf(os.Stderr, "provider %s serving %s (link name %s)\n", d.Name, d.Contract, d.LinkName)
+		fmt.Fprintf(f.stderr, "provider %s serving %s (link name %s)\n", d.Name, d.Contract, d.LinkName)
 	}
 	var recDone chan struct{}
 	stopRec := func() {}
@@ -324,9 +329,9 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	}
 	defer stopRec()
 	if url != "nats://127.0.0.1:4222" && f.noAuth {
-		fmt.Fprintf(os.Stderr, "point clients at it: export WISP_NATS_URL=%s\n", url)
+		fmt.Fprintf(f.stderr, "point clients at it: export WISP_NATS_URL=%s\n", url)
 	}
-	fmt.Fprintln(os.Stderr, "Ctrl-C to stop.")
+	fmt.Fprintln(f.stderr, "Ctrl-C to stop.")
 
 	select {
 	case <-ctx.Done():
@@ -391,13 +396,13 @@ func (f *upFlags) puller(log *slog.Logger, pulled func(cached bool, err error)) 
 }
 
 // startDemo builds the echo actor from the repository and starts it.
-func startDemo(ctx context.Context, h *host.Host) error {
+func startDemo(ctx context.Context, h *host.Host, stderr io.Writer) error {
 	dir := filepath.Join("actors", "echo")
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("--demo builds ./actors/echo: run it from the wisp repository (%w)", err)
 	}
-	fmt.Fprintln(os.Stderr, "building the echo actor...")
-	out, err := wasmbuild.Build(ctx, dir, wasmbuild.Options{Stderr: os.Stderr})
+	fmt.Fprintln(stderr, "building the echo actor...")
+	out, err := wasmbuild.Build(ctx, dir, wasmbuild.Options{Stderr: stderr})
 	if err != nil {
 		return err
 	}
@@ -417,10 +422,10 @@ func startDemo(ctx context.Context, h *host.Host) error {
 	if _, err := h.StartActor(ctx, lattice.StartActorRequest{Ref: out, Name: "echo", Count: 2}); err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "demo: echo actor running. Call it from another terminal:")
-	fmt.Fprintln(os.Stderr, "  go run ./cmd/wisp call echo Echo.Reply hello")
-	fmt.Fprintln(os.Stderr, "  go run ./cmd/wisp creds create app --role caller --allow-call echo -o app.creds")
-	fmt.Fprintln(os.Stderr, "  nats req wisp.rpc.default.echo hello -H Wisp-Operation:Echo.Reply --creds app.creds --inbox-prefix _INBOX.app")
+	fmt.Fprintln(stderr, "demo: echo actor running. Call it from another terminal:")
+	fmt.Fprintln(stderr, "  go run ./cmd/wisp call echo Echo.Reply hello")
+	fmt.Fprintln(stderr, "  go run ./cmd/wisp creds create app --role caller --allow-call echo -o app.creds")
+	fmt.Fprintln(stderr, "  nats req wisp.rpc.default.echo hello -H Wisp-Operation:Echo.Reply --creds app.creds --inbox-prefix _INBOX.app")
 	return nil
 }
 

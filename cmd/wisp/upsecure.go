@@ -97,9 +97,9 @@ func (f *upFlags) embeddedServer(ctx context.Context, g *globals, log *slog.Logg
 		case err != nil:
 			log.Warn("could not write the CLI's context", "err", err)
 		case makeCurrent:
-			fmt.Fprintf(os.Stderr, "context %s is current: wisp commands here connect to %s as the lattice's admin ('wisp ctx list')\n", c.Name, c.URL)
+			fmt.Fprintf(f.stderr, "context %s is current: wisp commands here connect to %s as the lattice's admin ('wisp ctx list')\n", c.Name, c.URL)
 		default:
-			fmt.Fprintf(os.Stderr, "context %s saved; %s stays current ('wisp ctx use %s' to switch)\n", c.Name, cur, c.Name)
+			fmt.Fprintf(f.stderr, "context %s saved; %s stays current ('wisp ctx use %s' to switch)\n", c.Name, cur, c.Name)
 		}
 	}
 	return srv, nc, nil

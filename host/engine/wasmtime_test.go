@@ -120,6 +120,9 @@ func TestWasmtimeCloseStopsTheTicker(t *testing.T) {
 // a prototype that differs from Wasmtime's is a compile error here, not a
 // crash at run time.
 func TestWasmtimeDeclarationsMatchHeaders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs the Go toolchain and the C compiler")
+	}
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/bytecodealliance/wasmtime-go/v39").Output()
 	if err != nil {
 		t.Fatalf("go list wasmtime-go: %v", err)

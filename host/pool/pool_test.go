@@ -12,6 +12,7 @@ import (
 
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/host/pool"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 )
 
@@ -87,7 +88,7 @@ func TestPoolRefusesWhenQueueFull(t *testing.T) {
 	go func() { _, err := p.Invoke(context.Background(), "hostcall", []byte("a")); results <- err }()
 	<-g.entered // the only instance is busy
 	go func() { _, err := p.Invoke(context.Background(), "hostcall", []byte("b")); results <- err }()
-	waitFor(t, func() bool { return p.Stats().Waiting == 1 })
+	testwait.Eventually(t, 10*time.Second, testwait.Holds("a call waiting for an instance", func() bool { return p.Stats().Waiting == 1 }))
 	if _, err := p.Invoke(context.Background(), "echo", nil); !errors.Is(err, pool.ErrBusy) {
 		t.Fatalf("third call = %v, want ErrBusy", err)
 	}
@@ -133,7 +134,7 @@ func TestPoolReplacesTrappedAndLoopingInstances(t *testing.T) {
 	if _, err := p.Invoke(ctx, "loop", nil); !errors.Is(err, engine.ErrTimeout) {
 		t.Fatalf("loop = %v", err)
 	}
-	waitFor(t, func() bool { st := p.Stats(); return st.Live == 2 && st.Busy == 0 })
+	testwait.Eventually(t, 10*time.Second, testwait.Holds("both instances replaced and idle", func() bool { st := p.Stats(); return st.Live == 2 && st.Busy == 0 }))
 	for n := 0; n < 10; n++ {
 		if out, err := p.Invoke(ctx, "echo", []byte("alive")); err != nil || string(out) != "alive" {
 			t.Fatalf("echo after replacement = %q, %v", out, err)
@@ -184,10 +185,10 @@ func TestPoolCloseDrainsInFlightCalls(t *testing.T) {
 	<-g.entered
 	closed := make(chan error, 1)
 	go func() { closed <- p.Close(context.Background()) }()
-	waitFor(t, func() bool {
+	testwait.Eventually(t, 10*time.Second, testwait.Holds("the pool to refuse calls as closed", func() bool {
 		_, err := p.Invoke(context.Background(), "echo", nil)
 		return errors.Is(err, pool.ErrClosed)
-	})
+	}))
 	select {
 	case err := <-closed:
 		t.Fatalf("Close returned (%v) while a call was in flight", err)
@@ -205,24 +206,13 @@ func TestPoolCloseDrainsInFlightCalls(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestPoolScalesToZeroAndWakes(t *testing.T) {
 	ctx := context.Background()
 	p := newPool(t, guest(t, engine.Limits{}), pool.Config{Size: 3, IdleTimeout: 50 * time.Millisecond})
 	if out, err := p.Invoke(ctx, "echo", []byte("a")); err != nil || string(out) != "a" {
 		t.Fatalf("first call = %q, %v", out, err)
 	}
-	waitFor(t, func() bool { st := p.Stats(); return st.Asleep && st.Live == 0 })
+	testwait.Eventually(t, 10*time.Second, testwait.Holds("the pool asleep with no instance", func() bool { st := p.Stats(); return st.Asleep && st.Live == 0 }))
 
 	// Scaling a sleeping pool changes what the next wake starts.
 	if err := p.Scale(ctx, 4); err != nil {
@@ -254,12 +244,12 @@ func TestPoolScalesToZeroAndWakes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool { st := p.Stats(); return st.Live == 4 && !st.Asleep })
+	testwait.Eventually(t, 10*time.Second, testwait.Holds("four instances awake", func() bool { st := p.Stats(); return st.Live == 4 && !st.Asleep }))
 	if st := p.Stats(); st.Wakes != 1 {
 		t.Fatalf("wakes = %d, want 1", st.Wakes)
 	}
 	// And it sleeps again.
-	waitFor(t, func() bool { return p.Stats().Asleep })
+	testwait.Eventually(t, 10*time.Second, testwait.Holds("the pool asleep again", func() bool { return p.Stats().Asleep }))
 }
 
 func TestPoolWithoutIdleTimeoutNeverSleeps(t *testing.T) {

@@ -28,8 +28,13 @@ func Root() string {
 
 // GoActor builds the Go actor in dir (relative to the repository root) once
 // per test process and returns its module.
+//
+// It runs the Go toolchain, so under -short the test is skipped.
 func GoActor(t testing.TB, dir string) []byte {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: builds the Go actor %s with the Go toolchain", dir)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if b, ok := built[dir]; ok {
@@ -61,8 +66,13 @@ func GoActorFile(t testing.TB, dir string) string {
 
 // Wat assembles the .wat file at path (relative to the caller's package
 // directory) with wabt's wat2wasm.
+//
+// It runs wat2wasm, so under -short the test is skipped.
 func Wat(t testing.TB, path string) []byte {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: assembles %s with wat2wasm", path)
+	}
 	tool, err := exec.LookPath("wat2wasm")
 	if err != nil {
 		t.Fatal("wat2wasm not found: install Debian's wabt package (.ci/run does)")

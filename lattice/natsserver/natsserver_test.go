@@ -2,6 +2,7 @@ package natsserver_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
@@ -91,16 +93,10 @@ func TestTwoServersFormAClusterWithReplicatedLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var kv jetstream.KeyValue
-	deadline := time.Now().Add(30 * time.Second)
-	for { // the cluster elects its JetStream leader first
-		if kv, err = lattice.EnsureLinkBucket(ctx, js, "default"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("link bucket on the cluster: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() error { // the cluster elects its JetStream leader first
+		kv, err = lattice.EnsureLinkBucket(ctx, js, "default")
+		return err
+	})
 	st, err := kv.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -116,15 +112,12 @@ func TestTwoServersFormAClusterWithReplicatedLinks(t *testing.T) {
 	defer nc1.Close()
 	nc1.Subscribe("hello", func(m *nats.Msg) { m.Respond([]byte("from s1")) })
 	nc1.Flush()
-	for {
-		if r, err := nc.Request("hello", nil, time.Second); err == nil && string(r.Data) == "from s1" {
-			break
+	testwait.Eventually(t, 30*time.Second, func() error {
+		if r, err := nc.Request("hello", nil, time.Second); err != nil || string(r.Data) != "from s1" {
+			return fmt.Errorf("no route between the servers: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no route between the servers")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestLeafNodeReachesTheHubAndItsJetStream: an edge server connects to a
@@ -155,16 +148,12 @@ func TestLeafNodeReachesTheHubAndItsJetStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ec.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if r, err := ec.Request("hello", nil, time.Second); err == nil && string(r.Data) == "from the hub" {
-			break
+	testwait.Eventually(t, 30*time.Second, func() error {
+		if r, err := ec.Request("hello", nil, time.Second); err != nil || string(r.Data) != "from the hub" {
+			return fmt.Errorf("the leaf node does not reach the hub: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the leaf node never reached the hub")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	js, err := jetstream.NewWithDomain(ec, "cloud")
 	if err != nil {
 		t.Fatal(err)

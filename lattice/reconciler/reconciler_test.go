@@ -16,6 +16,7 @@ import (
 
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/internal/authtest"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
@@ -74,16 +75,6 @@ func (l *lat) reconciler(t *testing.T, name string) *running {
 	return r
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func leaders(rs []*running) []*running {
 	var out []*running
 	for _, r := range rs {
@@ -120,21 +111,21 @@ func TestOneReconcilerLeadsAndAnotherTakesOver(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "a leader", func() bool { return len(leaders(rs)) == 1 })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("a leader", func() bool { return len(leaders(rs)) == 1 }))
 	first := leaders(rs)[0]
 	first.cancel() // a clean stop releases the lease
 	<-first.done
-	waitFor(t, "a second leader", func() bool { return len(leaders(rs)) == 1 && leaders(rs)[0] != first })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("a second leader", func() bool { return len(leaders(rs)) == 1 && leaders(rs)[0] != first }))
 	second := leaders(rs)[0]
 	second.nc.Close() // gone without releasing: the lease runs out
-	waitFor(t, "a third leader", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("a third leader", func() bool {
 		for _, r := range rs {
 			if r != first && r != second && r.rec.Leading() {
 				return true
 			}
 		}
 		return false
-	})
+	}))
 	close(stop)
 	watch.Wait()
 	mu.Lock()
@@ -178,7 +169,7 @@ func TestReconcilerPlacesHealsAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := l.reconciler(t, "r")
-	waitFor(t, "the reconciler to lead", r.rec.Leading)
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the reconciler to lead", r.rec.Leading))
 
 	ctx := context.Background()
 	store := l.store
@@ -207,28 +198,28 @@ spec:
 	if _, err := store.Deploy(ctx, "hello", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "2+2+1 placement", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("2+2+1 placement", func() bool {
 		return count(east1, "hello") == 2 && count(east2, "hello") == 2 && count(west, "hello") == 1
-	})
-	waitFor(t, "status deployed", func() bool {
+	}))
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("status deployed", func() bool {
 		st, err := store.Status(ctx, "hello")
 		return err == nil && st.Phase == app.PhaseDeployed && st.Components[0].Running == 5
-	})
+	}))
 
 	east2.Stop(ctx) // host_stopped: its share moves at once
-	waitFor(t, "east1 to take east2's share", func() bool { return count(east1, "hello") == 4 && count(west, "hello") == 1 })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("east1 to take east2's share", func() bool { return count(east1, "hello") == 4 && count(west, "hello") == 1 }))
 
 	if _, err := store.Undeploy(ctx, "hello"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the app's actors to stop", func() bool { return count(east1, "hello") == 0 && count(west, "hello") == 0 })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the app's actors to stop", func() bool { return count(east1, "hello") == 0 && count(west, "hello") == 0 }))
 	if count(east1, "byhand") != 1 {
 		t.Fatal("undeploy stopped an actor started by hand")
 	}
-	waitFor(t, "status undeployed", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("status undeployed", func() bool {
 		st, err := store.Status(ctx, "hello")
 		return err == nil && st.Phase == app.PhaseUndeployed
-	})
+	}))
 }
 
 // TestExternalProviderIsAwaitedThenLinked: a capability no built-in serves
@@ -243,7 +234,7 @@ func TestExternalProviderIsAwaitedThenLinked(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := l.reconciler(t, "r")
-	waitFor(t, "the reconciler to lead", r.rec.Leading)
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the reconciler to lead", r.rec.Leading))
 	ctx := context.Background()
 	m, err := manifest.Parse("blob.yaml", []byte(fmt.Sprintf(`apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -271,23 +262,23 @@ spec:
 	if _, err := l.store.Deploy(ctx, "files", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the status to wait for the provider", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the status to wait for the provider", func() bool {
 		st, err := l.store.Status(ctx, "files")
 		return err == nil && st.Phase == app.PhaseReconciling && st.Message == "waiting for a provider of wasmcloud:blobstore (link default)"
-	})
-	waitFor(t, "the actor to run while the provider is awaited", func() bool { return count(h, "hello") == 1 })
+	}))
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the actor to run while the provider is awaited", func() bool { return count(h, "hello") == 1 }))
 	// The link is in place already, naming the component as its provider.
-	waitFor(t, "the link", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the link", func() bool {
 		ls, err := h.Links(ctx)
 		return err == nil && len(ls) == 1 && ls[0].ProviderID == "blob" && ls[0].ContractID == "wasmcloud:blobstore" && ls[0].Values["ROOT"] == "/srv/files"
-	})
+	}))
 	p := l.Connect(t, auth.ProviderUser)
 	if _, err := p.Subscribe(lattice.ProviderSubject("default", "wasmcloud:blobstore", "default"), func(m *nats.Msg) { m.Respond(nil) }); err != nil {
 		t.Fatal(err)
 	}
 	p.Flush()
-	waitFor(t, "status deployed once a provider answers", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("status deployed once a provider answers", func() bool {
 		st, err := l.store.Status(ctx, "files")
 		return err == nil && st.Phase == app.PhaseDeployed
-	})
+	}))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
@@ -113,26 +114,26 @@ func TestWedgedHostHoldsUpOnlyItsOwnComponent(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); rec.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "the reconciler to lead", rec.Leading)
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the reconciler to lead", rec.Leading))
 
 	deployManifest(t, l.store, oneActorApp("stuck", module, "wedged"))
-	waitFor(t, "the wedged host to accept the start", func() bool { return starts.Load() > 0 })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the wedged host to accept the start", func() bool { return starts.Load() > 0 }))
 	begin := time.Now()
 	deployManifest(t, l.store, oneActorApp("other", module, "good"))
-	waitFor(t, "the other app to deploy", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the other app to deploy", func() bool {
 		st, err := l.store.Status(context.Background(), "other")
 		return err == nil && st.Phase == app.PhaseDeployed && count(good, "other") == 1
-	})
+	}))
 	took := time.Since(begin)
 	t.Logf("another app deployed in %s while a start hung", took.Round(time.Millisecond))
 	if took > 10*time.Second {
 		t.Fatalf("the other app took %s to deploy", took)
 	}
 	var st *app.Status
-	waitFor(t, "the wedged start to fail", func() bool {
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the wedged start to fail", func() bool {
 		st, err = l.store.Status(context.Background(), "stuck")
 		return err == nil && st.Phase == app.PhaseFailed
-	})
+	}))
 	if !strings.Contains(st.Message, "accepted the command but its outcome did not arrive") {
 		t.Fatalf("status message = %q", st.Message)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wisp-dev/wisp/internal/providertest"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/provider"
 	"github.com/wisp-dev/wisp/provider/coap"
@@ -29,6 +30,9 @@ import (
 // libcoap finds one of Debian's libcoap3-bin tools (coap-client-notls, ...).
 func libcoap(t *testing.T, tool string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: runs libcoap's %s", tool)
+	}
 	p, err := exec.LookPath(tool + "-notls")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -123,18 +127,12 @@ func TestActorReachesADevice(t *testing.T) {
 	defer func() { srv.Process.Kill(); srv.Wait() }()
 	f := setup(t, nil)
 	device := fmt.Sprintf("coap://127.0.0.1:%d/", port)
-	var out string
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		out, err = coapClient(t, "-m", "get", f.url+"/relay?url="+url.QueryEscape(device))
-		if err == nil && strings.Contains(out, "libcoap") {
-			break
+	testwait.Eventually(t, 10*time.Second, func() error {
+		if out, err := coapClient(t, "-m", "get", f.url+"/relay?url="+url.QueryEscape(device)); err != nil || !strings.Contains(out, "libcoap") {
+			return fmt.Errorf("relay to libcoap's server: %v %q", err, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("relay to libcoap's server: %v %q", err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestDeviceThatVanishes: a request to a device that does not answer fails

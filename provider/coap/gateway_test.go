@@ -8,17 +8,8 @@ import (
 	"time"
 
 	"github.com/wisp-dev/wisp/internal/devicesim"
+	"github.com/wisp-dev/wisp/internal/testwait"
 )
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // TestGatewayFrontsDevices: a simulated MCU registers with the gateway's
 // resource directory; its observed temperature reaches the actor, which
@@ -41,11 +32,11 @@ func TestGatewayFrontsDevices(t *testing.T) {
 	}
 
 	// Notifications of /temp are stored by the actor.
-	eventually(t, "a notified temperature is stored", func() bool {
+	testwait.Eventually(t, 15*time.Second, testwait.Holds("a notified temperature is stored", func() bool {
 		out, err := coapClient(t, "-m", "get", f.url+"/sensors/dev1/temp")
 		_, perr := strconv.ParseFloat(out, 64)
 		return err == nil && perr == nil
-	})
+	}))
 
 	// The actor reaches the device by name.
 	if out, err := coapClient(t, "-m", "get", f.url+"/devices/dev1/led?set=on"); err != nil {
@@ -78,7 +69,7 @@ func TestGatewayFrontsDevices(t *testing.T) {
 	if devs := f.prov.Devices(); len(devs) != 1 || devs[0].Name != "ghost" {
 		t.Fatalf("after coap-client registered: %+v", devs)
 	}
-	eventually(t, "the unrefreshed registration expires", func() bool { return len(f.prov.Devices()) == 0 })
+	testwait.Eventually(t, 15*time.Second, testwait.Holds("the unrefreshed registration expires", func() bool { return len(f.prov.Devices()) == 0 }))
 
 	// A refresh without lt keeps the registration's lifetime (RFC 9176),
 	// rather than the 25-hour default.

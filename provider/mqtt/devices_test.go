@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wisp-dev/wisp/internal/providertest"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/provider"
 	"github.com/wisp-dev/wisp/provider/messaging"
 	"github.com/wisp-dev/wisp/provider/mqtt"
@@ -40,16 +41,14 @@ func (b *lockedBuffer) String() string {
 // waitDevices waits until the provider lists devices for which ok holds.
 func waitDevices(t *testing.T, p provider.DeviceLister, what string, ok func([]provider.Device) bool) []provider.Device {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		devs := p.ListDevices()
-		if ok(devs) {
-			return devs
+	var devs []provider.Device
+	testwait.Eventually(t, 15*time.Second, func() error {
+		if devs = p.ListDevices(); !ok(devs) {
+			return fmt.Errorf("%s: devices %+v", what, devs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: devices %+v", what, devs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return devs
 }
 
 // TestDevicesRegisterOverMQTT plays microcontrollers with mosquitto's own

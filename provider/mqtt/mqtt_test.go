@@ -19,6 +19,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wisp-dev/wisp/internal/providertest"
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/provider"
 	"github.com/wisp-dev/wisp/provider/messaging"
@@ -43,6 +44,9 @@ func freePort(t *testing.T) int {
 
 func startBroker(t *testing.T, port int) *broker {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs mosquitto")
+	}
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		if _, err = os.Stat("/usr/sbin/mosquitto"); err == nil {
@@ -60,16 +64,14 @@ func startBroker(t *testing.T, port int) *broker {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.stop)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return b
+	testwait.Eventually(t, 10*time.Second, func() error {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return fmt.Errorf("mosquitto did not start: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("mosquitto did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return c.Close()
+	})
+	return b
 }
 
 // dataDir is the broker's persistence folder, one per test and port, so a
@@ -175,16 +177,15 @@ func TestRelayActorOverMosquitto(t *testing.T) {
 	// The provider subscribes once connected: retry the first reading
 	// until a record comes back.
 	var m *paho.Publish
-	for deadline := time.Now().Add(15 * time.Second); m == nil; {
+	testwait.Eventually(t, 15*time.Second, func() error {
 		sensor.publish(t, "sensors/kitchen", "21.5")
 		select {
 		case m = <-watch.got:
+			return nil
 		case <-time.After(200 * time.Millisecond):
-			if time.Now().After(deadline) {
-				t.Fatal("no record from the relay")
-			}
+			return errors.New("no record from the relay")
 		}
-	}
+	})
 	if m.Topic != "relay/kitchen" || string(m.Payload) != `{"sensor":"kitchen","celsius":21.5,"fahrenheit":70.7}` {
 		t.Fatalf("record %s %s", m.Topic, m.Payload)
 	}
@@ -222,17 +223,15 @@ func TestRelayActorOverMosquitto(t *testing.T) {
 	}
 	watch = newClient(t, b.uri(), "relay/#")
 	sensor = newClient(t, b.uri(), "")
-	m = nil
-	for deadline := time.Now().Add(30 * time.Second); m == nil; {
+	testwait.Eventually(t, 30*time.Second, func() error {
 		sensor.publish(t, "sensors/porch", "0")
 		select {
 		case m = <-watch.got:
+			return nil
 		case <-time.After(300 * time.Millisecond):
-			if time.Now().After(deadline) {
-				t.Fatal("the link did not recover after the broker returned")
-			}
+			return errors.New("the link did not recover after the broker returned")
 		}
-	}
+	})
 	if m.Topic != "relay/porch" || string(m.Payload) != `{"sensor":"porch","celsius":0,"fahrenheit":32.0}` {
 		t.Fatalf("record after the broker returned: %s %s", m.Topic, m.Payload)
 	}

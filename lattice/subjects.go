@@ -102,6 +102,9 @@ func ValidateAlias(kind, s string) error {
 	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
 		return fmt.Errorf("%s %q: whitespace and control characters are not allowed (a subject cannot carry them)", kind, s)
 	}
+	if s == "*" || s == ">" {
+		return fmt.Errorf("%s %q: a lone NATS wildcard would name every actor", kind, s)
+	}
 	return nil
 }
 
@@ -110,8 +113,12 @@ func ValidateAlias(kind, s string) error {
 // not '.', '*' or '>', which become %2E, %2A and %3E ('%' itself %25).
 // An alias of letters, digits, '-', '_' and '/' is its own token, so
 // acme/pricing is called on wisp.rpc.<lattice>.acme/pricing.
+//
+// A lone "*" or ">" stays what it is, a wildcard for every actor (no alias
+// may be one: ValidateAlias refuses them), so subscriptions and grants
+// build on the same functions.
 func ActorToken(alias string) string {
-	if !strings.ContainsAny(alias, "%.*>") {
+	if alias == "*" || alias == ">" || !strings.ContainsAny(alias, "%.*>") {
 		return alias
 	}
 	return tokenEscaper.Replace(alias)

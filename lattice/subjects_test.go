@@ -72,7 +72,10 @@ func TestNamespacedAliasesMapToOneTokenWithoutLoss(t *testing.T) {
 	if lattice.ActorToken("a.b") == lattice.ActorToken("a%2Eb") {
 		t.Fatal("two aliases share a token")
 	}
-	for _, bad := range []string{"", "a b", "tab\there", "nl\n", "\x00", string([]byte{0xff}), strings.Repeat("x", 129)} {
+	if lattice.RPCSubject("default", "*") != "wisp.rpc.default.*" || lattice.RPCSubject("default", ">") != "wisp.rpc.default.>" {
+		t.Fatal("a lone wildcard was escaped")
+	}
+	for _, bad := range []string{"", "*", ">", "a b", "tab\there", "nl\n", "\x00", string([]byte{0xff}), strings.Repeat("x", 129)} {
 		if err := lattice.ValidateAlias("alias", bad); err == nil {
 			t.Errorf("ValidateAlias(%q) accepted", bad)
 		}

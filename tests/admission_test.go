@@ -22,6 +22,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
@@ -337,11 +338,7 @@ spec:
 		return p
 	}
 	mustRun(t, h.url, "app", "deploy", manifest("stuck", "wedged"))
-	for deadline := time.Now().Add(30 * time.Second); starts.Load() == 0; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the reconciler never asked the wedged host to start the actor")
-		}
-	}
+	testwait.Eventually(t, 30*time.Second, testwait.Holds("the reconciler to ask the wedged host to start the actor", func() bool { return starts.Load() > 0 }))
 	begin := time.Now()
 	mustRun(t, h.url, "app", "deploy", manifest("other", "good"), "--wait", "30s")
 	took := time.Since(begin)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice/app"
 )
 
@@ -33,19 +34,14 @@ func TestExternalBlobstoreProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, h.url, "app", "deploy", manifestPath)
-	waitStatus := func(want func(app.Status) bool, what string) app.Status {
+	waitStatus := func(want func(app.Status) bool, what string) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			st := appStatus(t, h.url, "files")
-			if want(st) {
-				return st
+		testwait.Eventually(t, 30*time.Second, func() error {
+			if st := appStatus(t, h.url, "files"); !want(st) {
+				return fmt.Errorf("status not %s: %+v", what, st)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("status never %s: %+v", what, st)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	waitStatus(func(st app.Status) bool {
 		return st.Phase == app.PhaseReconciling && st.Message == "waiting for a provider of wasmcloud:blobstore (link default)"
@@ -85,17 +81,12 @@ func TestExternalBlobstoreProvider(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	// The link reaches the provider a moment after the status settles.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		code, body := do("PUT", "/files/hello.txt", "hello blobs")
-		if code == 201 {
-			break
+	testwait.Eventually(t, 20*time.Second, func() error {
+		if code, body := do("PUT", "/files/hello.txt", "hello blobs"); code != 201 {
+			return fmt.Errorf("PUT: %d %q", code, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("PUT: %d %q", code, body)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	if code, body := do("GET", "/files/hello.txt", ""); code != 200 || body != "hello blobs" {
 		t.Fatalf("GET: %d %q", code, body)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 )
@@ -138,17 +139,12 @@ func TestAppsShareAProviderThatRuns(t *testing.T) {
 		if out, errOut, code := run(t, h.url, "app", "deploy", manifestPath, "--wait", "60s"); code != 0 {
 			t.Fatalf("deploy %s: exit %d\n%s%s", name, code, out, errOut)
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			code, body, err := httpGet("http://" + addr + "/")
-			if err == nil && code == 200 {
-				break
+		testwait.Eventually(t, 20*time.Second, func() error {
+			if code, body, err := httpGet("http://" + addr + "/"); err != nil || code != 200 {
+				return fmt.Errorf("%s over HTTP: %d %q %v", name, code, body, err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s over HTTP: %d %q %v", name, code, body, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	var inv []lattice.HostInventory
 	json.Unmarshal([]byte(mustRun(t, h.url, "get", "inventory", "-o", "json")), &inv)
@@ -186,16 +182,12 @@ func TestARefusedLinkSaysSoAndRecovers(t *testing.T) {
 		t.Fatalf("link get = %+v", ls)
 	}
 	squatter.Close() // the port is free: the host hands the link again
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if code, body, err := httpGet("http://" + addr + "/?name=again"); err == nil && code == 200 && strings.Contains(body, "again") {
-			break
+	testwait.Eventually(t, 30*time.Second, func() error {
+		if code, body, err := httpGet("http://" + addr + "/?name=again"); err != nil || code != 200 || !strings.Contains(body, "again") {
+			return fmt.Errorf("the link is not applied once the port is free: %d %q %v", code, body, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the link was never applied once the port was free")
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return nil
+	})
 	json.Unmarshal([]byte(mustRun(t, h.url, "link", "get", "-o", "json")), &ls)
 	if len(ls) != 1 || ls[0].State != "applied" {
 		t.Fatalf("link get after recovery = %+v", ls)

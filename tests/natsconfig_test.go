@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/internal/testwait"
 )
 
 var (
@@ -70,20 +72,17 @@ func TestOperatorsOwnNATSServer(t *testing.T) {
 			t.Logf("nats-server output:\n%s", logs)
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		_, err := nats.Connect(url, nats.Timeout(time.Second))
-		if err != nil && strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
-			break // up, and refusing anonymous clients
-		}
+	testwait.Eventually(t, 20*time.Second, func() error {
+		nc, err := nats.Connect(url, nats.Timeout(time.Second))
 		if err == nil {
+			nc.Close()
 			t.Fatal("the operator's server took an anonymous client")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server did not come up: %v", err)
+		if !strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+			return fmt.Errorf("nats-server not up (refusing anonymous clients): %w", err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 
 	creds := filepath.Join(dir, "edge-1.creds")
 	mustRun(t, url, "creds", "create", "edge-1", "--role", "host", "-o", creds)

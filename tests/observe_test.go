@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 )
@@ -209,24 +210,20 @@ func TestSpyWatchesAnActorLive(t *testing.T) {
 	// Requests until the spy has seen two whole ones: the hosts learn of
 	// it within a moment.
 	requests := 0
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testwait.Eventually(t, 30*time.Second, func() error {
 		select {
 		case err := <-done:
 			if err != nil {
 				t.Fatalf("wisp spy: %v\n%s", err, spyOut.String())
 			}
-			goto finished
+			return nil
 		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("wisp spy saw too little within 30s after %d requests:\n%s", requests, spyOut.String())
 		}
 		if status, _, err := httpGet("http://" + addr + "/spied"); err == nil && status == 200 {
 			requests++
 		}
-		time.Sleep(300 * time.Millisecond)
-	}
-finished:
+		return fmt.Errorf("wisp spy saw too little after %d requests:\n%s", requests, spyOut.String())
+	})
 	var in, out int
 	for _, line := range strings.Split(strings.TrimSpace(spyOut.String()), "\n") {
 		var rec lattice.SpyRecord

@@ -18,6 +18,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/provider/httpserver"
@@ -63,41 +64,36 @@ func (r *otlpReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // trace returns the spans of trace id, once one named last has arrived.
 func (r *otlpReceiver) trace(t *testing.T, id []byte, last string) []*tracepb.Span {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var got []*tracepb.Span
+	testwait.Eventually(t, 20*time.Second, func() error {
 		r.mu.Lock()
-		var got []*tracepb.Span
-		done := false
+		defer r.mu.Unlock()
+		if len(r.errs) > 0 {
+			t.Fatalf("bad OTLP export: %v", r.errs)
+		}
+		got = got[:0]
 		for _, s := range r.spans {
+			if bytes.Equal(s.TraceId, id) && s.Name == last {
+				return nil
+			}
 			if bytes.Equal(s.TraceId, id) {
 				got = append(got, s)
-				done = done || s.Name == last
 			}
 		}
-		errs := r.errs
-		r.mu.Unlock()
-		if len(errs) > 0 {
-			t.Fatalf("bad OTLP export: %v", errs)
+		return fmt.Errorf("no span %q in trace %x yet; %d spans of it", last, id, len(got))
+	})
+	// The parent spans end after their children: give the batch that
+	// holds them a moment.
+	time.Sleep(1500 * time.Millisecond)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got = got[:0]
+	for _, s := range r.spans {
+		if bytes.Equal(s.TraceId, id) {
+			got = append(got, s)
 		}
-		if done {
-			// The parent spans end after their children: give the
-			// batch that holds them a moment.
-			time.Sleep(1500 * time.Millisecond)
-			r.mu.Lock()
-			got = got[:0]
-			for _, s := range r.spans {
-				if bytes.Equal(s.TraceId, id) {
-					got = append(got, s)
-				}
-			}
-			r.mu.Unlock()
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no span %q in trace %x within 20s; have %d spans of it", last, id, len(got))
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	return got
 }
 
 // checkChain checks that spans form one tree under the caller's span
@@ -163,16 +159,12 @@ func TestTraceCrossesEveryHop(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	mustRun(t, h.url, "link", "put", "kvcounter", "httpserver", "wasmcloud:httpserver", "address="+addr)
 	mustRun(t, h.url, "link", "put", "kvcounter", "keyvalue", "wasmcloud:keyvalue", "BUCKET=trace_counts")
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		status, b, err := httpGet("http://" + addr + "/warmup")
-		if err == nil && status == 200 {
-			break
+	testwait.Eventually(t, 20*time.Second, func() error {
+		if status, b, err := httpGet("http://" + addr + "/warmup"); err != nil || status != 200 {
+			return fmt.Errorf("kvcounter over HTTP: %d %q %v", status, b, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kvcounter over HTTP: %d %q %v", status, b, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 
 	chain := []string{"kvcounter HttpServer.HandleRequest", "wasmcloud:keyvalue KeyValue.Increment", "wasmcloud:keyvalue KeyValue.Increment"}
 

@@ -219,13 +219,12 @@ func TestClusterRoutesAuthenticate(t *testing.T) {
 	}
 	s1, s2 := start(a, secret, members), start(b, secret, members)
 	stranger := start(c, "not-the-secret", []string{a})
-	deadline := time.Now().Add(10 * time.Second)
-	for s1.Routes() < 1 || s2.Routes() < 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("members did not route: %d %d", s1.Routes(), s2.Routes())
+	testwait.Eventually(t, 10*time.Second, func() error {
+		if s1.Routes() < 1 || s2.Routes() < 1 {
+			return fmt.Errorf("members did not route: %d %d", s1.Routes(), s2.Routes())
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	time.Sleep(2 * time.Second) // the stranger has tried by now
 	if n := stranger.Routes(); n != 0 {
 		t.Fatalf("a server without the route secret joined (%d routes)", n)

@@ -40,13 +40,14 @@ const (
 // Host runs actors and serves them on a lattice. Its methods are safe for
 // concurrent use.
 type Host struct {
-	id      string
-	nc      *nats.Conn
-	opts    options
-	eng     engine.Engine
-	labels  map[string]string
-	started time.Time
-	log     *slog.Logger
+	linksSaid atomic.Bool // "links restored" logged
+	id        string
+	nc        *nats.Conn
+	opts      options
+	eng       engine.Engine
+	labels    map[string]string
+	started   time.Time
+	log       *slog.Logger
 
 	mu       sync.Mutex
 	actors   map[string]*Actor // by call alias; nil values: actors still starting

@@ -183,7 +183,13 @@ func (h *Host) watchState(ctx context.Context) error {
 					h.linkChanged(l, false)
 				}
 				synced = true
-				h.log.Debug("links loaded", "count", len(fresh))
+				if h.linksSaid.CompareAndSwap(false, true) {
+					// Once per host: a stale link from an earlier run is
+					// then no surprise (wisp up --fresh starts empty).
+					h.log.Info("links restored from the lattice's link bucket", "count", len(fresh), "bucket", lattice.LinkBucketName(h.opts.lattice))
+				} else {
+					h.log.Debug("links loaded", "count", len(fresh))
+				}
 				continue
 			}
 			var k lattice.Link

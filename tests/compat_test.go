@@ -197,3 +197,35 @@ func TestARefusedLinkSaysSoAndRecovers(t *testing.T) {
 		t.Fatalf("link put with no provider = %q", out)
 	}
 }
+
+// TestUpFreshStartsEmpty: the embedded server keeps the lattice's state in
+// its JetStream store across restarts, and says so; --fresh starts with none.
+func TestUpFreshStartsEmpty(t *testing.T) {
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	js := t.TempDir()
+	args := []string{"--nats-port", fmt.Sprint(port), "--js-dir", js, "--cache-dir", t.TempDir()}
+	first := spawn(t, url, args...)
+	hostsByName(t, url, "default", 1)
+	manifestPath := filepath.Join(t.TempDir(), "keep.yaml")
+	os.WriteFile(manifestPath, []byte("apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata: {name: keep}\nspec:\n  components:\n    - name: echo\n      type: actor\n      properties: {image: file:///nowhere/echo.wasm}\n"), 0o644)
+	mustRun(t, url, "app", "put", manifestPath)
+	first.stop(t)
+	if !strings.Contains(first.logs.String(), "JetStream store "+js+" keeps the lattice's links, apps and events") {
+		t.Fatalf("wisp up did not say where the state is kept:\n%s", first.logs)
+	}
+	again := spawn(t, url, args...)
+	hostsByName(t, url, "default", 1)
+	if out := mustRun(t, url, "app", "list"); !strings.Contains(out, "keep") {
+		t.Fatalf("after a restart the stored app is gone: %q", out)
+	}
+	again.stop(t)
+	fresh := spawn(t, url, append(args, "--fresh")...)
+	hostsByName(t, url, "default", 1)
+	if out := mustRun(t, url, "app", "list", "--no-headers"); strings.Contains(out, "keep") {
+		t.Fatalf("--fresh kept the stored app: %q", out)
+	}
+	if !strings.Contains(fresh.logs.String(), "--fresh: started with an empty JetStream store") {
+		t.Fatalf("--fresh said nothing:\n%s", fresh.logs)
+	}
+}

@@ -67,6 +67,7 @@ type upFlags struct {
 	leafURLs       []string
 	leafCreds      string
 	noAuth         bool
+	fresh          bool
 	tlsCert        string
 	tlsKey         string
 	tlsCA          string
@@ -178,6 +179,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.leafNoAdvert, "leaf-no-advertise", false, "do not tell leaf nodes this server's leaf-node addresses: they reconnect only by the URL they were given (a hub behind a proxy or NAT)")
 	fl.StringSliceVar(&f.leafURLs, "leaf-url", nil, "hub URL(s) (nats://host:port of its --leaf-listen) the embedded server connects to as a leaf node")
 	fl.StringVar(&f.leafCreds, "leaf-creds", "", ".creds file of the leaf-node connection to the hub")
+	fl.BoolVar(&f.fresh, "fresh", false, "start the embedded server with an empty JetStream store: no links, applications or events of earlier runs")
 	fl.BoolVar(&f.noAuth, "insecure-no-auth", false, "EXPERIMENTS ONLY: run the embedded server without authentication (anyone who reaches it may do anything; loopback addresses only)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate every listener of the embedded server serves (with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")

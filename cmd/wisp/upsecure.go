@@ -36,6 +36,16 @@ func (f *upFlags) embeddedServer(ctx context.Context, g *globals, log *slog.Logg
 			return nil, nil, err
 		}
 	}
+	if f.fresh {
+		// An earlier run's links, applications and events go: a stale
+		// link holding a port is the usual reason to ask.
+		if err := os.RemoveAll(scfg.StoreDir); err != nil {
+			return nil, nil, fmt.Errorf("--fresh: %w", err)
+		}
+		fmt.Fprintf(f.stderr, "--fresh: started with an empty JetStream store (%s)\n", scfg.StoreDir)
+	} else if !f.noJetStream {
+		fmt.Fprintf(f.stderr, "JetStream store %s keeps the lattice's links, apps and events across restarts (--fresh starts empty)\n", scfg.StoreDir)
+	}
 	tlsCfg, caFile, err := f.serverTLS()
 	if err != nil {
 		return nil, nil, err

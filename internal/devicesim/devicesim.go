@@ -262,7 +262,7 @@ func (s *Sim) register(ctx context.Context) error {
 		message.Option{ID: message.URIQuery, Value: []byte("ep=" + s.cfg.Name)},
 		message.Option{ID: message.URIQuery, Value: []byte(fmt.Sprintf("lt=%d", int(s.cfg.Lifetime/time.Second)))})
 	if err != nil {
-		return fmt.Errorf("register with %s: %w", s.cfg.Gateway, err)
+		return fmt.Errorf("register with %s: %w (is a gateway listening there? start one with: wisp up --provider coap)", s.cfg.Gateway, err)
 	}
 	if resp.Code() != codes.Created {
 		body, _ := resp.ReadBody()

@@ -136,7 +136,7 @@ func (hp *hostedProvider) describe() lattice.ProviderDescription {
 	hp.mu.Lock()
 	defer hp.mu.Unlock()
 	d := lattice.ProviderDescription{Name: hp.name, Contract: hp.run.Provider().Contract(), LinkName: hp.run.LinkName(),
-		Links: len(hp.links), StartedAt: hp.started.UTC(), Annotations: maps.Clone(hp.ann)}
+		Links: len(hp.links), StartedAt: hp.started.UTC(), Annotations: maps.Clone(hp.ann), Restarts: hp.run.Restarts()}
 	for _, f := range hp.failed {
 		if d.LinkErrors == nil {
 			d.LinkErrors = map[string]string{}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -47,7 +48,10 @@ type ProviderDescription struct {
 	// LinkErrors says, by actor id, why the provider refused a link it
 	// was handed; the host hands it again every few seconds and when
 	// another of its links goes away (a port may be free again).
-	LinkErrors  map[string]string `json:"link_errors,omitempty"`
+	LinkErrors map[string]string `json:"link_errors,omitempty"`
+	// Restarts counts the provider's restarts after a panic (each also a
+	// provider_restarted event).
+	Restarts    int               `json:"restarts,omitempty"`
 	StartedAt   time.Time         `json:"started_at"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
@@ -155,4 +159,25 @@ func (c *Client) Devices(ctx context.Context) ([]DeviceInfo, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name+out[i].HostID < out[j].Name+out[j].HostID })
 	return out, nil
+}
+
+// Health is "healthy" for a provider that applied every link it was
+// handed and never had to be restarted, else "unhealthy: " and why.
+func (d ProviderDescription) Health() string {
+	var why []string
+	if n := len(d.LinkErrors); n > 0 {
+		actors := make([]string, 0, n)
+		for a := range d.LinkErrors {
+			actors = append(actors, a)
+		}
+		sort.Strings(actors)
+		why = append(why, fmt.Sprintf("%d of %d links refused (%s: %s)", n, n+d.Links, actors[0], d.LinkErrors[actors[0]]))
+	}
+	if d.Restarts > 0 {
+		why = append(why, fmt.Sprintf("restarted %d times after a panic", d.Restarts))
+	}
+	if len(why) == 0 {
+		return "healthy"
+	}
+	return "unhealthy: " + strings.Join(why, "; ")
 }

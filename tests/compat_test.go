@@ -181,6 +181,10 @@ func TestARefusedLinkSaysSoAndRecovers(t *testing.T) {
 		squatter.Close()
 		t.Fatalf("link get = %+v", ls)
 	}
+	if out := mustRun(t, h.url, "get", "providers"); !strings.Contains(out, "unhealthy: 1 of 1 links refused") {
+		squatter.Close()
+		t.Fatalf("get providers while the port is taken:\n%s", out)
+	}
 	squatter.Close() // the port is free: the host hands the link again
 	testwait.Eventually(t, 30*time.Second, func() error {
 		if code, body, err := httpGet("http://" + addr + "/?name=again"); err != nil || code != 200 || !strings.Contains(body, "again") {
@@ -191,6 +195,9 @@ func TestARefusedLinkSaysSoAndRecovers(t *testing.T) {
 	json.Unmarshal([]byte(mustRun(t, h.url, "link", "get", "-o", "json")), &ls)
 	if len(ls) != 1 || ls[0].State != "applied" {
 		t.Fatalf("link get after recovery = %+v", ls)
+	}
+	if out := mustRun(t, h.url, "get", "providers", "--no-headers"); !strings.Contains(out, "healthy") || strings.Contains(out, "unhealthy") {
+		t.Fatalf("get providers after recovery:\n%s", out)
 	}
 	// A link no running provider serves says so, and succeeds.
 	if out := mustRun(t, h.url, "link", "put", "hello_http", "nobody", "wasmcloud:httpserver", "--link-name", "spare", "address=127.0.0.1:1"); !strings.Contains(out, "no provider of wasmcloud:httpserver serves link name spare yet") {

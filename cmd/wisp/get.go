@@ -30,7 +30,7 @@ takes the same output flags:
 
 func newGetCmd(g *globals) *cobra.Command {
 	get := &cobra.Command{Use: "get", Short: "List hosts, what runs on them, and links", Long: getLong}
-	get.AddCommand(newGetHostsCmd(g), newGetInventoryCmd(g), newGetLinksCmd(g))
+	get.AddCommand(newGetHostsCmd(g), newGetInventoryCmd(g), newGetLinksCmd(g), newGetProvidersCmd(g))
 	return get
 }
 
@@ -141,6 +141,7 @@ var providerColumns = []column[providerRow]{
 	{header: "CONTRACT", cell: func(r providerRow) string { return r.p.Contract }},
 	{header: "LINK NAME", cell: func(r providerRow) string { return r.p.LinkName }},
 	{header: "LINKS", cell: func(r providerRow) string { return fmt.Sprint(r.p.Links) }},
+	{header: "HEALTH", cell: func(r providerRow) string { return r.p.Health() }},
 	{header: "STARTED", wide: true, cell: func(r providerRow) string { return r.p.StartedAt.Local().Format(time.DateTime) }},
 }
 
@@ -208,6 +209,60 @@ version and issuer; -o json and yaml print one inventory per host.`,
 				return nil
 			}
 			fmt.Fprintln(cmd.OutOrStdout())
+			return printList(cmd, &l, provs, providerColumns)
+		},
+	}
+	l.register(cmd)
+	return cmd
+}
+
+func newGetProvidersCmd(g *globals) *cobra.Command {
+	var l listing
+	cmd := &cobra.Command{
+		Use:     "providers",
+		Aliases: []string{"provider", "prov"},
+		Short:   "List the providers of every host, with their health",
+		Long: `List the capability providers running on every host of the lattice: contract,
+link name, links applied and health. A provider is healthy when it applied
+every link it was handed and never had to be restarted; otherwise HEALTH says
+how many links it refused (and the first reason) or how often it restarted.
+Each refusal is also a link_failed event, each restart provider_restarted.`,
+		Args: args(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := l.check(); err != nil {
+				return err
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			hosts, err := c.Hosts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			provs := []providerRow{}
+			for _, h := range hosts {
+				inv, err := c.Inventory(cmd.Context(), h.ID)
+				if err != nil {
+					continue // gone since the ping
+				}
+				for _, p := range inv.Providers {
+					provs = append(provs, providerRow{host: inv.Host, p: p})
+				}
+			}
+			if l.structured() {
+				type record struct {
+					Host string `json:"host_id"`
+					lattice.ProviderDescription
+					Health string `json:"health"`
+				}
+				out := make([]record, len(provs))
+				for i, r := range provs {
+					out[i] = record{r.host.ID, r.p, r.p.Health()}
+				}
+				return printStructured(cmd.OutOrStdout(), l.output, out)
+			}
 			return printList(cmd, &l, provs, providerColumns)
 		},
 	}

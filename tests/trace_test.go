@@ -224,3 +224,70 @@ func TestTraceCrossesEveryHop(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceCrossesHostsActorToActor: a plain NATS call carrying a
+// traceparent to the probe actor on one host process, which calls echo on
+// another host process, gives one trace in the receiver both hosts export
+// to: probe's invocation, its actor-to-actor host call, and echo's
+// invocation on the other host, each the child of the one before.
+func TestTraceCrossesHostsActorToActor(t *testing.T) {
+	recv := &otlpReceiver{}
+	otlp := httptest.NewServer(recv)
+	t.Cleanup(otlp.Close)
+	a := startHost(t, "--name", "a", "--otlp-endpoint", otlp.URL)
+	spawn(t, a.url, "--name", "b", "--nats-url", a.url, "--cache-dir", t.TempDir(), "--otlp-endpoint", otlp.URL)
+	hosts := hostsByName(t, a.url, "default", 2)
+	dir := t.TempDir()
+	echo, probe := filepath.Join(dir, "echo.wasm"), filepath.Join(dir, "probe.wasm")
+	mustRun(t, a.url, "build", "./actors/echo", "-o", echo)
+	mustRun(t, a.url, "build", "./internal/testactors/probe", "-o", probe)
+	mustRun(t, a.url, "start", "actor", echo, "--host", hosts["b"].ID)
+	mustRun(t, a.url, "start", "actor", probe, "--host", hosts["a"].ID)
+	eventually(t, a.url, "call", "probe", "Probe.Call", "echo") // both serve
+
+	traceID, _ := hex.DecodeString("5cf92f3577b34da6a3ce929d0e0e4799")
+	callerSpan, _ := hex.DecodeString("c7ad6b7169203332")
+	nc := natsAs(t, a.url, auth.AdminUser)
+	msg := &nats.Msg{Subject: lattice.RPCSubject(lattice.DefaultLattice, "probe"), Data: []byte("echo"), Header: nats.Header{
+		lattice.HeaderOperation: []string{"Probe.Call"},
+		"traceparent":           []string{fmt.Sprintf("00-%x-%x-01", traceID, callerSpan)},
+	}}
+	reply, err := nc.RequestMsg(msg, 10*time.Second)
+	if err != nil || lattice.ReplyError(reply) != nil || string(reply.Data) != "via echo" {
+		t.Fatalf("traced call: %v, %v", reply, err)
+	}
+	spans := recv.trace(t, traceID, "echo Echo.Reply")
+	var probeInv, echoInv *tracepb.Span
+	for _, s := range spans {
+		switch s.Name {
+		case "probe Probe.Call":
+			probeInv = s
+		case "echo Echo.Reply":
+			echoInv = s
+		}
+	}
+	if probeInv == nil || echoInv == nil {
+		t.Fatalf("spans of the trace: %v", spans)
+	}
+	if !bytes.Equal(probeInv.ParentSpanId, callerSpan) {
+		t.Errorf("probe's invocation does not continue the caller's span")
+	}
+	if attr(probeInv, "wisp.host.id") == attr(echoInv, "wisp.host.id") {
+		t.Errorf("both invocations on host %s: the call did not cross hosts", attr(echoInv, "wisp.host.id"))
+	}
+	// Between the two: probe's host call, the parent of echo's invocation
+	// and the child of probe's.
+	byID := map[string]*tracepb.Span{}
+	for _, s := range spans {
+		byID[string(s.SpanId)] = s
+	}
+	hop := byID[string(echoInv.ParentSpanId)]
+	if hop == nil || !bytes.Equal(hop.ParentSpanId, probeInv.SpanId) {
+		t.Fatalf("echo's invocation is not the child of probe's host call: %v", spans)
+	}
+	for _, s := range spans {
+		if !bytes.Equal(s.ParentSpanId, callerSpan) && byID[string(s.ParentSpanId)] == nil {
+			t.Errorf("orphan span %q", s.Name)
+		}
+	}
+}

@@ -118,12 +118,12 @@ first compile takes a while).
 	fl.DurationVar(&f.callTimeout, "call-timeout", 0, "call timeout (default: the host's)")
 	fl.DurationVar(&f.idle, "scale-to-zero", 0, "drop to zero instances after this long without a call; the next call starts them again (0: never)")
 	fl.StringVarP(&f.output, "output", "o", outTable, "output format: table, json or yaml")
-	// Compiling a large module takes a while: wait longer than other verbs.
-	cmd.PreRun = func(cmd *cobra.Command, _ []string) {
-		if !cmd.Flags().Changed("timeout") {
-			g.timeout = 2 * time.Minute
-		}
-	}
+	// Compiling a large module takes a while: wait longer than other
+	// verbs. The local flag shadows the lattice verbs' --timeout, so
+	// --help shows this default.
+	var startTimeout time.Duration
+	cmd.Flags().DurationVar(&startTimeout, "timeout", 2*time.Minute, "how long to wait for the actor to start (a pull and a compile take a while)")
+	cmd.PreRun = func(cmd *cobra.Command, _ []string) { g.timeout = startTimeout }
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package host
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/nats-io/nats.go"
 
@@ -21,13 +22,23 @@ func (h *Host) handleAuction(m *nats.Msg) {
 		respondJSON(m, lattice.Ack{Error: "bad auction request: no ref and no name", Code: lattice.CodeBadRequest})
 		return
 	}
-	if h.opts.noActors || !lattice.Matches(h.labels, req.Constraints) {
+	if !lattice.Matches(h.labels, req.Constraints) {
+		return
+	}
+	// A host that matches but cannot take the actor says why, so that
+	// "no host bid" does not read as "no host matches".
+	decline := func(why string) {
+		respondJSON(m, lattice.AuctionBid{Ack: lattice.Ack{Error: why, Code: lattice.CodeRefused}, HostID: h.id, HostName: h.opts.name})
+	}
+	if h.opts.noActors {
+		decline("runs providers only")
 		return
 	}
 	bid := lattice.AuctionBid{Ack: lattice.Ack{Accepted: true}, HostID: h.id, HostName: h.opts.name, Labels: h.Labels()}
 	h.mu.Lock()
 	if h.stopping {
 		h.mu.Unlock()
+		decline("draining")
 		return
 	}
 	for _, a := range h.actors {
@@ -42,5 +53,9 @@ func (h *Host) handleAuction(m *nats.Msg) {
 		}
 	}
 	h.mu.Unlock()
+	if ceiling := h.opts.ceilings.HostInstances; ceiling > 0 && bid.Instances >= ceiling {
+		decline(fmt.Sprintf("runs %d instances, its ceiling (wisp up --max-host-instances)", bid.Instances))
+		return
+	}
 	respondJSON(m, bid)
 }

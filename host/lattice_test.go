@@ -174,6 +174,12 @@ func TestAuctionOnlyMatchingHostsBid(t *testing.T) {
 	if !errors.Is(err, lattice.ErrNoBids) || !strings.Contains(err.Error(), "tier=gateway,zone=us") {
 		t.Fatalf("no match = %v, want ErrNoBids naming the constraints", err)
 	}
+	// A host that matches but runs providers only says so.
+	e.addHost(t, host.WithName("gw"), host.WithProvidersOnly(true), host.WithLabels(map[string]string{"tier": "gateway"}))
+	_, err = e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: "/x.wasm", Constraints: map[string]string{"tier": "gateway"}})
+	if !errors.Is(err, lattice.ErrNoBids) || !strings.Contains(err.Error(), "declined: gw (runs providers only)") {
+		t.Fatalf("a matching providers-only host = %v, want it to say why it declined", err)
+	}
 }
 
 // TestLinksAreCheckedStoredAndRouteToTheProvider: a link needs a running

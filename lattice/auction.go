@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -63,10 +64,16 @@ func (c *Client) auction(ctx context.Context, subject, what string, req any, con
 		return nil, err
 	}
 	var bids []AuctionBid
+	var declined []string
 	err = c.gather(ctx, subject, body, func(data []byte) bool {
 		var b AuctionBid
-		if json.Unmarshal(data, &b) != nil || !b.Accepted || b.HostID == "" {
+		if json.Unmarshal(data, &b) != nil || b.HostID == "" {
 			return false
+		}
+		if !b.Accepted {
+			// A host that matches and cannot take it says why.
+			declined = append(declined, fmt.Sprintf("%s (%s)", b.HostName, b.Error))
+			return true
 		}
 		bids = append(bids, b)
 		return true
@@ -75,6 +82,10 @@ func (c *Client) auction(ctx context.Context, subject, what string, req any, con
 		return nil, fmt.Errorf("auction: %w", err)
 	}
 	if len(bids) == 0 {
+		if len(declined) > 0 {
+			sort.Strings(declined)
+			return nil, fmt.Errorf("auction for %s on lattice %q: %w: the hosts matching %s declined: %s", what, c.lattice, ErrNoBids, FormatConstraints(constraints), strings.Join(declined, ", "))
+		}
 		return nil, fmt.Errorf("auction for %s on lattice %q: %w: no host matches the constraints %s", what, c.lattice, ErrNoBids, FormatConstraints(constraints))
 	}
 	SortBids(bids)

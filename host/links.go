@@ -31,6 +31,9 @@ type links struct {
 	kv    jetstream.KeyValue
 	byKey map[string]lattice.Link
 	kick  chan struct{} // asks the state loop to set everything up again
+	// lastErr is why the state loop last failed to open the lattice's
+	// state, nil once it has.
+	lastErr error
 }
 
 func newLinks() *links {
@@ -41,6 +44,10 @@ func (l *links) bucket() (jetstream.KeyValue, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.kv == nil {
+		if l.lastErr != nil {
+			// Say what JetStream said: a full store is not "not reachable".
+			return nil, fmt.Errorf("%w: the lattice's JetStream state is not open: %v", ErrLinksUnavailable, l.lastErr)
+		}
 		return nil, fmt.Errorf("%w: JetStream is not reachable yet (is it enabled on the lattice's NATS servers?)", ErrLinksUnavailable)
 	}
 	return l.kv, nil
@@ -114,6 +121,9 @@ func (h *Host) runState(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		h.links.mu.Lock()
+		h.links.lastErr = err
+		h.links.mu.Unlock()
 		if err != nil && !warned {
 			h.log.Warn("lattice state (links, event stream) not available yet; retrying", "err", err)
 			warned = true

@@ -331,6 +331,23 @@ func wrapLocal(err error, format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
+// Inventories returns what runs on every host that answers a ping, by
+// host id order; a host gone between the ping and its inventory is left
+// out.
+func (c *Client) Inventories(ctx context.Context) ([]*HostInventory, error) {
+	hosts, err := c.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*HostInventory
+	for _, h := range hosts {
+		if inv, err := c.Inventory(ctx, h.ID); err == nil {
+			out = append(out, inv)
+		}
+	}
+	return out, nil
+}
+
 // Inventory returns what runs on one host.
 func (c *Client) Inventory(ctx context.Context, hostID string) (*HostInventory, error) {
 	var inv HostInventory

@@ -285,19 +285,15 @@ func (c *Client) ProvidersOf(ctx context.Context, contract, linkName string) (ma
 	if linkName == "" {
 		linkName = DefaultLinkName
 	}
-	hosts, err := c.Hosts(ctx)
+	invs, err := c.Inventories(ctx)
 	if err != nil && !errors.Is(err, ErrNoHosts) {
 		return nil, err
 	}
 	out := map[string]ProviderDescription{}
-	for _, h := range hosts {
-		inv, err := c.Inventory(ctx, h.ID)
-		if err != nil {
-			continue // gone since the ping: it runs nothing now
-		}
+	for _, inv := range invs {
 		for _, p := range inv.Providers {
 			if p.Contract == contract && p.LinkName == linkName {
-				out[h.ID] = p
+				out[inv.Host.ID] = p
 			}
 		}
 	}

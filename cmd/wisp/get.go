@@ -237,16 +237,12 @@ Each refusal is also a link_failed event, each restart provider_restarted.`,
 				return err
 			}
 			defer c.Close()
-			hosts, err := c.Hosts(cmd.Context())
+			invs, err := c.Inventories(cmd.Context())
 			if err != nil {
 				return err
 			}
 			provs := []providerRow{}
-			for _, h := range hosts {
-				inv, err := c.Inventory(cmd.Context(), h.ID)
-				if err != nil {
-					continue // gone since the ping
-				}
+			for _, inv := range invs {
 				for _, p := range inv.Providers {
 					provs = append(provs, providerRow{host: inv.Host, p: p})
 				}

@@ -182,9 +182,9 @@ func TestTraceCrossesEveryHop(t *testing.T) {
 		t.Fatalf("traced request: %s", resp.Status)
 	}
 	spans := recv.trace(t, traceID, "HTTP GET")
-	checkChain(t, spans, clientSpan, append([]string{"HTTP GET"}, chain...))
-	if len(spans) != 4 {
-		t.Errorf("the HTTP trace has %d spans, want 4 (HTTP, invocation, host call, provider)", len(spans))
+	checkChain(t, spans, clientSpan, append([]string{"HTTP GET", "wasmcloud:httpserver deliver HttpServer.HandleRequest"}, chain...))
+	if len(spans) != 5 {
+		t.Errorf("the HTTP trace has %d spans, want 5 (HTTP, delivery, invocation, host call, provider)", len(spans))
 	}
 	for _, s := range spans {
 		if s.Name == "kvcounter HttpServer.HandleRequest" {
@@ -289,5 +289,38 @@ func TestTraceCrossesHostsActorToActor(t *testing.T) {
 		if !bytes.Equal(s.ParentSpanId, callerSpan) && byID[string(s.ParentSpanId)] == nil {
 			t.Errorf("orphan span %q", s.Name)
 		}
+	}
+}
+
+// TestTraceFollowsAMessageDelivery: a message published with a
+// traceparent on a subject the messaging provider subscribes to for an
+// actor continues its trace: the provider's delivery span, then the
+// actor's invocation.
+func TestTraceFollowsAMessageDelivery(t *testing.T) {
+	recv := &otlpReceiver{}
+	otlp := httptest.NewServer(recv)
+	t.Cleanup(otlp.Close)
+	h := startHost(t, "--otlp-endpoint", otlp.URL, "--provider", "messaging")
+	module := filepath.Join(t.TempDir(), "readings.wasm")
+	mustRun(t, h.url, "build", "./examples/iot-pipeline/readings", "--cap", "wasmcloud:messaging", "-o", module)
+	mustRun(t, h.url, "start", "actor", module)
+	mustRun(t, h.url, "link", "put", "readings", "messaging", "wasmcloud:messaging", "SUBSCRIPTION=traced.readings")
+
+	traceID, _ := hex.DecodeString("6df92f3577b34da6a3ce929d0e0e4711")
+	pubSpan, _ := hex.DecodeString("d7ad6b7169203333")
+	nc := natsAs(t, h.url, auth.HostUser) // any user that may publish on the subject
+	chain := []string{"wasmcloud:messaging deliver MessageSubscriber.HandleMessage", "readings MessageSubscriber.HandleMessage"}
+	// link put returned once the provider applied the link: its
+	// subscription is in place, so one message is enough.
+	msg := &nats.Msg{Subject: "traced.readings", Data: []byte("not a summary"), Header: nats.Header{
+		"traceparent": []string{fmt.Sprintf("00-%x-%x-01", traceID, pubSpan)},
+	}}
+	if err := nc.PublishMsg(msg); err != nil {
+		t.Fatal(err)
+	}
+	spans := recv.trace(t, traceID, chain[1])
+	checkChain(t, spans, pubSpan, chain)
+	if len(spans) != 2 {
+		t.Errorf("the delivery's trace has %d spans, want 2 (delivery, invocation)", len(spans))
 	}
 }

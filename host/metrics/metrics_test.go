@@ -83,7 +83,7 @@ func TestMetricsCountInvocationsByOutcome(t *testing.T) {
 	}
 	h, err := host.New(ctx, nc, host.WithObserver(m), host.WithEngineInstance(m.Engine(eng)),
 		host.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
-		host.WithPolicy(host.Policy{AllowUnsigned: true}))
+		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -351,6 +351,11 @@ func decodeResponse(b []byte, resp *Response) error {
 			if m, err = d.DecodeMapLen(); err != nil {
 				return err
 			}
+			if m > len(b) {
+				// Each header takes bytes: a count above the payload's
+				// size is a lie that would size the map from it.
+				return fmt.Errorf("field header: %d headers in a %d-byte response", m, len(b))
+			}
 			if m > 0 {
 				resp.Header = make(map[string][]string, m)
 			}

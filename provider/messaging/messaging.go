@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/wisp-dev/wisp/lattice/trace"
 	"github.com/wisp-dev/wisp/provider"
 )
 
@@ -151,7 +152,8 @@ func (p *Provider) deliver(lk *link, actor string, m *nats.Msg) {
 	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// A publisher's traceparent goes on into the actor's call.
+	ctx, cancel := context.WithTimeout(trace.Extract(context.Background(), m.Header), 30*time.Second)
 	defer cancel()
 	if _, err := p.rt.CallActor(ctx, actor, OpHandleMessage, payload); err != nil {
 		p.rt.Logger().Warn("message not handled", "actor", actor, "subject", m.Subject, "err", err)

@@ -290,8 +290,15 @@ func (r *Runner) Stop(ctx context.Context) error {
 	return errors.Join(err, r.guard("Stop", func(p provider.Provider) error { return p.Stop(ctx) }))
 }
 
-// CallActor implements provider.Runtime.
-func (r *Runner) CallActor(ctx context.Context, actor, operation string, payload []byte) ([]byte, error) {
+// CallActor implements provider.Runtime. Each call is a delivery span (a
+// message, an HTTP request or a CoAP request the provider hands the actor)
+// that continues the trace in ctx, when spans are exported.
+func (r *Runner) CallActor(ctx context.Context, actor, operation string, payload []byte) (out []byte, err error) {
+	contract := r.Provider().Contract()
+	ctx, span := trace.Start(ctx, contract+" deliver "+operation, oteltrace.SpanKindProducer,
+		trace.AttrLattice.String(r.cfg.Lattice), trace.AttrContract.String(contract),
+		trace.AttrLinkName.String(r.cfg.LinkName), trace.AttrActor.String(actor), trace.AttrOperation.String(operation))
+	defer func() { trace.End(span, outcome(err), err) }()
 	if r.cfg.Local != nil {
 		out, ok, err := r.cfg.Local(ctx, actor, operation, payload)
 		if ok {

@@ -117,21 +117,13 @@ the gateway's id, the provider and the device's attributes.
   wisp device list
   wisp device list -o json | jq -r '.[].name'`,
 		Args: args(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := l.check(); err != nil {
-				return err
-			}
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.listing(&l, func(cmd *cobra.Command, c *lattice.Client) error {
 			devs, err := c.Devices(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return printList(cmd, &l, devs, deviceColumns)
-		},
+		}),
 	}
 	l.register(cmd)
 	return cmd

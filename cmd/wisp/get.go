@@ -44,21 +44,13 @@ func newGetHostsCmd(g *globals) *cobra.Command {
 instances, version and the labels given with --label. -o wide adds the
 engine, OS and architecture; -o json and yaml hold every label.`,
 		Args: args(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := l.check(); err != nil {
-				return err
-			}
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.listing(&l, func(cmd *cobra.Command, c *lattice.Client) error {
 			hosts, err := c.Hosts(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return printList(cmd, &l, hosts, hostColumns)
-		},
+		}),
 	}
 	l.register(cmd)
 	return cmd
@@ -228,15 +220,7 @@ every link it was handed and never had to be restarted; otherwise HEALTH says
 how many links it refused (and the first reason) or how often it restarted.
 Each refusal is also a link_failed event, each restart provider_restarted.`,
 		Args: args(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := l.check(); err != nil {
-				return err
-			}
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.listing(&l, func(cmd *cobra.Command, c *lattice.Client) error {
 			invs, err := c.Inventories(cmd.Context())
 			if err != nil {
 				return err
@@ -260,7 +244,7 @@ Each refusal is also a link_failed event, each restart provider_restarted.`,
 				return printStructured(cmd.OutOrStdout(), l.output, out)
 			}
 			return printList(cmd, &l, provs, providerColumns)
-		},
+		}),
 	}
 	l.register(cmd)
 	return cmd

@@ -140,15 +140,7 @@ func newLinkListCmd(g *globals) *cobra.Command {
 		Aliases: []string{"ls", "get"},
 		Short:   "List the links of the lattice",
 		Args:    args(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := l.check(); err != nil {
-				return err
-			}
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.listing(&l, func(cmd *cobra.Command, c *lattice.Client) error {
 			ls, err := c.Links(cmd.Context())
 			if err != nil {
 				return err
@@ -159,7 +151,7 @@ func newLinkListCmd(g *globals) *cobra.Command {
 				rows[i] = linkRow{l, states[i]}
 			}
 			return printList(cmd, &l, rows, linkColumns)
-		},
+		}),
 	}
 	l.register(cmd)
 	return cmd

@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/wisp-dev/wisp/lattice"
 )
 
 // Output formats, as kubectl spells them: a table for people (wide adds
@@ -138,3 +140,19 @@ func printJSON(w io.Writer, v any) error {
 
 // table is a tab-aligned writer onto w, for tables and labelled lines.
 func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+// listing is the RunE of a listing of the lattice: it checks the output
+// flags of l before any work, connects, runs list and closes.
+func (g *globals) listing(l *listing, list func(cmd *cobra.Command, c *lattice.Client) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := l.check(); err != nil {
+			return err
+		}
+		c, err := g.connect()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return list(cmd, c)
+	}
+}

@@ -342,21 +342,37 @@ func (h *Host) DeleteLink(ctx context.Context, actor, contract, linkName string)
 	if err != nil {
 		return nil, err
 	}
+	// The bucket decides, not this host's copy, which may not have seen
+	// another host's delete yet: the link is read there and deleted only
+	// at the revision read, so of two deletes one says "no link".
 	key := lattice.LinkKey(actor, contract, linkName)
-	var l lattice.Link
 	e, err := kv.Get(ctx, key)
-	switch {
-	case err == nil && json.Unmarshal(e.Value(), &l) == nil:
-	case err != nil && !errors.Is(err, jetstream.ErrKeyNotFound):
-		return nil, fmt.Errorf("read link: %w", err)
-	default:
-		var ok bool
-		if l, ok = h.links.find(actor, contract, linkName); !ok {
-			return nil, fmt.Errorf("%w of actor %s for %s with link name %q", ErrNoLink, actor, contract, linkName)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		// Linked by module key and deleted by alias (or the other way):
+		// the copy knows the key it is stored under.
+		if known, ok := h.links.find(actor, contract, linkName); ok {
+			key = known.Key()
+			e, err = kv.Get(ctx, key)
 		}
-		key = l.Key()
 	}
-	if err := kv.Delete(ctx, key); err != nil {
+	noLink := fmt.Errorf("%w of actor %s for %s with link name %q", ErrNoLink, actor, contract, linkName)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, noLink
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read link: %w", err)
+	}
+	var l lattice.Link
+	if err := json.Unmarshal(e.Value(), &l); err != nil {
+		return nil, fmt.Errorf("read link %s: %w", key, err)
+	}
+	if err := kv.Delete(ctx, key, jetstream.LastRevision(e.Revision())); err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			if _, gerr := kv.Get(ctx, key); errors.Is(gerr, jetstream.ErrKeyNotFound) {
+				return nil, noLink // another delete won
+			}
+			return nil, fmt.Errorf("delete link: it was replaced meanwhile, nothing deleted (delete it again): %w", err)
+		}
 		return nil, fmt.Errorf("delete link: %w", err)
 	}
 	// The watch finds the copy already without it, so this host's

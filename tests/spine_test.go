@@ -149,7 +149,7 @@ func (b *syncBuffer) String() string {
 
 var (
 	keysDirsMu sync.Mutex
-	keysDirs   = map[*testing.T]string{}
+	keysDirs   = map[string]string{} // by top-level test name
 )
 
 // keysDir is the key store (WISP_KEYS_DIR) of every wisp command a test
@@ -159,15 +159,18 @@ func keysDir(t *testing.T) string {
 	t.Helper()
 	keysDirsMu.Lock()
 	defer keysDirsMu.Unlock()
-	if d, ok := keysDirs[t]; ok {
+	// Subtests share their top-level test's directory: its hosts, its
+	// auth store and its context.
+	root, _, _ := strings.Cut(t.Name(), "/")
+	if d, ok := keysDirs[root]; ok {
 		return d
 	}
 	d := filepath.Join(t.TempDir(), "keys")
-	keysDirs[t] = d
+	keysDirs[root] = d
 	t.Cleanup(func() {
 		keysDirsMu.Lock()
 		defer keysDirsMu.Unlock()
-		delete(keysDirs, t)
+		delete(keysDirs, root)
 	})
 	return d
 }

@@ -384,3 +384,23 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
+
+// TestCredsNeedTheLatticesAuthStore: credentials minted by a store that no
+// server trusts would be refused everywhere, so 'wisp creds' refuses to
+// make a store of its own and says where credentials come from.
+func TestCredsNeedTheLatticesAuthStore(t *testing.T) {
+	dir := isolate(t)
+	for _, args := range [][]string{
+		{"creds", "create", "edge-1", "--role", "host"},
+		{"creds", "revoke", "edge-1"},
+		{"creds", "list"},
+	} {
+		_, errOut, code := cli(t, args...)
+		if code == 0 || !strings.Contains(errOut, "no auth store at") || !strings.Contains(errOut, "wisp up") {
+			t.Errorf("wisp %s = exit %d, %q", strings.Join(args, " "), code, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config", "auth")); !os.IsNotExist(err) {
+		t.Fatalf("the failed commands made an auth store: %v", err)
+	}
+}

@@ -61,6 +61,18 @@ func existingAuth() (*auth.Store, bool) {
 	return st, err == nil
 }
 
+// needAuth opens the auth store a lattice's servers trust, and refuses
+// to make a new one: credentials minted by a store no server knows are
+// refused by every server (an operator is made by 'wisp up' or 'wisp
+// nats-config').
+func needAuth() (*auth.Store, error) {
+	if st, ok := existingAuth(); ok {
+		return st, nil
+	}
+	d, _ := authDir()
+	return nil, fmt.Errorf("no auth store at %s: credentials are made where the lattice's first 'wisp up' (or 'wisp nats-config') made it; run there, or point %s at a copy of it", d, auth.EnvDir)
+}
+
 // natsContext is where and as whom the CLI connects: what `wisp up`
 // writes for its own server and `wisp ctx add` for any other.
 type natsContext struct {

@@ -74,7 +74,7 @@ own clients read it from the file.
 			if (len(contracts) > 0 || len(subs) > 0) && r != auth.RoleProvider {
 				return usageError{errors.New("--contract and --allow-sub are for --role provider")}
 			}
-			st, err := openAuth()
+			st, err := needAuth()
 			if err != nil {
 				return err
 			}
@@ -135,9 +135,9 @@ func newCredsListCmd(g *globals) *cobra.Command {
 			if err := l.check(); err != nil {
 				return err
 			}
-			st, ok := existingAuth()
-			if !ok {
-				return fmt.Errorf("no auth store on this machine (run 'wisp up' once, or set %s)", auth.EnvDir)
+			st, err := needAuth()
+			if err != nil {
+				return err
 			}
 			users, err := st.Users(g.lattice)
 			if err != nil {
@@ -160,9 +160,9 @@ the user's connections and refuses its credentials from then on, without a
 restart. Servers that were not reachable learn it when they next start.`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			st, ok := existingAuth()
-			if !ok {
-				return fmt.Errorf("no auth store on this machine (run 'wisp up' once, or set %s)", auth.EnvDir)
+			st, err := needAuth()
+			if err != nil {
+				return err
 			}
 			acct, err := st.Revoke(g.lattice, a[0])
 			if err != nil {

@@ -3,6 +3,8 @@ package host
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -33,6 +35,18 @@ func (h *Host) handleAuction(m *nats.Msg) {
 	if h.opts.noActors {
 		decline("runs providers only")
 		return
+	}
+	// A module file this host may not read: a bid would win and fail.
+	// Whether the file exists is not said, as a start would not say it.
+	if path, isFile := strings.CutPrefix(req.Ref, "file://"); isFile || filepath.IsAbs(path) {
+		if len(h.opts.fileDirs) == 0 {
+			decline("starts actors from no files (wisp up --allow-file-dir)")
+			return
+		}
+		if !h.underFileDirs(filepath.Clean(path)) {
+			decline("reads no module file there (wisp up --allow-file-dir)")
+			return
+		}
 	}
 	bid := lattice.AuctionBid{Ack: lattice.Ack{Accepted: true}, HostID: h.id, HostName: h.opts.name, Labels: h.Labels()}
 	h.mu.Lock()

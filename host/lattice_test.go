@@ -159,26 +159,36 @@ func TestAuctionOnlyMatchingHostsBid(t *testing.T) {
 	e := newEnv(t, host.WithLabels(map[string]string{"tier": "cloud", "zone": "eu"}))
 	pi := e.addHost(t, host.WithLabels(map[string]string{"tier": "pi", "zone": "eu"}))
 	ctx := context.Background()
+	x := filepath.Join(os.TempDir(), "x.wasm") // where the hosts read module files
 	e.start(t, testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")), "wat", 3, lattice.ActorLimits{})
 
-	bids, err := e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: "/x.wasm", Constraints: map[string]string{"tier": "pi"}})
+	bids, err := e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: x, Constraints: map[string]string{"tier": "pi"}})
 	if err != nil || len(bids) != 1 || bids[0].HostID != pi.ID() {
 		t.Fatalf("tier=pi bids = %+v, %v", bids, err)
 	}
 	// Both match zone=eu; the host without instances comes first.
-	bids, err = e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: "/x.wasm", Constraints: map[string]string{"zone": "eu"}})
+	bids, err = e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: x, Constraints: map[string]string{"zone": "eu"}})
 	if err != nil || len(bids) != 2 || bids[0].HostID != pi.ID() || bids[1].Instances != 3 {
 		t.Fatalf("zone=eu bids = %+v, %v", bids, err)
 	}
-	_, err = e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: "/x.wasm", Constraints: map[string]string{"tier": "gateway", "zone": "us"}})
+	_, err = e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: x, Constraints: map[string]string{"tier": "gateway", "zone": "us"}})
 	if !errors.Is(err, lattice.ErrNoBids) || !strings.Contains(err.Error(), "tier=gateway,zone=us") {
 		t.Fatalf("no match = %v, want ErrNoBids naming the constraints", err)
 	}
 	// A host that matches but runs providers only says so.
 	e.addHost(t, host.WithName("gw"), host.WithProvidersOnly(true), host.WithLabels(map[string]string{"tier": "gateway"}))
-	_, err = e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: "/x.wasm", Constraints: map[string]string{"tier": "gateway"}})
+	_, err = e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: x, Constraints: map[string]string{"tier": "gateway"}})
 	if !errors.Is(err, lattice.ErrNoBids) || !strings.Contains(err.Error(), "declined: gw (runs providers only)") {
 		t.Fatalf("a matching providers-only host = %v, want it to say why it declined", err)
+	}
+	// A module file outside every directory a host reads: no host would
+	// start it, so none bids, and each says why; an OCI reference gets bids.
+	_, err = e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: "/srv/elsewhere/x.wasm", Constraints: map[string]string{"tier": "pi"}})
+	if !errors.Is(err, lattice.ErrNoBids) || !strings.Contains(err.Error(), "reads no module file there (wisp up --allow-file-dir)") {
+		t.Fatalf("a file no host may read = %v, want each host to decline saying why", err)
+	}
+	if bids, err := e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: "registry.example/x:0.1.0", Constraints: map[string]string{"tier": "pi"}}); err != nil || len(bids) != 1 {
+		t.Fatalf("an OCI reference's bids = %+v, %v", bids, err)
 	}
 }
 

@@ -32,7 +32,8 @@ import (
 // Provider is a capability provider.
 //
 // The runtime calls Start once, then PutLink/DelLink as links come and go
-// and Handle for every call from a linked actor, concurrently, then Stop.
+// (one at a time) and Handle for every call from a linked actor
+// (concurrently, with each other and with link changes), then Stop.
 // Goroutines a provider starts are its own to stop in Stop.
 type Provider interface {
 	// Contract is the contract id it serves, e.g. "wasmcloud:keyvalue".

@@ -329,19 +329,35 @@ func dash(s string) string {
 
 func newAppStatusCmd(g *globals) *cobra.Command {
 	var output string
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "status NAME",
 		Short: "Show what the reconciler found and did for an application",
-		Args:  args(1, 1),
+		Long: `Show what the reconciler found and did for an application: its phase
+(deployed, reconciling, failed: why), where each component runs and its links.
+With --wait, first wait until the deployed version is deployed or has failed,
+as 'kubectl rollout status' does: exit 0 when deployed, 6 when failed, 5 when
+the time ran out.
+
+  wisp app status shop
+  wisp app status shop --wait 30s && curl http://127.0.0.1:8080/`,
+		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			return g.withApps(ctx, func(store *app.Store) error {
+			return g.withApps(ctx, func(store *app.Store) (rerr error) {
 				rec, err := store.Get(ctx, a[0])
 				if err != nil {
 					return err
+				}
+				var waitErr error
+				if wait > 0 {
+					if rec.Deployed == "" {
+						return fmt.Errorf("app %s has no deployed version to wait for (wisp app deploy): %w", rec.Name, app.ErrNotFound)
+					}
+					_, waitErr = waitStatus(ctx, store, rec.Name, rec.Deployed, wait)
 				}
 				st, err := store.Status(ctx, a[0])
 				if errors.Is(err, app.ErrNotFound) {
@@ -354,8 +370,16 @@ func newAppStatusCmd(g *globals) *cobra.Command {
 				}
 				out := cmd.OutOrStdout()
 				if output != outTable {
-					return printStructured(out, output, st)
+					if err := printStructured(out, output, st); err != nil {
+						return err
+					}
+					return waitErr
 				}
+				defer func() {
+					if waitErr != nil {
+						rerr = waitErr
+					}
+				}()
 				fmt.Fprintf(out, "app %s version %s: %s\n", st.Name, dash(st.Version), st.Summary())
 				if h, err := reconciler.CurrentHolder(ctx, store); err == nil {
 					fmt.Fprintf(out, "reconciler: %s\n", h.HostName)
@@ -382,6 +406,7 @@ func newAppStatusCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", outTable, "output format: table, json or yaml")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "first wait this long for the deployed version to be deployed or fail (0: do not wait)")
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,10 +145,19 @@ and a cached tag is not asked for again.`,
 	return cmd
 }
 
+// envInt is the integer in the environment variable name, or def when it
+// is unset or not an integer.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return n
+	}
+	return def
+}
+
 // register defines the flags of `wisp up` on fl.
 func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.natsHost, "nats-host", "127.0.0.1", "listen address of the embedded NATS server")
-	fl.IntVar(&f.natsPort, "nats-port", 4222, "port of the embedded NATS server (-1: any free port)")
+	fl.IntVar(&f.natsPort, "nats-port", envInt("WISP_NATS_PORT", 4222), "port of the embedded NATS server (env WISP_NATS_PORT; -1: any free port)")
 	fl.StringVar(&f.jsDir, "js-dir", "", "JetStream store of the embedded server (default: under the user cache dir)")
 	fl.BoolVar(&f.noJetStream, "no-jetstream", false, "run the embedded server without JetStream")
 	fl.StringVar(&f.name, "name", "", "friendly name of the host (default: one made from its id, such as brave-otter-0412)")

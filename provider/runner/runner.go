@@ -55,6 +55,12 @@ type Runner struct {
 	sub *nats.Subscription
 	wg  sync.WaitGroup // calls being served
 
+	// linkMu makes a provider's link changes one at a time: the
+	// host's own put and its bucket watch may hand the same link at
+	// once, and a provider opening a listener per link must not see
+	// both before either is done.
+	linkMu sync.Mutex
+
 	mu       sync.Mutex
 	p        provider.Provider
 	links    map[string]provider.Link // the links handed to p
@@ -103,12 +109,17 @@ func (r *Runner) Restarts() int {
 
 // guard runs fn, turning a panic of the provider into an error and, when
 // the Runner can make a fresh provider, replacing the one that panicked.
+// PutLink and DelLink call it holding linkMu.
 func (r *Runner) guard(what string, fn func(p provider.Provider) error) (err error) {
 	p := r.Provider()
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("provider %s panicked in %s: %v", p.Contract(), what, v)
 			r.log.Error("provider panicked", "in", what, "panic", v)
+			if what != "PutLink" && what != "DelLink" {
+				r.linkMu.Lock()
+				defer r.linkMu.Unlock()
+			}
 			r.restart(p, v)
 		}
 	}()
@@ -116,7 +127,8 @@ func (r *Runner) guard(what string, fn func(p provider.Provider) error) (err err
 }
 
 // restart replaces the provider old after it panicked, once: Stop (its own
-// panics recovered), a fresh one, Start, and every link handed again.
+// panics recovered), a fresh one, Start, and every link handed again. The
+// caller holds linkMu.
 func (r *Runner) restart(old provider.Provider, cause any) {
 	if r.cfg.New == nil {
 		return
@@ -177,6 +189,8 @@ func (r *Runner) PutLink(ctx context.Context, l provider.Link) error {
 	if !r.Serves(l) {
 		return nil
 	}
+	r.linkMu.Lock()
+	defer r.linkMu.Unlock()
 	if err := r.guard("PutLink", func(p provider.Provider) error { return p.PutLink(ctx, l) }); err != nil {
 		r.log.Debug("link refused", "actor", l.Actor, "err", err) // the caller says it, once
 		return err
@@ -193,6 +207,8 @@ func (r *Runner) DelLink(ctx context.Context, l provider.Link) error {
 	if !r.Serves(l) {
 		return nil
 	}
+	r.linkMu.Lock()
+	defer r.linkMu.Unlock()
 	r.mu.Lock()
 	delete(r.links, l.Key())
 	r.mu.Unlock()

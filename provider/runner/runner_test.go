@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -188,4 +189,38 @@ func TestProviderPanicRestarts(t *testing.T) {
 	if err != nil || string(out) != "1" || r.Restarts() != 1 {
 		t.Fatalf("after the restart: %q %v, %d restarts (want the link handed again)", out, err, r.Restarts())
 	}
+}
+
+// TestLinkChangesReachTheProviderOneAtATime: the host hands a link it puts
+// itself and again when its bucket watch echoes it, at the same moment; an
+// httpserver opening the link's fixed port must see one after the other
+// (seen: "address already in use" from its own listener, and the link
+// reported refused).
+func TestLinkChangesReachTheProviderOneAtATime(t *testing.T) {
+	e := newEnv(t)
+	r := e.Run(t, "httpserver", false)
+	l := provider.Link{Actor: "a", Contract: httpserver.Contract, Values: map[string]string{"address": freeAddr(t)}}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 64 {
+		wg.Go(func() { errs <- r.PutLink(context.Background(), l) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("the same link handed 64 times at once: %v", err)
+		}
+	}
+}
+
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -261,9 +261,9 @@ func (h *Host) Lattice() string { return h.opts.lattice }
 // Labels returns a copy of the host's labels.
 func (h *Host) Labels() map[string]string { return maps.Clone(h.labels) }
 
-// linkRetry is how often a host hands its providers the links they
-// refused again.
-const linkRetry = 5 * time.Second
+// linkRetry is how often a host looks for refused links whose backoff
+// (linkBackoff) has passed.
+const linkRetry = time.Second
 
 // StopRequested is closed when a stop command arrives over the lattice; the
 // owner of the host should then call Stop.

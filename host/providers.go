@@ -41,8 +41,16 @@ type hostedProvider struct {
 
 // failedLink is a link a provider refused, kept to hand it again.
 type failedLink struct {
-	link lattice.Link
-	err  string
+	link  lattice.Link
+	err   string
+	tries int       // refusals in a row
+	next  time.Time // the next retry, backing off
+}
+
+// linkBackoff is how long a link refused tries times in a row waits for its
+// next try: 1 s, doubling up to 30 s.
+func linkBackoff(tries int) time.Duration {
+	return min(time.Second<<min(tries-1, 5), 30*time.Second)
 }
 
 func providerKey(contract, linkName string) string { return contract + "/" + linkName }
@@ -155,14 +163,15 @@ func (h *Host) handLink(ctx context.Context, hp *hostedProvider, l lattice.Link)
 	verdict := lattice.LinkStateData{HostID: h.id, Provider: hp.name, Link: l.Redacted()}
 	if err := hp.run.PutLink(ctx, pl); err != nil {
 		hp.mu.Lock()
-		_, again := hp.failed[pl.Key()]
+		prev, again := hp.failed[pl.Key()]
 		if hp.failed == nil {
 			hp.failed = map[string]failedLink{}
 		}
-		hp.failed[pl.Key()] = failedLink{link: l, err: err.Error()}
+		tries := prev.tries + 1
+		hp.failed[pl.Key()] = failedLink{link: l, err: err.Error(), tries: tries, next: time.Now().Add(linkBackoff(tries))}
 		hp.mu.Unlock()
 		if !again { // said once; retries that fail the same way stay quiet
-			h.log.Error("provider refused a link; retrying every 5s", "provider", hp.name, "actor", l.ActorID, "err", err)
+			h.log.Error("provider refused a link; retrying with backoff (1s doubling to 30s)", "provider", hp.name, "actor", l.ActorID, "err", err)
 			verdict.Error = err.Error()
 			h.publish(lattice.EventLinkFailed, verdict)
 		}
@@ -176,13 +185,17 @@ func (h *Host) handLink(ctx context.Context, hp *hostedProvider, l lattice.Link)
 }
 
 // retryFailedLinks hands every provider the links it refused again: what
-// stood in the way (a port in use, a server down) may be gone.
-func (h *Host) retryFailedLinks(ctx context.Context) {
+// stood in the way (a port in use, a server down) may be gone. Unless all,
+// only the links whose backoff has passed.
+func (h *Host) retryFailedLinks(ctx context.Context, all bool) {
+	now := time.Now()
 	for _, hp := range h.hosted() {
 		hp.mu.Lock()
 		var again []lattice.Link
 		for _, f := range hp.failed {
-			again = append(again, f.link)
+			if all || !now.Before(f.next) {
+				again = append(again, f.link)
+			}
 		}
 		hp.mu.Unlock()
 		for _, l := range again {
@@ -201,7 +214,7 @@ func (h *Host) retryLinksEvery(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			h.retryFailedLinks(rctx)
+			h.retryFailedLinks(rctx, false)
 			cancel()
 		}
 	}
@@ -233,7 +246,7 @@ func (h *Host) linkChanged(l lattice.Link, del bool) {
 	if del {
 		// What the deleted link held (a port) may be what another
 		// link of these providers was refused for.
-		h.retryFailedLinks(ctx)
+		h.retryFailedLinks(ctx, true)
 	}
 }
 

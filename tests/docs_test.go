@@ -370,7 +370,7 @@ func (s *docSession) command(text string) *exec.Cmd {
 func (s *docSession) runLine(where, text string, d directive) {
 	t := s.t
 	text = s.subst.Replace(text)
-	up := upLineRE.MatchString(text)
+	up := upLineRE.MatchString(stripComment(text))
 	trailingAmp := strings.HasSuffix(strings.TrimSpace(stripComment(text)), "&")
 	if up || d.background || trailingAmp {
 		if up {
@@ -458,7 +458,7 @@ func (s *docSession) stopServerOn(text string) {
 		port = m[1]
 	}
 	for _, p := range s.bg {
-		if !upLineRE.MatchString(p.text) {
+		if !upLineRE.MatchString(stripComment(p.text)) {
 			continue
 		}
 		own := !strings.Contains(p.text, "--nats-url")

@@ -256,19 +256,30 @@ func TestTraceCrossesHostsActorToActor(t *testing.T) {
 	if err != nil || lattice.ReplyError(reply) != nil || string(reply.Data) != "via echo" {
 		t.Fatalf("traced call: %v, %v", reply, err)
 	}
-	spans := recv.trace(t, traceID, "echo Echo.Reply")
+	// The invocations are the server spans: probe's host call to echo is
+	// a client span of the same name, and the two hosts' batches arrive in
+	// either order.
+	var spans []*tracepb.Span
 	var probeInv, echoInv *tracepb.Span
-	for _, s := range spans {
-		switch s.Name {
-		case "probe Probe.Call":
-			probeInv = s
-		case "echo Echo.Reply":
-			echoInv = s
+	testwait.Eventually(t, 20*time.Second, func() error {
+		spans = recv.trace(t, traceID, "echo Echo.Reply")
+		probeInv, echoInv = nil, nil
+		for _, s := range spans {
+			if s.Kind != tracepb.Span_SPAN_KIND_SERVER {
+				continue
+			}
+			switch s.Name {
+			case "probe Probe.Call":
+				probeInv = s
+			case "echo Echo.Reply":
+				echoInv = s
+			}
 		}
-	}
-	if probeInv == nil || echoInv == nil {
-		t.Fatalf("spans of the trace: %v", spans)
-	}
+		if probeInv == nil || echoInv == nil {
+			return fmt.Errorf("both invocations' server spans not in yet: %v", spans)
+		}
+		return nil
+	})
 	if !bytes.Equal(probeInv.ParentSpanId, callerSpan) {
 		t.Errorf("probe's invocation does not continue the caller's span")
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
+	"github.com/wisp-dev/wisp/lattice/trace"
 	"github.com/wisp-dev/wisp/provider"
 	"github.com/wisp-dev/wisp/provider/runner"
 )
@@ -35,6 +36,7 @@ func (w WireRouter) Route(ctx context.Context, actor string, call engine.HostCal
 	m.Header.Set(lattice.HeaderOperation, call.Operation)
 	m.Header.Set(lattice.HeaderSource, actor)
 	m.Data = call.Payload
+	trace.Inject(ctx, m.Header) // as the host's own router does
 	resp, err := w.NC.RequestMsgWithContext(ctx, m)
 	if err != nil {
 		return nil, err

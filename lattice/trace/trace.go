@@ -98,6 +98,24 @@ func Inject(ctx context.Context, hdr nats.Header) {
 	propagator.Inject(ctx, Carrier(hdr))
 }
 
+// ExtractFrom is Extract for the headers of another protocol (MQTT 5 user
+// properties, say), read through c.
+func ExtractFrom(ctx context.Context, c propagation.TextMapCarrier) context.Context {
+	if c.Get(HeaderTraceparent) == "" {
+		return ctx
+	}
+	return propagator.Extract(ctx, c)
+}
+
+// InjectInto is Inject for the headers of another protocol, written
+// through c.
+func InjectInto(ctx context.Context, c propagation.TextMapCarrier) {
+	if !oteltrace.SpanContextFromContext(ctx).IsValid() {
+		return
+	}
+	propagator.Inject(ctx, c)
+}
+
 // Carrier adapts NATS headers to OpenTelemetry's propagators. NATS header
 // keys are case-sensitive; the W3C headers are lower-case.
 type Carrier nats.Header

@@ -46,6 +46,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/wisp-dev/wisp/lattice/trace"
 	"github.com/wisp-dev/wisp/provider"
 	"github.com/wisp-dev/wisp/provider/messaging"
 )
@@ -301,7 +302,13 @@ func (p *Provider) deliver(lk *link) {
 			if err != nil {
 				continue
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			// A publisher's traceparent (an MQTT 5 user property) goes
+			// on into the actor's call, as over NATS.
+			ctx := context.Background()
+			if m.Properties != nil {
+				ctx = trace.ExtractFrom(ctx, userProps{&m.Properties.User})
+			}
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			if _, err := p.rt.CallActor(ctx, lk.actor, messaging.OpHandleMessage, payload); err != nil {
 				p.rt.Logger().Warn("mqtt message not handled", "actor", lk.actor, "topic", m.Topic, "err", err)
 			}
@@ -431,10 +438,9 @@ func (p *Provider) Handle(ctx context.Context, c provider.Call) ([]byte, error) 
 		if err := msgpack.Unmarshal(c.Payload, &m); err != nil {
 			return nil, fmt.Errorf("%s: %w: %v", c.Operation, provider.ErrBadPayload, err)
 		}
-		pub := &paho.Publish{Topic: m.Subject, QoS: lk.qos, Payload: m.Body}
-		if m.ReplyTo != "" {
-			pub.Properties = &paho.PublishProperties{ResponseTopic: m.ReplyTo}
-		}
+		pub := &paho.Publish{Topic: m.Subject, QoS: lk.qos, Payload: m.Body, Properties: &paho.PublishProperties{ResponseTopic: m.ReplyTo}}
+		// The actor's trace goes on with the message, for whoever reads it.
+		trace.InjectInto(ctx, userProps{&pub.Properties.User})
 		// Wait briefly for a connection that is coming up, not longer;
 		// with the broker away, or messages already waiting, hold it.
 		actx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
@@ -460,4 +466,27 @@ func (p *Provider) Handle(ctx context.Context, c provider.Call) ([]byte, error) 
 		return nil, nil
 	}
 	return nil, fmt.Errorf("%w %q for %s over mqtt", provider.ErrUnknownOperation, c.Operation, messaging.Contract)
+}
+
+// userProps reads and writes trace context in MQTT 5 user properties.
+type userProps struct{ p *paho.UserProperties }
+
+func (u userProps) Get(key string) string { return u.p.Get(key) }
+
+func (u userProps) Set(key, value string) {
+	kept := (*u.p)[:0]
+	for _, up := range *u.p {
+		if up.Key != key {
+			kept = append(kept, up)
+		}
+	}
+	*u.p = append(kept, paho.UserProperty{Key: key, Value: value})
+}
+
+func (u userProps) Keys() []string {
+	keys := make([]string, len(*u.p))
+	for i, up := range *u.p {
+		keys[i] = up.Key
+	}
+	return keys
 }

@@ -237,6 +237,45 @@ func TestRelayActorOverMosquitto(t *testing.T) {
 	}
 }
 
+// TestTraceContextRidesUserProperties: a reading published with a W3C
+// traceparent user property reaches the relay actor in that trace, and the
+// record the actor publishes through the provider carries the trace on
+// (no tracer installed: the context is only passed through).
+func TestTraceContextRidesUserProperties(t *testing.T) {
+	b := startBroker(t, freePort(t))
+	e := providertest.New(t)
+	actor := e.StartActor(t, testwasm.GoActor(t, "actors/mqtt-relay"), "mqtt-relay.wasm", 1)
+	r := e.Run(t, "mqtt", true)
+	link := provider.Link{Actor: actor, Contract: messaging.Contract, Values: map[string]string{"URI": b.uri(), "SUBSCRIPTION": "sensors/+"}}
+	if err := r.PutLink(context.Background(), link); err != nil {
+		t.Fatal(err)
+	}
+	watch := newClient(t, b.uri(), "relay/#")
+	sensor := newClient(t, b.uri(), "")
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	reading := &paho.Publish{Topic: "sensors/kitchen", QoS: 1, Payload: []byte("21.5"), Properties: &paho.PublishProperties{
+		User: paho.UserProperties{{Key: "traceparent", Value: "00-" + traceID + "-00f067aa0ba902b7-01"}}}}
+	var m *paho.Publish
+	testwait.Eventually(t, 15*time.Second, func() error {
+		if _, err := sensor.cm.Publish(context.Background(), reading); err != nil {
+			return err
+		}
+		select {
+		case m = <-watch.got:
+			return nil
+		case <-time.After(200 * time.Millisecond):
+			return errors.New("no record from the relay")
+		}
+	})
+	var tp string
+	if m.Properties != nil {
+		tp = m.Properties.User.Get("traceparent")
+	}
+	if parts := strings.Split(tp, "-"); len(parts) != 4 || parts[1] != traceID {
+		t.Fatalf("the relayed record's traceparent = %q, want trace %s", tp, traceID)
+	}
+}
+
 func TestBadLinks(t *testing.T) {
 	e := providertest.New(t)
 	r := e.Run(t, "mqtt", false)

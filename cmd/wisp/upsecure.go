@@ -84,7 +84,7 @@ func (f *upFlags) embeddedServer(ctx context.Context, g *globals, log *slog.Logg
 		srv.Shutdown()
 		return nil, nil, err
 	}
-	nc, err := srv.Connect(append(copts, nats.Name("wisp host"), asyncErrors(log))...)
+	nc, err := connectEmbedded(ctx, srv, log, append(copts, nats.Name("wisp host"), asyncErrors(log))...)
 	if err != nil {
 		srv.Shutdown()
 		return nil, nil, err
@@ -270,4 +270,29 @@ func answers(url string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// connectEmbedded connects the host to its own server. A member of a
+// JetStream cluster refuses a JetStream account's users until the cluster
+// has elected its leader (seen: 30 s on a loaded machine, the second
+// member's own host refused), so a refusal is tried again, for up to two
+// minutes, until ctx ends.
+func connectEmbedded(ctx context.Context, srv *natsserver.Server, log *slog.Logger, opts ...nats.Option) (*nats.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for said := false; ; {
+		nc, err := srv.Connect(opts...)
+		if err == nil {
+			return nc, nil
+		}
+		if !said {
+			log.Warn("the embedded server does not take the host's connection yet; retrying (a JetStream cluster elects its leader first)", "err", err)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Second):
+		}
+	}
 }

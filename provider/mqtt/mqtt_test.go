@@ -23,6 +23,7 @@ import (
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/provider"
 	"github.com/wisp-dev/wisp/provider/messaging"
+	"github.com/wisp-dev/wisp/provider/runner"
 )
 
 // broker is a Debian mosquitto process on 127.0.0.1.
@@ -159,19 +160,27 @@ func (c *client) next(t *testing.T) *paho.Publish {
 	return nil
 }
 
+// relayOver runs the mqtt-relay actor with count instances and the mqtt
+// provider linked to broker b, subscribed to sensors/+.
+func relayOver(t *testing.T, b *broker, count int) (*runner.Runner, string) {
+	t.Helper()
+	e := providertest.New(t)
+	actor := e.StartActor(t, testwasm.GoActor(t, "actors/mqtt-relay"), "mqtt-relay.wasm", count)
+	r := e.Run(t, "mqtt", true)
+	link := provider.Link{Actor: actor, Contract: messaging.Contract, Values: map[string]string{"URI": b.uri(), "SUBSCRIPTION": "sensors/+"}}
+	if err := r.PutLink(context.Background(), link); err != nil {
+		t.Fatal(err)
+	}
+	return r, actor
+}
+
 // TestRelayActorOverMosquitto: readings published to a real mosquitto
 // reach the mqtt-relay actor through the provider, and its records come
 // back out; the broker goes away and returns, and the link recovers.
 func TestRelayActorOverMosquitto(t *testing.T) {
 	port := freePort(t)
 	b := startBroker(t, port)
-	e := providertest.New(t)
-	actor := e.StartActor(t, testwasm.GoActor(t, "actors/mqtt-relay"), "mqtt-relay.wasm", 2)
-	r := e.Run(t, "mqtt", true)
-	link := provider.Link{Actor: actor, Contract: messaging.Contract, Values: map[string]string{"URI": b.uri(), "SUBSCRIPTION": "sensors/+"}}
-	if err := r.PutLink(context.Background(), link); err != nil {
-		t.Fatal(err)
-	}
+	r, actor := relayOver(t, b, 2)
 	watch := newClient(t, b.uri(), "relay/#")
 	sensor := newClient(t, b.uri(), "")
 	// The provider subscribes once connected: retry the first reading
@@ -243,13 +252,7 @@ func TestRelayActorOverMosquitto(t *testing.T) {
 // (no tracer installed: the context is only passed through).
 func TestTraceContextRidesUserProperties(t *testing.T) {
 	b := startBroker(t, freePort(t))
-	e := providertest.New(t)
-	actor := e.StartActor(t, testwasm.GoActor(t, "actors/mqtt-relay"), "mqtt-relay.wasm", 1)
-	r := e.Run(t, "mqtt", true)
-	link := provider.Link{Actor: actor, Contract: messaging.Contract, Values: map[string]string{"URI": b.uri(), "SUBSCRIPTION": "sensors/+"}}
-	if err := r.PutLink(context.Background(), link); err != nil {
-		t.Fatal(err)
-	}
+	relayOver(t, b, 1)
 	watch := newClient(t, b.uri(), "relay/#")
 	sensor := newClient(t, b.uri(), "")
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -269,11 +269,9 @@ func (s *docSession) copyRepo() {
 
 // directive is what one block's comments say about line.
 type directive struct {
-	skip       string // the block's reason not to run
 	omit       string // the line's reason not to run
 	background bool
 	exit       int
-	before     []string
 }
 
 var quotedRE = regexp.MustCompile(`^(omit|background|exit \d+) "([^"]+)"(?::\s*(.*))?$`)

@@ -101,7 +101,9 @@ func (h *Host) StartActor(ctx context.Context, req lattice.StartActorRequest) (*
 	if err != nil {
 		return nil, fmt.Errorf("start actor: %w", err)
 	}
-	id, err := h.admit(wasm, req.Ref, req.Name)
+	// An application's component name names an unsigned module; a signed
+	// one keeps the call alias its claims give it.
+	id, err := h.admit(wasm, req.Ref, req.Name, req.Annotations[lattice.AnnotationManagedBy] == lattice.ManagedByApps)
 	if err != nil {
 		return nil, fmt.Errorf("start actor %s: %w", req.Ref, err)
 	}

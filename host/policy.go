@@ -37,7 +37,7 @@ type identity struct {
 
 // admit checks wasm against the policy and returns the actor's identity.
 // want is the name the start request asked for, if any.
-func (h *Host) admit(wasm []byte, ref, want string) (identity, error) {
+func (h *Host) admit(wasm []byte, ref, want string, wantIsHint bool) (identity, error) {
 	c, err := claims.Verify(wasm, claims.VerifyOptions{Now: time.Now(), AllowedIssuers: h.opts.policy.AllowedIssuers})
 	switch {
 	case errors.Is(err, claims.ErrNoClaims):
@@ -63,6 +63,11 @@ func (h *Host) admit(wasm []byte, ref, want string) (identity, error) {
 	}
 	if want != "" && want != id.name && want != id.key {
 		if c.Wascap != nil && c.Wascap.CallAlias != "" {
+			if wantIsHint {
+				// An application's component name: wadm lets it
+				// differ from the actor's own alias, which stays.
+				return id, lattice.ValidateAlias("actor call alias", id.name)
+			}
 			return identity{}, fmt.Errorf("--name %q: the module's claims set its call alias to %q", want, c.Wascap.CallAlias)
 		}
 		id.name = want

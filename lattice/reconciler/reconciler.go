@@ -368,8 +368,20 @@ type observed struct {
 	// aliasTaken[host id][alias] = owner ("" when started by hand).
 	aliasTaken map[string]map[string]string
 	// keys of the running actors by alias (module key), for links.
-	keys  map[string]string
+	keys map[string]string
+	// names[app/component] is the call alias its actor answers to: the
+	// component's name, or the alias a signed module's claims fix.
+	names map[string]string
 	links []lattice.Link
+}
+
+// actorName is the alias the actor of component ck (named comp in the
+// manifest) answers to.
+func (o *observed) actorName(ck, comp string) string {
+	if n, ok := o.names[ck]; ok {
+		return n
+	}
+	return comp
 }
 
 // observe pings the lattice and reads the inventories of the hosts that
@@ -428,7 +440,7 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	wg.Wait()
 	o := &observed{actors: map[string]map[string]int{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
 		linkErrors: map[string]string{},
-		aliasTaken: map[string]map[string]string{}, keys: map[string]string{}}
+		aliasTaken: map[string]map[string]string{}, keys: map[string]string{}, names: map[string]string{}}
 	for _, hv := range r.hosts {
 		if hv.inv == nil {
 			continue
@@ -446,6 +458,7 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 				continue
 			}
 			add(o.actors, ck, hv.summary.ID, a.Instances)
+			o.names[ck] = a.Name
 		}
 		for _, p := range hv.inv.Providers {
 			add(o.anyProvider, p.Name+"\x00"+p.LinkName, hv.summary.ID, 1)
@@ -685,7 +698,7 @@ func (r *Reconciler) orphans(o *observed, wanted map[string]bool) []action {
 		}
 		_, comp, _ := strings.Cut(ck, "/")
 		for host := range byHost {
-			acts = append(acts, r.stopActor(ck, host, comp))
+			acts = append(acts, r.stopActor(ck, host, o.actorName(ck, comp)))
 		}
 	}
 	for ck, byHost := range o.providers {
@@ -833,11 +846,12 @@ func (r *Reconciler) desiredLink(appName string, actor, target *manifest.Compone
 	for k, v := range ld.Values {
 		values[k] = v
 	}
-	id := actor.Name
-	if key, ok := o.keys[actor.Name]; ok {
+	name := o.actorName(componentKey(appName, actor.Name), actor.Name)
+	id := name
+	if key, ok := o.keys[name]; ok {
 		id = key
 	}
-	return lattice.Link{ActorID: id, ActorName: actor.Name, ProviderID: prov, ContractID: target.Properties.Contract,
+	return lattice.Link{ActorID: id, ActorName: name, ProviderID: prov, ContractID: target.Properties.Contract,
 		LinkName: target.Properties.LinkNameOrDefault(), Values: values}, true
 }
 
@@ -904,14 +918,15 @@ func (r *Reconciler) planActor(appName string, c *manifest.Component, o *observe
 			}})
 			continue
 		}
+		name := o.actorName(ck, c.Name)
 		acts = append(acts, action{comp: ck, host: host, what: fmt.Sprintf("scale %d→%d", have, n), do: func(ctx context.Context) error {
-			_, err := r.client.ScaleActor(ctx, host, c.Name, n)
+			_, err := r.client.ScaleActor(ctx, host, name, n)
 			return err
 		}})
 	}
 	for host := range running {
 		if want[host] == 0 {
-			acts = append(acts, r.stopActor(ck, host, c.Name))
+			acts = append(acts, r.stopActor(ck, host, o.actorName(ck, c.Name)))
 		}
 	}
 	return acts

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/host/claims"
 	"github.com/wisp-dev/wisp/internal/authtest"
 	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
@@ -281,4 +282,74 @@ spec:
 		st, err := l.store.Status(ctx, "files")
 		return err == nil && st.Phase == app.PhaseDeployed
 	}))
+}
+
+// TestComponentNameNeedNotBeTheActorsAlias: as in wadm, a manifest names
+// its components as it likes; a signed actor whose claims fix another call
+// alias runs under that alias, and the reconciler scales, links and stops
+// it by what the hosts report.
+func TestComponentNameNeedNotBeTheActorsAlias(t *testing.T) {
+	l := newLattice(t)
+	h := startHost(t, l, "h", "east")
+	acct, err := claims.GenerateKeyPair(claims.KindAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := claims.GenerateKeyPair(claims.KindModule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := claims.Sign(testwasm.Conformance(t, "wapc/hello_go.wasm"),
+		claims.SignOptions{Name: "Greeter", CallAlias: "acme/greeter", Caps: []string{"wasmcloud:blobstore"}}, acct, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	module := filepath.Join(t.TempDir(), "greeter.wasm")
+	if err := os.WriteFile(module, signed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := l.reconciler(t, "r")
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the reconciler to lead", r.rec.Leading))
+	ctx := context.Background()
+	deploy := func(replicas int) {
+		t.Helper()
+		m, err := manifest.Parse("greeter.yaml", []byte(fmt.Sprintf(`apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: greet, annotations: {version: v%d}}
+spec:
+  components:
+    - name: frontdoor
+      type: actor
+      properties: {image: "file://%s"}
+      traits:
+        - type: spreadscaler
+          properties: {replicas: %d}
+        - type: linkdef
+          properties: {target: blob}
+    - name: blob
+      type: capability
+      properties: {image: ghcr.io/acme/blobstore-fs:0.1.0, contract: wasmcloud:blobstore}
+`, replicas, module, replicas)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.store.Put(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.store.Deploy(ctx, "greet", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deploy(2)
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("2 instances under the claims' alias", func() bool { return count(h, "acme/greeter") == 2 }))
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the link of the actor's key", func() bool {
+		ls, err := h.Links(ctx)
+		return err == nil && len(ls) == 1 && ls[0].ActorName == "acme/greeter" && ls[0].ActorID == mod.PublicKey()
+	}))
+	deploy(3) // a scale goes to the alias the host knows
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("3 instances", func() bool { return count(h, "acme/greeter") == 3 }))
+	if _, err := l.store.Undeploy(ctx, "greet"); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the actor stopped", func() bool { return count(h, "acme/greeter") == 0 }))
 }

@@ -195,8 +195,10 @@ func (l *lat) cli(args ...string) (string, error) {
 	return string(out), nil
 }
 
-// load runs one load process and reads its result.
-func (l *lat) load(role string, args ...string) (loadResult, error) {
+// load runs one load process and reads its result, with the CPU time the
+// answering process (pid) spent per call.
+func (l *lat) load(pid int, role string, args ...string) (loadResult, error) {
+	cpu0 := cpuTime(pid)
 	cmd := exec.Command(l.self, append([]string{"-role", role}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -206,6 +208,9 @@ func (l *lat) load(role string, args ...string) (loadResult, error) {
 	}
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		return r, fmt.Errorf("%s: %v: %q", role, err, out.String())
+	}
+	if r.Total > 0 {
+		r.CPU = float64(cpuTime(pid)-cpu0) / 1e3 / float64(r.Total)
 	}
 	return r, nil
 }
@@ -237,7 +242,24 @@ var (
 	p50Of  = func(r loadResult) float64 { return r.P50 }
 	p99Of  = func(r loadResult) float64 { return r.P99 }
 	tputOf = func(r loadResult) float64 { return r.Tput }
+	cpuOf  = func(r loadResult) float64 { return r.CPU }
 )
+
+// cpuTime is the user and system CPU time of process pid so far.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
 
 // spread prints the median of v with its min–max.
 func spread(v []float64, format string) string {
@@ -252,7 +274,7 @@ func printFigures(label string, f figures) {
 		name   string
 		of     func(loadResult) float64
 		format string
-	}{{"p50 µs", p50Of, "%.0f"}, {"p99 µs", p99Of, "%.0f"}, {"req/s", tputOf, "%.0f"}} {
+	}{{"p50 µs", p50Of, "%.0f"}, {"p99 µs", p99Of, "%.0f"}, {"req/s", tputOf, "%.0f"}, {"CPU µs", cpuOf, "%.0f"}} {
 		w, r := pick(f.wisp, m.of), pick(f.raw, m.of)
 		fmt.Printf("%-22s %-7s %24s %24s %7.2fx\n", label, m.name, spread(w, m.format), spread(r, m.format), median(w)/median(r))
 		label = ""
@@ -299,13 +321,13 @@ func runEcho(ctx context.Context, l *lat, cfg fairConfig) error {
 				order := []bool{rep%2 == 0, rep%2 != 0}
 				for _, wispSide := range order {
 					if wispSide {
-						r, err := l.load("load", args(wispSubject)...)
+						r, err := l.load(h.cmd.Process.Pid, "load", args(wispSubject)...)
 						if err != nil {
 							return fmt.Errorf("wisp: %w", err)
 						}
 						f.wisp = append(f.wisp, r)
 					} else {
-						r, err := l.load("load", args(rawSubject)...)
+						r, err := l.load(raw.cmd.Process.Pid, "load", args(rawSubject)...)
 						if err != nil {
 							return fmt.Errorf("raw: %w", err)
 						}
@@ -317,6 +339,7 @@ func runEcho(ctx context.Context, l *lat, cfg fairConfig) error {
 		}
 	}
 	fmt.Fprintln(os.Stderr)
+	fmt.Println("CPU µs: CPU time of the answering process (wisp host, raw responder) per answered call")
 	fmt.Printf("%-22s %-7s %24s %24s %8s\n", "echo, callers × size", "", "wisp (min–max)", "raw nats.go (min–max)", "wisp/raw")
 	for _, size := range cfg.sizes {
 		for _, n := range cfg.callers {
@@ -374,11 +397,11 @@ func runHTTP(ctx context.Context, l *lat, cfg fairConfig) error {
 			}
 			f := res[n]
 			for _, wispSide := range []bool{rep%2 == 0, rep%2 != 0} {
-				target := "http://" + plain.addr
+				target, pid := "http://"+plain.addr, plain.cmd.Process.Pid
 				if wispSide {
-					target = "http://" + addr
+					target, pid = "http://"+addr, h.cmd.Process.Pid
 				}
-				r, err := l.load("httpload", "-target", target+"/bench?name=wisp", "-callers", strconv.Itoa(n), "-duration", cfg.dur.String())
+				r, err := l.load(pid, "httpload", "-target", target+"/bench?name=wisp", "-callers", strconv.Itoa(n), "-duration", cfg.dur.String())
 				if err != nil {
 					return err
 				}
@@ -392,6 +415,7 @@ func runHTTP(ctx context.Context, l *lat, cfg fairConfig) error {
 		}
 	}
 	fmt.Fprintln(os.Stderr)
+	fmt.Println("CPU µs: CPU time of the answering process (wisp host, net/http server) per answered request")
 	fmt.Printf("%-22s %-7s %24s %24s %8s\n", "http, connections", "", "wisp (min–max)", "net/http (min–max)", "wisp/raw")
 	for _, n := range cfg.httpConns {
 		printFigures(fmt.Sprintf("%d conns", n), *res[n])

@@ -38,6 +38,8 @@ import (
 // loadResult is what a load process prints as one JSON line.
 type loadResult struct {
 	Calls  int64   `json:"calls"`
+	Total  int64   `json:"total"` // answered calls, the warm-up's included
+	CPU    float64 `json:"-"`     // CPU µs per call of the answering process`
 	P50    float64 `json:"p50_us"`
 	P99    float64 `json:"p99_us"`
 	Tput   float64 `json:"req_per_s"`
@@ -136,7 +138,7 @@ func serveHTTP(addr string) error {
 // closedLoop runs callers goroutines calling call back to back: warm
 // unmeasured, then dur measured, and returns the measured latencies.
 func closedLoop(callers int, warm, dur time.Duration, call func(i int) error) (loadResult, error) {
-	var errs atomic.Int64
+	var errs, total atomic.Int64
 	var firstErr atomic.Value
 	start := time.Now().Add(warm)
 	stop := start.Add(dur)
@@ -154,6 +156,9 @@ func closedLoop(callers int, warm, dur time.Duration, call func(i int) error) (l
 				}
 				err := call(i)
 				d := time.Since(t)
+				if err == nil {
+					total.Add(1)
+				}
 				if err != nil {
 					errs.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
@@ -172,7 +177,7 @@ func closedLoop(callers int, warm, dur time.Duration, call func(i int) error) (l
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	r := loadResult{Calls: int64(len(all)), Errors: errs.Load()}
+	r := loadResult{Calls: int64(len(all)), Total: total.Load(), Errors: errs.Load()}
 	if e, ok := firstErr.Load().(string); ok {
 		r.Err = e
 	}

@@ -270,6 +270,13 @@ func spread(v []float64, format string) string {
 }
 
 func printFigures(label string, f figures) {
+	var errs int64
+	for _, r := range append(append([]loadResult(nil), f.wisp...), f.raw...) {
+		errs += r.Errors
+	}
+	if errs > 0 {
+		defer fmt.Printf("%-22s %d calls failed (wisp %s, raw %s)\n", "", errs, firstErr(f.wisp), firstErr(f.raw))
+	}
 	for _, m := range []struct {
 		name   string
 		of     func(loadResult) float64
@@ -279,6 +286,15 @@ func printFigures(label string, f figures) {
 		fmt.Printf("%-22s %-7s %24s %24s %7.2fx\n", label, m.name, spread(w, m.format), spread(r, m.format), median(w)/median(r))
 		label = ""
 	}
+}
+
+func firstErr(rs []loadResult) string {
+	for _, r := range rs {
+		if r.Err != "" {
+			return r.Err
+		}
+	}
+	return "none"
 }
 
 // runEcho measures the echo actor against the raw responder for every

@@ -263,7 +263,12 @@ func TestTraceCrossesHostsActorToActor(t *testing.T) {
 		case "probe Probe.Call":
 			probeInv = s
 		case "echo Echo.Reply":
-			echoInv = s
+			// probe's host call has the same name (a client span on
+			// host a): the invocation is the server span, whichever
+			// host exported first.
+			if s.Kind == tracepb.Span_SPAN_KIND_SERVER {
+				echoInv = s
+			}
 		}
 	}
 	if probeInv == nil || echoInv == nil {

@@ -1,27 +1,57 @@
 #!/usr/bin/env bash
 # wisp's benchmarks, each against a baseline measured in the same run:
-#   1. a real `wisp up` process: echo over the lattice vs a raw nats.go
-#      responder (p50, p99, throughput), start times, RSS (bench/wispbench),
-#      and the same echo open, with JWT auth, and with auth and TLS
-#      (bench/wispbench -auth);
-#   2. Go benchmarks: in-host invocation vs a raw wazero call of the same
-#      guest, timeout mechanisms, guest loop cost, compile and instantiate,
-#      and wazero against wasmtime (BenchmarkEngines; built with -tags
-#      wasmtime when cgo works, BENCH_TAGS= to leave it out).
-# Usage: bash bench/run.sh [count]     (count: Go benchmark repetitions, default 5)
+#   1. bench/wispbench, every party its own process over TCP to one NATS
+#      server (bench/natsd, JWT auth as a lattice has by default):
+#      echo    the echo actor in a `wisp up --nats-url` host vs a raw nats.go
+#              responder, 1/8/64/256 callers × 16 B/1 KiB/64 KiB, p50, p99,
+#              throughput, 3 reps with min–max, ratios wisp/raw;
+#      http    httpserver provider → hello-http vs plain net/http, 32 and
+#              256 connections, the load generator a process of its own;
+#      start   `wisp start actor` to the first answered call (cold, cached);
+#      mem     a `wisp up` process with its embedded server: start, RSS;
+#      auth    what JWT auth and TLS cost a call (bench/wispbench -auth);
+#   2. go      Go benchmarks: in-host invocation vs a raw wazero call of the
+#      same guest, timeout mechanisms, guest loop cost, compile and
+#      instantiate, and wazero against wasmtime (BenchmarkEngines; built
+#      with -tags wasmtime when cgo works, BENCH_TAGS= to leave it out).
+# Usage: bash bench/run.sh [-q] [-s SECTIONS] [count]
+#   -s echo,http    run only these sections (default: all of the above)
+#   -q              quick: 1 rep of 1 s, 1 and 64 callers, 1 KiB, 32 conns
+#   count           Go benchmark repetitions (default 5)
+#   WISPBENCH_FLAGS more wispbench flags (see go run ./bench/wispbench -h)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+sections=echo,http,start,mem,auth,go
+quick=()
+while getopts qs: opt; do
+  case $opt in
+    q) quick=(-reps 1 -duration 1s -callers 1,64 -sizes 1024 -http-conns 32) ;;
+    s) sections=$OPTARG ;;
+    *) echo "usage: bash bench/run.sh [-q] [-s SECTIONS] [count]" >&2; exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
 count=${1:-5}
 out=${BENCH_OUT:-bench/results}
 mkdir -p "$out"
+has() { [[ ",$sections," == *",$1,"* ]]; }
 
-echo "== wisp up vs raw NATS (separate processes)"
-go run ./bench/wispbench | tee "$out/wispbench.txt"
+wb=()
+for s in echo http start mem; do has $s && wb+=("$s"); done
+if ((${#wb[@]})); then
+  echo "== wisp vs raw, every party its own process over TCP to one NATS server"
+  uptime
+  # shellcheck disable=SC2086
+  go run ./bench/wispbench -sections "$(IFS=,; echo "${wb[*]}")" "${quick[@]}" ${WISPBENCH_FLAGS:-} | tee "$out/wispbench.txt"
+fi
 
-echo
-echo "== what authentication and TLS cost a call (open vs JWT auth vs JWT auth + TLS, 3 reps)"
-go run ./bench/wispbench -auth | tee "$out/authcost.txt"
+if has auth; then
+  echo
+  echo "== what authentication and TLS cost a call (open vs JWT auth vs JWT auth + TLS, 3 reps)"
+  go run ./bench/wispbench -auth | tee "$out/authcost.txt"
+fi
 
+has go || exit 0
 echo
 tags=${BENCH_TAGS-wasmtime}
 echo "== Go benchmarks (count=$count, tags=$tags)"

@@ -43,6 +43,7 @@ type Actor struct {
 	subs    []*nats.Subscription
 	log     *slog.Logger
 	wg      sync.WaitGroup // calls from the lattice in flight
+	queue   callQueue      // calls from the lattice waiting for a worker
 	calls   atomic.Uint64  // calls from the lattice served
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -227,6 +228,7 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 		log:     h.log.With("actor", name),
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.queue.signal = make(chan struct{}, 1)
 	icfg := engine.InstanceConfig{
 		Name:       name,
 		HostCall:   h.hostCallFor(a),
@@ -268,11 +270,13 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 		err = a.subscribeIdentity(names)
 	}
 	if err == nil {
+		a.startWorkers(count)
 		err = h.nc.Flush()
 	}
 	if err != nil {
 		a.unsubscribe()
 		a.pool.Close(ctx)
+		a.cancel()
 		mod.Close(ctx)
 		return nil, fmt.Errorf("subscribe %s: %w", name, err)
 	}
@@ -304,12 +308,22 @@ func (a *Actor) Invoke(ctx context.Context, operation string, payload []byte) ([
 // invoke runs an invocation, with the headers of the NATS message it came
 // in (nil in process), under the host's observer.
 func (a *Actor) invoke(ctx context.Context, operation string, payload []byte, hdr nats.Header) ([]byte, error) {
+	return a.invokeOr(ctx, operation, payload, hdr, nil)
+}
+
+// invokeOr is invoke, or, when refused is set, the observed refusal of the
+// call with that error (a call the lattice queue turned away as busy).
+func (a *Actor) invokeOr(ctx context.Context, operation string, payload []byte, hdr nats.Header, refused error) ([]byte, error) {
 	ctx = trace.Extract(ctx, hdr)
 	ctx, end := a.observeInvocation(ctx, operation, payload, hdr)
-	if end == nil {
-		return a.run(ctx, operation, payload)
+	run := a.run
+	if refused != nil {
+		run = func(context.Context, string, []byte) ([]byte, error) { return nil, refused }
 	}
-	out, err := a.run(ctx, operation, payload)
+	if end == nil {
+		return run(ctx, operation, payload)
+	}
+	out, err := run(ctx, operation, payload)
 	end(len(out), err)
 	return out, err
 }
@@ -329,14 +343,9 @@ func (a *Actor) run(ctx context.Context, operation string, payload []byte) ([]by
 	return out, nil
 }
 
-// handle serves one call from the lattice in its own goroutine, so that
-// the actor's instances work in parallel.
-func (a *Actor) handle(m *nats.Msg) {
-	a.wg.Add(1)
-	go a.serve(m)
-}
-
-func (a *Actor) serve(m *nats.Msg) {
+// serve runs one call from the lattice and answers it; refused, when set,
+// turns the call away with that error instead (see callQueue).
+func (a *Actor) serve(m *nats.Msg, refused error) {
 	defer a.wg.Done()
 	a.calls.Add(1)
 	op := m.Header.Get(lattice.HeaderOperation)
@@ -345,7 +354,7 @@ func (a *Actor) serve(m *nats.Msg) {
 	if op == "" {
 		err = lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("missing %s header: name the operation to run", lattice.HeaderOperation))
 	} else {
-		out, err = a.invoke(a.ctx, op, m.Data, m.Header)
+		out, err = a.invokeOr(a.ctx, op, m.Data, m.Header, refused)
 	}
 	if m.Reply == "" {
 		if err != nil {

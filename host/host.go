@@ -533,6 +533,7 @@ func (h *Host) ScaleActor(ctx context.Context, name string, count int) (*Actor, 
 	if err := a.pool.Scale(ctx, count); err != nil {
 		return nil, fmt.Errorf("scale %s: %w", name, err)
 	}
+	a.startWorkers(count)
 	if count < before {
 		// The closed instances' memory is garbage now; give it back to
 		// the system rather than keep it for instances that may never

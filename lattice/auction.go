@@ -65,7 +65,13 @@ func (c *Client) auction(ctx context.Context, subject, what string, req any, con
 	}
 	var bids []AuctionBid
 	var declined []string
-	err = c.gather(ctx, subject, body, func(data []byte) bool {
+	// Hosts answer an auction at once (they look at their labels and
+	// count their instances), so the bids come within a few round trips
+	// of the first: the auction ends once none came for auctionSettleRTTs
+	// times the first one's round trip (at least auctionSettleMin, at most
+	// the client's quiet period), not after a fixed quiet period.
+	settle := func(first time.Duration) time.Duration { return max(auctionSettleMin, auctionSettleRTTs*first) }
+	err = c.gatherWithin(ctx, subject, body, c.quiet, func(data []byte) bool {
 		var b AuctionBid
 		if json.Unmarshal(data, &b) != nil || b.HostID == "" {
 			return false
@@ -77,7 +83,7 @@ func (c *Client) auction(ctx context.Context, subject, what string, req any, con
 		}
 		bids = append(bids, b)
 		return true
-	})
+	}, settle)
 	if err != nil {
 		return nil, fmt.Errorf("auction: %w", err)
 	}

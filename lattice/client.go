@@ -212,6 +212,19 @@ func (c *Client) Hosts(ctx context.Context) ([]HostSummary, error) {
 // the client's timeout, or until the quiet period passes without an
 // answer after take accepted one (scatter-gather).
 func (c *Client) gather(ctx context.Context, subject string, body []byte, take func([]byte) bool) error {
+	return c.gatherWithin(ctx, subject, body, c.quiet, take)
+}
+
+// Bounds of an auction's quiet period (see auction).
+const (
+	auctionSettleRTTs = 8
+	auctionSettleMin  = 25 * time.Millisecond
+)
+
+// gatherWithin is gather with quiet period quiet, shortened to
+// settle(first) when settle is set: first is how long the first accepted
+// answer took to come.
+func (c *Client) gatherWithin(ctx context.Context, subject string, body []byte, quiet time.Duration, take func([]byte) bool, settle ...func(first time.Duration) time.Duration) error {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	inbox := c.nc.NewRespInbox()
@@ -220,6 +233,7 @@ func (c *Client) gather(ctx context.Context, subject string, body []byte, take f
 		return err
 	}
 	defer sub.Unsubscribe()
+	sent := time.Now()
 	if err := c.nc.PublishRequest(subject, inbox, body); err != nil {
 		return err
 	}
@@ -227,8 +241,8 @@ func (c *Client) gather(ctx context.Context, subject string, body []byte, take f
 	for {
 		wait := ctx
 		var stop context.CancelFunc = func() {}
-		if got > 0 && c.quiet > 0 {
-			wait, stop = context.WithTimeout(ctx, c.quiet)
+		if got > 0 && quiet > 0 {
+			wait, stop = context.WithTimeout(ctx, quiet)
 		}
 		m, err := sub.NextMsgWithContext(wait)
 		stop()
@@ -236,6 +250,9 @@ func (c *Client) gather(ctx context.Context, subject string, body []byte, take f
 			return nil
 		}
 		if take(m.Data) {
+			if got == 0 && len(settle) > 0 && quiet > 0 {
+				quiet = min(quiet, settle[0](time.Since(sent)))
+			}
 			got++
 		}
 	}

@@ -1,8 +1,14 @@
-// Command wispbench measures a real `wisp up` process against raw baselines
-// measured in the same run: latency and throughput of a 1 KiB echo through
-// the lattice against a raw nats.go responder on the same server, the start
-// time of the echo actor (cold and from the compilation cache, in a fresh
-// process), RSS per instance and idle host RSS. bench/run.sh runs it.
+// Command wispbench measures wisp against raw baselines measured in the same
+// run, every party a process of its own over TCP to one NATS server
+// (fair.go): echo through the lattice against a raw nats.go responder at
+// several caller counts and payload sizes, HTTP through the httpserver
+// provider against plain net/http, and `wisp start actor` to the first
+// answered call. -sections mem adds the start time and RSS of a `wisp up`
+// process with its embedded server; -auth measures what authentication and
+// TLS cost a call. bench/run.sh runs it.
+//
+//	wispbench                                    # echo, http and start, 3 reps
+//	wispbench -callers 64 -sizes 1024 -reps 1 -sections echo   # a quick look
 package main
 
 import (
@@ -30,25 +36,102 @@ import (
 )
 
 func main() {
-	n := flag.Int("n", 5000, "requests per latency measurement")
-	dur := flag.Duration("duration", 3*time.Second, "length of each throughput run")
-	callers := flag.Int("callers", 64, "concurrent callers in the throughput runs")
-	authCost := flag.Bool("auth", false, "measure only what authentication and TLS cost a call (open vs JWT auth vs JWT auth + TLS)")
-	reps := flag.Int("reps", 3, "repetitions of each -auth measurement")
-	flag.Parse()
-	run := run
-	if *authCost {
-		run = func(n int, dur time.Duration, callers int) error { return runAuthCost(n, dur, callers, *reps) }
+	if len(os.Args) > 2 && os.Args[1] == "-role" {
+		if err := runRole(os.Args[2], os.Args[3:]); err != nil {
+			fmt.Fprintln(os.Stderr, "wispbench -role", os.Args[2]+":", err)
+			os.Exit(1)
+		}
+		return
 	}
-	if err := run(*n, *dur, *callers); err != nil {
+	n := flag.Int("n", 5000, "requests per latency measurement (-auth, -sections mem)")
+	dur := flag.Duration("duration", 2*time.Second, "measured length of each run")
+	callers := flag.String("callers", "1,8,64,256", "concurrent callers of the echo runs (comma-separated)")
+	sizes := flag.String("sizes", "16,1024,65536", "payload bytes of the echo runs (comma-separated)")
+	conns := flag.String("http-conns", "32,256", "HTTP connections of the http runs (comma-separated)")
+	reps := flag.Int("reps", 3, "repetitions of each measurement")
+	instances := flag.Int("instances", 4, "instances of the actor")
+	sections := flag.String("sections", "echo,http,start", "what to measure: echo, http, start, mem (comma-separated)")
+	pprof := flag.String("host-pprof", "", "serve the wisp host's Go profiles on this address (wisp up --pprof-listen)")
+	authCost := flag.Bool("auth", false, "measure only what authentication and TLS cost a call (open vs JWT auth vs JWT auth + TLS)")
+	flag.Parse()
+	var err error
+	if *authCost {
+		err = runAuthCost(*n, *dur, 64, *reps)
+	} else {
+		cfg := fairConfig{reps: *reps, dur: *dur, instances: *instances}
+		if cfg.callers, err = ints(*callers); err == nil {
+			if cfg.sizes, err = ints(*sizes); err == nil {
+				cfg.httpConns, err = ints(*conns)
+			}
+		}
+		if *pprof != "" {
+			cfg.hostArgs = []string{"--pprof-listen", *pprof}
+		}
+		if err == nil {
+			err = runSections(strings.Split(*sections, ","), cfg, *n)
+		}
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "wispbench:", err)
 		os.Exit(1)
 	}
 }
 
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func runSections(sections []string, cfg fairConfig, n int) error {
+	ctx := context.Background()
+	tmp, err := os.MkdirTemp("", "wispbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("wispbench: %s, load average %s\n", time.Now().Format(time.RFC3339), strings.Join(strings.Fields(string(load))[:3], " "))
+	var l *lat
+	for _, s := range sections {
+		if s != "mem" && l == nil {
+			if l, err = newLattice(tmp); err != nil {
+				return err
+			}
+			defer l.close()
+			fmt.Println("every party its own process over TCP to one NATS server (bench/natsd, JWT auth); medians of the reps with min–max")
+		}
+		switch s {
+		case "echo":
+			err = runEcho(ctx, l, cfg)
+		case "http":
+			err = runHTTP(ctx, l, cfg)
+		case "start":
+			err = runStart(ctx, l, cfg)
+		case "mem":
+			err = runMem(n)
+		default:
+			err = fmt.Errorf("unknown section %q", s)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	load, _ = os.ReadFile("/proc/loadavg")
+	fmt.Printf("\nload average at the end %s\n", strings.Join(strings.Fields(string(load))[:3], " "))
+	return nil
+}
+
 type host struct {
 	cmd *exec.Cmd
 	url string
+	id  string
 }
 
 // prepare builds the wisp binary and the signed echo actor into tmp.
@@ -64,7 +147,10 @@ func prepare(ctx context.Context, tmp string) (bin, module string, err error) {
 	return bin, module, sign(module, "echo")
 }
 
-func run(n int, dur time.Duration, callers int) error {
+// runMem measures a `wisp up` process with its embedded server: process
+// start, idle RSS, the actor's start through the API (cold, and cached in a
+// fresh process), RSS per instance, and an edge gateway's idle RSS.
+func runMem(n int) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "wispbench-")
 	if err != nil {
@@ -78,7 +164,7 @@ func run(n int, dur time.Duration, callers int) error {
 	st, _ := os.Stat(module)
 	cache := filepath.Join(tmp, "cache")
 
-	fmt.Printf("wispbench: echo actor %.1f MB, %d-byte payloads, %s\n\n", float64(st.Size())/1e6, 1024, time.Now().Format(time.RFC3339))
+	fmt.Printf("\nmem: echo actor %.1f MB\n", float64(st.Size())/1e6)
 
 	// Host 1: process start, idle RSS, cold start, RSS per instance.
 	t0 := time.Now()
@@ -144,30 +230,8 @@ func run(n int, dur time.Duration, callers int) error {
 		return err
 	}
 	cached := time.Since(t0)
-	if _, err := c.ScaleActor(ctx, hostID, "echo", 4); err != nil {
-		return err
-	}
-
-	rawLat, actLat, rawTput, actTput, err := echoRuns(h.url, tmp, n, dur, callers)
-	if err != nil {
-		return err
-	}
-
-	fmt.Printf("%-44s %14s %14s %8s\n", "measure", "wisp", "baseline", "ratio")
-	row := func(name string, w, base float64, unit string) {
-		ratio := ""
-		if base > 0 {
-			ratio = fmt.Sprintf("%.2fx", w/base)
-		}
-		fmt.Printf("%-44s %11.1f %-2s %11.1f %-2s %8s\n", name, w, unit, base, unit, ratio)
-	}
-	us := func(d time.Duration) float64 { return float64(d) / 1e3 }
-	row("echo p50, 1 caller (vs raw nats.go)", us(pct(actLat, 50)), us(pct(rawLat, 50)), "us")
-	row("echo p99, 1 caller (vs raw nats.go)", us(pct(actLat, 99)), us(pct(rawLat, 99)), "us")
-	row(fmt.Sprintf("echo throughput, %d callers (req/s)", callers), actTput, rawTput, "")
-	fmt.Println()
-	fmt.Printf("%-44s %11.1f ms\n", "echo actor start, cold compile", float64(cold)/1e6)
-	fmt.Printf("%-44s %11.1f ms   (target < 50 ms)\n", "echo actor start, cached, fresh process", float64(cached)/1e6)
+	fmt.Printf("%-44s %11.1f ms\n", "echo actor start (API), cold compile", float64(cold)/1e6)
+	fmt.Printf("%-44s %11.1f ms   (target < 50 ms)\n", "echo actor start (API), cached, fresh process", float64(cached)/1e6)
 	fmt.Printf("%-44s %11.1f ms\n", "host process start (exec to first ping)", float64(hostStart)/1e6)
 	fmt.Printf("%-44s %11.1f MB   (target < 30 MB)\n", "idle host RSS (with embedded NATS+JetStream)", float64(idle)/1e6)
 	fmt.Printf("%-44s %11.1f MB   (target < 30 MB)\n", "idle gateway RSS (leaf NATS server, coap)", float64(gwIdle)/1e6)

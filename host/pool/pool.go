@@ -376,6 +376,13 @@ func (p *Pool) Scale(ctx context.Context, n int) error {
 	return nil
 }
 
+// QueueLimits are the bound on calls waiting for an instance and how long
+// one may wait (Config.MaxQueue and QueueTimeout, defaults applied), for a
+// caller that queues calls of its own in front of the pool.
+func (p *Pool) QueueLimits() (maxQueue int, timeout time.Duration) {
+	return p.cfg.MaxQueue, p.cfg.QueueTimeout
+}
+
 // Stats reports the pool's state.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()

@@ -166,7 +166,7 @@ func screenshot(t *testing.T, ctx context.Context, path string) {
 	do(t, ctx, chromedp.Sleep(300*time.Millisecond))
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
@@ -267,7 +267,9 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 	// Keyboard: Tab from the top of the page reaches the scale action of
 	// echo on gw-1 after the navigation.
 	gwScale := fmt.Sprintf(`scale:echo:%s`, hosts["gw-1"].ID)
-	mustEval[bool](t, ctx, `(document.activeElement && document.activeElement.blur(), window.scrollTo(0, 0), true)`)
+	// A fresh load, so that Tab starts at the top of the page.
+	do(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(ui.url+"#actors"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"]`)))
 	var order []string
 	reached := false
 	for i := 0; i < 80 && !reached; i++ {
@@ -309,7 +311,11 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 	})
 
 	// Contrast of the text of the main views, and a screenshot of each.
+	// Under the test's temporary directory, or WISP_UI_SHOTS to keep them.
 	shots := t.TempDir()
+	if d := os.Getenv("WISP_UI_SHOTS"); d != "" {
+		shots = d
+	}
 	for _, v := range []string{"hosts", "actors", "providers", "apps", "events", "topology"} {
 		view(t, ctx, v)
 		switch v {

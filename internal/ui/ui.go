@@ -81,7 +81,7 @@ type Server struct {
 	mu       sync.Mutex
 	snap     []byte // the last snapshot's JSON
 	last     *Snapshot
-	recent   [][]byte // the last events' JSON, oldest first
+	recent   []json.RawMessage // the last events' JSON, oldest first
 	subs     map[chan sseMsg]struct{}
 	problems map[string]string // NATS's asynchronous errors
 	stopped  []string          // host ids that said host_stopped, for the collector

@@ -47,6 +47,11 @@ type StartActorRequest struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
+// LabelMetrics is the label of a host that serves Prometheus metrics
+// (wisp up --metrics-listen): their URL, http://ADDR/metrics. The
+// dashboard reads call rates and latencies there.
+const LabelMetrics = "wisp.metrics"
+
 // LabelRole marks a host's role; RoleProvider is the value on a
 // providers-only host (wisp provider run), which never runs actors.
 const (

@@ -183,7 +183,10 @@ func screenshot(t *testing.T, ctx context.Context, path string) {
 // its text readable (contrast), and leaves a screenshot of each view.
 func TestDashboardFollowsTheLattice(t *testing.T) {
 	ctx := browser(t)
-	hub := startHost(t, "--name", "hub-1", "--label", "site=hub", "--label", "tier=cloud", "--heartbeat", "2s")
+	// The hub serves metrics (errors/s and p99 come from there), the
+	// gateway does not (its calls/s comes from its inventory).
+	hub := startHost(t, "--name", "hub-1", "--label", "site=hub", "--label", "tier=cloud", "--heartbeat", "2s",
+		"--metrics-listen", "127.0.0.1:0")
 	spawn(t, hub.url, "--nats-url", hub.url, "--name", "gw-1", "--label", "site=plant-1", "--label", "tier=gateway",
 		"--cache-dir", t.TempDir(), "--heartbeat", "2s")
 	hosts := hostsByName(t, hub.url, "default", 2)
@@ -263,6 +266,26 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 	if marker, err := eval[int](ctx, `window.wispTestMarker`); err != nil || marker != 42 {
 		t.Fatal("the page reloaded to show the change")
 	}
+
+	// An actor failing shows its error rate, from the hub's metrics (the
+	// calls share echo's queue group with the gateway: ten of them reach
+	// the hub but once in a thousand runs).
+	for range 10 {
+		if _, errOut, code := run(t, hub.url, "call", "echo", "Echo.Nope", "x"); code != 6 {
+			t.Logf("call Echo.Nope: exit %d: %s", code, errOut)
+		}
+	}
+	testwait.Eventually(t, 30*time.Second, func() error {
+		got, err := pageText(ctx, `[data-errors="lattice/echo"]`)
+		var rate float64
+		if err != nil || got == "" {
+			return fmt.Errorf("no error rate of echo on the page: %q (%v)", got, err)
+		}
+		if _, err := fmt.Sscan(got, &rate); err != nil || rate <= 0 {
+			return fmt.Errorf("page shows %q errors/s of echo, want more than 0", got)
+		}
+		return nil
+	})
 
 	// Keyboard: Tab from the top of the page reaches the scale action of
 	// echo on gw-1 after the navigation.

@@ -31,9 +31,11 @@ type Snapshot struct {
 	Links     []Link               `json:"links"`
 	Apps      []App                `json:"apps"`
 	Devices   []lattice.DeviceInfo `json:"devices"`
-	// RateSource says where calls/s comes from: "inventory" (the
-	// difference of each actor's served-calls counter between two
-	// reads).
+	// RateSource says where the rates come from: "metrics" (every host
+	// running actors serves Prometheus metrics, see
+	// lattice.LabelMetrics), "inventory" (none does: calls/s is the
+	// difference of each actor's served-calls counter between two reads,
+	// and there is no error rate or latency) or "mixed".
 	RateSource string `json:"rate_source"`
 	// Problems says, by part of the page ("hosts", "links", "apps",
 	// "nats"...), why it could not be read: a NATS permission refused,
@@ -60,8 +62,13 @@ type Actor struct {
 	lattice.ActorDescription
 	HostID   string `json:"host_id"`
 	HostName string `json:"host_name"`
-	// CallsPerSec is the rate of served calls between the last two reads.
+	// CallsPerSec is the rate of calls: from the host's metrics when it
+	// serves them, else from its inventory's served-calls counter
+	// between the last two reads.
 	CallsPerSec float64 `json:"calls_per_sec"`
+	// Metrics are the rates from the host's metrics (errors/s, p99), nil
+	// when the host serves none.
+	Metrics *ActorRates `json:"metrics,omitempty"`
 }
 
 // Provider is one provider on one host.
@@ -106,11 +113,12 @@ type collector struct {
 	calls    map[string]uint64
 	callsAt  time.Time
 	apps     *app.Store
+	metrics  *scraper
 	problems func() map[string]string
 }
 
 func newCollector(c *lattice.Client, problems func() map[string]string) *collector {
-	return &collector{c: c, seen: map[string]Host{}, stopped: map[string]bool{}, calls: map[string]uint64{}, problems: problems}
+	return &collector{c: c, seen: map[string]Host{}, stopped: map[string]bool{}, calls: map[string]uint64{}, metrics: newScraper(), problems: problems}
 }
 
 // forget drops a host that said it stopped.
@@ -130,6 +138,8 @@ func (k *collector) read(ctx context.Context) *Snapshot {
 	if err != nil && !errors.Is(err, lattice.ErrNoHosts) {
 		s.Problems["hosts"] = lattice.AuthHint(err).Error()
 	}
+	rates, scrapeErrs := k.metrics.rates(ctx, summaries)
+	withMetrics, without := 0, 0
 	answered := map[string]bool{}
 	calls := map[string]uint64{}
 	dt := now.Sub(k.callsAt).Seconds()
@@ -154,7 +164,17 @@ func (k *collector) read(ctx context.Context) *Snapshot {
 			if prev, ok := k.calls[key]; ok && dt > 0 && a.Calls >= prev {
 				rate = float64(a.Calls-prev) / dt
 			}
-			s.Actors = append(s.Actors, Actor{ActorDescription: a, HostID: h.ID, HostName: h.Name, CallsPerSec: rate})
+			act := Actor{ActorDescription: a, HostID: h.ID, HostName: h.Name, CallsPerSec: rate}
+			if r, ok := rates[h.ID][a.Name]; ok {
+				act.Metrics, act.CallsPerSec = &r, r.CallsPerSec
+				withMetrics++
+			} else if _, served := rates[h.ID]; served {
+				act.Metrics = &ActorRates{} // no call yet
+				withMetrics++
+			} else {
+				without++
+			}
+			s.Actors = append(s.Actors, act)
 			if a.LastError != "" {
 				why = append(why, "actor "+a.Name+": "+a.LastError)
 			}
@@ -173,6 +193,15 @@ func (k *collector) read(ctx context.Context) *Snapshot {
 		s.Hosts = append(s.Hosts, host)
 	}
 	k.calls, k.callsAt = calls, now
+	switch {
+	case withMetrics > 0 && without > 0:
+		s.RateSource = "mixed"
+	case withMetrics > 0:
+		s.RateSource = "metrics"
+	}
+	for id, err := range scrapeErrs {
+		s.Problems["metrics of "+k.seen[id].Name] = err.Error()
+	}
 	for id, h := range k.seen {
 		switch {
 		case answered[id]:

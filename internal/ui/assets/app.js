@@ -134,6 +134,19 @@ function currentInstances(name, hostID) {
   return a ? Math.max(1, a.instances) : 1;
 }
 
+function errorRate(a, where) {
+  if (!a.metrics) return h("span", { title: "no metrics from this host" }, "—");
+  const e = a.metrics.errors_per_sec;
+  return h("span", { class: e > 0 ? "badge bad" : null, "data-errors": `${where}/${a.name}` }, rate(e));
+}
+
+function p99(a) {
+  if (!a.metrics) return h("span", { title: "no metrics from this host" }, "—");
+  const p = a.metrics.p99_seconds;
+  if (p == null) return "—";
+  return p >= 1 ? p.toFixed(2) + " s" : p >= 0.001 ? (p * 1000).toFixed(1) + " ms" : (p * 1e6).toFixed(0) + " µs";
+}
+
 function claims(a) {
   if (!a.key) return h("span", { class: "note" }, "unsigned");
   return [h("span", { class: "mono" }, short(a.key) + "…"),
@@ -143,17 +156,24 @@ function claims(a) {
 
 function renderActors() {
   const s = state.snap;
-  $("rate-note").textContent = s.rate_source === "metrics"
-    ? "calls/s, errors/s and p99 from the hosts' Prometheus metrics"
-    : "calls/s from the hosts' inventories (served-calls counters between two reads); errors show the last failure";
+  $("rate-note").textContent = {
+    metrics: "Rates and p99 over the last 30 s, from the hosts' Prometheus metrics.",
+    mixed: "Rates and p99 from the metrics of the hosts that serve them (wisp up --metrics-listen); calls/s of the others from their inventories, with no error rate or p99 (—).",
+  }[s.rate_source] || "calls/s from the hosts' inventories (served-calls counters between two reads); errors/s and p99 need hosts with wisp up --metrics-listen (—).";
   const by = new Map();
   for (const a of s.actors) {
-    if (!by.has(a.name)) by.set(a.name, { ...a, hosts: [], instances: 0, calls_per_sec: 0, busy: 0, errors: [] });
+    if (!by.has(a.name)) by.set(a.name, { ...a, hosts: [], instances: 0, calls_per_sec: 0, busy: 0, errors: [], metrics: null });
     const g = by.get(a.name);
     g.hosts.push(a.host_id);
     g.instances += a.instances;
     g.busy += a.busy;
     g.calls_per_sec += a.calls_per_sec;
+    if (a.metrics) {
+      // Errors add up; the p99 across hosts is the worst host's.
+      const m = g.metrics || (g.metrics = { errors_per_sec: 0, p99_seconds: null });
+      m.errors_per_sec += a.metrics.errors_per_sec;
+      if (a.metrics.p99_seconds != null) m.p99_seconds = Math.max(m.p99_seconds || 0, a.metrics.p99_seconds);
+    }
     if (a.last_error) g.errors.push(`${a.host_name}: ${a.last_error}`);
   }
   const agg = [...by.values()];
@@ -162,7 +182,9 @@ function renderActors() {
     { label: "Instances", num: true, cell: a => h("span", { "data-instances": a.name }, String(a.instances)) },
     { label: "Hosts", num: true, cell: a => String(a.hosts.length) },
     { label: "Calls/s", num: true, cell: a => rate(a.calls_per_sec) },
-    { label: "Errors", cell: a => a.errors.length ? a.errors.map(e => h("span", { class: "badge bad" }, e)) : "" },
+    { label: "Errors/s", num: true, cell: a => errorRate(a, "lattice") },
+    { label: "p99", num: true, cell: a => p99(a) },
+    { label: "Last error", cell: a => a.errors.length ? a.errors.map(e => h("span", { class: "badge bad" }, e)) : "" },
     { label: "Claims", cell: claims },
     { label: "Actions", cell: a => actionButtons(a.name, "") },
   ];
@@ -176,6 +198,8 @@ function renderActors() {
     { label: "Busy", num: true, cell: a => String(a.busy) },
     { label: "Calls", num: true, cell: a => String(a.calls) },
     { label: "Calls/s", num: true, cell: a => rate(a.calls_per_sec) },
+    { label: "Errors/s", num: true, cell: a => errorRate(a, a.host_name) },
+    { label: "p99", num: true, cell: a => p99(a) },
     { label: "Last error", cell: a => a.last_error ? h("span", { class: "badge bad" }, a.last_error) : "" },
     { label: "Up", num: true, cell: a => since(a.started_at) },
     { label: "Actions", cell: a => actionButtons(a.name, a.host_id) },

@@ -181,7 +181,9 @@ func (s *scraper) scrape(ctx context.Context, url string) (sample, error) {
 			name := label(m, "actor")
 			a := get(name)
 			for _, b := range m.GetHistogram().GetBucket() {
-				a.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+				if !math.IsInf(b.GetUpperBound(), 1) { // the count stands for +Inf
+					a.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+				}
 			}
 			a.buckets[math.Inf(1)] += float64(m.GetHistogram().GetSampleCount())
 			smp.actors[name] = a

@@ -69,6 +69,9 @@ func TestScraperRatesFromTwoScrapes(t *testing.T) {
 	if !ok || echo.CallsPerSec <= 0 || echo.ErrorsPerSec <= 0 || echo.P99Seconds == nil {
 		t.Fatalf("rates of echo = %+v (all: %v)", echo, r)
 	}
+	if *echo.P99Seconds > 0.001 {
+		t.Fatalf("p99 %vs, want at most the 1 ms bucket every call fell in", *echo.P99Seconds)
+	}
 	if got := echo.ErrorsPerSec / echo.CallsPerSec; math.Abs(got-10.0/110) > 1e-9 {
 		t.Fatalf("error share %v, want 10/110", got)
 	}

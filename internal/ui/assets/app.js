@@ -24,7 +24,7 @@ function h(tag, attrs, ...kids) {
     else if (k === "text") el.textContent = v;
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === undefined || kid === null || kid === false) continue;
     el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -40,7 +40,7 @@ function table(cols, rows, empty, caption) {
     caption ? h("caption", { class: "note" }, caption) : null,
     h("thead", {}, h("tr", {}, cols.map(c => h("th", { scope: "col", class: c.num ? "num" : null }, c.label)))),
     h("tbody", {}, rows.map(r => h("tr", { "data-key": cols.key ? cols.key(r) : null },
-      cols.map(c => h("td", { class: c.num ? "num" : null, "data-label": c.label }, c.cell(r)))))));
+      cols.map(c => h("td", { class: c.num ? "num" : null, "data-label": c.label }, h("div", {}, c.cell(r))))))));
   return h("div", { class: "table-wrap" }, t);
 }
 
@@ -335,8 +335,7 @@ function renderTopology() {
   const pos = { actor: new Map(), prov: [] };
   const svg = s("svg", { role: "img", "aria-labelledby": "topo-title" }, s("title", { id: "topo-title" },
     `Topology of lattice ${snap.lattice}: ${snap.hosts.length} hosts in ${groups.size} groups`));
-  const edges = s("g", {});
-  svg.append(edges);
+  const edges = s("g", {}); // appended last, so lines run over the boxes
   let x = pad, maxY = 0;
   for (const g of [...groups.keys()].sort()) {
     const site = s("g", { class: "site" });
@@ -355,7 +354,7 @@ function renderTopology() {
         hg.append(s("g", { class: "actor" }, s("circle", { cx: x + 28, cy: iy + 8, r: 6 }),
           s("text", { x: x + 40, y: iy + 12 }, `${a.name} ×${a.instances}`)));
         const list = pos.actor.get(a.key || a.name) || [];
-        list.push({ x: x + 34, y: iy + 8 });
+        list.push({ x: x + colW - 10, y: iy + 8 });
         pos.actor.set(a.key || a.name, list);
         pos.actor.set(a.name, list);
         iy += lineH;
@@ -363,7 +362,7 @@ function renderTopology() {
       for (const p of provs) {
         hg.append(s("g", { class: "prov" }, s("rect", { x: x + 22, y: iy + 2, width: 12, height: 12 }),
           s("text", { x: x + 40, y: iy + 12 }, `${p.name} (${p.link_name})`)));
-        pos.prov.push({ contract: p.contract_id, link: p.link_name, x: x + 28, y: iy + 8 });
+        pos.prov.push({ contract: p.contract_id, link: p.link_name, x: x + colW - 10, y: iy + 8 });
         iy += lineH;
       }
       hostsG.push(hg);
@@ -378,12 +377,16 @@ function renderTopology() {
     const from = pos.actor.get(l.actor_id) || pos.actor.get(l.actor_name) || [];
     const to = pos.prov.filter(p => p.contract === l.contract_id && p.link === l.link_name);
     for (const a of from) for (const p of to) {
-      const dx = Math.max(40, Math.abs(p.x - a.x) / 2);
+      // Out of the right edge of the actor's host and into the right
+      // edge of the provider's, bulging right.
+      const dx = 30 + Math.abs(p.x - a.x) / 4;
       edges.append(s("path", { class: "edge" + (l.state.startsWith("failed") ? " failed" : ""),
-        d: `M${a.x},${a.y} C${a.x + dx},${a.y} ${p.x - dx},${p.y} ${p.x},${p.y}` },
+        d: `M${a.x},${a.y} C${Math.max(a.x, p.x) + dx},${a.y} ${Math.max(a.x, p.x) + dx},${p.y} ${p.x},${p.y}` },
         s("title", {}, `${l.actor_name || l.actor_id} → ${l.contract_id} (${l.link_name}): ${l.state}`)));
     }
   }
+  svg.append(edges);
+  x += 40; // room for the lines that bulge out of the last column
   svg.setAttribute("width", Math.max(x, 320));
   svg.setAttribute("height", maxY + pad);
   svg.setAttribute("viewBox", `0 0 ${Math.max(x, 320)} ${maxY + pad}`);

@@ -492,3 +492,53 @@ func pageToken(t *testing.T, url string) string {
 	rest := page[i+len(meta):]
 	return rest[:strings.IndexByte(rest, '"')]
 }
+
+// TestDashboardWithoutAdminRoleSaysWhy runs `wisp ui` with an observer's
+// credentials: NATS refuses its pings and its actions, and the page's
+// data and the action's answer say so rather than showing an empty
+// lattice or a timeout.
+func TestDashboardWithoutAdminRoleSaysWhy(t *testing.T) {
+	h := startHost(t)
+	hosts := hostsByName(t, h.url, "default", 1)
+	var id string
+	for _, x := range hosts {
+		id = x.ID
+	}
+	creds := filepath.Join(t.TempDir(), "watcher.creds")
+	mustRun(t, h.url, "creds", "create", "watcher", "--role", "observer", "-o", creds)
+	ui := startUI(t, h.url, "--nats-creds", creds, "--timeout", "3s")
+	testwait.Eventually(t, 30*time.Second, func() error {
+		r, err := http.Get(ui.url + "api/snapshot")
+		if err != nil {
+			return err
+		}
+		defer r.Body.Close()
+		var snap struct {
+			Problems map[string]string `json:"problems"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&snap); err != nil {
+			return err
+		}
+		if !strings.Contains(strings.ToLower(snap.Problems["nats"]), "permissions violation") {
+			return fmt.Errorf("the page's problems do not name NATS's refusal: %v", snap.Problems)
+		}
+		return nil
+	})
+	req, _ := http.NewRequest("POST", ui.url+"api/scale", strings.NewReader(fmt.Sprintf(`{"actor":"echo","host_id":%q,"count":2}`, id)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Wisp-Token", pageToken(t, ui.url))
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var res struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	json.NewDecoder(r.Body).Decode(&res)
+	if r.StatusCode != http.StatusForbidden || !strings.Contains(res.Error, "Permissions Violation for Publish to \"wisp.ctl.default.host."+id+".scale_actor") {
+		t.Fatalf("scale as an observer: status %d, %+v; want 403 with NATS's permissions violation", r.StatusCode, res)
+	}
+	t.Logf("the page says: %s", res.Error)
+}

@@ -84,7 +84,15 @@ type Server struct {
 	recent   []json.RawMessage // the last events' JSON, oldest first
 	subs     map[chan sseMsg]struct{}
 	problems map[string]string // NATS's asynchronous errors
-	stopped  []string          // host ids that said host_stopped, for the collector
+	// refused are NATS's last refusals of a subject, and when they
+	// came: an action that fails after one says why (a request NATS
+	// refused otherwise only times out).
+	refused []refusal
+	// inflight are the actions running, by the verb of their subjects:
+	// NATS's refusal of that verb ends them at once rather than at
+	// their deadline.
+	inflight map[*inflightAction]struct{}
+	stopped  []string // host ids that said host_stopped, for the collector
 }
 
 // sseMsg is one server-sent event.
@@ -116,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("ui: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, token: hex.EncodeToString(b), kick: make(chan struct{}, 1),
-		subs: map[chan sseMsg]struct{}{}, problems: map[string]string{}}
+		subs: map[chan sseMsg]struct{}{}, problems: map[string]string{}, inflight: map[*inflightAction]struct{}{}}
 	s.index = bytes.ReplaceAll(index, []byte("{{TOKEN}}"), []byte(s.token))
 	s.index = bytes.ReplaceAll(s.index, []byte("{{LATTICE}}"), []byte(cfg.Client.Lattice()))
 	return s, nil
@@ -183,10 +191,52 @@ func (s *Server) noteNATSError(err error) {
 		return
 	}
 	s.log.Warn("nats", "err", err)
+	err = lattice.AuthHint(err)
 	s.mu.Lock()
-	s.problems["nats"] = lattice.AuthHint(err).Error()
+	s.problems["nats"] = err.Error()
+	if errors.Is(err, lattice.ErrNotAuthorized) {
+		s.refused = append(s.refused, refusal{time.Now(), err})
+		if len(s.refused) > 16 {
+			s.refused = s.refused[1:]
+		}
+		for a := range s.inflight {
+			if strings.Contains(err.Error(), a.verb) {
+				a.cancel()
+			}
+		}
+	}
 	s.mu.Unlock()
 	s.wake()
+}
+
+// inflightAction is an action waiting for the lattice.
+type inflightAction struct {
+	verb   string
+	cancel context.CancelFunc
+}
+
+// refusal is one NATS refusal of a subject.
+type refusal struct {
+	at  time.Time
+	err error
+}
+
+// refusedSince is NATS's latest refusal since t of a subject that
+// contains verb, else of any subject; nil if none came.
+func (s *Server) refusedSince(t time.Time, verb string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var any error
+	for i := len(s.refused) - 1; i >= 0 && !s.refused[i].at.Before(t); i-- {
+		r := s.refused[i]
+		if strings.Contains(r.err.Error(), verb) {
+			return r.err
+		}
+		if any == nil {
+			any = r.err
+		}
+	}
+	return any
 }
 
 // wake asks the poll loop for a read soon.
@@ -335,9 +385,9 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /api/snapshot", s.serveSnapshot)
 	mux.HandleFunc("GET /api/stream", s.serveStream)
-	mux.HandleFunc("POST /api/scale", s.action(s.scale))
-	mux.HandleFunc("POST /api/stop", s.action(s.stop))
-	mux.HandleFunc("POST /api/undeploy", s.action(s.undeploy))
+	mux.HandleFunc("POST /api/scale", s.action(lattice.VerbScaleActor, s.scale))
+	mux.HandleFunc("POST /api/stop", s.action(lattice.VerbStopActor, s.stop))
+	mux.HandleFunc("POST /api/undeploy", s.action("KV", s.undeploy))
 	allowed := allowedHosts(addr)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -477,7 +527,9 @@ func (s *Server) checkAction(r *http.Request) error {
 
 // action wraps an action's function with the CSRF checks, the body's
 // decoding, a deadline and the answer.
-func (s *Server) action(do func(ctx context.Context, req actionRequest) (string, error)) http.HandlerFunc {
+// verb is the last token of the subjects the action publishes to, to
+// find NATS's refusal of them.
+func (s *Server) action(verb string, do func(ctx context.Context, req actionRequest) (string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		reply := func(status int, res actionResult) {
 			w.Header().Set("Content-Type", "application/json")
@@ -495,10 +547,23 @@ func (s *Server) action(do func(ctx context.Context, req actionRequest) (string,
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 		defer cancel()
+		a := &inflightAction{verb: verb, cancel: cancel}
+		s.mu.Lock()
+		s.inflight[a] = struct{}{}
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			delete(s.inflight, a)
+			s.mu.Unlock()
+		}()
+		began := time.Now()
 		msg, err := do(ctx, req)
 		s.wake()
 		if err != nil {
 			err = lattice.AuthHint(err)
+			if why := s.refusedSince(began, verb); why != nil && !errors.Is(err, lattice.ErrNotAuthorized) {
+				err = fmt.Errorf("%w (then: %v)", why, err)
+			}
 			s.log.Warn("ui: action refused", "path", r.URL.Path, "err", err)
 			status := http.StatusBadGateway
 			switch {

@@ -83,14 +83,14 @@ func TestScraperRatesFromTwoScrapes(t *testing.T) {
 func testServer(t *testing.T) *Server {
 	t.Helper()
 	s := &Server{token: "secret", log: slog.New(slog.DiscardHandler), subs: map[chan sseMsg]struct{}{}, problems: map[string]string{},
-		kick: make(chan struct{}, 1)}
+		kick: make(chan struct{}, 1), inflight: map[*inflightAction]struct{}{}}
 	return s
 }
 
 func TestActionsRefuseCrossSiteRequests(t *testing.T) {
 	s := testServer(t)
 	called := 0
-	h := s.action(func(ctx context.Context, req actionRequest) (string, error) {
+	h := s.action("stop_actor", func(ctx context.Context, req actionRequest) (string, error) {
 		called++
 		return "done " + req.Actor, nil
 	})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -541,4 +542,65 @@ func TestDashboardWithoutAdminRoleSaysWhy(t *testing.T) {
 		t.Fatalf("scale as an observer: status %d, %+v; want 403 with NATS's permissions violation", r.StatusCode, res)
 	}
 	t.Logf("the page says: %s", res.Error)
+}
+
+// TestDashboardLoadWithManyHosts measures the dashboard on a lattice of
+// WISP_UI_MEASURE_HOSTS hosts (the README's figures: 30), each running
+// echo: the time from navigation to the first snapshot drawn, the size of
+// a snapshot, and the resident memory of the `wisp ui` process. It runs
+// only when that variable is set.
+func TestDashboardLoadWithManyHosts(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("WISP_UI_MEASURE_HOSTS"))
+	if n < 1 {
+		t.Skip("set WISP_UI_MEASURE_HOSTS=30 to measure the dashboard on that many hosts")
+	}
+	ctx := browser(t)
+	cache := t.TempDir()
+	hub := startHost(t, "--name", "host-00", "--label", "site=hub", "--cache-dir", cache)
+	for i := 1; i < n; i++ {
+		site := fmt.Sprintf("site=edge-%d", i%5)
+		spawn(t, hub.url, "--nats-url", hub.url, "--name", fmt.Sprintf("host-%02d", i), "--label", site, "--cache-dir", cache)
+	}
+	hosts := hostsByName(t, hub.url, "default", n)
+	echo := filepath.Join(t.TempDir(), "echo.wasm")
+	mustRun(t, hub.url, "build", "./actors/echo", "-o", echo)
+	for _, h := range hosts {
+		startOn(t, hub.url, echo, h.ID)
+	}
+	ui := startUI(t, hub.url)
+	testwait.Eventually(t, 60*time.Second, func() error {
+		r, err := http.Get(ui.url + "api/snapshot")
+		if err != nil {
+			return err
+		}
+		defer r.Body.Close()
+		var snap struct {
+			Actors []json.RawMessage `json:"actors"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&snap); err != nil || len(snap.Actors) != n {
+			return fmt.Errorf("%d of %d actors in the snapshot (%v)", len(snap.Actors), n, err)
+		}
+		return nil
+	})
+	var loads []time.Duration
+	for range 5 {
+		start := time.Now()
+		do(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(ui.url+"#hosts"),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"]`)))
+		loads = append(loads, time.Since(start))
+		if rows := mustEval[int](t, ctx, `document.querySelectorAll("#hosts tbody tr").length`); rows != n {
+			t.Fatalf("%d host rows on the page, want %d", rows, n)
+		}
+	}
+	dcl := mustEval[float64](t, ctx, `(p => p.domContentLoadedEventEnd - p.startTime)(performance.getEntriesByType("navigation")[0])`)
+	r, err := http.Get(ui.url + "api/snapshot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	// Let it follow the lattice for a while before reading its memory.
+	time.Sleep(20 * time.Second)
+	t.Logf("%d hosts: navigation to first snapshot drawn %v (5 loads), DOMContentLoaded %.0f ms; snapshot %d KB; wisp ui RSS %d MB",
+		n, loads, dcl, len(body)>>10, procRSS(t, ui.cmd.Process.Pid)>>20)
 }

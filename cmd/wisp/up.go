@@ -200,7 +200,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.Int64Var(&f.maxModule, "max-module-size", host.DefaultMaxModuleSize, "largest module file the host reads, in bytes")
 	fl.IntVar(&f.maxInstances, "max-instances", ceil.Instances, "most instances one start or scale may ask for (default sized to this machine's memory)")
 	fl.IntVar(&f.maxHostInst, "max-host-instances", ceil.HostInstances, "most actor instances the host runs in all (default sized to this machine's memory)")
-	fl.StringVar(&f.metricsListen, "metrics-listen", "", "host:port where Prometheus metrics are served on /metrics (e.g. 127.0.0.1:9464; default: none)")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "", "host:port where Prometheus metrics are served on /metrics (e.g. 127.0.0.1:9464; default: none); the host's wisp.metrics label gives their URL, where wisp ui reads rates")
 	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "OTLP/HTTP receiver the host sends its spans to, e.g. http://127.0.0.1:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no spans, trace headers still pass through)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "host:port where Go profiles are served on /debug/pprof/ (default: none; keep it on loopback)")
 	fl.BoolVar(&f.noReconciler, "no-reconciler", false, "do not run the application reconciler here (one host of the lattice is its active one; see 'wisp app --help')")

@@ -479,7 +479,11 @@ function connect() {
     state.snap = JSON.parse(m.data);
     state.loadedAt = Date.now();
     render();
-    document.body.dataset.loaded = "true";
+    if (!document.body.dataset.loaded) {
+      // Time from navigation to the first lattice drawn, for measurements.
+      window.wispFirstDrawMs = performance.now();
+      document.body.dataset.loaded = "true";
+    }
   });
   es.addEventListener("backlog", m => {
     state.events = JSON.parse(m.data) || [];

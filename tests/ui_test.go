@@ -604,3 +604,30 @@ func TestDashboardLoadWithManyHosts(t *testing.T) {
 	t.Logf("%d hosts: navigation to the lattice drawn (the page's clock) %v (5 loads), DOMContentLoaded %.0f ms; snapshot %d KB; wisp ui RSS %d MB",
 		n, loads, dcl, len(body)>>10, procRSS(t, ui.cmd.Process.Pid)>>20)
 }
+
+// TestHostServesDashboard: `wisp up --ui ADDR` serves the dashboard from
+// the host, with the host's own connection, and refuses an address off
+// loopback unless told.
+func TestHostServesDashboard(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startHost(t, "--name", "cabinet-1", "--label", "site=plant-7", "--ui", addr)
+	testwait.Eventually(t, 20*time.Second, func() error {
+		r, err := http.Get("http://" + addr + "/api/snapshot")
+		if err != nil {
+			return err
+		}
+		defer r.Body.Close()
+		var snap struct {
+			Hosts []struct {
+				Name string `json:"name"`
+			} `json:"hosts"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&snap); err != nil || len(snap.Hosts) != 1 || snap.Hosts[0].Name != "cabinet-1" {
+			return fmt.Errorf("the host's dashboard shows %+v (%v)", snap.Hosts, err)
+		}
+		return nil
+	})
+	if _, errOut, code := run(t, "nats://127.0.0.1:1", "up", "--ui", "0.0.0.0:3030"); code != 2 || !strings.Contains(errOut, "--ui-allow-remote") {
+		t.Fatalf("wisp up --ui 0.0.0.0:3030: exit %d, %s; want a usage error naming --ui-allow-remote", code, errOut)
+	}
+}

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/wisp-dev/wisp/internal/logging"
 	"github.com/wisp-dev/wisp/internal/ui"
+	"github.com/wisp-dev/wisp/lattice"
 )
 
 func newUICmd(g *globals) *cobra.Command {
@@ -39,12 +43,8 @@ login of its own, and whoever reaches it acts with your credentials.
   wisp ui --listen 127.0.0.1:8080 --context prod`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			host, _, err := net.SplitHostPort(listen)
-			if err != nil {
-				return usageError{fmt.Errorf("--listen %q: want host:port: %w", listen, err)}
-			}
-			if ip := net.ParseIP(host); !remote && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-				return usageError{fmt.Errorf("--listen %s is not a loopback address: the dashboard has no login and acts with your NATS credentials; give --allow-remote to serve it there anyway (put it behind a proxy that authenticates)", listen)}
+			if err := checkUIListen("--listen", listen, remote, "--allow-remote"); err != nil {
+				return err
 			}
 			log, err := logging.New(cmd.ErrOrStderr(), logging.Config{Format: logFormat})
 			if err != nil {
@@ -72,4 +72,44 @@ login of its own, and whoever reaches it acts with your credentials.
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	cmd.Flags().DurationVar(&refresh, "refresh", 3*time.Second, "how often the whole lattice is read again between events")
 	return cmd
+}
+
+// checkUIListen refuses a dashboard address that is not host:port, or
+// not loopback unless remote: the dashboard has no login of its own.
+func checkUIListen(flag, addr string, remote bool, remoteFlag string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageError{fmt.Errorf("%s %q: want host:port: %w", flag, addr, err)}
+	}
+	if ip := net.ParseIP(host); !remote && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usageError{fmt.Errorf("%s %s is not a loopback address: the dashboard has no login and acts with the process's NATS credentials; give %s to serve it there anyway (behind a proxy that authenticates)", flag, addr, remoteFlag)}
+	}
+	return nil
+}
+
+// serveUI serves the dashboard on addr with the connection nc, as `wisp
+// up --ui` does, until the returned stop is called.
+func serveUI(nc *nats.Conn, g *globals, addr string, log *slog.Logger) (stop func(), err error) {
+	c, err := lattice.NewClient(nc, lattice.WithLattice(g.lattice), lattice.WithJetStreamDomain(g.jsDomain))
+	if err != nil {
+		return nil, err
+	}
+	srv, err := ui.New(ui.Config{Client: c, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--ui: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ctx, ln); err != nil {
+			log.Error("dashboard stopped", "err", err)
+		}
+	}()
+	log.Info("dashboard served", "url", "http://"+ln.Addr().String()+"/")
+	return func() { cancel(); <-done }, nil
 }

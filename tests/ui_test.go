@@ -188,7 +188,7 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 	// gateway does not (its calls/s comes from its inventory).
 	hub := startHost(t, "--name", "hub-1", "--label", "site=hub", "--label", "tier=cloud", "--heartbeat", "2s",
 		"--metrics-listen", "127.0.0.1:0")
-	spawn(t, hub.url, "--nats-url", hub.url, "--name", "gw-1", "--label", "site=plant-1", "--label", "tier=gateway",
+	gw := spawn(t, hub.url, "--nats-url", hub.url, "--name", "gw-1", "--label", "site=plant-1", "--label", "tier=gateway",
 		"--cache-dir", t.TempDir(), "--heartbeat", "2s")
 	hosts := hostsByName(t, hub.url, "default", 2)
 
@@ -388,6 +388,19 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 		t.Error("the hosts view scrolls sideways on a 390 px wide phone")
 	}
 	screenshot(t, ctx, filepath.Join(shots, "ui-hosts-phone.png"))
+
+	// A site that goes silent without saying so (its uplink cut, its
+	// power gone) stays on the page as unreachable.
+	do(t, ctx, chromedp.EmulateReset())
+	gw.cmd.Process.Kill()
+	testwait.Eventually(t, 20*time.Second, func() error {
+		txt, err := pageText(ctx, `#hosts [data-key="host:`+hosts["gw-1"].ID+`"]`)
+		if err != nil || !strings.Contains(txt, "unreachable") {
+			return fmt.Errorf("gw-1's row says %q (%v), want unreachable", txt, err)
+		}
+		return nil
+	})
+	screenshot(t, ctx, filepath.Join(shots, "ui-hosts-unreachable.png"))
 	t.Logf("screenshots in %s", shots)
 }
 

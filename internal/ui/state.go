@@ -14,6 +14,7 @@ import (
 
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
+	"github.com/wisp-dev/wisp/lattice/manifest"
 )
 
 // Snapshot is what the page draws: the lattice as the ui process last
@@ -97,6 +98,54 @@ type App struct {
 	// "undeployed", as `wisp app list` says it.
 	Summary  string        `json:"summary"`
 	Versions []app.Version `json:"versions"`
+	// Spreads are the deployed manifest's shares, by component: what
+	// the page checks the placement against.
+	Spreads map[string][]Share `json:"spreads,omitempty"`
+}
+
+// Share is one entry of a component's scaler in the manifest.
+type Share struct {
+	Name         string            `json:"name,omitempty"`
+	Requirements map[string]string `json:"requirements,omitempty"`
+	// Want is the instances (hosts, for a capability) the share asks for
+	// in all; for a daemonscaler, on each matching host.
+	Want   int  `json:"want"`
+	Daemon bool `json:"daemon,omitempty"`
+}
+
+// spreads reads the shares of every component of the manifest version v.
+func spreads(r *app.Record, v string) map[string][]Share {
+	m, err := r.Manifest(v)
+	if err != nil {
+		return nil
+	}
+	out := map[string][]Share{}
+	for i := range m.Spec.Components {
+		c := &m.Spec.Components[i]
+		spread, daemon := c.Scaler()
+		switch {
+		case spread != nil:
+			weights := make([]int, len(spread.Spread))
+			for j, sp := range spread.Spread {
+				weights[j] = sp.W()
+			}
+			if len(weights) == 0 {
+				out[c.Name] = []Share{{Want: spread.Replicas}}
+				continue
+			}
+			for j, n := range manifest.Split(spread.Replicas, weights) {
+				out[c.Name] = append(out[c.Name], Share{Name: spread.Spread[j].Name, Requirements: spread.Spread[j].Requirements, Want: n})
+			}
+		case daemon != nil:
+			if len(daemon.Spread) == 0 {
+				out[c.Name] = []Share{{Want: daemon.Replicas, Daemon: true}}
+			}
+			for _, sp := range daemon.Spread {
+				out[c.Name] = append(out[c.Name], Share{Name: sp.Name, Requirements: sp.Requirements, Want: daemon.Replicas, Daemon: true})
+			}
+		}
+	}
+	return out
 }
 
 // lostAfter is how long a host that stopped answering stays on the page
@@ -295,6 +344,9 @@ func (k *collector) readApps(ctx context.Context) ([]App, error) {
 	out := make([]App, 0, len(recs))
 	for _, r := range recs {
 		a := App{Name: r.Name, Deployed: r.Deployed, Versions: r.Versions, Summary: app.PhaseUndeployed}
+		if r.Deployed != "" {
+			a.Spreads = spreads(&r, r.Deployed)
+		}
 		if v := r.Latest(); v != nil {
 			a.Latest = v.Version
 		}

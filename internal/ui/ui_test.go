@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/app"
 )
 
 func TestQuantileInterpolatesInsideTheBucket(t *testing.T) {
@@ -152,5 +153,52 @@ func TestLinkStatesSayWhatProvidersMadeOfThem(t *testing.T) {
 		if got[i].State != want[i] {
 			t.Errorf("link %s: %q, want %q", links[i].ActorID, got[i].State, want[i])
 		}
+	}
+}
+
+func TestSpreadsSplitReplicasByWeight(t *testing.T) {
+	const text = `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: shop
+  annotations:
+    version: v1
+spec:
+  components:
+    - name: echo
+      type: actor
+      properties:
+        image: file:///x/echo.wasm
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 5
+            spread:
+              - name: east
+                requirements:
+                  zone: east
+                weight: 80
+              - name: west
+                requirements:
+                  zone: west
+                weight: 20
+    - name: keyvalue
+      type: capability
+      properties:
+        image: wisp:keyvalue
+        contract: wasmcloud:keyvalue
+      traits:
+        - type: daemonscaler
+          properties:
+            replicas: 1
+`
+	r := &app.Record{Name: "shop", Deployed: "v1", Versions: []app.Version{{Version: "v1", Manifest: text}}}
+	got := spreads(r, "v1")
+	echo := got["echo"]
+	if len(echo) != 2 || echo[0].Name != "east" || echo[0].Want != 4 || echo[1].Want != 1 || echo[1].Requirements["zone"] != "west" {
+		t.Fatalf("echo's shares = %+v, want east 4 and west 1", echo)
+	}
+	if kv := got["keyvalue"]; len(kv) != 1 || !kv[0].Daemon || kv[0].Want != 1 {
+		t.Fatalf("keyvalue's shares = %+v, want one per host", kv)
 	}
 }

@@ -261,6 +261,7 @@ function renderApps() {
         { label: "Type", cell: c => c.provider ? `${c.type} (${c.provider})` : c.type },
         { label: "Running / desired", num: true, cell: c => `${c.running} / ${c.desired}` },
         { label: "Placement", cell: c => Object.entries(c.hosts || {}).sort().map(([k, v]) => h("span", { class: "chip" }, `${k}: ${v}`)) },
+        { label: "Spread", cell: c => shares(a, c) },
         { label: "Problem", cell: c => c.error ? h("span", { class: "badge bad" }, c.error) : c.waiting ? h("span", { class: "badge warn" }, c.waiting) : "" },
       ], comps, "No status from a reconciler yet."),
       h("details", {}, h("summary", {}, `History (${a.versions.length} versions)`),
@@ -271,6 +272,24 @@ function renderApps() {
         ], [...a.versions].reverse(), "No versions."))));
   }
   $("apps").replaceChildren(...(out.length ? out : [h("p", { class: "empty" }, "No application is stored on this lattice.")]));
+}
+
+// shares checks a component's placement against its manifest's spread:
+// for each share, what runs on the hosts matching its requirements.
+function shares(a, c) {
+  const list = (a.spreads || {})[c.name] || [];
+  const labelsOf = name => (state.snap.hosts.find(x => x.name === name) || { labels: {} }).labels;
+  return list.map(sh => {
+    const req = Object.entries(sh.requirements || {});
+    const match = name => req.every(([k, v]) => labelsOf(name)[k] === v);
+    const hosts = Object.entries(c.hosts || {}).filter(([n]) => match(n));
+    const have = sh.daemon ? hosts.length : hosts.reduce((n, [, v]) => n + v, 0);
+    const want = sh.daemon ? `${sh.want} on each matching host` : String(sh.want);
+    const ok = sh.daemon ? hosts.every(([, v]) => v >= sh.want) : have === sh.want;
+    const where = req.map(([k, v]) => `${k}=${v}`).join(",") || "any host";
+    return h("span", { class: "chip" + (ok ? "" : " off") },
+      `${sh.name ? sh.name + " " : ""}(${where}): ${sh.daemon ? have + " hosts, " : have + "/"}${want}`);
+  });
 }
 
 // eventText summarises an event's data in a few words, as `wisp events` does.

@@ -83,7 +83,7 @@ type Server struct {
 	last     *Snapshot
 	recent   []json.RawMessage // the last events' JSON, oldest first
 	subs     map[chan sseMsg]struct{}
-	problems map[string]string // NATS's asynchronous errors
+	problems map[string]problem // NATS's asynchronous errors, shown for problemTTL
 	// refused are NATS's last refusals of a subject, and when they
 	// came: an action that fails after one says why (a request NATS
 	// refused otherwise only times out).
@@ -94,6 +94,16 @@ type Server struct {
 	inflight map[*inflightAction]struct{}
 	stopped  []string // host ids that said host_stopped, for the collector
 }
+
+// problem is an asynchronous error the page shows for a while.
+type problem struct {
+	msg string
+	at  time.Time
+}
+
+// problemTTL is how long the page shows an asynchronous error after it
+// last happened.
+const problemTTL = time.Minute
 
 // sseMsg is one server-sent event.
 type sseMsg struct {
@@ -124,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("ui: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, token: hex.EncodeToString(b), kick: make(chan struct{}, 1),
-		subs: map[chan sseMsg]struct{}{}, problems: map[string]string{}, inflight: map[*inflightAction]struct{}{}}
+		subs: map[chan sseMsg]struct{}{}, problems: map[string]problem{}, inflight: map[*inflightAction]struct{}{}}
 	s.index = bytes.ReplaceAll(index, []byte("{{TOKEN}}"), []byte(s.token))
 	s.index = bytes.ReplaceAll(s.index, []byte("{{LATTICE}}"), []byte(cfg.Client.Lattice()))
 	return s, nil
@@ -193,7 +203,7 @@ func (s *Server) noteNATSError(err error) {
 	s.log.Warn("nats", "err", err)
 	err = lattice.AuthHint(err)
 	s.mu.Lock()
-	s.problems["nats"] = err.Error()
+	s.problems["nats"] = problem{err.Error(), time.Now()}
 	if errors.Is(err, lattice.ErrNotAuthorized) {
 		s.refused = append(s.refused, refusal{time.Now(), err})
 		if len(s.refused) > 16 {
@@ -255,8 +265,12 @@ func (s *Server) poll(ctx context.Context) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		out := map[string]string{}
-		for k, v := range s.problems {
-			out[k] = v
+		for k, p := range s.problems {
+			if time.Since(p.at) > problemTTL {
+				delete(s.problems, k)
+				continue
+			}
+			out[k] = p.msg
 		}
 		return out
 	})
@@ -359,7 +373,7 @@ func (s *Server) follow(ctx context.Context) {
 		if err != nil {
 			s.log.Warn("ui: events", "err", err)
 			s.mu.Lock()
-			s.problems["events"] = lattice.AuthHint(err).Error()
+			s.problems["events"] = problem{lattice.AuthHint(err).Error(), time.Now()}
 			s.mu.Unlock()
 		}
 		select {

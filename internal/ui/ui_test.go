@@ -83,7 +83,7 @@ func TestScraperRatesFromTwoScrapes(t *testing.T) {
 
 func testServer(t *testing.T) *Server {
 	t.Helper()
-	s := &Server{token: "secret", log: slog.New(slog.DiscardHandler), subs: map[chan sseMsg]struct{}{}, problems: map[string]string{},
+	s := &Server{token: "secret", log: slog.New(slog.DiscardHandler), subs: map[chan sseMsg]struct{}{}, problems: map[string]problem{},
 		kick: make(chan struct{}, 1), inflight: map[*inflightAction]struct{}{}}
 	return s
 }

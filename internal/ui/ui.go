@@ -216,7 +216,8 @@ func (s *Server) noteNATSError(err error) {
 		}
 	}
 	s.mu.Unlock()
-	s.wake()
+	// No wake: a read NATS refuses would refuse again at once. The next
+	// tick shows it.
 }
 
 // inflightAction is an action waiting for the lattice.
@@ -236,17 +237,17 @@ type refusal struct {
 func (s *Server) refusedSince(t time.Time, verb string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var any error
+	var other error
 	for i := len(s.refused) - 1; i >= 0 && !s.refused[i].at.Before(t); i-- {
 		r := s.refused[i]
 		if strings.Contains(r.err.Error(), verb) {
 			return r.err
 		}
-		if any == nil {
-			any = r.err
+		if other == nil {
+			other = r.err
 		}
 	}
-	return any
+	return other
 }
 
 // wake asks the poll loop for a read soon.

@@ -309,13 +309,17 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 	if !strings.HasPrefix(strings.Join(order, "|"), "Skip to content|Hosts") {
 		t.Errorf("tab order does not start with the skip link and the navigation: %q", order[:min(8, len(order))])
 	}
-	// Enter opens the confirmation; the count takes 2; Enter confirms.
+	// Enter opens the confirmation with the focus on the count; typing
+	// 2 and Enter confirms.
 	do(t, ctx, chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#confirm")))
 	dialogText := mustEval[string](t, ctx, `document.getElementById("confirm-text").textContent`)
 	if !strings.Contains(dialogText, "gw-1") {
 		t.Fatalf("the confirmation says %q, want the host gw-1", dialogText)
 	}
-	do(t, ctx, chromedp.SetValue(chromedp.CSS("#confirm-count"), "2"), chromedp.Click(chromedp.CSS("#confirm-ok")))
+	if f := mustEval[string](t, ctx, `document.activeElement.id`); f != "confirm-count" {
+		t.Fatalf("the confirmation opened with the focus on %q, want the count", f)
+	}
+	do(t, ctx, chromedp.KeyEvent(kb.End), chromedp.KeyEvent(kb.Backspace), chromedp.KeyEvent("2"), chromedp.KeyEvent(kb.Enter))
 
 	// The scale from the page changes the lattice, and the page says so.
 	testwait.Eventually(t, 30*time.Second, func() error {

@@ -177,18 +177,24 @@ func screenshot(t *testing.T, ctx context.Context, path string) {
 }
 
 // TestDashboardFollowsTheLattice runs `wisp ui` against two real hosts
-// (a hub and a gateway site), an actor started by hand on both and an
-// application, and drives the page in a real browser: it lists every
-// host and actor, follows a scale made with the CLI without a reload,
-// scales an actor from the page, reaches the actions by keyboard, keeps
-// its text readable (contrast), and leaves a screenshot of each view.
+// (a hub, and a gateway whose site is a leaf node of it), an actor
+// started by hand on both and an application, and drives the page in a
+// real browser: it lists every host and actor, follows a scale made with
+// the CLI without a reload, shows an actor's error rate, scales an actor
+// from the page with the keyboard alone, keeps its text readable
+// (contrast) on a desktop and a phone, shows the site unreachable and its
+// uplink down once the gateway dies, and leaves a screenshot of each view.
 func TestDashboardFollowsTheLattice(t *testing.T) {
 	ctx := browser(t)
 	// The hub serves metrics (errors/s and p99 come from there), the
 	// gateway does not (its calls/s comes from its inventory).
+	// The gateway's site is a leaf node of the hub, as an edge site is.
+	leaf := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	hub := startHost(t, "--name", "hub-1", "--label", "site=hub", "--label", "tier=cloud", "--heartbeat", "2s",
-		"--metrics-listen", "127.0.0.1:0")
-	gw := spawn(t, hub.url, "--nats-url", hub.url, "--name", "gw-1", "--label", "site=plant-1", "--label", "tier=gateway",
+		"--metrics-listen", "127.0.0.1:0", "--leaf-listen", leaf, "--js-domain", "cloud")
+	edgePort := freePort(t)
+	gw := spawn(t, fmt.Sprintf("nats://127.0.0.1:%d", edgePort), "--name", "gw-1", "--nats-port", fmt.Sprint(edgePort),
+		"--leaf-url", "nats://"+leaf, "--js-domain", "cloud", "--label", "site=plant-1", "--label", "tier=gateway",
 		"--cache-dir", t.TempDir(), "--heartbeat", "2s")
 	hosts := hostsByName(t, hub.url, "default", 2)
 
@@ -375,6 +381,9 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 			if edges := mustEval[int](t, ctx, `document.querySelectorAll("#topology path.edge").length`); edges == 0 {
 				t.Error("the topology draws no link from kvcounter to its keyvalue provider")
 			}
+			if up := mustEval[int](t, ctx, `document.querySelectorAll("#topology path.uplink:not(.down)").length`); up != 1 {
+				t.Errorf("the topology draws %d live uplinks, want the one of site plant-1 to the hub", up)
+			}
 		}
 		if v != "topology" {
 			checkContrast(t, ctx, v)
@@ -395,7 +404,7 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 
 	// A site that goes silent without saying so (its uplink cut, its
 	// power gone) stays on the page as unreachable.
-	do(t, ctx, chromedp.EmulateReset())
+	do(t, ctx, chromedp.EmulateViewport(1280, 900))
 	gw.cmd.Process.Kill()
 	testwait.Eventually(t, 20*time.Second, func() error {
 		txt, err := pageText(ctx, `#hosts [data-key="host:`+hosts["gw-1"].ID+`"]`)
@@ -405,6 +414,14 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 		return nil
 	})
 	screenshot(t, ctx, filepath.Join(shots, "ui-hosts-unreachable.png"))
+	view(t, ctx, "topology")
+	testwait.Eventually(t, 10*time.Second, func() error {
+		if n, err := eval[int](ctx, `document.querySelectorAll("#topology path.uplink.down").length`); err != nil || n != 1 {
+			return fmt.Errorf("%d uplinks drawn down, want plant-1's (%v)", n, err)
+		}
+		return nil
+	})
+	screenshot(t, ctx, filepath.Join(shots, "ui-topology-uplink-down.png"))
 	t.Logf("screenshots in %s", shots)
 }
 

@@ -219,6 +219,9 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if len(f.leafURLs) > 0 && !join {
+		labels[lattice.LabelLeaf] = "true" // its server's uplink is a leaf connection
+	}
 	if f.uiListen != "" {
 		if err := checkUIListen("--ui", f.uiListen, f.uiRemote, "--ui-allow-remote"); err != nil {
 			return err

@@ -350,13 +350,19 @@ function renderTopology() {
     if (!groups.has(g)) groups.set(g, []);
     groups.get(g).push(x);
   }
-  const colW = 250, pad = 16, lineH = 18;
+  const colW = 250, pad = 24, lineH = 18;
   const pos = { actor: new Map(), prov: [] };
   const svg = s("svg", { role: "img", "aria-labelledby": "topo-title" }, s("title", { id: "topo-title" },
     `Topology of lattice ${snap.lattice}: ${snap.hosts.length} hosts in ${groups.size} groups`));
   const edges = s("g", {}); // appended last, so lines run over the boxes
+  // Sites whose hosts run a leaf node (wisp up --leaf-url) reach the
+  // rest through an uplink to the hub: hub sites first, leaf sites after,
+  // a line from the hub to each leaf site.
+  const isLeaf = g => groups.get(g).some(x => x.labels["wisp.leaf"] === "true");
+  const order = [...groups.keys()].sort((a, b) => (isLeaf(a) - isLeaf(b)) || a.localeCompare(b));
+  const boxes = new Map();
   let x = pad, maxY = 0;
-  for (const g of [...groups.keys()].sort()) {
+  for (const g of order) {
     const site = s("g", { class: "site" });
     svg.append(site);
     let y = pad + 28;
@@ -387,6 +393,7 @@ function renderTopology() {
       hostsG.push(hg);
       y += hh + 10;
     }
+    boxes.set(g, { x: x + 2, y: pad, w: colW - 4 });
     site.append(s("rect", { x: x + 2, y: pad, width: colW - 4, height: y - pad, rx: 8 }),
       s("text", { class: "title", x: x + 12, y: pad + 18 }, `${by ? by + "=" : ""}${g}`), ...hostsG);
     maxY = Math.max(maxY, y);
@@ -402,6 +409,17 @@ function renderTopology() {
       edges.append(s("path", { class: "edge" + (l.state.startsWith("failed") ? " failed" : ""),
         d: `M${a.x},${a.y} C${Math.max(a.x, p.x) + dx},${a.y} ${Math.max(a.x, p.x) + dx},${p.y} ${p.x},${p.y}` },
         s("title", {}, `${l.actor_name || l.actor_id} → ${l.contract_id} (${l.link_name}): ${l.state}`)));
+    }
+  }
+  const hub = order.find(g => !isLeaf(g));
+  if (hub !== undefined) {
+    const hb = boxes.get(hub);
+    for (const g of order.filter(isLeaf)) {
+      const b = boxes.get(g);
+      const down = groups.get(g).every(x => x.health === "unreachable");
+      edges.append(s("path", { class: "uplink" + (down ? " down" : ""),
+        d: `M${hb.x + hb.w / 2},${hb.y} C${hb.x + hb.w / 2},${hb.y - 12} ${b.x + b.w / 2},${b.y - 12} ${b.x + b.w / 2},${b.y}` },
+        s("title", {}, `leaf connection of ${g} to ${hub}${down ? ": down, no host of the site answers" : ""}`)));
     }
   }
   svg.append(edges);

@@ -47,6 +47,16 @@ type StartActorRequest struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
+// LabelMetrics is the label of a host that serves Prometheus metrics
+// (wisp up --metrics-listen): their URL, http://ADDR/metrics. The
+// dashboard reads call rates and latencies there.
+const LabelMetrics = "wisp.metrics"
+
+// LabelLeaf marks a host whose embedded NATS server is a leaf node of a
+// hub (wisp up --leaf-url): its site reaches the rest of the lattice
+// through that uplink. The dashboard draws it.
+const LabelLeaf = "wisp.leaf"
+
 // LabelRole marks a host's role; RoleProvider is the value on a
 // providers-only host (wisp provider run), which never runs actors.
 const (

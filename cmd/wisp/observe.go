@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,6 +20,7 @@ import (
 	"github.com/wisp-dev/wisp/host/metrics"
 	"github.com/wisp-dev/wisp/host/spy"
 	"github.com/wisp-dev/wisp/internal/tracing"
+	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/reconciler"
 	"github.com/wisp-dev/wisp/lattice/trace"
 )
@@ -26,13 +29,16 @@ import (
 // on --metrics-listen, spans to --otlp-endpoint and profiles on
 // --pprof-listen. With no flag it serves nothing and observes nothing.
 type observability struct {
-	log      *slog.Logger
-	metrics  *metrics.Metrics // nil without --metrics-listen
-	tracing  bool             // spans are exported
-	shutdown func(context.Context) error
-	servers  []*http.Server
-	engine   engine.Engine  // the engine New made for the host, closed by close
-	spy      *spy.Publisher // answers `wisp spy`
+	log     *slog.Logger
+	metrics *metrics.Metrics // nil without --metrics-listen
+	// metricsURL is where the metrics are served, the host's
+	// lattice.LabelMetrics label, so `wisp ui` finds them.
+	metricsURL string
+	tracing    bool // spans are exported
+	shutdown   func(context.Context) error
+	servers    []*http.Server
+	engine     engine.Engine  // the engine New made for the host, closed by close
+	spy        *spy.Publisher // answers `wisp spy`
 }
 
 // startObservability opens the listeners the flags ask for before the host
@@ -51,9 +57,11 @@ func (f *upFlags) startObservability(ctx context.Context, g *globals, log *slog.
 	}
 	if f.metricsListen != "" {
 		o.metrics = metrics.New()
-		if err := o.serve("metrics", f.metricsListen, "/metrics", o.metrics.Handler()); err != nil {
+		addr, err := o.serve("metrics", f.metricsListen, "/metrics", o.metrics.Handler())
+		if err != nil {
 			return nil, fmt.Errorf("--metrics-listen: %w", err)
 		}
+		o.metricsURL = "http://" + reachable(addr) + "/metrics"
 	}
 	if f.pprofListen != "" {
 		mux := http.NewServeMux()
@@ -62,7 +70,7 @@ func (f *upFlags) startObservability(ctx context.Context, g *globals, log *slog.
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		if err := o.serve("pprof", f.pprofListen, "/debug/pprof/", mux); err != nil {
+		if _, err := o.serve("pprof", f.pprofListen, "/debug/pprof/", mux); err != nil {
 			o.close(context.Background())
 			return nil, fmt.Errorf("--pprof-listen: %w", err)
 		}
@@ -70,11 +78,12 @@ func (f *upFlags) startObservability(ctx context.Context, g *globals, log *slog.
 	return o, nil
 }
 
-// serve listens on addr and serves h there in the background.
-func (o *observability) serve(what, addr, path string, h http.Handler) error {
+// serve listens on addr and serves h there in the background; it returns
+// the address it listens on.
+func (o *observability) serve(what, addr, path string, h http.Handler) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
@@ -86,7 +95,21 @@ func (o *observability) serve(what, addr, path string, h http.Handler) error {
 		}
 	}()
 	o.log.Info(what+" served", "url", "http://"+ln.Addr().String()+path)
-	return nil
+	return ln.Addr(), nil
+}
+
+// reachable is addr as another machine may dial it: an unspecified
+// address (":9464", "0.0.0.0:9464") names this machine's host name.
+func reachable(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return addr.String()
+	}
+	name, err := os.Hostname()
+	if err != nil {
+		name = "localhost"
+	}
+	return net.JoinHostPort(name, strconv.Itoa(ta.Port))
 }
 
 // hostOptions are the host's observers: metrics, spans and the spy
@@ -108,6 +131,9 @@ func (o *observability) hostOptions(ecfg engine.Config, nc *nats.Conn, latticeID
 	}
 	// Metrics first: their clock then includes the span's own cost.
 	opts := []host.Option{host.WithObserver(host.Observers(metered, tracer, spies))}
+	if o.metricsURL != "" {
+		opts = append(opts, host.WithLabels(map[string]string{lattice.LabelMetrics: o.metricsURL}))
+	}
 	if o.metrics == nil {
 		return opts, nil
 	}

@@ -108,7 +108,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(g.withNATS(newUpCmd(g)), newBuildCmd(), g.withNATS(newCallCmd(g)), start, stop, scale, get, keys, claimsCmd,
 		link, g.withNATS(newEventsCmd(g)), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd,
-		credsCmd, ctxCmd, newNATSConfigCmd(g), newGenDocCmd(), newVersionCmd(), g.withNATS(newSpyCmd(g)))
+		credsCmd, ctxCmd, newNATSConfigCmd(g), newGenDocCmd(), newVersionCmd(), g.withNATS(newSpyCmd(g)), g.withNATS(newUICmd(g)))
 	root.Version = versionString()
 	return root
 }

@@ -78,6 +78,8 @@ type upFlags struct {
 	maxInstances   int
 	maxHostInst    int
 	metricsListen  string
+	uiListen       string
+	uiRemote       bool
 	pprofListen    string
 	otlpEndpoint   string
 }
@@ -200,7 +202,9 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.Int64Var(&f.maxModule, "max-module-size", host.DefaultMaxModuleSize, "largest module file the host reads, in bytes")
 	fl.IntVar(&f.maxInstances, "max-instances", ceil.Instances, "most instances one start or scale may ask for (default sized to this machine's memory)")
 	fl.IntVar(&f.maxHostInst, "max-host-instances", ceil.HostInstances, "most actor instances the host runs in all (default sized to this machine's memory)")
-	fl.StringVar(&f.metricsListen, "metrics-listen", "", "host:port where Prometheus metrics are served on /metrics (e.g. 127.0.0.1:9464; default: none)")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "", "host:port where Prometheus metrics are served on /metrics (e.g. 127.0.0.1:9464; default: none); the host's wisp.metrics label gives their URL, where wisp ui reads rates")
+	fl.StringVar(&f.uiListen, "ui", "", "host:port where this host serves the web dashboard of its lattice (see 'wisp ui --help'; default: none)")
+	fl.BoolVar(&f.uiRemote, "ui-allow-remote", false, "allow a --ui address that is not loopback (the dashboard has no login)")
 	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "OTLP/HTTP receiver the host sends its spans to, e.g. http://127.0.0.1:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: no spans, trace headers still pass through)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "host:port where Go profiles are served on /debug/pprof/ (default: none; keep it on loopback)")
 	fl.BoolVar(&f.noReconciler, "no-reconciler", false, "do not run the application reconciler here (one host of the lattice is its active one; see 'wisp app --help')")
@@ -214,6 +218,14 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	labels, err := host.ParseLabels(f.labels)
 	if err != nil {
 		return usageError{err}
+	}
+	if len(f.leafURLs) > 0 && !join {
+		labels[lattice.LabelLeaf] = "true" // its server's uplink is a leaf connection
+	}
+	if f.uiListen != "" {
+		if err := checkUIListen("--ui", f.uiListen, f.uiRemote, "--ui-allow-remote"); err != nil {
+			return err
+		}
 	}
 	for _, k := range f.allowedIssuers {
 		if kind, err := claims.PublicKeyKind(k); err != nil || kind != claims.KindAccount {
@@ -340,6 +352,14 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 		stopRec = func() { cancel(); <-recDone }
 	}
 	defer stopRec()
+	stopUI := func() {}
+	if f.uiListen != "" {
+		if stopUI, err = serveUI(nc, g, f.uiListen, log); err != nil {
+			h.Stop(context.Background())
+			return err
+		}
+	}
+	defer func() { stopUI() }()
 	if url != "nats://127.0.0.1:4222" && f.noAuth {
 		fmt.Fprintf(f.stderr, "point clients at it: export WISP_NATS_URL=%s\n", url)
 	}
@@ -351,6 +371,8 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	case <-h.StopRequested():
 		log.Info("stop requested over the lattice: draining")
 	}
+	stopUI()
+	stopUI = func() {}
 	stopRec() // hands the lease over before the host's actors go; the deferred call is then a no-op
 	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()

@@ -97,7 +97,9 @@ func TestMetricsCountInvocationsByOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := h.StartActor(ctx, lattice.StartActorRequest{Ref: p, Name: "probe", Count: 2,
-		Limits: lattice.ActorLimits{CallTimeoutMS: 2000, MaxMemoryPages: 128}}); err != nil {
+		// Hoard must run out of memory before the timeout stops it, also
+		// under the race detector on a loaded machine (CI saw 2 s pass).
+		Limits: lattice.ActorLimits{CallTimeoutMS: 6000, MaxMemoryPages: 128}}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := lattice.Connect(l.Server.ClientURL(), lattice.WithCredentials(l.Creds(lattice.DefaultLattice, auth.AdminUser)))

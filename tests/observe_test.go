@@ -42,23 +42,8 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	logs := &syncBuffer{}
-	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+listen, "--web.console.templates="+dir, "--web.console.libraries="+dir)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	dieWithTest(cmd)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("prometheus output:\n%s", logs.String())
-		}
-	})
+	startProcess(t, "prometheus", exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+listen, "--web.console.templates="+dir, "--web.console.libraries="+dir))
 	return "http://" + listen
 }
 

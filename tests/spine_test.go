@@ -73,6 +73,30 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// startProcess starts cmd, a process the test needs beside wisp's (a
+// scraper, the dashboard), with its output in the buffer it returns; the
+// process is killed when the test ends, and its output shown if the test
+// failed.
+func startProcess(t *testing.T, name string, cmd *exec.Cmd) *syncBuffer {
+	t.Helper()
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	dieWithTest(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, logs.String())
+		}
+	})
+	return logs
+}
+
 // hostProc is a `wisp up` process.
 type hostProc struct {
 	cmd  *exec.Cmd

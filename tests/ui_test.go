@@ -73,23 +73,9 @@ type uiProc struct {
 func startUI(t *testing.T, natsURL string, extra ...string) *uiProc {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	logs := &syncBuffer{}
 	cmd := exec.Command(wisp(t), append([]string{"ui", "--listen", addr, "--refresh", "2s"}, extra...)...)
 	cmd.Env = append(testEnv(t), "WISP_NATS_URL="+natsURL)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	dieWithTest(cmd)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("wisp ui output:\n%s", logs.String())
-		}
-	})
+	logs := startProcess(t, "wisp ui", cmd)
 	p := &uiProc{cmd: cmd, url: "http://" + addr + "/", logs: logs}
 	testwait.Eventually(t, 20*time.Second, func() error {
 		r, err := http.Get(p.url + "api/snapshot")
@@ -152,6 +138,24 @@ func mustEval[T any](t *testing.T, ctx context.Context, expr string) T {
 // pageText is the text of the element sel, "" when there is none.
 func pageText(ctx context.Context, sel string) (string, error) {
 	return eval[string](ctx, fmt.Sprintf(`(document.querySelector(%q) || {textContent: ""}).textContent`, sel))
+}
+
+// waitText waits until the text of the element sel holds every one of
+// want.
+func waitText(t *testing.T, ctx context.Context, within time.Duration, sel string, want ...string) {
+	t.Helper()
+	testwait.Eventually(t, within, func() error {
+		txt, err := pageText(ctx, sel)
+		if err != nil {
+			return err
+		}
+		for _, w := range want {
+			if !strings.Contains(txt, w) {
+				return fmt.Errorf("%s lacks %q: %q", sel, w, txt)
+			}
+		}
+		return nil
+	})
 }
 
 // view shows one view of the dashboard and waits for it to be drawn.
@@ -219,27 +223,10 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 	mustEval[int](t, ctx, `window.wispTestMarker = 42`)
 
 	// Every host the test started, grouped by the label picked.
-	testwait.Eventually(t, 20*time.Second, func() error {
-		txt, err := pageText(ctx, "#hosts")
-		if err != nil {
-			return err
-		}
-		for _, want := range []string{"hub-1", "gw-1", "site=hub", "site=plant-1"} {
-			if !strings.Contains(txt, want) {
-				return fmt.Errorf("hosts view lacks %q: %q", want, txt)
-			}
-		}
-		return nil
-	})
+	waitText(t, ctx, 20*time.Second, "#hosts", "hub-1", "gw-1", "site=hub", "site=plant-1")
 	do(t, ctx, chromedp.SetValue(chromedp.CSS("#group-by"), "tier"))
 	mustEval[bool](t, ctx, `document.getElementById("group-by").dispatchEvent(new Event("change"))`)
-	testwait.Eventually(t, 5*time.Second, func() error {
-		txt, err := pageText(ctx, "#hosts")
-		if err != nil || !strings.Contains(txt, "tier=cloud") || !strings.Contains(txt, "tier=gateway") {
-			return fmt.Errorf("hosts not grouped by tier: %q (%v)", txt, err)
-		}
-		return nil
-	})
+	waitText(t, ctx, 5*time.Second, "#hosts", "tier=cloud", "tier=gateway") // grouped by tier
 
 	// Every actor: echo on both hosts, kvcounter from the application.
 	view(t, ctx, "actors")
@@ -252,18 +239,8 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 			return nil
 		}
 	}
-	testwait.Eventually(t, 30*time.Second, func() error {
-		txt, err := pageText(ctx, "#actors-host")
-		if err != nil {
-			return err
-		}
-		for _, want := range []string{"hub-1", "gw-1", "echo", "kvcounter"} {
-			if !strings.Contains(txt, want) {
-				return fmt.Errorf("actors view lacks %q: %q", want, txt)
-			}
-		}
-		return instances("2")()
-	})
+	waitText(t, ctx, 30*time.Second, "#actors-host", "hub-1", "gw-1", "echo", "kvcounter")
+	testwait.Eventually(t, 30*time.Second, instances("2"))
 
 	// A scale made with the CLI reaches the page without a reload.
 	scaled := time.Now()
@@ -354,29 +331,11 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 		view(t, ctx, v)
 		switch v {
 		case "providers":
-			testwait.Eventually(t, 30*time.Second, func() error {
-				txt, err := pageText(ctx, "#links")
-				if err != nil || !strings.Contains(txt, "kvcounter") || !strings.Contains(txt, "applied") {
-					return fmt.Errorf("links view: %q (%v)", txt, err)
-				}
-				return nil
-			})
+			waitText(t, ctx, 30*time.Second, "#links", "kvcounter", "applied")
 		case "apps":
-			testwait.Eventually(t, 30*time.Second, func() error {
-				txt, err := pageText(ctx, "#apps")
-				if err != nil || !strings.Contains(txt, "counter") || !strings.Contains(txt, "deployed") {
-					return fmt.Errorf("apps view: %q (%v)", txt, err)
-				}
-				return nil
-			})
+			waitText(t, ctx, 30*time.Second, "#apps", "counter", "deployed")
 		case "events":
-			testwait.Eventually(t, 10*time.Second, func() error {
-				txt, err := pageText(ctx, "#events")
-				if err != nil || !strings.Contains(txt, "actor_scaled") {
-					return fmt.Errorf("events view: %q (%v)", txt, err)
-				}
-				return nil
-			})
+			waitText(t, ctx, 10*time.Second, "#events", "actor_scaled")
 		case "topology":
 			if edges := mustEval[int](t, ctx, `document.querySelectorAll("#topology path.edge").length`); edges == 0 {
 				t.Error("the topology draws no link from kvcounter to its keyvalue provider")
@@ -406,13 +365,7 @@ func TestDashboardFollowsTheLattice(t *testing.T) {
 	// power gone) stays on the page as unreachable.
 	do(t, ctx, chromedp.EmulateViewport(1280, 900))
 	gw.cmd.Process.Kill()
-	testwait.Eventually(t, 20*time.Second, func() error {
-		txt, err := pageText(ctx, `#hosts [data-key="host:`+hosts["gw-1"].ID+`"]`)
-		if err != nil || !strings.Contains(txt, "unreachable") {
-			return fmt.Errorf("gw-1's row says %q (%v), want unreachable", txt, err)
-		}
-		return nil
-	})
+	waitText(t, ctx, 20*time.Second, `#hosts [data-key="host:`+hosts["gw-1"].ID+`"]`, "unreachable")
 	screenshot(t, ctx, filepath.Join(shots, "ui-hosts-unreachable.png"))
 	view(t, ctx, "topology")
 	testwait.Eventually(t, 10*time.Second, func() error {

@@ -475,7 +475,3 @@ func child(args []string) error {
 	}
 	return nil
 }
-
-
-
-

@@ -15,4 +15,4 @@ mkdir -p bench/results
 bin=$(mktemp -d)/latticescale
 go build -o "$bin" ./bench/latticescale
 out=bench/results/latticescale-$(date +%Y%m%d-%H%M%S).txt
-"$bin" -cluster -hosts "$HOSTS" -per-proc 100 -instances "$INSTANCES" -idle 30s "$@" 2>&1 | tee "$out"
+"$bin" -cluster -hosts "$HOSTS" -instances "$INSTANCES" -idle 30s "$@" 2>&1 | tee "$out"

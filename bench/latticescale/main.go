@@ -56,7 +56,7 @@ func main() {
 		return
 	}
 	hosts := flag.String("hosts", "1,10,30", "comma-separated lattice sizes to measure")
-	perProc := flag.Int("per-proc", 100, "hosts per child process (the group a kill takes down)")
+	perProc := flag.Int("per-proc", 0, "hosts per child process, the group a kill takes down (0: a quarter of the hosts, at most 100)")
 	instances := flag.Int("instances", 0, "instances of the app to deploy (0: measure idle traffic only)")
 	idle := flag.Duration("idle", 20*time.Second, "how long to count idle messages")
 	cluster := flag.Bool("cluster", false, "three NATS servers in a cluster instead of one")
@@ -68,7 +68,11 @@ func main() {
 			fmt.Fprintf(os.Stderr, "-hosts: %q is not a count\n", s)
 			os.Exit(2)
 		}
-		if err := measure(n, *perProc, *instances, *idle, *cluster, *heartbeat); err != nil {
+		per := *perProc
+		if per <= 0 {
+			per = min(100, max(1, (n+3)/4))
+		}
+		if err := measure(n, per, *instances, *idle, *cluster, *heartbeat); err != nil {
 			fmt.Fprintf(os.Stderr, "%d hosts: %v\n", n, err)
 			os.Exit(1)
 		}

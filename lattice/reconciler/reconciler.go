@@ -462,7 +462,7 @@ func (r *Reconciler) openStore(ctx context.Context) (*app.Store, error) {
 		defer sub.Unsubscribe()
 		r.cfg.Conn.Flush()
 	}
-	delay := 250 * time.Millisecond
+	delay := r.cfg.FollowerPoll / 12 // the advisory is the quick way
 	for {
 		js, err := r.client.JetStream()
 		if err == nil {

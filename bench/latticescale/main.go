@@ -217,6 +217,8 @@ func (l *lat) spawn(n, offset int, heartbeat time.Duration) (*exec.Cmd, error) {
 		"-url", strings.Join(urls, ","), "-creds", l.store.LocalCreds(lattice.DefaultLattice, auth.HostUser),
 		"-dir", l.dir, "-heartbeat", heartbeat.String())
 	cmd.Stderr = os.Stderr
+	// The hosts die with the bench, however it ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

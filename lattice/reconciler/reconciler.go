@@ -354,9 +354,12 @@ func (r *Reconciler) Run(ctx context.Context) error {
 				continue // a status written: nothing to do
 			}
 		}
-		if !r.Leading() {
-			follow()
+		if !r.lease.held.Load() {
+			follow() // another holds the lease: forget what leading knew
 			continue
+		}
+		if !r.Leading() {
+			continue // a renewal is late: wait for it, keep what is known
 		}
 		if events == nil {
 			if events, err = r.cfg.Conn.Subscribe(lattice.EventSubject(L, ">"), r.onEvent); err != nil {

@@ -162,7 +162,14 @@ func (h *Host) watchState(ctx context.Context) error {
 	h.announceStartedStored(ctx, js)
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	updates, err := watchBucket(wctx, js, kv, lattice.LinkBucketName(h.opts.lattice))
+	expiry, beat := linkWatchExpiry, linkWatchHeartbeat
+	if h.opts.jsDomain != "" {
+		// An edge site's host reaches the hub's JetStream through its
+		// leaf server, and its own connection stays up when the uplink
+		// drops: only the heartbeat says the hub lost the consumer.
+		expiry, beat = 30*time.Second, 5*time.Second
+	}
+	updates, err := watchBucket(wctx, js, kv, lattice.LinkBucketName(h.opts.lattice), expiry, beat)
 	if err != nil {
 		return fmt.Errorf("watch links: %w", err)
 	}
@@ -235,7 +242,10 @@ type kvUpdate struct {
 // carry. The link watch pulls instead, with the longest heartbeat the
 // server allows (30 s) and a pull that lasts 5 minutes; a broken consumer
 // is noticed within two heartbeats, and a reconnect starts the watch over
-// at once (watchConnection).
+// at once (watchConnection). A host of an edge site (a JetStream domain
+// reached through a leaf node) keeps the 5 s heartbeat: its connection
+// does not drop with the uplink, so the heartbeat is how it learns that
+// the hub lost its consumer.
 const (
 	linkWatchExpiry    = 5 * time.Minute
 	linkWatchHeartbeat = 30 * time.Second
@@ -244,7 +254,7 @@ const (
 // watchBucket follows bucket (kv) with an ordered pull consumer: first the
 // last value of every key, then nil, then each change as it is stored,
 // until ctx ends.
-func watchBucket(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, bucket string) (<-chan *kvUpdate, error) {
+func watchBucket(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, bucket string, expiry, heartbeat time.Duration) (<-chan *kvUpdate, error) {
 	st, err := kv.Status(ctx)
 	if err != nil {
 		return nil, err
@@ -275,7 +285,7 @@ func watchBucket(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyVa
 			synced = true
 			send(nil)
 		}
-	}, jetstream.PullExpiry(linkWatchExpiry), jetstream.PullHeartbeat(linkWatchHeartbeat),
+	}, jetstream.PullExpiry(expiry), jetstream.PullHeartbeat(heartbeat),
 		jetstream.ConsumeErrHandler(func(jetstream.ConsumeContext, error) {}))
 	if err != nil {
 		return nil, err

@@ -377,8 +377,12 @@ func (a *Actor) stop(ctx context.Context) error {
 	var errs []error
 	for _, sub := range a.subs {
 		closed := sub.StatusChanged(nats.SubscriptionClosed)
-		if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-			errs = append(errs, fmt.Errorf("drain %s: %w", a.name, err))
+		if err := sub.Drain(); err != nil {
+			// On a closed connection nothing is left to drain, and the
+			// subscription never reports closed: do not wait for it.
+			if !errors.Is(err, nats.ErrConnectionClosed) {
+				errs = append(errs, fmt.Errorf("drain %s: %w", a.name, err))
+			}
 			continue
 		}
 		select {

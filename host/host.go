@@ -324,7 +324,17 @@ func (h *Host) Summary() lattice.HostSummary {
 		UptimeSeconds: int64(time.Since(h.started).Seconds()),
 		Actors:        actors,
 		Instances:     instances,
+		HeartbeatMS:   h.opts.heartbeat.Milliseconds(),
+		Conn:          connOf(h.nc),
 	}
+}
+
+// connOf is nc's connection id, nil while it is not connected.
+func connOf(nc *nats.Conn) *lattice.ConnID {
+	if c := lattice.ConnOf(nc); c.Server != "" {
+		return &c
+	}
+	return nil
 }
 
 // Inventory lists what runs on the host.

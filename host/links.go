@@ -162,11 +162,17 @@ func (h *Host) watchState(ctx context.Context) error {
 	h.announceStartedStored(ctx, js)
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	w, err := kv.WatchAll(wctx)
+	expiry, beat := linkWatchExpiry, linkWatchHeartbeat
+	if h.opts.jsDomain != "" {
+		// An edge site's host reaches the hub's JetStream through its
+		// leaf server, and its own connection stays up when the uplink
+		// drops: only the heartbeat says the hub lost the consumer.
+		expiry, beat = 30*time.Second, 5*time.Second
+	}
+	updates, err := watchBucket(wctx, js, kv, lattice.LinkBucketName(h.opts.lattice), expiry, beat)
 	if err != nil {
 		return fmt.Errorf("watch links: %w", err)
 	}
-	defer w.Stop()
 	fresh := map[string]lattice.Link{}
 	synced := false
 	for {
@@ -175,7 +181,7 @@ func (h *Host) watchState(ctx context.Context) error {
 			return nil
 		case <-h.links.kick:
 			return nil
-		case e, ok := <-w.Updates():
+		case e, ok := <-updates:
 			if !ok {
 				return errors.New("link watch ended")
 			}
@@ -203,24 +209,92 @@ func (h *Host) watchState(ctx context.Context) error {
 				continue
 			}
 			var k lattice.Link
-			if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &k) == nil {
+			if e.put && json.Unmarshal(e.value, &k) == nil {
 				if synced {
 					h.links.set(k)
 					h.linkChanged(k, false)
 				} else {
-					fresh[e.Key()] = k
+					fresh[e.key] = k
 				}
 				continue
 			}
 			if synced {
-				if old, ok := h.links.remove(e.Key()); ok {
+				if old, ok := h.links.remove(e.key); ok {
 					h.linkChanged(old, true)
 				}
 			} else {
-				delete(fresh, e.Key())
+				delete(fresh, e.key)
 			}
 		}
 	}
+}
+
+// kvUpdate is one change of a key-value bucket as watchBucket hands it.
+type kvUpdate struct {
+	key   string
+	put   bool // false: deleted or purged
+	value []byte
+}
+
+// Heartbeats of the link watch. A key-value watch (nats.go's KeyValue.Watch)
+// is a push consumer that the server sends an idle heartbeat every 5 s: a
+// fifth of a message a second per host, the most a lattice at rest would
+// carry. The link watch pulls instead, with the longest heartbeat the
+// server allows (30 s) and a pull that lasts 5 minutes; a broken consumer
+// is noticed within two heartbeats, and a reconnect starts the watch over
+// at once (watchConnection). A host of an edge site (a JetStream domain
+// reached through a leaf node) keeps the 5 s heartbeat: its connection
+// does not drop with the uplink, so the heartbeat is how it learns that
+// the hub lost its consumer.
+const (
+	linkWatchExpiry    = 5 * time.Minute
+	linkWatchHeartbeat = 30 * time.Second
+)
+
+// watchBucket follows bucket (kv) with an ordered pull consumer: first the
+// last value of every key, then nil, then each change as it is stored,
+// until ctx ends.
+func watchBucket(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, bucket string, expiry, heartbeat time.Duration) (<-chan *kvUpdate, error) {
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prefix := "$KV." + bucket + "."
+	cons, err := js.OrderedConsumer(ctx, "KV_"+bucket, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{prefix + ">"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan *kvUpdate, 64)
+	send := func(u *kvUpdate) {
+		select {
+		case ch <- u:
+		case <-ctx.Done():
+		}
+	}
+	synced := st.Values() == 0
+	if synced {
+		ch <- nil
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		op := m.Headers().Get("KV-Operation")
+		send(&kvUpdate{key: strings.TrimPrefix(m.Subject(), prefix), put: op == "", value: m.Data()})
+		if md, err := m.Metadata(); !synced && err == nil && md.NumPending == 0 {
+			synced = true
+			send(nil)
+		}
+	}, jetstream.PullExpiry(expiry), jetstream.PullHeartbeat(heartbeat),
+		jetstream.ConsumeErrHandler(func(jetstream.ConsumeContext, error) {}))
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		cc.Stop()
+	}()
+	return ch, nil
 }
 
 // handleLink serves wisp.ctl.L.link.<verb>; hosts share it in a queue

@@ -60,6 +60,8 @@ type Client struct {
 	quiet   time.Duration
 	creds   Credentials
 	domain  string
+
+	outcomes outcomes // commands waiting for their events
 }
 
 // Option configures a Client.
@@ -136,6 +138,7 @@ func (c *Client) Lattice() string { return c.lattice }
 
 // Close closes the connection if the client opened it.
 func (c *Client) Close() {
+	c.closeOutcomes()
 	if c.own {
 		c.nc.Close()
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -301,36 +302,94 @@ func (c *Client) replayEvents(ctx context.Context, keep func(Event) bool, fn fun
 	}
 }
 
-// waitEvent subscribes to the actor events of the lattice and returns a
-// function that waits for the one answering requestID. Subscribe before
-// sending the command, so that the outcome cannot be missed.
+// outcome is an actor event that answers a command.
+type outcome struct {
+	data ActorEventData
+	typ  string
+}
+
+// outcomes routes the actor events that answer commands to the commands
+// waiting for them: one subscription per client, however many commands
+// wait, so that a reconciler starting a thousand actors at once does not
+// receive every event a thousand times.
+type outcomes struct {
+	mu      sync.Mutex
+	subs    []*nats.Subscription
+	waiting map[string]chan outcome // by request id
+}
+
+func (o *outcomes) deliver(m *nats.Msg) {
+	var e Event
+	if json.Unmarshal(m.Data, &e) != nil {
+		return
+	}
+	var d ActorEventData
+	if json.Unmarshal(e.Data, &d) != nil || d.RequestID == "" {
+		return
+	}
+	o.mu.Lock()
+	ch := o.waiting[d.RequestID]
+	o.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- outcome{d, e.ShortType()}:
+		default: // answered already
+		}
+	}
+}
+
+// waitEvent registers requestID with the client's subscription to the
+// actor events that answer commands (made on first use) and returns a
+// function that waits for its event. Register before sending the command,
+// so that the outcome cannot be missed.
 func (c *Client) waitEvent(requestID string) (func(ctx context.Context) (*ActorEventData, string, error), func(), error) {
-	ch := make(chan *nats.Msg, 64)
-	sub, err := c.nc.ChanSubscribe(EventSubject(c.lattice, "*"), ch)
-	if err != nil {
-		return nil, nil, fmt.Errorf("subscribe to events: %w", err)
+	o := &c.outcomes
+	o.mu.Lock()
+	if o.subs == nil {
+		for _, typ := range []string{EventActorStarted, EventActorScaled, EventActorFailed} {
+			sub, err := c.nc.Subscribe(EventSubject(c.lattice, typ), o.deliver)
+			if err != nil {
+				for _, s := range o.subs {
+					s.Unsubscribe()
+				}
+				o.subs = nil
+				o.mu.Unlock()
+				return nil, nil, fmt.Errorf("subscribe to events: %w", err)
+			}
+			o.subs = append(o.subs, sub)
+		}
+		o.waiting = map[string]chan outcome{}
+	}
+	ch := make(chan outcome, 1)
+	o.waiting[requestID] = ch
+	o.mu.Unlock()
+	done := func() {
+		o.mu.Lock()
+		delete(o.waiting, requestID)
+		o.mu.Unlock()
 	}
 	if err := c.nc.Flush(); err != nil {
-		sub.Unsubscribe()
+		done()
 		return nil, nil, fmt.Errorf("subscribe to events: %w", err)
 	}
 	wait := func(ctx context.Context) (*ActorEventData, string, error) {
-		for {
-			select {
-			case <-ctx.Done():
-				return nil, "", ctx.Err()
-			case m := <-ch:
-				var e Event
-				if json.Unmarshal(m.Data, &e) != nil {
-					continue
-				}
-				var d ActorEventData
-				if json.Unmarshal(e.Data, &d) != nil || d.RequestID != requestID {
-					continue
-				}
-				return &d, e.ShortType(), nil
-			}
+		select {
+		case <-ctx.Done():
+			return nil, "", ctx.Err()
+		case out := <-ch:
+			return &out.data, out.typ, nil
 		}
 	}
-	return wait, func() { sub.Unsubscribe() }, nil
+	return wait, done, nil
+}
+
+// closeOutcomes ends the client's event subscription.
+func (c *Client) closeOutcomes() {
+	o := &c.outcomes
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range o.subs {
+		s.Unsubscribe()
+	}
+	o.subs, o.waiting = nil, nil
 }

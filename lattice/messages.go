@@ -131,6 +131,13 @@ type HostSummary struct {
 	UptimeSeconds int64             `json:"uptime_seconds"`
 	Actors        int               `json:"actors"`
 	Instances     int               `json:"instances"`
+	// HeartbeatMS is how often the host publishes host_heartbeat: the
+	// reconciler asks a host it has not heard from for a few of these
+	// whether it is still there.
+	HeartbeatMS int64 `json:"heartbeat_ms,omitempty"`
+	// Conn is the host's NATS connection, which the server's disconnect
+	// advisories name (DisconnectSubject).
+	Conn *ConnID `json:"conn,omitempty"`
 }
 
 // HostInventory is everything running on a host.

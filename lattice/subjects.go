@@ -15,6 +15,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
 )
 
 // DefaultLattice is the lattice id used when none is given.
@@ -141,4 +143,44 @@ func ValidateName(kind, s string) error {
 		return fmt.Errorf("%s %q: character %q is not allowed (use letters, digits, '-' and '_')", kind, s, s[i])
 	}
 	return nil
+}
+
+// DisconnectSubject is where a secured lattice's account receives the
+// NATS server's advisory for each closed client connection of the account
+// (imported from the system account's $SYS.ACCOUNT.<account>.DISCONNECT;
+// see package auth): wisp.ctl.L.sys.disconnect. Only hosts and admins may
+// publish under wisp.ctl.L, and the reconciler confirms with the host
+// before it believes one.
+func DisconnectSubject(lattice string) string { return "wisp.ctl." + lattice + ".sys.disconnect" }
+
+// Disconnect is the part of the server's client_disconnect advisory that
+// says which connection closed: its server and client id (see
+// HostSummary.Conn).
+type Disconnect struct {
+	Server struct {
+		ID string `json:"id"`
+	} `json:"server"`
+	Client struct {
+		ID uint64 `json:"id"`
+	} `json:"client"`
+	Reason string `json:"reason"`
+}
+
+// Conn returns the connection the advisory is about.
+func (d Disconnect) Conn() ConnID { return ConnID{Server: d.Server.ID, Client: d.Client.ID} }
+
+// ConnID names a client connection: the id of the server it is connected
+// to and the client id that server gave it.
+type ConnID struct {
+	Server string `json:"server"`
+	Client uint64 `json:"client"`
+}
+
+// ConnOf returns the connection id of nc, zero when it is not connected.
+func ConnOf(nc *nats.Conn) ConnID {
+	cid, err := nc.GetClientID()
+	if err != nil {
+		return ConnID{}
+	}
+	return ConnID{Server: nc.ConnectedServerId(), Client: cid}
 }

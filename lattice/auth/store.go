@@ -90,10 +90,12 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("auth store %s: %w", dir, err)
 	}
 	err := s.locked(func() error {
-		if _, err := os.Stat(s.path("operator.jwt")); err == nil {
-			return nil
+		if _, err := os.Stat(s.path("operator.jwt")); err != nil {
+			if err := s.init(); err != nil {
+				return err
+			}
 		}
-		return s.init()
+		return s.upgrade()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth store %s: %w", dir, err)
@@ -268,6 +270,15 @@ func (s *Store) signAccount(L string, kp nkeys.KeyPair, revoked map[string]time.
 	for k, t := range revoked {
 		ac.RevokeAt(k, t)
 	}
+	opTok, err := s.OperatorJWT()
+	if err != nil {
+		return "", err
+	}
+	oc, err := jwt.DecodeOperatorClaims(opTok)
+	if err != nil {
+		return "", fmt.Errorf("operator.jwt: %w", err)
+	}
+	latticeImports(ac, L, oc.SystemAccount)
 	tok, err := ac.Encode(op)
 	if err != nil {
 		return "", fmt.Errorf("sign account: %w", err)

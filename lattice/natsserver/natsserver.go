@@ -353,3 +353,14 @@ func (l *logger) Fatalf(f string, v ...any) {
 
 // Routes is the number of cluster routes the server has.
 func (s *Server) Routes() int { return s.srv.NumRoutes() }
+
+// MsgCounts returns the messages the server has received from and sent to
+// its clients, routes and leaf nodes since it started (its varz in_msgs
+// and out_msgs): how busy a lattice is, idle or not.
+func (s *Server) MsgCounts() (in, out int64) {
+	v, err := s.srv.Varz(nil)
+	if err != nil {
+		return 0, 0
+	}
+	return v.InMsgs, v.OutMsgs
+}

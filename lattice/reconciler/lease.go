@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/app"
 )
 
@@ -18,78 +21,146 @@ type Holder struct {
 	HostID    string    `json:"host_id"`
 	HostName  string    `json:"host_name"`
 	RenewedAt time.Time `json:"renewed_at"`
+	// Conn is the holder's NATS connection: when the server says it
+	// closed, the followers take the lease over without waiting for a
+	// poll.
+	Conn *lattice.ConnID `json:"conn,omitempty"`
 }
 
 // lease elects one active reconciler per lattice through a key of the
 // application bucket. The holder renews it (compare-and-set on the key's
-// revision) every ttl/4; a follower that sees the revision unchanged for
-// ttl, by its own clock, takes it over with compare-and-set. No two
-// hosts' clocks are ever compared.
+// revision) every ttl/4 and acts only within ttl/2 of its last renewal.
+//
+// Followers do not read the key on every renewal, which would cost a
+// message per host several times a second. They read it when they start,
+// every followerPoll, and at once when something says the holder may be
+// gone: the server's advisory that the holder's connection closed, or
+// the holder's release. A follower that then sees the same revision
+// still there ttl/2 after it first read it takes the lease over with
+// compare-and-set: the holder sent that renewal before the follower read
+// it, so it has stopped acting by then. No two hosts' clocks are ever
+// compared.
 type lease struct {
 	kv   jetstream.KeyValue
 	me   Holder
+	conn func() *lattice.ConnID // this reconciler's connection, for me.Conn
 	ttl  time.Duration
+	poll time.Duration // a follower's read of the key when nothing happens
 	held atomic.Bool
 
-	rev      uint64       // the key's revision as last seen
-	seen     time.Time    // when rev was first seen (follower)
-	renewed  atomic.Int64 // last successful renewal (holder), Unix ns
+	rev     uint64       // the key's revision as last seen
+	seen    time.Time    // when rev was first seen (follower)
+	renewed atomic.Int64 // last successful renewal (holder), Unix ns
+
+	mu      sync.Mutex
+	holder  Holder // the holder as last read (follower)
+	suspect bool   // the holder may be gone: check again within ttl/2
+
 	onChange func(bool)
 }
 
-// step does one round: create, renew or take over the lease. It reports
-// whether this host holds it.
-func (l *lease) step(ctx context.Context) bool {
+// step does one round: create, renew or take over the lease. It returns
+// how long to wait before the next round.
+func (l *lease) step(ctx context.Context) time.Duration {
 	now := time.Now()
+	if l.held.Load() {
+		// Renew without reading first: one request, one answer. On a
+		// failure, read what is there (JetStream unreachable: the
+		// holder stops acting well before a follower could take over,
+		// see holds).
+		if rev, err := l.kv.Update(ctx, app.KeyLease, l.value(), l.rev); err == nil {
+			l.win(rev, now)
+			return l.ttl / 4
+		}
+	}
 	e, err := l.kv.Get(ctx, app.KeyLease)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		if rev, err := l.kv.Create(ctx, app.KeyLease, l.value()); err == nil {
 			l.win(rev, now)
-		} else {
-			l.lose()
+			return l.ttl / 4
 		}
+		l.lose()
+		return l.ttl / 4 // another took it: read who
 	case err != nil:
-		// JetStream unreachable: a holder stops acting well before a
-		// follower could take over (see holds).
 		if !l.holds() {
 			l.lose()
 		}
-	default:
-		var h Holder
-		json.Unmarshal(e.Value(), &h)
-		if h.HostID == l.me.HostID {
-			if rev, err := l.kv.Update(ctx, app.KeyLease, l.value(), e.Revision()); err == nil {
-				l.win(rev, now)
-			} else {
-				l.lose()
-			}
-			return l.holds()
+		return l.ttl / 4
+	}
+	var h Holder
+	json.Unmarshal(e.Value(), &h)
+	if h.HostID == l.me.HostID {
+		if rev, err := l.kv.Update(ctx, app.KeyLease, l.value(), e.Revision()); err == nil {
+			l.win(rev, now)
+			return l.ttl / 4
 		}
 		l.lose()
-		if e.Revision() != l.rev {
-			l.rev, l.seen = e.Revision(), now
-			return false
-		}
-		if now.Sub(l.seen) >= l.ttl {
-			if rev, err := l.kv.Update(ctx, app.KeyLease, l.value(), e.Revision()); err == nil {
-				l.win(rev, now)
-			}
-		}
+		return l.ttl / 4
 	}
-	return l.holds()
+	l.lose()
+	l.mu.Lock()
+	l.holder = h
+	suspect := l.suspect
+	l.mu.Unlock()
+	if e.Revision() != l.rev {
+		l.rev, l.seen = e.Revision(), now
+		if suspect {
+			return l.ttl / 2
+		}
+		return l.jittered()
+	}
+	if now.Sub(l.seen) >= l.ttl/2 {
+		if rev, err := l.kv.Update(ctx, app.KeyLease, l.value(), e.Revision()); err == nil {
+			l.win(rev, now)
+			return l.ttl / 4
+		}
+		return l.ttl / 4 // another follower won: read who
+	}
+	if suspect {
+		return l.ttl/2 - now.Sub(l.seen)
+	}
+	return l.jittered()
+}
+
+// jittered is a follower's next poll: poll ±25%, so that hosts started
+// together do not read the key together.
+func (l *lease) jittered() time.Duration {
+	l.mu.Lock()
+	l.suspect = false
+	l.mu.Unlock()
+	return l.poll*3/4 + rand.N(l.poll/2+1)
 }
 
 // holds reports whether this host holds the lease and renewed it less
-// than half a TTL ago: a follower takes over only after a whole TTL
-// without renewals, so two holders never act at once.
+// than half a TTL ago: a follower takes over only after seeing the same
+// revision for half a TTL, so two holders never act at once.
 func (l *lease) holds() bool {
 	return l.held.Load() && time.Since(time.Unix(0, l.renewed.Load())) < l.ttl/2
+}
+
+// holdsConn reports whether c is the connection of the holder as this
+// follower last read it.
+func (l *lease) holdsConn(c lattice.ConnID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.holder.Conn != nil && *l.holder.Conn == c
+}
+
+// suspectHolder marks the holder as maybe gone: the next rounds check
+// within ttl/2 rather than at the next poll.
+func (l *lease) suspectHolder() {
+	l.mu.Lock()
+	l.suspect = true
+	l.mu.Unlock()
 }
 
 func (l *lease) value() []byte {
 	h := l.me
 	h.RenewedAt = time.Now().UTC()
+	if l.conn != nil {
+		h.Conn = l.conn()
+	}
 	b, _ := json.Marshal(h)
 	return b
 }
@@ -109,11 +180,12 @@ func (l *lease) lose() {
 }
 
 // release gives the lease up at once, so that another host takes over
-// without waiting for it to run out.
-func (l *lease) release(ctx context.Context) {
+// without waiting for it to run out. It reports whether it held it.
+func (l *lease) release(ctx context.Context) bool {
 	if l.held.Swap(false) {
-		l.kv.Delete(ctx, app.KeyLease, jetstream.LastRevision(l.rev))
+		return l.kv.Delete(ctx, app.KeyLease, jetstream.LastRevision(l.rev)) == nil
 	}
+	return false
 }
 
 // CurrentHolder returns the host holding a lattice's reconciler lease.

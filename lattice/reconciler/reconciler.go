@@ -4,14 +4,22 @@
 // active one's host dies.
 //
 // The active reconciler works level-triggered, like a Kubernetes
-// controller: each pass reads the deployed manifests, pings the lattice,
-// reads the inventories that changed (an event came from the host, its
-// ping answer's counts moved, or its copy is 10 s old), and issues the starts, scales,
-// stops and links that make the actual state the desired one. A pass runs
-// every second, and at once when an event says something changed
-// (an actor or provider started or stopped, a host came or went, a
-// manifest was deployed). A host that stops answering pings is gone after
-// LostAfter (kill -9 sends no event), and its share is placed elsewhere.
+// controller: each pass compares the deployed manifests with what the
+// hosts run and issues the starts, scales, stops and links that make the
+// actual state the desired one. What it knows of the lattice comes from
+// what the hosts report, not from asking them: it watches the application
+// bucket, follows the lattice's events (host_started, host_heartbeat,
+// host_stopped, actor_*, provider_*) and the NATS server's advisories of
+// closed connections, and reads a host's inventory only when the host
+// said something changed. A pass therefore costs messages in proportion
+// to the changes since the last one, not to the hosts. It pings the
+// whole lattice once, when it becomes the active one; after that it asks
+// a single host only to confirm that it is gone: its connection closed
+// (kill -9), or it missed a few heartbeats.
+//
+// The reconcilers that are not active cost the lattice almost nothing:
+// they read the lease now and then, and at once when the server says the
+// holder's connection closed or the holder releases it.
 //
 // Everything the reconciler starts carries the annotations
 // lattice.AnnotationManagedBy, AnnotationApp and AnnotationComponent; it
@@ -52,9 +60,16 @@ const (
 	// part of it: they run on after the pass, each with its deadline.
 	passTimeout = 10 * time.Second
 	maxBackoff  = 30 * time.Second
-	// maxStoreWait bounds how long the first deploy on a lattice waits
-	// for the reconcilers to find the new application bucket.
-	maxStoreWait = 2 * time.Second
+	// DefaultFollowerPoll is how often a reconciler that is not the
+	// active one reads the lease, and looks for the application bucket
+	// before it exists, when nothing says it should sooner.
+	DefaultFollowerPoll = 60 * time.Second
+	// silentBeats is how many heartbeats a host may miss before the
+	// reconciler asks it whether it is still there.
+	silentBeats = 3
+	// syncQuiet ends the ping a new active reconciler sends the lattice
+	// once no host has answered for that long.
+	syncQuiet = 500 * time.Millisecond
 )
 
 // Config configures a Reconciler.
@@ -77,10 +92,16 @@ type Config struct {
 	// it the reconciler asks the lattice, whose answers hide secret
 	// values, so a changed secret in a manifest would go unnoticed.
 	Links func(context.Context) ([]lattice.Link, error)
-	// Interval between passes (default 1s); LeaseTTL, how long a dead
-	// holder keeps the lease (default 2s); LostAfter, how long a host may
-	// miss pings before its share moves (default 1.5s).
+	// Interval between passes while something is pending (default 1s;
+	// a settled lattice has passes only when something changes);
+	// LeaseTTL, how long a dead holder keeps the lease (default 2s);
+	// LostAfter, how long the reconciler waits for a host to confirm it
+	// is still there when its connection closed or it missed heartbeats
+	// (default 1.5s).
 	Interval, LeaseTTL, LostAfter time.Duration
+	// FollowerPoll is how often a reconciler that is not active reads
+	// the lease when no advisory says the holder is gone (default 60s).
+	FollowerPoll time.Duration
 	// ActionTimeout bounds each start, scale, stop or link (default 60s).
 	// A host that accepted a command and did not report its outcome by
 	// then has failed it; the component waits out a backoff and is tried
@@ -105,18 +126,26 @@ type Observer interface {
 type Reconciler struct {
 	cfg    Config
 	client *lattice.Client
+	sync   *lattice.Client // pings the lattice on taking over
 	log    *slog.Logger
 	lease  *lease
 	kick   chan struct{}
+	// leaseKick asks the lease loop for a round now.
+	leaseKick chan struct{}
 
-	// Fed by the event subscription, read by the pass loop.
-	evMu  sync.Mutex
-	dirty map[string]bool      // hosts whose inventory an event changed
-	heard map[string]time.Time // hosts by their last heartbeat
+	// Fed by the subscriptions, read by the pass loop.
+	evMu    sync.Mutex
+	reports map[string]*report // by host id, since the last pass
+	gone    []lattice.ConnID   // closed connections, since the last pass
 
 	// Owned by the pass loop.
 	store     *app.Store
 	hosts     map[string]*hostView // by host id
+	needSync  bool                 // ping the lattice before the next pass
+	records   map[string]app.Record
+	statusSet map[string]bool // names with a stored status
+	synced    bool            // records and statusSet hold the bucket
+	settled   bool            // the last pass found nothing to do
 	manifests map[string]*manifest.Application
 	written   map[string]app.Status // last status written, by app
 
@@ -130,16 +159,29 @@ type Reconciler struct {
 	actions  sync.WaitGroup
 }
 
+// report is what a host said since the last pass.
+type report struct {
+	summary *lattice.HostSummary // from a host_* event
+	changed bool                 // an actor or provider event: read its inventory
+	stopped bool                 // host_stopped
+	heard   time.Time
+}
+
 type hostView struct {
 	summary  lattice.HostSummary
 	inv      *lattice.HostInventory
-	invAt    time.Time // when inv was read
-	lastSeen time.Time
+	lastSeen time.Time // its last event or answer
 }
 
-// resync is how old an inventory may get before a pass reads it again
-// although no event said it changed (events are best-effort).
-const resync = 10 * time.Second
+// silence is how long a host may stay silent before the reconciler asks
+// whether it is still there: a few of its heartbeats.
+func (hv *hostView) silence() time.Duration {
+	beat := time.Duration(hv.summary.HeartbeatMS) * time.Millisecond
+	if beat <= 0 {
+		beat = 30 * time.Second
+	}
+	return silentBeats*beat + time.Second
+}
 
 type backoff struct {
 	fails int
@@ -170,6 +212,9 @@ func New(cfg Config) (*Reconciler, error) {
 	if cfg.ActionTimeout <= 0 {
 		cfg.ActionTimeout = DefaultActionTimeout
 	}
+	if cfg.FollowerPoll <= 0 {
+		cfg.FollowerPoll = DefaultFollowerPoll
+	}
 	opts := []lattice.Option{lattice.WithLattice(cfg.Lattice), lattice.WithTimeout(cfg.Interval), lattice.WithQuietPeriod(150 * time.Millisecond)}
 	if cfg.JetStreamDomain != "" {
 		opts = append(opts, lattice.WithJetStreamDomain(cfg.JetStreamDomain))
@@ -178,28 +223,39 @@ func New(cfg Config) (*Reconciler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: %w", err)
 	}
+	sc, err := lattice.NewClient(cfg.Conn, append(opts, lattice.WithTimeout(max(5*time.Second, cfg.Interval)), lattice.WithQuietPeriod(syncQuiet))...)
+	if err != nil {
+		return nil, fmt.Errorf("reconciler: %w", err)
+	}
 	r := &Reconciler{
 		cfg:       cfg,
 		client:    c,
+		sync:      sc,
 		log:       cfg.Logger.With("component", "reconciler"),
 		kick:      make(chan struct{}, 1),
+		leaseKick: make(chan struct{}, 1),
 		hosts:     map[string]*hostView{},
 		manifests: map[string]*manifest.Application{},
 		backoff:   map[string]*backoff{},
 		inflight:  map[string]bool{},
 		failed:    map[string]string{},
 		written:   map[string]app.Status{},
-		dirty:     map[string]bool{},
-		heard:     map[string]time.Time{},
+		reports:   map[string]*report{},
 	}
-	r.lease = &lease{me: Holder{HostID: cfg.HostID, HostName: cfg.HostName}, ttl: cfg.LeaseTTL,
+	r.lease = &lease{me: Holder{HostID: cfg.HostID, HostName: cfg.HostName}, ttl: cfg.LeaseTTL, poll: cfg.FollowerPoll,
+		conn: func() *lattice.ConnID {
+			if c := lattice.ConnOf(cfg.Conn); c.Server != "" {
+				return &c
+			}
+			return nil
+		},
 		onChange: func(held bool) {
 			if held {
 				r.log.Info("this host's reconciler is now the lattice's active one")
-				r.poke()
 			} else {
 				r.log.Info("this host's reconciler is no longer the active one")
 			}
+			r.poke()
 		}}
 	return r, nil
 }
@@ -210,6 +266,27 @@ func (r *Reconciler) Leading() bool { return r.lease.holds() }
 // Run reconciles until ctx ends, then gives up the lease. It waits for
 // JetStream when it is not there yet.
 func (r *Reconciler) Run(ctx context.Context) error {
+	// What every reconciler hears, active or not: closed connections
+	// (the holder's may be among them) and a released lease. Both are
+	// rare; the lattice's other events reach the active one only.
+	L := r.cfg.Lattice
+	var subs []*nats.Subscription
+	defer func() {
+		for _, s := range subs {
+			s.Unsubscribe()
+		}
+	}()
+	for subject, fn := range map[string]nats.MsgHandler{
+		lattice.DisconnectSubject(L):                      r.onDisconnect,
+		leaseReleasedSubject(L):                           func(*nats.Msg) { r.lease.suspectHolder(); r.pokeLease() },
+		lattice.EventSubject(L, lattice.EventHostStopped): r.onHostStopped,
+	} {
+		sub, err := r.cfg.Conn.Subscribe(subject, fn)
+		if err != nil {
+			return fmt.Errorf("reconciler: subscribe to %s: %w", subject, err)
+		}
+		subs = append(subs, sub)
+	}
 	store, err := r.openStore(ctx)
 	if err != nil {
 		return err
@@ -218,21 +295,12 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	r.lease.kv = store.KV()
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		r.lease.release(rctx)
+		if r.lease.release(rctx) {
+			r.cfg.Conn.Publish(leaseReleasedSubject(L), nil)
+			r.cfg.Conn.FlushWithContext(rctx)
+		}
 		cancel()
 	}()
-
-	// Events and manifest changes trigger a pass at once.
-	sub, err := r.cfg.Conn.Subscribe(lattice.EventSubject(r.cfg.Lattice, ">"), r.onEvent)
-	if err != nil {
-		return fmt.Errorf("reconciler: subscribe to events: %w", err)
-	}
-	defer sub.Unsubscribe()
-	watch, err := store.KV().Watch(ctx, "app.>", jetstream.UpdatesOnly())
-	if err != nil {
-		return fmt.Errorf("reconciler: watch applications: %w", err)
-	}
-	defer watch.Stop()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -245,20 +313,73 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		r.runLease(lctx)
 	}()
 
+	// While leading: every event, and a watch of the applications and
+	// their statuses.
+	var events *nats.Subscription
+	var watch jetstream.KeyWatcher
+	var wctx context.Context
+	stopWatch := func() {}
+	follow := func() {
+		if events != nil {
+			events.Unsubscribe()
+			events = nil
+		}
+		if watch != nil {
+			stopWatch()
+			watch = nil
+		}
+		r.synced, r.records, r.statusSet = false, nil, nil
+	}
+	defer follow()
 	tick := time.NewTicker(r.cfg.Interval)
 	defer tick.Stop()
 	for {
+		var updates <-chan jetstream.KeyValueEntry
+		if watch != nil {
+			updates = watch.Updates()
+		}
+		ticked := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+			ticked = true
 		case <-r.kick:
-		case _, ok := <-watch.Updates():
+		case e, ok := <-updates:
 			if !ok {
-				return errors.New("reconciler: application watch ended")
+				follow() // watch ended: open it again below
+				break
+			}
+			if !r.apply(e) {
+				continue // a status written: nothing to do
 			}
 		}
+		if !r.lease.held.Load() {
+			follow() // another holds the lease: forget what leading knew
+			continue
+		}
 		if !r.Leading() {
+			continue // a renewal is late: wait for it, keep what is known
+		}
+		if events == nil {
+			if events, err = r.cfg.Conn.Subscribe(lattice.EventSubject(L, ">"), r.onEvent); err != nil {
+				r.log.Warn("subscribe to events", "err", err)
+				continue
+			}
+			r.needSync, r.hosts = true, map[string]*hostView{}
+		}
+		if watch == nil {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithCancel(ctx)
+			if watch, err = store.KV().WatchFiltered(wctx, []string{keyApps, keyStatuses}); err != nil {
+				cancel()
+				r.log.Warn("watch applications", "err", err)
+				continue
+			}
+			stopWatch = func() { cancel(); watch.Stop() }
+			r.records, r.statusSet = map[string]app.Record{}, map[string]bool{}
+		}
+		if !r.synced || (ticked && r.quiet()) {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, passTimeout)
@@ -271,10 +392,80 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}
 }
 
+// Keys of the application bucket the active reconciler watches.
+const (
+	keyApps     = "app.>"
+	keyStatuses = "status.>"
+)
+
+// leaseReleasedSubject is where a reconciler that gives the lease up says
+// so, for the others to take it at once.
+func leaseReleasedSubject(L string) string { return "wisp.ctl." + L + ".reconciler.released" }
+
+// apply keeps the copy of the application bucket current; it reports
+// whether a pass should follow.
+func (r *Reconciler) apply(e jetstream.KeyValueEntry) bool {
+	if e == nil {
+		r.synced = true
+		return true
+	}
+	deleted := e.Operation() != jetstream.KeyValuePut
+	if name, ok := strings.CutPrefix(e.Key(), "status."); ok {
+		if deleted {
+			delete(r.statusSet, name)
+		} else {
+			r.statusSet[name] = true
+		}
+		return false
+	}
+	name := strings.TrimPrefix(e.Key(), "app.")
+	var rec app.Record
+	if deleted || json.Unmarshal(e.Value(), &rec) != nil {
+		delete(r.records, name)
+	} else {
+		r.records[name] = rec
+	}
+	return r.synced
+}
+
+// quiet reports that a pass would find nothing to do: the last one
+// settled, no action runs and none waits out a backoff.
+func (r *Reconciler) quiet() bool {
+	if !r.settled || r.needSync {
+		return false
+	}
+	r.evMu.Lock()
+	pending := len(r.reports) > 0 || len(r.gone) > 0
+	r.evMu.Unlock()
+	if pending {
+		return false
+	}
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
+	return len(r.inflight) == 0 && len(r.backoff) == 0 && len(r.failed) == 0
+}
+
 // openStore waits until the lattice's application bucket exists: the
-// first `wisp app deploy` or `put` creates it.
+// first `wisp app deploy` or `put` creates it. JetStream's advisory that
+// the bucket's stream was created wakes it; it also looks every
+// FollowerPoll, in case the advisory does not reach it.
 func (r *Reconciler) openStore(ctx context.Context) (*app.Store, error) {
-	delay := 250 * time.Millisecond
+	created := make(chan struct{}, 1)
+	prefix := "$JS.EVENT.ADVISORY.STREAM.CREATED."
+	if r.cfg.JetStreamDomain != "" {
+		prefix = "$JS." + r.cfg.JetStreamDomain + ".EVENT.ADVISORY.STREAM.CREATED."
+	}
+	sub, err := r.cfg.Conn.Subscribe(prefix+"KV_"+app.BucketName(r.cfg.Lattice), func(*nats.Msg) {
+		select {
+		case created <- struct{}{}:
+		default:
+		}
+	})
+	if err == nil {
+		defer sub.Unsubscribe()
+		r.cfg.Conn.Flush()
+	}
+	delay := r.cfg.FollowerPoll / 12 // the advisory is the quick way
 	for {
 		js, err := r.client.JetStream()
 		if err == nil {
@@ -290,24 +481,33 @@ func (r *Reconciler) openStore(ctx context.Context) (*app.Store, error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-created:
 		case <-time.After(delay):
 		}
-		delay = min(delay*2, maxStoreWait)
+		delay = min(delay*2, r.cfg.FollowerPoll)
 	}
 }
 
 func (r *Reconciler) runLease(ctx context.Context) {
-	t := time.NewTicker(r.cfg.LeaseTTL / 4)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		sctx, cancel := context.WithTimeout(ctx, r.cfg.LeaseTTL/2)
-		r.lease.step(sctx)
-		cancel()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-r.leaseKick:
 		}
+		sctx, cancel := context.WithTimeout(ctx, r.cfg.LeaseTTL/2)
+		next := r.lease.step(sctx)
+		cancel()
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(max(next, 10*time.Millisecond))
 	}
 }
 
@@ -318,30 +518,103 @@ func (r *Reconciler) poke() {
 	}
 }
 
-// onEvent notes which host an event came from: a heartbeat says it is
-// alive, any other event that its inventory changed, and pokes the pass
-// loop for the events that change what runs.
-func (r *Reconciler) onEvent(m *nats.Msg) {
-	typ := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
-	if typ == lattice.EventLinkSet || typ == lattice.EventLinkDeleted {
-		return // links are read on every pass
+func (r *Reconciler) pokeLease() {
+	select {
+	case r.leaseKick <- struct{}{}:
+	default:
 	}
+}
+
+// onDisconnect hears the server's advisory of a closed connection: the
+// holder's makes a follower check the lease; any makes the active
+// reconciler ask the host on it whether it is gone.
+func (r *Reconciler) onDisconnect(m *nats.Msg) {
+	var d lattice.Disconnect
+	if json.Unmarshal(m.Data, &d) != nil {
+		return
+	}
+	c := d.Conn()
+	if r.lease.holdsConn(c) {
+		r.lease.suspectHolder()
+		r.pokeLease()
+	}
+	if r.Leading() {
+		r.evMu.Lock()
+		r.gone = append(r.gone, c)
+		r.evMu.Unlock()
+		r.poke()
+	}
+}
+
+// onHostStopped hears host_stopped on every reconciler: the holder's host
+// stopping makes a follower check the lease.
+func (r *Reconciler) onHostStopped(m *nats.Msg) {
+	if host, ok := eventHost(m); ok {
+		r.lease.mu.Lock()
+		holder := r.lease.holder.HostID == host
+		r.lease.mu.Unlock()
+		if holder {
+			r.lease.suspectHolder()
+			r.pokeLease()
+		}
+	}
+}
+
+func eventHost(m *nats.Msg) (string, bool) {
 	var e struct {
 		Source string `json:"source"`
 	}
-	if json.Unmarshal(m.Data, &e) != nil {
+	if json.Unmarshal(m.Data, &e) != nil || e.Source == "" {
+		return "", false
+	}
+	return e.Source[strings.LastIndexByte(e.Source, '/')+1:], true
+}
+
+// onEvent notes what a host reported while this reconciler is active: a
+// host_* event carries its summary, any other that its inventory
+// changed. Every event but a heartbeat whose counts did not move pokes
+// the pass loop.
+func (r *Reconciler) onEvent(m *nats.Msg) {
+	typ := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	if typ == lattice.EventLinkSet || typ == lattice.EventLinkDeleted {
+		return // links are read on every pass, from the host's copy
+	}
+	var e struct {
+		Source string          `json:"source"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal(m.Data, &e) != nil || e.Source == "" {
 		return
 	}
 	host := e.Source[strings.LastIndexByte(e.Source, '/')+1:]
+	var sum *lattice.HostSummary
+	switch typ {
+	case lattice.EventHostStarted, lattice.EventHostHeartbeat, lattice.EventHostStopped:
+		var d lattice.HostEventData
+		if json.Unmarshal(e.Data, &d) == nil && d.Host.ID == host {
+			sum = &d.Host
+		}
+	}
 	r.evMu.Lock()
-	if typ == lattice.EventHostHeartbeat {
-		r.heard[host] = time.Now()
-	} else {
-		r.dirty[host] = true
+	rep := r.reports[host]
+	if rep == nil {
+		rep = &report{}
+		r.reports[host] = rep
+	}
+	rep.heard = time.Now()
+	if sum != nil {
+		rep.summary = sum
+	}
+	switch typ {
+	case lattice.EventHostStopped:
+		rep.stopped = true
+	case lattice.EventHostHeartbeat:
+	default:
+		rep.changed = true
 	}
 	r.evMu.Unlock()
 	if typ != lattice.EventHostHeartbeat {
-		r.poke()
+		r.poke() // heartbeats wait for the next tick
 	}
 }
 
@@ -384,56 +657,109 @@ func (o *observed) actorName(ck, comp string) string {
 	return comp
 }
 
-// observe pings the lattice and reads the inventories of the hosts that
-// answer. Hosts that miss pings for less than LostAfter keep their last
-// inventory.
+// observe brings the reconciler's view of the lattice up to date with
+// what hosts reported since the last pass, reading the inventories of the
+// hosts that said something changed, and asking the hosts that may be
+// gone (their connection closed, they stopped, they missed heartbeats)
+// whether they are. On taking over it pings the lattice once.
 func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	now := time.Now()
-	summaries, err := r.client.Hosts(ctx)
-	if err != nil && !errors.Is(err, lattice.ErrNoHosts) {
-		return nil, err
+	read := map[string]bool{}    // hosts whose inventory to read
+	confirm := map[string]bool{} // hosts to ask whether they are there
+	if r.needSync {
+		summaries, err := r.sync.Hosts(ctx)
+		if err != nil && !errors.Is(err, lattice.ErrNoHosts) {
+			return nil, err
+		}
+		for _, s := range summaries {
+			r.hosts[s.ID] = &hostView{summary: s, lastSeen: now}
+			read[s.ID] = true
+		}
+		r.needSync = false
+		r.log.Info("lattice synced", "hosts", len(summaries))
 	}
 	r.evMu.Lock()
-	dirty, heard := r.dirty, r.heard
-	r.dirty, r.heard = map[string]bool{}, map[string]time.Time{}
+	reports, gone := r.reports, r.gone
+	r.reports, r.gone = map[string]*report{}, nil
 	r.evMu.Unlock()
-	fresh := map[string]bool{}
-	var read []string // hosts whose inventory to read again
-	for _, s := range summaries {
-		fresh[s.ID] = true
-		hv := r.hosts[s.ID]
+	for id, rep := range reports {
+		hv := r.hosts[id]
+		if rep.stopped {
+			if hv != nil {
+				r.log.Info("host stopped: its share moves to the other hosts", "host", hv.summary.Name)
+				delete(r.hosts, id)
+			}
+			continue
+		}
 		if hv == nil {
 			hv = &hostView{}
-			r.hosts[s.ID] = hv
-			r.log.Info("host joined", "host", s.Name, "labels", lattice.FormatConstraints(s.Labels))
+			if rep.summary != nil {
+				hv.summary = *rep.summary
+			}
+			r.hosts[id] = hv
+			read[id] = true
 		}
-		// A host's counts in its ping answer moved, an event came from
-		// it, or its inventory is old: read it again.
-		if hv.inv == nil || dirty[s.ID] || now.Sub(hv.invAt) > resync ||
-			s.Actors != hv.summary.Actors || s.Instances != hv.summary.Instances {
-			read = append(read, s.ID)
+		hv.lastSeen = rep.heard
+		if rep.summary != nil {
+			s := *rep.summary
+			if s.Actors != hv.summary.Actors || s.Instances != hv.summary.Instances {
+				read[id] = true
+			}
+			hv.summary = s
 		}
-		hv.summary, hv.lastSeen = s, now
+		if rep.changed {
+			read[id] = true
+		}
+	}
+	byConn := map[lattice.ConnID]string{}
+	if len(gone) > 0 {
+		for id, hv := range r.hosts {
+			if hv.summary.Conn != nil {
+				byConn[*hv.summary.Conn] = id
+			}
+		}
+	}
+	for _, c := range gone {
+		if id, ok := byConn[c]; ok {
+			confirm[id] = true
+		}
 	}
 	for id, hv := range r.hosts {
-		if t, ok := heard[id]; ok && t.After(hv.lastSeen) {
-			hv.lastSeen = t // a heartbeat is a sign of life too
-		}
-		if !fresh[id] && now.Sub(hv.lastSeen) > r.cfg.LostAfter {
-			r.log.Warn("host lost: its share moves to the other hosts", "host", hv.summary.Name, "silent_for", now.Sub(hv.lastSeen).Round(time.Millisecond))
-			delete(r.hosts, id)
+		if now.Sub(hv.lastSeen) > hv.silence() {
+			confirm[id] = true
 		}
 	}
+	for id := range confirm {
+		read[id] = true
+	}
 	var wg sync.WaitGroup
-	for _, id := range read {
+	var mu sync.Mutex
+	sem := make(chan struct{}, 64)
+	for id := range read {
 		hv := r.hosts[id]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			timeout := 2 * time.Second
+			if confirm[id] {
+				timeout = r.cfg.LostAfter
+			}
+			ictx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			if inv, err := r.client.Inventory(ictx, id); err == nil {
-				hv.inv, hv.invAt = inv, time.Now()
+			inv, err := r.client.Inventory(ictx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				hv.inv, hv.summary, hv.lastSeen = inv, inv.Host, time.Now()
+			case confirm[id] || errors.Is(err, lattice.ErrHostNotFound):
+				// Nobody answers on its subject (no responders), or it
+				// was asked to confirm and did not.
+				r.log.Warn("host lost: its share moves to the other hosts", "host", hv.summary.Name,
+					"silent_for", now.Sub(hv.lastSeen).Round(time.Millisecond), "err", err)
+				delete(r.hosts, id)
 			}
 		}()
 	}
@@ -473,6 +799,7 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	sort.Slice(o.hosts, func(i, j int) bool { return o.hosts[i].summary.ID < o.hosts[j].summary.ID })
 	if len(o.hosts) > 0 {
 		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		var err error
 		if r.cfg.Links != nil {
 			o.links, err = r.cfg.Links(lctx)
 		} else {
@@ -521,17 +848,19 @@ type action struct {
 // issues outlive it, under actx (the reconciler's life) and their own
 // deadlines; their failures are reported by the passes after them.
 func (r *Reconciler) pass(ctx, actx context.Context) {
-	records, err := r.store.List(ctx)
-	if err != nil {
-		r.log.Warn("read applications", "err", err)
-		return
+	records := make([]app.Record, 0, len(r.records))
+	for _, rec := range r.records {
+		records = append(records, rec)
 	}
-	statusNames, err := r.store.StatusNames(ctx)
-	if err != nil {
-		r.log.Warn("read application status", "err", err)
-		return
+	sort.Slice(records, func(i, j int) bool { return records[i].Name < records[j].Name })
+	statusNames := make([]string, 0, len(r.statusSet))
+	for name := range r.statusSet {
+		statusNames = append(statusNames, name)
 	}
+	sort.Strings(statusNames)
+	r.settled = false
 	if len(records) == 0 && len(statusNames) == 0 {
+		r.settled = true
 		return // nothing declared, nothing to clean up
 	}
 	o, err := r.observe(ctx)
@@ -600,6 +929,16 @@ func (r *Reconciler) pass(ctx, actx context.Context) {
 		}
 	}
 	r.report(ctx, statuses, o, failed)
+	r.settled = len(acts) == 0 && len(failed) == 0 && len(busy) == 0
+	for _, st := range statuses {
+		switch {
+		case st == nil:
+		case st.Phase == app.PhaseDeployed, st.Phase == app.PhaseFailed:
+		case st.Phase == app.PhaseUndeployed && len(st.Links) == 0:
+		default:
+			r.settled = false
+		}
+	}
 }
 
 // launch starts each action in its own goroutine, unless an action for

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wisp-dev/wisp/host/claims"
 	"github.com/wisp-dev/wisp/internal/wasmbuild"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/auth"
@@ -224,7 +223,7 @@ func buildActor(ctx context.Context, tmp, dir, alias string, caps ...string) (st
 	if _, err := wasmbuild.Build(ctx, dir, wasmbuild.Options{Output: out}); err != nil {
 		return "", err
 	}
-	return out, signCaps(out, alias, caps...)
+	return out, sign(out, alias, caps...)
 }
 
 // figures are the results of one measure over the repetitions.
@@ -498,25 +497,4 @@ func runStart(ctx context.Context, l *lat, cfg fairConfig) error {
 	fmt.Printf("%-58s %s ms   (target ≤ 100 ms wazero)\n", "cached: module in the cache, fresh host", spread(cached, "%.0f"))
 	fmt.Printf("%-58s %s ms   (target ≤ 1 ms)\n", "one more instance (scale 1 → 2, API call, no CLI)", spread(scale, "%.1f"))
 	return nil
-}
-
-// signCaps signs the module with throwaway keys and capabilities.
-func signCaps(path, alias string, caps ...string) error {
-	wasm, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	acct, err := claims.GenerateKeyPair(claims.KindAccount)
-	if err != nil {
-		return err
-	}
-	mod, err := claims.GenerateKeyPair(claims.KindModule)
-	if err != nil {
-		return err
-	}
-	signed, err := claims.Sign(wasm, claims.SignOptions{Name: alias, CallAlias: alias, Caps: caps}, acct, mod)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, signed, 0o644)
 }

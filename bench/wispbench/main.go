@@ -476,8 +476,9 @@ func onlyHost(ctx context.Context, c *lattice.Client) (string, error) {
 }
 
 // sign signs the module with throwaway keys, as hosts refuse unsigned
-// actors: the measured start includes verifying the claims.
-func sign(path, alias string) error {
+// actors (the measured start includes verifying the claims), granting it
+// caps.
+func sign(path, alias string, caps ...string) error {
 	wasm, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -490,7 +491,7 @@ func sign(path, alias string) error {
 	if err != nil {
 		return err
 	}
-	signed, err := claims.Sign(wasm, claims.SignOptions{Name: alias, CallAlias: alias}, acct, mod)
+	signed, err := claims.Sign(wasm, claims.SignOptions{Name: alias, CallAlias: alias, Caps: caps}, acct, mod)
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,9 @@ func TestCallErrorsKeepTheirCodeAcrossNATS(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if err := nc.Flush(); err != nil { // the server holds the subscription before the first call
+		t.Fatal(err)
+	}
 	for _, code := range allCodes {
 		_, err := c.Call(context.Background(), "failing", string(code), nil)
 		var re *lattice.RemoteError
@@ -88,6 +91,9 @@ func TestRefusedCommandsKeepTheirCode(t *testing.T) {
 		b, _ := json.Marshal(lattice.Ack{Error: "stop " + req.Actor + ": it said so", Code: lattice.Code(req.Actor)})
 		m.Respond(b)
 	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil { // the server holds the subscription before the first call
 		t.Fatal(err)
 	}
 	for _, code := range allCodes {

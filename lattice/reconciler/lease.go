@@ -38,8 +38,9 @@ type Holder struct {
 // the holder's release. A follower that then sees the same revision
 // still there ttl/2 after it first read it takes the lease over with
 // compare-and-set: the holder sent that renewal before the follower read
-// it, so it has stopped acting by then. No two hosts' clocks are ever
-// compared.
+// it, so it has stopped acting by then. A follower that sees a new
+// revision instead knows the holder (perhaps a new one) is alive and goes
+// back to its poll. No two hosts' clocks are ever compared.
 type lease struct {
 	kv   jetstream.KeyValue
 	me   Holder
@@ -55,6 +56,9 @@ type lease struct {
 	mu      sync.Mutex
 	holder  Holder // the holder as last read (follower)
 	suspect bool   // the holder may be gone: check again within ttl/2
+	// checking: the key was read since the suspicion began, so a new
+	// revision now means the holder renewed it and is alive.
+	checking bool
 
 	onChange func(bool)
 }
@@ -101,14 +105,15 @@ func (l *lease) step(ctx context.Context) time.Duration {
 	l.lose()
 	l.mu.Lock()
 	l.holder = h
-	suspect := l.suspect
+	suspect, checking := l.suspect, l.checking
+	l.checking = suspect
 	l.mu.Unlock()
 	if e.Revision() != l.rev {
 		l.rev, l.seen = e.Revision(), now
-		if suspect {
-			return l.ttl / 2
+		if suspect && !checking {
+			return l.ttl / 2 // the first look since the suspicion: look again
 		}
-		return l.jittered()
+		return l.jittered() // not suspected, or renewed since: alive
 	}
 	if now.Sub(l.seen) >= l.ttl/2 {
 		if rev, err := l.kv.Update(ctx, app.KeyLease, l.value(), e.Revision()); err == nil {
@@ -127,7 +132,7 @@ func (l *lease) step(ctx context.Context) time.Duration {
 // together do not read the key together.
 func (l *lease) jittered() time.Duration {
 	l.mu.Lock()
-	l.suspect = false
+	l.suspect, l.checking = false, false
 	l.mu.Unlock()
 	return l.poll*3/4 + rand.N(l.poll/2+1)
 }
@@ -151,7 +156,7 @@ func (l *lease) holdsConn(c lattice.ConnID) bool {
 // within ttl/2 rather than at the next poll.
 func (l *lease) suspectHolder() {
 	l.mu.Lock()
-	l.suspect = true
+	l.suspect, l.checking = true, false
 	l.mu.Unlock()
 }
 

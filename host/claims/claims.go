@@ -242,7 +242,7 @@ func check(module []byte, sections []section, t *Token, opts VerifyOptions) erro
 		return fmt.Errorf("%s: %w", who, err)
 	}
 	if c.Revision >= MinHashRevision || opts.CheckLegacyHash {
-		if got := hashHex(strip(module, sections)); got != c.Wascap.Hash {
+		if got := strippedHash(module, sections); got != c.Wascap.Hash {
 			return fmt.Errorf("%s: %w: module hashes to %s, claims say %s", who, ErrHashMismatch, got, c.Wascap.Hash)
 		}
 	}
@@ -329,7 +329,7 @@ func Inspect(module []byte, opts VerifyOptions) (*Report, error) {
 		WascapRevision: c.Revision,
 		HashChecked:    c.Revision >= MinHashRevision || opts.CheckLegacyHash,
 		Section:        t.Section,
-		ModuleHash:     hashHex(strip(module, sections)),
+		ModuleHash:     strippedHash(module, sections),
 		JWT:            t.JWT,
 		Caps:           []string{},
 		Tags:           []string{},

@@ -160,6 +160,23 @@ func hashHex(b []byte) string {
 	return fmt.Sprintf("%X", sum[:])
 }
 
+// strippedHash is hashHex(strip(module, sections)) without the copy of the
+// module: verifying a start hashes megabytes, and copying them first cost
+// as much as hashing.
+func strippedHash(module []byte, sections []section) string {
+	h := sha256.New()
+	h.Write(module[:headerLen])
+	var size []byte
+	for _, s := range sections {
+		if !s.isClaims() {
+			size = appendU32(append(size[:0], s.id), uint32(len(s.payload)))
+			h.Write(size)
+			h.Write(s.payload)
+		}
+	}
+	return fmt.Sprintf("%X", h.Sum(nil))
+}
+
 // ModuleHash returns the hash wascap puts in the `hash` claim for a module:
 // the upper-case hex SHA-256 of the module with every claims section removed
 // and section sizes re-encoded minimally. Signed and unsigned copies of the
@@ -169,7 +186,7 @@ func ModuleHash(module []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return hashHex(strip(module, sections)), nil
+	return strippedHash(module, sections), nil
 }
 
 // appendCustomSection appends a custom section with the given name and data.

@@ -45,8 +45,10 @@ type Actor struct {
 	wg      sync.WaitGroup // calls from the lattice in flight
 	queue   callQueue      // calls from the lattice waiting for a worker
 	calls   atomic.Uint64  // calls from the lattice served
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// swapping is set while UpdateActor replaces this version.
+	swapping atomic.Bool
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 // Name is the actor's call alias.
@@ -161,7 +163,7 @@ func (h *Host) startModule(ctx context.Context, id identity, ref string, wasm []
 	case admitErr != nil:
 		return nil, fmt.Errorf("start actor %s with %w", name, admitErr)
 	}
-	a, err := h.newActor(ctx, id, ref, wasm, count, lim, ann)
+	a, err := h.newActor(ctx, id, ref, wasm, count, lim, ann, true)
 	h.mu.Lock()
 	h.pending -= count
 	stopping = h.stopping
@@ -201,15 +203,20 @@ func (h *Host) limitsWithDefaults(l lattice.ActorLimits) lattice.ActorLimits {
 	return l
 }
 
-func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits, ann map[string]string) (*Actor, error) {
+// newActor compiles and instantiates wasm as actor id and subscribes it.
+// With checkAlias it first makes sure no other module answers to the
+// alias on the lattice (UpdateActor replaces the one that does).
+func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits, ann map[string]string, checkAlias bool) (*Actor, error) {
 	name := id.name
 	sum := sha256.Sum256(wasm)
 	module := id.key
 	if module == "" {
 		module = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	if err := h.checkAlias(ctx, name, module); err != nil {
-		return nil, err
+	if checkAlias {
+		if err := h.checkAlias(ctx, name, module); err != nil {
+			return nil, err
+		}
 	}
 	mod, err := h.eng.Compile(ctx, wasm, engine.Limits{MaxMemoryPages: lim.MaxMemoryPages, CallTimeout: lim.CallTimeout()})
 	if err != nil {

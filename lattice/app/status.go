@@ -57,6 +57,9 @@ type ComponentStatus struct {
 	// Waiting says what a component waits for that the reconciler does
 	// not start itself: an external provider of its contract.
 	Waiting string `json:"waiting,omitempty"`
+	// Rollout says how far a rolling update of an actor to the
+	// component's image has come; empty when every instance runs it.
+	Rollout string `json:"rollout,omitempty"`
 }
 
 // Summary is the phase with its message, as `wisp app list` shows it:

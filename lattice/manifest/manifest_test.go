@@ -254,6 +254,13 @@ func TestValidationErrors(t *testing.T) {
       traits:
         - type: linkdef
           properties: {target: httpd}`, []string{"a capability cannot have a linkdef"}},
+		{"a maxSurge that is no count", `
+    - name: echo
+      type: actor
+      properties: {image: file:///a.wasm}
+      traits:
+        - type: spreadscaler
+          properties: {replicas: 4, maxSurge: lots, maxUnavailable: 120%}`, []string{`maxSurge: "lots": want a count`, `maxUnavailable: "120%": want a count, or a percentage`}},
 		{"config with a list", `
     - name: httpd
       type: capability

@@ -626,6 +626,9 @@ type observed struct {
 	hosts []*hostView // live hosts, by id
 	// actors[app/component][host id] = instances of managed actors.
 	actors map[string]map[string]int
+	// refs[app/component][host id] is the module reference the managed
+	// actor on that host was started from.
+	refs map[string]map[string]string
 	// providers[app/component][host id] = 1 for managed providers.
 	providers map[string]map[string]int
 	// anyProvider[name NUL link name][host id] = 1 for every provider a
@@ -764,7 +767,7 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 		}()
 	}
 	wg.Wait()
-	o := &observed{actors: map[string]map[string]int{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
+	o := &observed{actors: map[string]map[string]int{}, refs: map[string]map[string]string{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
 		linkErrors: map[string]string{},
 		aliasTaken: map[string]map[string]string{}, keys: map[string]string{}, names: map[string]string{}}
 	for _, hv := range r.hosts {
@@ -784,6 +787,10 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 				continue
 			}
 			add(o.actors, ck, hv.summary.ID, a.Instances)
+			if o.refs[ck] == nil {
+				o.refs[ck] = map[string]string{}
+			}
+			o.refs[ck][hv.summary.ID] = a.Ref
 			o.names[ck] = a.Name
 		}
 		for _, p := range hv.inv.Providers {
@@ -1238,10 +1245,11 @@ func (r *Reconciler) planActor(appName string, c *manifest.Component, o *observe
 		cs.Hosts[r.hostName(host)] = n
 	}
 	var acts []action
+	stale := r.staleHosts(ck, c, o)
 	for host, n := range want {
 		have := running[host]
-		if have == n {
-			continue
+		if have == n || stale[host] {
+			continue // a host with the old version updates below
 		}
 		if why, wait := r.waiting(ck, host); wait {
 			if cs.Error == "" {
@@ -1268,7 +1276,78 @@ func (r *Reconciler) planActor(appName string, c *manifest.Component, o *observe
 			acts = append(acts, r.stopActor(ck, host, o.actorName(ck, c.Name)))
 		}
 	}
+	return append(acts, r.rollOut(appName, c, o, want, stale, cs)...)
+}
+
+// staleHosts are the hosts that run component c's actor from another
+// module reference than its image: a new version of the manifest changed
+// it.
+func (r *Reconciler) staleHosts(ck string, c *manifest.Component, o *observed) map[string]bool {
+	stale := map[string]bool{}
+	for host, ref := range o.refs[ck] {
+		if ref != c.Properties.Image {
+			stale[host] = true
+		}
+	}
+	return stale
+}
+
+// rollOut swaps the actor's module on the stale hosts that keep
+// instances, a batch at a time (manifest.Component.RolloutBatch): each host
+// starts the new version beside the old one before the old one drains
+// (lattice.UpdateActorRequest), so the rollout loses no capacity and no
+// call. Hosts with an update in flight count against the batch; the next
+// pass takes the next hosts.
+func (r *Reconciler) rollOut(appName string, c *manifest.Component, o *observed, want manifest.Placement, stale map[string]bool, cs *app.ComponentStatus) []action {
+	if len(stale) == 0 {
+		return nil
+	}
+	ck := componentKey(appName, c.Name)
+	hosts := make([]string, 0, len(stale))
+	old := 0
+	for host := range stale {
+		hosts = append(hosts, host)
+		old += o.actors[ck][host]
+	}
+	sort.Strings(hosts)
+	cs.Rollout = fmt.Sprintf("rolling out %s: %d of %d instances still run the previous version", c.Properties.Image, old, cs.Running)
+	batch, inFlight := c.RolloutBatch(), 0
+	for _, host := range hosts {
+		if r.busyOn(ck, host) {
+			inFlight += max(want[host], 1)
+		}
+	}
+	name := o.actorName(ck, c.Name)
+	var acts []action
+	for _, host := range hosts {
+		n := want[host]
+		if n == 0 || r.busyOn(ck, host) {
+			continue // stopped above, or updating
+		}
+		if why, wait := r.waiting(ck, host); wait {
+			if cs.Error == "" {
+				cs.Error = fmt.Sprintf("update on %s: %s", r.hostName(host), why)
+			}
+			continue
+		}
+		if inFlight > 0 && inFlight+n > batch {
+			break
+		}
+		inFlight += n
+		req := lattice.UpdateActorRequest{Actor: name, Ref: c.Properties.Image, Count: n, Annotations: annotations(appName, c.Name)}
+		acts = append(acts, action{comp: ck, host: host, what: fmt.Sprintf("update %d to %s", n, c.Properties.Image), do: func(ctx context.Context) error {
+			_, err := r.client.UpdateActor(ctx, host, req)
+			return err
+		}})
+	}
 	return acts
+}
+
+// busyOn reports whether an action for component ck runs on host.
+func (r *Reconciler) busyOn(ck, host string) bool {
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
+	return r.inflight[ck+"@"+host]
 }
 
 func (r *Reconciler) planCapability(appName string, c *manifest.Component, o *observed, cs *app.ComponentStatus) []action {
@@ -1354,6 +1433,10 @@ func (r *Reconciler) report(ctx context.Context, statuses map[string]*app.Status
 				if cs.Waiting != "" {
 					settled = false
 					waiting = append(waiting, cs.Waiting)
+				}
+				if cs.Rollout != "" {
+					settled = false
+					waiting = append(waiting, fmt.Sprintf("component %s: %s", cs.Name, cs.Rollout))
 				}
 			}
 			for _, l := range st.Links {

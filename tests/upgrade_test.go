@@ -1,0 +1,264 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wisp-dev/wisp/host/claims"
+	"github.com/wisp-dev/wisp/internal/testwait"
+	"github.com/wisp-dev/wisp/internal/testwasm"
+	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/app"
+	"github.com/wisp-dev/wisp/lattice/auth"
+)
+
+// upgradeApp is an application of one signed actor, svc, at image %s,
+// version %s, with 6 replicas and maxSurge 2.
+const upgradeApp = `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: upgrade
+  annotations:
+    version: %s
+spec:
+  components:
+    - name: svc
+      type: actor
+      properties:
+        image: file://./%s
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 6
+            maxSurge: 2
+`
+
+// versions writes signed modules of one actor (call alias alias, one
+// module key) that answer with their version, into dir, and returns their
+// paths by version.
+func versions(t *testing.T, dir, alias string, vs ...string) map[string]string {
+	t.Helper()
+	account, err := claims.GenerateKeyPair(claims.KindAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, err := claims.GenerateKeyPair(claims.KindModule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, v := range vs {
+		signed, err := claims.Sign(testwasm.Versioned(t, v, 0), claims.SignOptions{Name: alias, CallAlias: alias, Ver: v}, account, module)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, alias+"-"+v+".wasm")
+		if err := os.WriteFile(p, signed, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out[v] = p
+	}
+	return out
+}
+
+// callLoad calls an actor from a number of callers until stopped, and
+// counts answers by text and failures.
+type callLoad struct {
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	calls   atomic.Int64
+	mu      sync.Mutex
+	answers map[string]int
+	fails   []string
+}
+
+func loadOn(t *testing.T, c *lattice.Client, actor string, callers int) *callLoad {
+	t.Helper()
+	l := &callLoad{stop: make(chan struct{}), answers: map[string]int{}}
+	for range callers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				out, err := c.Call(ctx, actor, "Version", nil)
+				cancel()
+				l.calls.Add(1)
+				l.mu.Lock()
+				if err != nil {
+					l.fails = append(l.fails, err.Error())
+				} else {
+					l.answers[string(out)]++
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	t.Cleanup(l.end)
+	return l
+}
+
+func (l *callLoad) end() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}
+
+// waitAnswers waits until version has answered n calls more than it had.
+func (l *callLoad) waitAnswers(t *testing.T, version string, n int) {
+	t.Helper()
+	l.mu.Lock()
+	from := l.answers[version]
+	l.mu.Unlock()
+	testwait.Eventually(t, 60*time.Second, func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if got := l.answers[version] - from; got < n {
+			return fmt.Errorf("%s answered %d calls of the %d awaited", version, got, n)
+		}
+		return nil
+	})
+}
+
+// check ends the load and fails the test on any failed call or an answer
+// from no allowed version; it returns a summary of the answers.
+func (l *callLoad) check(t *testing.T, allowed ...string) string {
+	t.Helper()
+	l.end()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.fails) > 0 {
+		t.Errorf("%d of %d calls failed; first: %s", len(l.fails), l.calls.Load(), l.fails[0])
+	}
+	var parts []string
+	for answer, n := range l.answers {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || answer == a
+		}
+		if !ok {
+			t.Errorf("%d answers %q come from no version of %v", n, answer, allowed)
+		}
+		parts = append(parts, fmt.Sprintf("%s=%d", answer, n))
+	}
+	sort.Strings(parts)
+	return fmt.Sprintf("%d calls, %d failed, answers %s", l.calls.Load(), len(l.fails), strings.Join(parts, " "))
+}
+
+// refsOf lists, by module reference, the instances of an application's
+// component on every host.
+func refsOf(t *testing.T, c *lattice.Client, comp string) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out := map[string]int{}
+	hosts, err := c.Hosts(ctx)
+	if err != nil {
+		return out
+	}
+	for _, h := range hosts {
+		inv, err := c.Inventory(ctx, h.ID)
+		if err != nil {
+			continue
+		}
+		for _, a := range inv.Actors {
+			if a.Annotations[lattice.AnnotationComponent] == comp {
+				out[filepath.Base(a.Ref)] += a.Instances
+			}
+		}
+	}
+	return out
+}
+
+// TestUpgradesLoseNoCall: three host processes and 16 callers under
+// steady load. A new manifest version with a new module (signed, one
+// module key, another version) and the same alias rolls out host by host,
+// start before stop: no call fails, every answer comes from v1 or v2, and
+// every instance ends on v2. Then `wisp update actor` swaps a hand-started
+// actor on two hosts under the same load: no call fails.
+func TestUpgradesLoseNoCall(t *testing.T) {
+	a := startHost(t, "--name", "a", "--heartbeat", "1s")
+	cache := t.TempDir()
+	for _, name := range []string{"b", "c"} {
+		spawn(t, a.url, "--nats-url", a.url, "--name", name, "--cache-dir", cache, "--heartbeat", "1s")
+	}
+	hosts := hostsByName(t, a.url, "default", 3)
+	dir := t.TempDir()
+	svc := versions(t, dir, "svc", "v1", "v2")
+	write := func(version, module string) string {
+		p := filepath.Join(dir, "upgrade-"+version+".yaml")
+		if err := os.WriteFile(p, []byte(fmt.Sprintf(upgradeApp, version, filepath.Base(module))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	eventually(t, a.url, "app", "deploy", write("v1", svc["v1"]))
+	c, err := lattice.Connect(a.url, lattice.WithTimeout(30*time.Second), lattice.WithCredentials(credsOf(t, lattice.DefaultLattice, auth.AdminUser)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	testwait.Eventually(t, 60*time.Second, func() error {
+		if st := appStatus(t, a.url, "upgrade"); st.Phase != app.PhaseDeployed || st.Version != "v1" {
+			return fmt.Errorf("status = %s", st.Summary())
+		}
+		return nil
+	})
+
+	load := loadOn(t, c, "svc", 16)
+	load.waitAnswers(t, "v1", 200)
+	start := time.Now()
+	mustRun(t, a.url, "app", "deploy", write("v2", svc["v2"]))
+	sawRollout := false
+	testwait.Eventually(t, 90*time.Second, func() error {
+		st := appStatus(t, a.url, "upgrade")
+		for _, cs := range st.Components {
+			sawRollout = sawRollout || cs.Rollout != ""
+		}
+		refs := refsOf(t, c, "svc")
+		if st.Phase != app.PhaseDeployed || st.Version != "v2" || refs["svc-v2.wasm"] != 6 || len(refs) != 1 {
+			return fmt.Errorf("status %s; instances by module %v", st.Summary(), refs)
+		}
+		return nil
+	})
+	rolled := time.Since(start)
+	load.waitAnswers(t, "v2", 200)
+	t.Logf("rollout v1 → v2 of 6 instances on 3 hosts under 16 callers: %s in %s (status showed the rollout: %v)",
+		load.check(t, "v1", "v2"), rolled.Round(10*time.Millisecond), sawRollout)
+
+	// A hand-started actor on two hosts, swapped by `wisp update actor`.
+	solo := versions(t, dir, "solo", "v1", "v2")
+	startOn(t, a.url, solo["v1"], hosts["a"].ID, "--count", "2")
+	startOn(t, a.url, solo["v1"], hosts["b"].ID, "--count", "2")
+	load = loadOn(t, c, "solo", 16)
+	load.waitAnswers(t, "v1", 200)
+	out := mustRun(t, a.url, "update", "actor", "solo", solo["v2"], "-o", "json")
+	if strings.Count(out, "solo-v2.wasm") != 2 {
+		t.Fatalf("update printed %s; want the actor at v2 on two hosts", out)
+	}
+	load.waitAnswers(t, "v2", 200)
+	t.Logf("wisp update actor on 2 hosts under 16 callers: %s", load.check(t, "v1", "v2"))
+	for _, id := range []string{hosts["a"].ID, hosts["b"].ID} {
+		for _, d := range inventory(t, a.url, id).Actors {
+			if d.Name == "solo" && (filepath.Base(d.Ref) != "solo-v2.wasm" || d.Instances != 2) {
+				t.Errorf("after the update solo runs %s with %d instances, want solo-v2.wasm with 2", d.Ref, d.Instances)
+			}
+		}
+	}
+}

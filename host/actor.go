@@ -45,6 +45,7 @@ type Actor struct {
 	wg      sync.WaitGroup // calls from the lattice in flight
 	queue   callQueue      // calls from the lattice waiting for a worker
 	calls   atomic.Uint64  // calls from the lattice served
+	failed  atomic.Uint64  // of which answered with an error
 	// swapping is set while UpdateActor replaces this version.
 	swapping atomic.Bool
 	ctx      context.Context
@@ -72,6 +73,7 @@ func (a *Actor) Describe() lattice.ActorDescription {
 		Annotations: maps.Clone(a.ann),
 		LastError:   st.LastError,
 		Calls:       a.calls.Load(),
+		Failed:      a.failed.Load(),
 	}
 	if c := a.id.claims; c != nil {
 		d.Issuer = c.Issuer
@@ -362,6 +364,9 @@ func (a *Actor) serve(m *nats.Msg, refused error) {
 		err = lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("missing %s header: name the operation to run", lattice.HeaderOperation))
 	} else {
 		out, err = a.invokeOr(a.ctx, op, m.Data, m.Header, refused)
+	}
+	if err != nil {
+		a.failed.Add(1)
 	}
 	if m.Reply == "" {
 		if err != nil {

@@ -135,7 +135,10 @@ type ActorDescription struct {
 	LastError string      `json:"last_error,omitempty"`
 	// Calls counts the calls from the lattice this host's instances of
 	// the actor have served.
-	Calls       uint64            `json:"calls"`
+	Calls uint64 `json:"calls"`
+	// Failed counts the calls from the lattice that this version of the
+	// actor answered with an error (a rollout's error rate).
+	Failed      uint64            `json:"failed,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 

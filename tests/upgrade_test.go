@@ -46,6 +46,13 @@ spec:
 // paths by version.
 func versions(t *testing.T, dir, alias string, vs ...string) map[string]string {
 	t.Helper()
+	return versionsFailing(t, dir, alias, nil, vs...)
+}
+
+// versionsFailing is versions where the versions in failEvery fail every
+// failEvery[v]-th call of each instance.
+func versionsFailing(t *testing.T, dir, alias string, failEvery map[string]int, vs ...string) map[string]string {
+	t.Helper()
 	account, err := claims.GenerateKeyPair(claims.KindAccount)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +63,7 @@ func versions(t *testing.T, dir, alias string, vs ...string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, v := range vs {
-		signed, err := claims.Sign(testwasm.Versioned(t, v, 0), claims.SignOptions{Name: alias, CallAlias: alias, Ver: v}, account, module)
+		signed, err := claims.Sign(testwasm.Versioned(t, v, failEvery[v]), claims.SignOptions{Name: alias, CallAlias: alias, Ver: v}, account, module)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,6 +266,103 @@ func TestUpgradesLoseNoCall(t *testing.T) {
 			if d.Name == "solo" && (filepath.Base(d.Ref) != "solo-v2.wasm" || d.Instances != 2) {
 				t.Errorf("after the update solo runs %s with %d instances, want solo-v2.wasm with 2", d.Ref, d.Instances)
 			}
+		}
+	}
+}
+
+// canaryApp is an application of one actor, svc, at image %s, version %s,
+// one instance on each of three hosts, rolled out as a canary that goes
+// back when more than 5% of the new version's calls fail.
+const canaryApp = `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: canary
+  annotations:
+    version: %s
+spec:
+  components:
+    - name: svc
+      type: actor
+      properties:
+        image: file://./%s
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 3
+            rollout:
+              strategy: canary
+              steps: [10, 50, 100]
+              pause: 30s
+              maxErrorRate: 5%%
+`
+
+// TestCanaryOfABadVersionRollsBack: three host processes, 16 callers;
+// v2 fails half its calls. Its canary (one host of three at step 10%)
+// crosses the 5% error rate, the reconciler returns to v1 on its own, the
+// status says why, every instance runs v1 again, and the calls that
+// failed are fewer than the canary's share of the calls.
+func TestCanaryOfABadVersionRollsBack(t *testing.T) {
+	a := startHost(t, "--name", "a", "--heartbeat", "1s")
+	cache := t.TempDir()
+	for _, name := range []string{"b", "c"} {
+		spawn(t, a.url, "--nats-url", a.url, "--name", name, "--cache-dir", cache, "--heartbeat", "1s")
+	}
+	hostsByName(t, a.url, "default", 3)
+	dir := t.TempDir()
+	svc := versionsFailing(t, dir, "svc", map[string]int{"v2": 2}, "v1", "v2")
+	write := func(version string) string {
+		p := filepath.Join(dir, "canary-"+version+".yaml")
+		if err := os.WriteFile(p, []byte(fmt.Sprintf(canaryApp, version, filepath.Base(svc[version]))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	eventually(t, a.url, "app", "deploy", write("v1"))
+	c, err := lattice.Connect(a.url, lattice.WithTimeout(30*time.Second), lattice.WithCredentials(credsOf(t, lattice.DefaultLattice, auth.AdminUser)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	testwait.Eventually(t, 60*time.Second, func() error {
+		if st := appStatus(t, a.url, "canary"); st.Phase != app.PhaseDeployed || st.Version != "v1" || refsOf(t, c, "svc")["svc-v1.wasm"] != 3 {
+			return fmt.Errorf("status = %s", st.Summary())
+		}
+		return nil
+	})
+	load := loadOn(t, c, "svc", 16)
+	load.waitAnswers(t, "v1", 200)
+	start := time.Now()
+	mustRun(t, a.url, "app", "deploy", write("v2"))
+	var st app.Status
+	testwait.Eventually(t, 60*time.Second, func() error {
+		st = appStatus(t, a.url, "canary")
+		refs := refsOf(t, c, "svc")
+		if st.Version != "v1" || st.Phase != app.PhaseDeployed || refs["svc-v1.wasm"] != 3 || len(refs) != 1 {
+			return fmt.Errorf("status %s; instances by module %v", st.Summary(), refs)
+		}
+		return nil
+	})
+	back := time.Since(start)
+	if !strings.Contains(st.RolledBack, "v2 error rate") || !strings.Contains(st.RolledBack, "> 5% at step 10%") {
+		t.Errorf("status after the rollback = %q, want it to say v2's error rate crossed 5%% at step 10%%", st.Summary())
+	}
+	if out := mustRun(t, a.url, "app", "status", "canary"); !strings.Contains(out, "rolled back: v2 error rate") {
+		t.Errorf("wisp app status does not say it rolled back:\n%s", out)
+	}
+	load.waitAnswers(t, "v1", 200)
+	load.end()
+	load.mu.Lock()
+	calls, failed, fromV2 := int(load.calls.Load()), len(load.fails), load.answers["v2"]
+	load.mu.Unlock()
+	t.Logf("canary of a v2 failing half its calls: rolled back in %s; %d calls, %d failed (%.1f%%), %d answered by v2; status: %s",
+		back.Round(10*time.Millisecond), calls, failed, 100*float64(failed)/float64(calls), fromV2, st.Summary())
+	if share := calls / 3; failed > share {
+		t.Errorf("%d of %d calls failed, more than the canary's share (one host of three, %d calls)", failed, calls, share)
+	}
+	for _, f := range load.fails {
+		if !strings.Contains(f, "injected failure") {
+			t.Errorf("a call failed for another reason than v2's injected failure: %s", f)
+			break
 		}
 	}
 }

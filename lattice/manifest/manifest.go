@@ -140,6 +140,9 @@ type SpreadScaler struct {
 	// percentage of Replicas) bound a rolling update: see RolloutBatch.
 	MaxSurge       string `yaml:"maxSurge"`
 	MaxUnavailable string `yaml:"maxUnavailable"`
+	// Rollout (a wisp extension) chooses how a new version rolls out:
+	// see RolloutPolicy.
+	Rollout *Rollout `yaml:"rollout"`
 }
 
 // DaemonScaler runs Replicas instances on every host that matches one of
@@ -151,6 +154,9 @@ type DaemonScaler struct {
 	// percentage of Replicas) bound a rolling update: see RolloutBatch.
 	MaxSurge       string `yaml:"maxSurge"`
 	MaxUnavailable string `yaml:"maxUnavailable"`
+	// Rollout (a wisp extension) chooses how a new version rolls out:
+	// see RolloutPolicy.
+	Rollout *Rollout `yaml:"rollout"`
 }
 
 // Spread is one share of a scaler: hosts whose labels include every

@@ -234,6 +234,9 @@ func (a *Application) validateTraits(c *Component, where string, bad func(int, s
 		if _, err := rolloutCount(unavail, replicas); err != nil {
 			bad(t.Line, tw+": maxUnavailable", "%v", err)
 		}
+		if _, err := c.rolloutPolicy(); err != nil {
+			bad(t.Line, tw+": rollout", "%v", err)
+		}
 		if scalers++; scalers == 2 {
 			bad(t.Line, tw, "a component has one scaler (spreadscaler or daemonscaler), this is the second")
 		}

@@ -148,6 +148,11 @@ type Reconciler struct {
 	settled   bool            // the last pass found nothing to do
 	manifests map[string]*manifest.Application
 	written   map[string]app.Status // last status written, by app
+	// canaries holds the step of each canary rollout, by component and
+	// image; refresh, the hosts whose inventory the next pass reads (they
+	// run a canary whose calls it counts).
+	canaries map[string]*canary
+	refresh  map[string]bool
 
 	// Actions run concurrently with the passes, one at a time per
 	// component and host, so a host that never answers holds up only its
@@ -236,6 +241,8 @@ func New(cfg Config) (*Reconciler, error) {
 		leaseKick: make(chan struct{}, 1),
 		hosts:     map[string]*hostView{},
 		manifests: map[string]*manifest.Application{},
+		canaries:  map[string]*canary{},
+		refresh:   map[string]bool{},
 		backoff:   map[string]*backoff{},
 		inflight:  map[string]bool{},
 		failed:    map[string]string{},
@@ -627,8 +634,10 @@ type observed struct {
 	// actors[app/component][host id] = instances of managed actors.
 	actors map[string]map[string]int
 	// refs[app/component][host id] is the module reference the managed
-	// actor on that host was started from.
-	refs map[string]map[string]string
+	// actor on that host was started from; calls and failed count the
+	// calls its version has answered there, and of them the errors.
+	refs          map[string]map[string]string
+	calls, failed map[string]map[string]int
 	// providers[app/component][host id] = 1 for managed providers.
 	providers map[string]map[string]int
 	// anyProvider[name NUL link name][host id] = 1 for every provider a
@@ -735,6 +744,12 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	for id := range confirm {
 		read[id] = true
 	}
+	for id := range r.refresh {
+		if r.hosts[id] != nil {
+			read[id] = true
+		}
+	}
+	r.refresh = map[string]bool{}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	sem := make(chan struct{}, 64)
@@ -767,7 +782,8 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 		}()
 	}
 	wg.Wait()
-	o := &observed{actors: map[string]map[string]int{}, refs: map[string]map[string]string{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
+	o := &observed{actors: map[string]map[string]int{}, refs: map[string]map[string]string{},
+		calls: map[string]map[string]int{}, failed: map[string]map[string]int{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
 		linkErrors: map[string]string{},
 		aliasTaken: map[string]map[string]string{}, keys: map[string]string{}, names: map[string]string{}}
 	for _, hv := range r.hosts {
@@ -791,6 +807,8 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 				o.refs[ck] = map[string]string{}
 			}
 			o.refs[ck][hv.summary.ID] = a.Ref
+			add(o.calls, ck, hv.summary.ID, int(a.Calls))
+			add(o.failed, ck, hv.summary.ID, int(a.Failed))
 			o.names[ck] = a.Name
 		}
 		for _, p := range hv.inv.Providers {
@@ -1115,7 +1133,7 @@ func (r *Reconciler) manifest(rec *app.Record) (*manifest.Application, error) {
 // planApp compares one application's desired state with what runs and
 // returns its status (before the actions run) and the actions.
 func (r *Reconciler) planApp(rec *app.Record, o *observed, wanted map[string]bool) (*app.Status, []action) {
-	st := &app.Status{Name: rec.Name, Version: rec.Deployed, Phase: app.PhaseReconciling}
+	st := &app.Status{Name: rec.Name, Version: rec.Deployed, Phase: app.PhaseReconciling, RolledBack: rec.RolledBack}
 	a, err := r.manifest(rec)
 	if err != nil {
 		st.Phase, st.Message = app.PhaseFailed, err.Error()
@@ -1130,7 +1148,7 @@ func (r *Reconciler) planApp(rec *app.Record, o *observed, wanted map[string]boo
 		var more []action
 		switch c.Type {
 		case manifest.TypeActor:
-			more = r.planActor(rec.Name, c, o, &cs)
+			more = r.planActor(rec, c, o, &cs)
 		case manifest.TypeCapability:
 			more = r.planCapability(rec.Name, c, o, &cs)
 		}
@@ -1229,7 +1247,8 @@ func candidates(o *observed, ck, alias string, forActors bool, running map[strin
 	return out
 }
 
-func (r *Reconciler) planActor(appName string, c *manifest.Component, o *observed, cs *app.ComponentStatus) []action {
+func (r *Reconciler) planActor(rec *app.Record, c *manifest.Component, o *observed, cs *app.ComponentStatus) []action {
+	appName := rec.Name
 	ck := componentKey(appName, c.Name)
 	running := o.actors[ck]
 	want, planErr := manifest.PlanActor(c, candidates(o, ck, c.Name, true, running))
@@ -1276,7 +1295,7 @@ func (r *Reconciler) planActor(appName string, c *manifest.Component, o *observe
 			acts = append(acts, r.stopActor(ck, host, o.actorName(ck, c.Name)))
 		}
 	}
-	return append(acts, r.rollOut(appName, c, o, want, stale, cs)...)
+	return append(acts, r.rollOut(rec, c, o, want, stale, cs)...)
 }
 
 // staleHosts are the hosts that run component c's actor from another
@@ -1298,11 +1317,13 @@ func (r *Reconciler) staleHosts(ck string, c *manifest.Component, o *observed) m
 // (lattice.UpdateActorRequest), so the rollout loses no capacity and no
 // call. Hosts with an update in flight count against the batch; the next
 // pass takes the next hosts.
-func (r *Reconciler) rollOut(appName string, c *manifest.Component, o *observed, want manifest.Placement, stale map[string]bool, cs *app.ComponentStatus) []action {
+func (r *Reconciler) rollOut(rec *app.Record, c *manifest.Component, o *observed, want manifest.Placement, stale map[string]bool, cs *app.ComponentStatus) []action {
+	appName := rec.Name
+	ck := componentKey(appName, c.Name)
 	if len(stale) == 0 {
+		delete(r.canaries, ck+"\x00"+c.Properties.Image)
 		return nil
 	}
-	ck := componentKey(appName, c.Name)
 	hosts := make([]string, 0, len(stale))
 	old := 0
 	for host := range stale {
@@ -1317,6 +1338,18 @@ func (r *Reconciler) rollOut(appName string, c *manifest.Component, o *observed,
 			inFlight += max(want[host], 1)
 		}
 	}
+	if rec.Paused {
+		cs.Rollout += " (paused)"
+		return nil
+	}
+	limit := len(hosts) // hosts this pass may update
+	if policy := c.RolloutPolicy(); policy.Canary && rec.RolledBack == "" {
+		// A rollback goes back at the batch's pace, with no steps.
+		var back bool
+		if limit, back = r.canaryStep(rec, c, o, want, stale, policy, cs); back {
+			return nil
+		}
+	}
 	name := o.actorName(ck, c.Name)
 	var acts []action
 	for _, host := range hosts {
@@ -1324,6 +1357,10 @@ func (r *Reconciler) rollOut(appName string, c *manifest.Component, o *observed,
 		if n == 0 || r.busyOn(ck, host) {
 			continue // stopped above, or updating
 		}
+		if limit <= 0 {
+			break
+		}
+		limit--
 		if why, wait := r.waiting(ck, host); wait {
 			if cs.Error == "" {
 				cs.Error = fmt.Sprintf("update on %s: %s", r.hostName(host), why)
@@ -1341,6 +1378,93 @@ func (r *Reconciler) rollOut(appName string, c *manifest.Component, o *observed,
 		}})
 	}
 	return acts
+}
+
+// canary is how far a canary rollout of one component's image has come.
+type canary struct {
+	step    int       // index into the policy's steps
+	reached time.Time // when the step's hosts all ran the new version; zero: not yet
+}
+
+// canaryStep runs a canary rollout of component c: each step gives the new
+// version its share of the component's hosts (a NATS queue group spreads
+// calls evenly over its subscribers, one per host, so a host's share of
+// the calls is its share of the hosts), rounded up to whole hosts. A step
+// lasts the policy's pause once all its hosts run the new version, then
+// the next begins. All along, when the new version's instances have
+// served MinCalls calls and more than MaxErrorRate of them failed, the
+// application returns to its previous version (back is true). limit is
+// how many more hosts this pass may update.
+func (r *Reconciler) canaryStep(rec *app.Record, c *manifest.Component, o *observed, want manifest.Placement, stale map[string]bool, p manifest.RolloutPolicy, cs *app.ComponentStatus) (limit int, back bool) {
+	ck := componentKey(rec.Name, c.Name)
+	key := ck + "\x00" + c.Properties.Image
+	st := r.canaries[key]
+	total, fresh := 0, 0
+	served, failed := 0, 0
+	for host := range o.actors[ck] {
+		if want[host] == 0 {
+			continue
+		}
+		total++
+		if !stale[host] {
+			fresh++
+			served += o.calls[ck][host]
+			failed += o.failed[ck][host]
+			r.refresh[host] = true
+		}
+	}
+	if st == nil {
+		// A reconciler that takes over finds the step from what runs.
+		st = &canary{}
+		for st.step < len(p.Steps)-1 && fresh > stepHosts(p.Steps[st.step], total) {
+			st.step++
+		}
+		r.canaries[key] = st
+	}
+	pct := p.Steps[st.step]
+	rate := 0.0
+	if served > 0 {
+		rate = float64(failed) / float64(served)
+	}
+	if p.MaxErrorRate > 0 && served >= p.MinCalls && rate > p.MaxErrorRate {
+		why := fmt.Sprintf("%s error rate %.0f%% > %s at step %d%%", rec.Deployed, rate*100, p.MaxErrorRateText, pct)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		prev, err := r.store.RollBack(ctx, rec.Name, rec.Deployed, why)
+		cancel()
+		if err != nil {
+			cs.Error = fmt.Sprintf("roll back (%s): %v", why, err)
+			return 0, true
+		}
+		r.records[rec.Name] = *prev // the next pass plans the previous version
+		r.log.Warn("rollout rolled back", "app", rec.Name, "component", c.Name, "why", why)
+		delete(r.canaries, key)
+		cs.Rollout = "rolling back: " + why
+		return 0, true
+	}
+	target := stepHosts(pct, total)
+	cs.Rollout = fmt.Sprintf("canary of %s at step %d%%: %d of %d hosts run it; %d calls, %d failed", c.Properties.Image, pct, fresh, total, served, failed)
+	if fresh < target {
+		st.reached = time.Time{}
+		return target - fresh, false
+	}
+	if st.reached.IsZero() {
+		st.reached = time.Now()
+	}
+	if left := p.Pause - time.Since(st.reached); left > 0 || st.step == len(p.Steps)-1 {
+		if left > 0 {
+			cs.Rollout += fmt.Sprintf("; next step in %s", left.Round(time.Second))
+		}
+		return 0, false
+	}
+	st.step++
+	st.reached = time.Time{}
+	return stepHosts(p.Steps[st.step], total) - fresh, false
+}
+
+// stepHosts is how many of total hosts a canary step of pct percent
+// takes: rounded up, at least one.
+func stepHosts(pct, total int) int {
+	return max((pct*total+99)/100, 1)
 }
 
 // busyOn reports whether an action for component ck runs on host.

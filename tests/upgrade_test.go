@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -365,4 +366,125 @@ func TestCanaryOfABadVersionRollsBack(t *testing.T) {
 			break
 		}
 	}
+}
+
+// stepsApp is svc at image %s, version %s, on three hosts, rolled out as
+// a canary of three steps with a pause of 4 s each.
+const stepsApp = `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: steps
+  annotations:
+    version: %s
+spec:
+  components:
+    - name: svc
+      type: actor
+      properties:
+        image: file://./%s
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 3
+            rollout: {strategy: canary, steps: [10, 50, 100], pause: 4s}
+`
+
+// TestRolloutByHandAndThroughTheLeadersDeath: a canary rollout is paused
+// and resumed with `wisp app rollout`, its active reconciler's host is
+// killed with -9 mid-rollout and the next leader finishes it; `wisp app
+// rollout undo` then goes back to v1.
+func TestRolloutByHandAndThroughTheLeadersDeath(t *testing.T) {
+	a := startHost(t, "--name", "a", "--no-reconciler", "--heartbeat", "1s")
+	cache := t.TempDir()
+	procs := map[string]*hostProc{}
+	procs["b"] = spawn(t, a.url, "--nats-url", a.url, "--name", "b", "--cache-dir", cache, "--heartbeat", "1s")
+	hostsByName(t, a.url, "default", 2)
+	dir := t.TempDir()
+	svc := versions(t, dir, "svc", "v1", "v2")
+	write := func(version string) string {
+		p := filepath.Join(dir, "steps-"+version+".yaml")
+		if err := os.WriteFile(p, []byte(fmt.Sprintf(stepsApp, version, filepath.Base(svc[version]))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	eventually(t, a.url, "app", "deploy", write("v1"))
+	// b's reconciler is the only one until c comes, so it leads.
+	testwait.Eventually(t, 30*time.Second, func() error {
+		if st := appStatus(t, a.url, "steps"); st.Reconciler != "b" {
+			return fmt.Errorf("b's reconciler has not reported: %+v", st)
+		}
+		return nil
+	})
+	procs["c"] = spawn(t, a.url, "--nats-url", a.url, "--name", "c", "--cache-dir", cache, "--heartbeat", "1s")
+	c, err := lattice.Connect(a.url, lattice.WithTimeout(30*time.Second), lattice.WithCredentials(credsOf(t, lattice.DefaultLattice, auth.AdminUser)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	testwait.Eventually(t, 60*time.Second, func() error {
+		if st := appStatus(t, a.url, "steps"); st.Phase != app.PhaseDeployed || refsOf(t, c, "svc")["svc-v1.wasm"] != 3 {
+			return fmt.Errorf("status = %s", st.Summary())
+		}
+		return nil
+	})
+
+	mustRun(t, a.url, "app", "deploy", write("v2"))
+	testwait.Eventually(t, 30*time.Second, func() error {
+		out := mustRun(t, a.url, "app", "rollout", "status", "steps")
+		if !strings.Contains(out, "at step 10%: 1 of 3 hosts run it") {
+			return fmt.Errorf("rollout status:\n%s", out)
+		}
+		return nil
+	})
+	mustRun(t, a.url, "app", "rollout", "pause", "steps")
+	testwait.Eventually(t, 30*time.Second, func() error {
+		out := mustRun(t, a.url, "app", "rollout", "status", "steps")
+		if !strings.Contains(out, "rollout paused") || !strings.Contains(out, "(paused)") {
+			return fmt.Errorf("rollout status after pause:\n%s", out)
+		}
+		return nil
+	})
+	// Paused at step 10% (the next step could have begun just before):
+	// the rollout has not finished.
+	if refs := refsOf(t, c, "svc"); refs["svc-v2.wasm"] < 1 || refs["svc-v2.wasm"] > 2 {
+		t.Fatalf("paused mid-rollout, instances by module = %v; want one or two on v2", refs)
+	}
+	mustRun(t, a.url, "app", "rollout", "resume", "steps")
+	testwait.Eventually(t, 30*time.Second, func() error {
+		out := mustRun(t, a.url, "app", "rollout", "status", "steps")
+		if !strings.Contains(out, "at step 50%: 2 of 3 hosts run it") {
+			return fmt.Errorf("rollout status after resume:\n%s", out)
+		}
+		return nil
+	})
+	leader := appStatus(t, a.url, "steps").Reconciler
+	next := map[string]string{"b": "c", "c": "b"}[leader]
+	if next == "" {
+		t.Fatalf("the active reconciler is %q, want b or c", leader)
+	}
+	procs[leader].cmd.Process.Signal(syscall.SIGKILL)
+	start := time.Now()
+	testwait.Eventually(t, 60*time.Second, func() error {
+		st := appStatus(t, a.url, "steps")
+		refs := refsOf(t, c, "svc")
+		if st.Reconciler != next || st.Phase != app.PhaseDeployed || st.Version != "v2" || refs["svc-v2.wasm"] != 3 || len(refs) != 1 {
+			return fmt.Errorf("status by %s: %s; instances by module %v", st.Reconciler, st.Summary(), refs)
+		}
+		return nil
+	})
+	t.Logf("%s killed with -9 at step 50%%: %s finished the rollout %s later", leader, next, time.Since(start).Round(10*time.Millisecond))
+
+	out := mustRun(t, a.url, "app", "rollout", "undo", "steps")
+	if !strings.Contains(out, "from version v2 to v1") {
+		t.Fatalf("undo printed %q", out)
+	}
+	testwait.Eventually(t, 60*time.Second, func() error {
+		st := appStatus(t, a.url, "steps")
+		refs := refsOf(t, c, "svc")
+		if st.Phase != app.PhaseDeployed || st.Version != "v1" || refs["svc-v1.wasm"] != 3 || len(refs) != 1 || !strings.Contains(st.RolledBack, "undone by hand") {
+			return fmt.Errorf("after undo: %s; instances by module %v", st.Summary(), refs)
+		}
+		return nil
+	})
 }

@@ -46,6 +46,7 @@ type Actor struct {
 	queue   callQueue      // calls from the lattice waiting for a worker
 	calls   atomic.Uint64  // calls from the lattice served
 	failed  atomic.Uint64  // of which answered with an error
+	latency latencies      // of the calls from the lattice
 	// swapping is set while UpdateActor replaces this version.
 	swapping atomic.Bool
 	ctx      context.Context
@@ -74,6 +75,7 @@ func (a *Actor) Describe() lattice.ActorDescription {
 		LastError:   st.LastError,
 		Calls:       a.calls.Load(),
 		Failed:      a.failed.Load(),
+		P99MS:       a.latency.p99(),
 	}
 	if c := a.id.claims; c != nil {
 		d.Issuer = c.Issuer
@@ -352,10 +354,12 @@ func (a *Actor) run(ctx context.Context, operation string, payload []byte) ([]by
 	return out, nil
 }
 
-// serve runs one call from the lattice and answers it; refused, when set,
-// turns the call away with that error instead (see callQueue).
-func (a *Actor) serve(m *nats.Msg, refused error) {
+// serve runs one call from the lattice, received at at, and answers it;
+// refused, when set, turns the call away with that error instead (see
+// callQueue).
+func (a *Actor) serve(m *nats.Msg, refused error, at time.Time) {
 	defer a.wg.Done()
+	defer func() { a.latency.observe(time.Since(at)) }()
 	a.calls.Add(1)
 	op := m.Header.Get(lattice.HeaderOperation)
 	var out []byte

@@ -138,7 +138,11 @@ type ActorDescription struct {
 	Calls uint64 `json:"calls"`
 	// Failed counts the calls from the lattice that this version of the
 	// actor answered with an error (a rollout's error rate).
-	Failed      uint64            `json:"failed,omitempty"`
+	Failed uint64 `json:"failed,omitempty"`
+	// P99MS is the 99th percentile of those calls' latency, from receipt
+	// to answer, in milliseconds (the upper bound of its bucket: 1, 2, 5,
+	// 10, 20, 50 … 10000 ms).
+	P99MS       float64           `json:"p99_ms,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 

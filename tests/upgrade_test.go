@@ -47,12 +47,11 @@ spec:
 // paths by version.
 func versions(t *testing.T, dir, alias string, vs ...string) map[string]string {
 	t.Helper()
-	return versionsFailing(t, dir, alias, nil, vs...)
+	return signedVersions(t, dir, alias, func(v string) []byte { return testwasm.Versioned(t, v, 0) }, vs...)
 }
 
-// versionsFailing is versions where the versions in failEvery fail every
-// failEvery[v]-th call of each instance.
-func versionsFailing(t *testing.T, dir, alias string, failEvery map[string]int, vs ...string) map[string]string {
+// signedVersions is versions with the modules build makes.
+func signedVersions(t *testing.T, dir, alias string, build func(version string) []byte, vs ...string) map[string]string {
 	t.Helper()
 	account, err := claims.GenerateKeyPair(claims.KindAccount)
 	if err != nil {
@@ -64,7 +63,7 @@ func versionsFailing(t *testing.T, dir, alias string, failEvery map[string]int, 
 	}
 	out := map[string]string{}
 	for _, v := range vs {
-		signed, err := claims.Sign(testwasm.Versioned(t, v, failEvery[v]), claims.SignOptions{Name: alias, CallAlias: alias, Ver: v}, account, module)
+		signed, err := claims.Sign(build(v), claims.SignOptions{Name: alias, CallAlias: alias, Ver: v}, account, module)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,6 +294,7 @@ spec:
               steps: [10, 50, 100]
               pause: 30s
               maxErrorRate: 5%%
+              maxP99: 50ms
 `
 
 // TestCanaryOfABadVersionRollsBack: three host processes, 16 callers;
@@ -310,7 +310,16 @@ func TestCanaryOfABadVersionRollsBack(t *testing.T) {
 	}
 	hostsByName(t, a.url, "default", 3)
 	dir := t.TempDir()
-	svc := versionsFailing(t, dir, "svc", map[string]int{"v2": 2}, "v1", "v2")
+	// v2 fails every other call; v3 counts to 30 million on each.
+	svc := signedVersions(t, dir, "svc", func(v string) []byte {
+		switch v {
+		case "v2":
+			return testwasm.Versioned(t, v, 2)
+		case "v3":
+			return testwasm.VersionedSlow(t, v, 30)
+		}
+		return testwasm.Versioned(t, v, 0)
+	}, "v1", "v2", "v3")
 	write := func(version string) string {
 		p := filepath.Join(dir, "canary-"+version+".yaml")
 		if err := os.WriteFile(p, []byte(fmt.Sprintf(canaryApp, version, filepath.Base(svc[version]))), 0o644); err != nil {
@@ -366,6 +375,24 @@ func TestCanaryOfABadVersionRollsBack(t *testing.T) {
 			break
 		}
 	}
+
+	// v3 answers right, but slowly: its p99 crosses 50 ms.
+	load = loadOn(t, c, "svc", 16)
+	load.waitAnswers(t, "v1", 200)
+	start = time.Now()
+	mustRun(t, a.url, "app", "deploy", write("v3"))
+	testwait.Eventually(t, 90*time.Second, func() error {
+		st = appStatus(t, a.url, "canary")
+		refs := refsOf(t, c, "svc")
+		if st.Version != "v1" || st.Phase != app.PhaseDeployed || refs["svc-v1.wasm"] != 3 || len(refs) != 1 || st.RolledBack == "" || strings.Contains(st.RolledBack, "v2") {
+			return fmt.Errorf("status %s; instances by module %v", st.Summary(), refs)
+		}
+		return nil
+	})
+	if !strings.Contains(st.RolledBack, "v3 p99 latency") || !strings.Contains(st.RolledBack, "> 50ms at step 10%") {
+		t.Errorf("status after the second rollback = %q, want it to say v3's p99 crossed 50ms at step 10%%", st.Summary())
+	}
+	t.Logf("canary of a slow v3: rolled back in %s; %s; status: %s", time.Since(start).Round(10*time.Millisecond), load.check(t, "v1", "v3"), st.Summary())
 }
 
 // stepsApp is svc at image %s, version %s, on three hosts, rolled out as

@@ -106,6 +106,18 @@ func Conformance(t testing.TB, name string) []byte {
 // versions apart by its answers.
 func Versioned(t testing.TB, version string, failEvery int) []byte {
 	t.Helper()
+	return versioned(t, version, failEvery, 0)
+}
+
+// VersionedSlow is Versioned, failing no call, that first counts to spin
+// (in millions) on every call: a version slower than the others.
+func VersionedSlow(t testing.TB, version string, spin int) []byte {
+	t.Helper()
+	return versioned(t, version, 0, spin)
+}
+
+func versioned(t testing.TB, version string, failEvery, spin int) []byte {
+	t.Helper()
 	fail := ""
 	if failEvery > 0 {
 		fail = fmt.Sprintf(`
@@ -113,6 +125,13 @@ func Versioned(t testing.TB, version string, failEvery int) []byte {
       (then
         (call $guest_error (i32.const 1024) (i32.const 16))
         (return (i32.const 0))))`, failEvery)
+	}
+	if spin > 0 {
+		fail += fmt.Sprintf(`
+    (local.set $i (i32.const 0))
+    (loop $spin
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $spin (i32.lt_u (local.get $i) (i32.const %d))))`, spin*1_000_000)
 	}
 	src := fmt.Sprintf(`(module
   (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
@@ -123,6 +142,7 @@ func Versioned(t testing.TB, version string, failEvery int) []byte {
   (data (i32.const 1024) "injected failure")
   (global $n (mut i32) (i32.const 0))
   (func (export "__guest_call") (param $op_len i32) (param $len i32) (result i32)
+    (local $i i32)
     (global.set $n (i32.add (global.get $n) (i32.const 1)))%s
     (call $guest_response (i32.const 0) (i32.const %d))
     (i32.const 1)))

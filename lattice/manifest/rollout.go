@@ -62,7 +62,7 @@ func rolloutCount(v string, replicas int) (int, error) {
 
 // Rollout is a scaler's rollout section, a wisp extension:
 //
-//	rollout: {strategy: canary, steps: [10, 50, 100], pause: 30s, maxErrorRate: 5%}
+//	rollout: {strategy: canary, steps: [10, 50, 100], pause: 30s, maxErrorRate: 5%, maxP99: 200ms}
 type Rollout struct {
 	// Strategy is "rolling" (the default) or "canary".
 	Strategy string `yaml:"strategy"`
@@ -75,6 +75,9 @@ type Rollout struct {
 	// ("5%"); above it, the rollout goes back to the previous version.
 	// Empty: no automatic rollback.
 	MaxErrorRate string `yaml:"maxErrorRate"`
+	// MaxP99 is the 99th percentile latency of the new version's calls
+	// above which the rollout goes back ("200ms"). Empty: none.
+	MaxP99 string `yaml:"maxP99"`
 	// MinCalls is how many calls the new version must have served before
 	// its error rate counts (default 20).
 	MinCalls int `yaml:"minCalls"`
@@ -101,6 +104,7 @@ type RolloutPolicy struct {
 	MaxErrorRate float64 // a fraction; 0: none
 	// MaxErrorRateText is MaxErrorRate as the manifest wrote it.
 	MaxErrorRateText string
+	MaxP99           time.Duration // 0: none
 	MinCalls         int
 }
 
@@ -156,6 +160,13 @@ func (c *Component) rolloutPolicy() (RolloutPolicy, error) {
 			errs = append(errs, fmt.Errorf("maxErrorRate %q: want a percentage such as 5%%", r.MaxErrorRate))
 		}
 		p.MaxErrorRate, p.MaxErrorRateText = f/100, r.MaxErrorRate
+	}
+	if r.MaxP99 != "" {
+		d, err := time.ParseDuration(r.MaxP99)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("maxP99 %q: want a duration such as 200ms", r.MaxP99))
+		}
+		p.MaxP99 = d
 	}
 	if r.MinCalls < 0 {
 		errs = append(errs, fmt.Errorf("minCalls %d: want 0 or more", r.MinCalls))

@@ -638,6 +638,7 @@ type observed struct {
 	// calls its version has answered there, and of them the errors.
 	refs          map[string]map[string]string
 	calls, failed map[string]map[string]int
+	p99           map[string]map[string]float64 // milliseconds
 	// providers[app/component][host id] = 1 for managed providers.
 	providers map[string]map[string]int
 	// anyProvider[name NUL link name][host id] = 1 for every provider a
@@ -783,7 +784,7 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	}
 	wg.Wait()
 	o := &observed{actors: map[string]map[string]int{}, refs: map[string]map[string]string{},
-		calls: map[string]map[string]int{}, failed: map[string]map[string]int{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
+		calls: map[string]map[string]int{}, failed: map[string]map[string]int{}, p99: map[string]map[string]float64{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
 		linkErrors: map[string]string{},
 		aliasTaken: map[string]map[string]string{}, keys: map[string]string{}, names: map[string]string{}}
 	for _, hv := range r.hosts {
@@ -809,6 +810,10 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 			o.refs[ck][hv.summary.ID] = a.Ref
 			add(o.calls, ck, hv.summary.ID, int(a.Calls))
 			add(o.failed, ck, hv.summary.ID, int(a.Failed))
+			if o.p99[ck] == nil {
+				o.p99[ck] = map[string]float64{}
+			}
+			o.p99[ck][hv.summary.ID] = a.P99MS
 			o.names[ck] = a.Name
 		}
 		for _, p := range hv.inv.Providers {
@@ -1392,7 +1397,8 @@ type canary struct {
 // the calls is its share of the hosts), rounded up to whole hosts. A step
 // lasts the policy's pause once all its hosts run the new version, then
 // the next begins. All along, when the new version's instances have
-// served MinCalls calls and more than MaxErrorRate of them failed, the
+// served MinCalls calls and more than MaxErrorRate of them failed, or the
+// 99th percentile of their latency on one of its hosts passed MaxP99, the
 // application returns to its previous version (back is true). limit is
 // how many more hosts this pass may update.
 func (r *Reconciler) canaryStep(rec *app.Record, c *manifest.Component, o *observed, want manifest.Placement, stale map[string]bool, p manifest.RolloutPolicy, cs *app.ComponentStatus) (limit int, back bool) {
@@ -1400,7 +1406,7 @@ func (r *Reconciler) canaryStep(rec *app.Record, c *manifest.Component, o *obser
 	key := ck + "\x00" + c.Properties.Image
 	st := r.canaries[key]
 	total, fresh := 0, 0
-	served, failed := 0, 0
+	served, failed, p99 := 0, 0, 0.0
 	for host := range o.actors[ck] {
 		if want[host] == 0 {
 			continue
@@ -1410,6 +1416,7 @@ func (r *Reconciler) canaryStep(rec *app.Record, c *manifest.Component, o *obser
 			fresh++
 			served += o.calls[ck][host]
 			failed += o.failed[ck][host]
+			p99 = max(p99, o.p99[ck][host]) // the slowest host's
 			r.refresh[host] = true
 		}
 	}
@@ -1426,8 +1433,15 @@ func (r *Reconciler) canaryStep(rec *app.Record, c *manifest.Component, o *obser
 	if served > 0 {
 		rate = float64(failed) / float64(served)
 	}
-	if p.MaxErrorRate > 0 && served >= p.MinCalls && rate > p.MaxErrorRate {
-		why := fmt.Sprintf("%s error rate %.0f%% > %s at step %d%%", rec.Deployed, rate*100, p.MaxErrorRateText, pct)
+	var why string
+	switch {
+	case served < p.MinCalls:
+	case p.MaxErrorRate > 0 && rate > p.MaxErrorRate:
+		why = fmt.Sprintf("%s error rate %.0f%% > %s at step %d%%", rec.Deployed, rate*100, p.MaxErrorRateText, pct)
+	case p.MaxP99 > 0 && p99 > float64(p.MaxP99)/float64(time.Millisecond):
+		why = fmt.Sprintf("%s p99 latency %gms > %s at step %d%%", rec.Deployed, p99, p.MaxP99, pct)
+	}
+	if why != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		prev, err := r.store.RollBack(ctx, rec.Name, rec.Deployed, why)
 		cancel()
@@ -1442,7 +1456,7 @@ func (r *Reconciler) canaryStep(rec *app.Record, c *manifest.Component, o *obser
 		return 0, true
 	}
 	target := stepHosts(pct, total)
-	cs.Rollout = fmt.Sprintf("canary of %s at step %d%%: %d of %d hosts run it; %d calls, %d failed", c.Properties.Image, pct, fresh, total, served, failed)
+	cs.Rollout = fmt.Sprintf("canary of %s at step %d%%: %d of %d hosts run it; %d calls, %d failed, p99 %gms", c.Properties.Image, pct, fresh, total, served, failed, p99)
 	if fresh < target {
 		st.reached = time.Time{}
 		return target - fresh, false

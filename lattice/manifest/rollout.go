@@ -124,6 +124,7 @@ func (c *Component) rolloutPolicy() (RolloutPolicy, error) {
 	}
 	p := RolloutPolicy{Pause: DefaultCanaryPause, MinCalls: DefaultMinCalls}
 	if r == nil {
+		p.Steps = []int{100}
 		return p, nil
 	}
 	var errs []error

@@ -27,6 +27,10 @@ func (h *Host) UpdateActor(ctx context.Context, req lattice.UpdateActorRequest) 
 	if !ok {
 		return nil, fmt.Errorf("update %s: %w", req.Actor, ErrActorNotFound)
 	}
+	if app, managed := old.ann[lattice.AnnotationApp], old.ann[lattice.AnnotationManagedBy] == lattice.ManagedByApps; managed && req.Annotations[lattice.AnnotationManagedBy] != lattice.ManagedByApps {
+		// Its reconciler would swap it back at once.
+		return nil, lattice.WithCode(lattice.CodeRefused, fmt.Errorf("update %s: application %s manages it: deploy a new version of its manifest (wisp app deploy)", old.name, app))
+	}
 	if !old.swapping.CompareAndSwap(false, true) {
 		return nil, lattice.WithCode(lattice.CodeUnavailable, fmt.Errorf("update %s: another update of it is under way, try again", old.name))
 	}

@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,7 +119,7 @@ func TestUpdateActorSwapsTheModuleUnderLoadWithoutAFailedCall(t *testing.T) {
 	t.Logf("%d calls, none failed: %d answered by v1, %d by v2", l.calls.Load(), l.seen("v1"), l.seen("v2"))
 }
 
-func TestUpdateActorRefusesAModuleOfAnotherAlias(t *testing.T) {
+func TestUpdateActorRefusesAnotherAliasAnApplicationsActorAndNoActor(t *testing.T) {
 	e := newEnv(t, host.WithPolicy(host.Policy{}))
 	s := newSigner(t)
 	v1 := writeModule(t, s.sign(t, testwasm.Versioned(t, "v1", 0), "svc"), "svc-v1.wasm")
@@ -133,6 +134,15 @@ func TestUpdateActorRefusesAModuleOfAnotherAlias(t *testing.T) {
 	}
 	if out, err := e.client.Call(ctx, "svc", "Version", nil); err != nil || string(out) != "v1" {
 		t.Fatalf("after the refused update svc answers %q, %v; want v1 still", out, err)
+	}
+	shop := writeModule(t, newSigner(t).sign(t, testwasm.Versioned(t, "v1", 0), "shop"), "shop.wasm")
+	managed := lattice.StartActorRequest{Ref: shop, Annotations: map[string]string{lattice.AnnotationManagedBy: lattice.ManagedByApps, lattice.AnnotationApp: "shop", lattice.AnnotationComponent: "shop"}}
+	if _, err := e.client.StartActor(ctx, e.host.ID(), managed); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.UpdateActor(ctx, e.host.ID(), lattice.UpdateActorRequest{Actor: "shop", Ref: shop})
+	if !errors.Is(err, lattice.ErrRefused) || !strings.Contains(err.Error(), "application shop manages it") {
+		t.Fatalf("update by hand of an application's actor = %v, want refused, naming the application", err)
 	}
 	_, err = e.client.UpdateActor(ctx, e.host.ID(), lattice.UpdateActorRequest{Actor: "nothere", Ref: v1})
 	if err == nil || !strings.Contains(err.Error(), "not running") {

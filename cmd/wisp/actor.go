@@ -273,7 +273,8 @@ the actor's queue group beside the old one; then the old version leaves the
 group, finishes the calls it received, and closes. No call fails: while both
 serve, a caller gets an answer from one or the other. The new module must
 answer to the same call alias (a signed module's claims fix it). The
-instance count stays unless --count is given.
+instance count stays unless --count is given. An actor an application runs
+is refused: deploy a new version of its manifest ('wisp app deploy').
 
   wisp update actor echo localhost:5000/demo/echo:0.2.0
   wisp update actor api ./build/api_s.wasm --count 4 --host NAB...`,

@@ -336,6 +336,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			watch = nil
 		}
 		r.synced, r.records, r.statusSet = false, nil, nil
+		// Another may move a canary on meanwhile: if this one leads
+		// again, it finds the step from what runs.
+		r.canaries = map[string]*canary{}
 	}
 	defer follow()
 	tick := time.NewTicker(r.cfg.Interval)
@@ -911,6 +914,11 @@ func (r *Reconciler) pass(ctx, actx context.Context) {
 		acts = append(acts, a...)
 	}
 	acts = append(acts, r.orphans(o, wanted)...)
+	for key := range r.canaries {
+		if ck, _, _ := strings.Cut(key, "\x00"); !wanted[ck] {
+			delete(r.canaries, key) // undeployed mid-canary
+		}
+	}
 	// Links of applications that are no longer deployed.
 	stored := map[string]bool{}
 	for _, rec := range records {

@@ -1351,17 +1351,18 @@ func (r *Reconciler) rollOut(rec *app.Record, c *manifest.Component, o *observed
 			inFlight += max(want[host], 1)
 		}
 	}
-	if rec.Paused {
-		cs.Rollout += " (paused)"
-		return nil
-	}
 	limit := len(hosts) // hosts this pass may update
 	if policy := c.RolloutPolicy(); policy.Canary && rec.RolledBack == "" {
-		// A rollback goes back at the batch's pace, with no steps.
+		// A rollback goes back at the batch's pace, with no steps. A
+		// paused canary still goes back when the new version fails.
 		var back bool
 		if limit, back = r.canaryStep(rec, c, o, want, stale, policy, cs); back {
 			return nil
 		}
+	}
+	if rec.Paused {
+		cs.Rollout += " (paused)"
+		return nil
 	}
 	name := o.actorName(ck, c.Name)
 	var acts []action
@@ -1413,13 +1414,16 @@ func (r *Reconciler) canaryStep(rec *app.Record, c *manifest.Component, o *obser
 	ck := componentKey(rec.Name, c.Name)
 	key := ck + "\x00" + c.Properties.Image
 	st := r.canaries[key]
-	total, fresh := 0, 0
+	total, fresh, updating := 0, 0, 0
 	served, failed, p99 := 0, 0, 0.0
 	for host := range o.actors[ck] {
 		if want[host] == 0 {
 			continue
 		}
 		total++
+		if stale[host] && r.busyOn(ck, host) {
+			updating++
+		}
 		if !stale[host] {
 			fresh++
 			served += o.calls[ck][host]
@@ -1467,12 +1471,12 @@ func (r *Reconciler) canaryStep(rec *app.Record, c *manifest.Component, o *obser
 	cs.Rollout = fmt.Sprintf("canary of %s at step %d%%: %d of %d hosts run it; %d calls, %d failed, p99 %gms", c.Properties.Image, pct, fresh, total, served, failed, p99)
 	if fresh < target {
 		st.reached = time.Time{}
-		return target - fresh, false
+		return max(target-fresh-updating, 0), false // hosts updating count
 	}
 	if st.reached.IsZero() {
 		st.reached = time.Now()
 	}
-	if left := p.Pause - time.Since(st.reached); left > 0 || st.step == len(p.Steps)-1 {
+	if left := p.Pause - time.Since(st.reached); left > 0 || st.step == len(p.Steps)-1 || rec.Paused {
 		if left > 0 {
 			cs.Rollout += fmt.Sprintf("; next step in %s", left.Round(time.Second))
 		}
@@ -1480,7 +1484,7 @@ func (r *Reconciler) canaryStep(rec *app.Record, c *manifest.Component, o *obser
 	}
 	st.step++
 	st.reached = time.Time{}
-	return stepHosts(p.Steps[st.step], total) - fresh, false
+	return max(stepHosts(p.Steps[st.step], total)-fresh-updating, 0), false
 }
 
 // stepHosts is how many of total hosts a canary step of pct percent

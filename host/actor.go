@@ -45,8 +45,12 @@ type Actor struct {
 	wg      sync.WaitGroup // calls from the lattice in flight
 	queue   callQueue      // calls from the lattice waiting for a worker
 	calls   atomic.Uint64  // calls from the lattice served
-	ctx     context.Context
-	cancel  context.CancelFunc
+	failed  atomic.Uint64  // of which answered with an error
+	latency latencies      // of the calls from the lattice
+	// swapping is set while UpdateActor replaces this version.
+	swapping atomic.Bool
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 // Name is the actor's call alias.
@@ -70,6 +74,8 @@ func (a *Actor) Describe() lattice.ActorDescription {
 		Annotations: maps.Clone(a.ann),
 		LastError:   st.LastError,
 		Calls:       a.calls.Load(),
+		Failed:      a.failed.Load(),
+		P99MS:       a.latency.p99(),
 	}
 	if c := a.id.claims; c != nil {
 		d.Issuer = c.Issuer
@@ -161,7 +167,7 @@ func (h *Host) startModule(ctx context.Context, id identity, ref string, wasm []
 	case admitErr != nil:
 		return nil, fmt.Errorf("start actor %s with %w", name, admitErr)
 	}
-	a, err := h.newActor(ctx, id, ref, wasm, count, lim, ann)
+	a, err := h.newActor(ctx, id, ref, wasm, count, lim, ann, true)
 	h.mu.Lock()
 	h.pending -= count
 	stopping = h.stopping
@@ -201,15 +207,20 @@ func (h *Host) limitsWithDefaults(l lattice.ActorLimits) lattice.ActorLimits {
 	return l
 }
 
-func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits, ann map[string]string) (*Actor, error) {
+// newActor compiles and instantiates wasm as actor id and subscribes it.
+// With checkAlias it first makes sure no other module answers to the
+// alias on the lattice (UpdateActor replaces the one that does).
+func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits, ann map[string]string, checkAlias bool) (*Actor, error) {
 	name := id.name
 	sum := sha256.Sum256(wasm)
 	module := id.key
 	if module == "" {
 		module = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	if err := h.checkAlias(ctx, name, module); err != nil {
-		return nil, err
+	if checkAlias {
+		if err := h.checkAlias(ctx, name, module); err != nil {
+			return nil, err
+		}
 	}
 	mod, err := h.eng.Compile(ctx, wasm, engine.Limits{MaxMemoryPages: lim.MaxMemoryPages, CallTimeout: lim.CallTimeout()})
 	if err != nil {
@@ -343,10 +354,12 @@ func (a *Actor) run(ctx context.Context, operation string, payload []byte) ([]by
 	return out, nil
 }
 
-// serve runs one call from the lattice and answers it; refused, when set,
-// turns the call away with that error instead (see callQueue).
-func (a *Actor) serve(m *nats.Msg, refused error) {
+// serve runs one call from the lattice, received at at, and answers it;
+// refused, when set, turns the call away with that error instead (see
+// callQueue).
+func (a *Actor) serve(m *nats.Msg, refused error, at time.Time) {
 	defer a.wg.Done()
+	defer func() { a.latency.observe(time.Since(at)) }()
 	a.calls.Add(1)
 	op := m.Header.Get(lattice.HeaderOperation)
 	var out []byte
@@ -355,6 +368,9 @@ func (a *Actor) serve(m *nats.Msg, refused error) {
 		err = lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("missing %s header: name the operation to run", lattice.HeaderOperation))
 	} else {
 		out, err = a.invokeOr(a.ctx, op, m.Data, m.Header, refused)
+	}
+	if err != nil {
+		a.failed.Add(1)
 	}
 	if m.Reply == "" {
 		if err != nil {

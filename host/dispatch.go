@@ -86,7 +86,7 @@ func (a *Actor) handle(m *nats.Msg) {
 	a.wg.Add(1)
 	maxQueue, _ := a.pool.QueueLimits()
 	if !a.queue.push(m, maxQueue) {
-		go a.serve(m, pool.ErrBusy) // a reply of its own: never block the subscription
+		go a.serve(m, pool.ErrBusy, time.Now()) // a reply of its own: never block the subscription
 	}
 }
 
@@ -116,6 +116,6 @@ func (a *Actor) work() {
 		if waited := time.Since(c.at); waited > timeout {
 			refused = fmt.Errorf("%w: no instance free after %s", pool.ErrBusy, timeout)
 		}
-		a.serve(c.m, refused)
+		a.serve(c.m, refused, c.at)
 	}
 }

@@ -416,6 +416,21 @@ func (h *Host) handleControl(m *nats.Msg) {
 			}
 			respondJSON(m, lattice.Ack{Accepted: true})
 			h.scaleReported(ctx, req)
+		case lattice.VerbUpdateActor:
+			var req lattice.UpdateActorRequest
+			if !decode(m, &req) {
+				return
+			}
+			if req.Ref == "" {
+				respondJSON(m, ack(lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("update %s: no module reference", req.Actor))))
+				return
+			}
+			if _, ok := h.Actor(req.Actor); !ok {
+				respondJSON(m, ack(fmt.Errorf("update %s: %w", req.Actor, ErrActorNotFound)))
+				return
+			}
+			respondJSON(m, lattice.Ack{Accepted: true})
+			h.updateReported(ctx, req)
 		case lattice.VerbStopActor:
 			var req lattice.StopActorRequest
 			if !decode(m, &req) {

@@ -404,6 +404,19 @@ func (c *Client) ScaleActor(ctx context.Context, hostID, actor string, count int
 	return d, nil
 }
 
+// UpdateActor swaps the module of an actor running on a host (see
+// UpdateActorRequest) and waits for the outcome event, as StartActor does.
+func (c *Client) UpdateActor(ctx context.Context, hostID string, req UpdateActorRequest) (*ActorDescription, error) {
+	if req.RequestID == "" {
+		req.RequestID = nuid.Next()
+	}
+	d, err := c.commandWithOutcome(ctx, hostID, VerbUpdateActor, req.RequestID, req)
+	if err != nil {
+		return nil, wrapLocal(err, "update actor %s", req.Actor)
+	}
+	return d, nil
+}
+
 // commandWithOutcome sends a command whose outcome comes as an event with
 // requestID and returns the actor the event describes.
 func (c *Client) commandWithOutcome(ctx context.Context, hostID, verb, requestID string, req any) (*ActorDescription, error) {

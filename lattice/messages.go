@@ -87,6 +87,25 @@ type ScaleActorRequest struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
+// UpdateActorRequest asks a host to swap the module of a running actor
+// for another version without losing a call: the new version joins the
+// alias's queue group before the old one leaves it and drains.
+type UpdateActorRequest struct {
+	// Actor is the running actor's call alias or module key.
+	Actor string `json:"actor"`
+	// Ref locates the new module, as in StartActorRequest.
+	Ref string `json:"ref"`
+	// Count is the new version's instance count; 0 keeps the old one's.
+	Count int `json:"count,omitempty"`
+	// Limits left empty keep the old version's.
+	Limits ActorLimits `json:"limits,omitempty"`
+	// Annotations left nil keep the old version's.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// RequestID is echoed in the actor_started (command "update") or
+	// actor_failed event that reports the outcome.
+	RequestID string `json:"request_id,omitempty"`
+}
+
 // ActorDescription is one actor running on a host.
 type ActorDescription struct {
 	// Name is the call alias the actor answers to.
@@ -116,7 +135,14 @@ type ActorDescription struct {
 	LastError string      `json:"last_error,omitempty"`
 	// Calls counts the calls from the lattice this host's instances of
 	// the actor have served.
-	Calls       uint64            `json:"calls"`
+	Calls uint64 `json:"calls"`
+	// Failed counts the calls from the lattice that this version of the
+	// actor answered with an error (a rollout's error rate).
+	Failed uint64 `json:"failed,omitempty"`
+	// P99MS is the 99th percentile of those calls' latency, from receipt
+	// to answer, in milliseconds (the upper bound of its bucket: 1, 2, 5,
+	// 10, 20, 50 … 10000 ms).
+	P99MS       float64           `json:"p99_ms,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 

@@ -41,8 +41,10 @@ const (
 	VerbStartActor = "start_actor"
 	VerbStopActor  = "stop_actor"
 	VerbScaleActor = "scale_actor"
-	VerbInventory  = "inventory"
-	VerbStopHost   = "stop"
+	// VerbUpdateActor swaps a running actor's module (UpdateActorRequest).
+	VerbUpdateActor = "update_actor"
+	VerbInventory   = "inventory"
+	VerbStopHost    = "stop"
 )
 
 // RPCSubject is where actor calls for actor (its call alias or module key)

@@ -258,3 +258,61 @@ func hostsRunning(ctx context.Context, c *lattice.Client, actor, want string) ([
 }
 
 var errBadOutput = errors.New("--output: want table, json or yaml")
+
+func newUpdateActorCmd(g *globals) *cobra.Command {
+	f := &actorFlags{}
+	cmd := &cobra.Command{
+		Use:   "actor NAME REF",
+		Short: "Swap a running actor's module for another version without losing a call",
+		Long: `Swap the module of a running actor for REF (a file or an OCI reference, as
+for 'wisp start actor') on every host that runs it, or only on --host, one
+host after another.
+
+On each host the new version is loaded, compiled and instantiated, and joins
+the actor's queue group beside the old one; then the old version leaves the
+group, finishes the calls it received, and closes. No call fails: while both
+serve, a caller gets an answer from one or the other. The new module must
+answer to the same call alias (a signed module's claims fix it). The
+instance count stays unless --count is given. An actor an application runs
+is refused: deploy a new version of its manifest ('wisp app deploy').
+
+  wisp update actor echo localhost:5000/demo/echo:0.2.0
+  wisp update actor api ./build/api_s.wasm --count 4 --host NAB...`,
+		Args: args(2, 2),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ref, err := actorRef(a[1])
+			if err != nil {
+				return err
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			hosts, err := hostsRunning(cmd.Context(), c, a[0], f.host)
+			if err != nil {
+				return err
+			}
+			for _, h := range hosts {
+				ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+				d, err := c.UpdateActor(ctx, h, lattice.UpdateActorRequest{Actor: a[0], Ref: ref, Count: f.count})
+				cancel()
+				if err != nil {
+					return err
+				}
+				if err := printActor(cmd, f.output, h, d); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.host, "host", "", "host id (default: every host running the actor, one after another)")
+	fl.IntVar(&f.count, "count", 0, "instances of the new version (default: as many as the old one runs)")
+	fl.StringVarP(&f.output, "output", "o", outTable, "output format: table, json or yaml")
+	var updateTimeout time.Duration
+	fl.DurationVar(&updateTimeout, "timeout", 2*time.Minute, "how long to wait on each host for the new version to serve (a pull and a compile take a while)")
+	cmd.PreRun = func(cmd *cobra.Command, _ []string) { g.timeout = updateTimeout }
+	return cmd
+}

@@ -63,6 +63,11 @@ func newAppCmd(g *globals) *cobra.Command {
 		newAppHistoryCmd(g), newAppGetCmd(g), newAppUndeployCmd(g), newAppDeleteCmd(g)} {
 		cmd.AddCommand(g.withNATS(c))
 	}
+	rollout := newAppRolloutCmd(g)
+	for _, c := range rollout.Commands() {
+		g.withNATS(c)
+	}
+	cmd.AddCommand(rollout)
 	cmd.AddCommand(newAppValidateCmd()) // works on this machine only
 	return cmd
 }
@@ -396,6 +401,11 @@ the time ran out.
 					}
 					if err := w.Flush(); err != nil {
 						return err
+					}
+				}
+				for _, cs := range st.Components {
+					if cs.Rollout != "" {
+						fmt.Fprintf(out, "rollout of %s: %s\n", cs.Name, cs.Rollout)
 					}
 				}
 				for _, l := range st.Links {

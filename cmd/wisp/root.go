@@ -83,8 +83,10 @@ func newRootCmd() *cobra.Command {
 	stop.AddCommand(newStopActorCmd(g), newStopProviderCmd(g), newStopHostCmd(g))
 	scale := &cobra.Command{Use: "scale", Short: "Change how many instances of an actor run"}
 	scale.AddCommand(newScaleActorCmd(g))
+	update := &cobra.Command{Use: "update", Short: "Swap a running actor's module for another version"}
+	update.AddCommand(newUpdateActorCmd(g))
 	get, link := newGetCmd(g), newLinkCmd(g)
-	for _, c := range []*cobra.Command{start, stop, scale, get, link} {
+	for _, c := range []*cobra.Command{start, stop, scale, update, get, link} {
 		g.natsFlags(c.PersistentFlags())
 	}
 	keys := &cobra.Command{Use: "keys", Short: "Generate and list the keys that sign actors", Long: keysLong}
@@ -97,7 +99,7 @@ func newRootCmd() *cobra.Command {
 	device.AddCommand(newDeviceSimCmd(), g.withNATS(newDeviceListCmd(g)))
 	appCmd := newAppCmd(g)
 	credsCmd, ctxCmd := newCredsCmd(g), newCtxCmd(g)
-	for _, c := range []*cobra.Command{root, start, stop, scale, get, keys, claimsCmd, device, link, providerCmd, appCmd, credsCmd, ctxCmd} {
+	for _, c := range []*cobra.Command{root, start, stop, scale, update, get, keys, claimsCmd, device, link, providerCmd, appCmd, credsCmd, ctxCmd} {
 		c.Args = noArgsHelp
 		c.RunE = func(c *cobra.Command, args []string) error {
 			if !c.HasParent() {
@@ -106,7 +108,7 @@ func newRootCmd() *cobra.Command {
 			return usageError{fmt.Errorf("%s needs a subcommand: %s", c.CommandPath(), subcommands(c))}
 		}
 	}
-	root.AddCommand(g.withNATS(newUpCmd(g)), newBuildCmd(), g.withNATS(newCallCmd(g)), start, stop, scale, get, keys, claimsCmd,
+	root.AddCommand(g.withNATS(newUpCmd(g)), newBuildCmd(), g.withNATS(newCallCmd(g)), start, stop, scale, update, get, keys, claimsCmd,
 		link, g.withNATS(newEventsCmd(g)), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd,
 		credsCmd, ctxCmd, newNATSConfigCmd(g), newGenDocCmd(), newVersionCmd(), g.withNATS(newSpyCmd(g)), g.withNATS(newUICmd(g)))
 	root.Version = versionString()

@@ -5,6 +5,7 @@ package testwasm
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,4 +98,58 @@ func Conformance(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Versioned assembles a waPC actor that answers every call with the text
+// version, and, when failEvery is above 0, fails every failEvery-th call
+// of each instance with the error "injected failure". Upgrade tests tell
+// versions apart by its answers.
+func Versioned(t testing.TB, version string, failEvery int) []byte {
+	t.Helper()
+	return versioned(t, version, failEvery, 0)
+}
+
+// VersionedSlow is Versioned, failing no call, that first counts to spin
+// (in millions) on every call: a version slower than the others.
+func VersionedSlow(t testing.TB, version string, spin int) []byte {
+	t.Helper()
+	return versioned(t, version, 0, spin)
+}
+
+func versioned(t testing.TB, version string, failEvery, spin int) []byte {
+	t.Helper()
+	fail := ""
+	if failEvery > 0 {
+		fail = fmt.Sprintf(`
+    (if (i32.eqz (i32.rem_u (global.get $n) (i32.const %d)))
+      (then
+        (call $guest_error (i32.const 1024) (i32.const 16))
+        (return (i32.const 0))))`, failEvery)
+	}
+	if spin > 0 {
+		fail += fmt.Sprintf(`
+    (local.set $i (i32.const 0))
+    (loop $spin
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $spin (i32.lt_u (local.get $i) (i32.const %d))))`, spin*1_000_000)
+	}
+	src := fmt.Sprintf(`(module
+  (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
+  (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
+  (import "wapc" "__guest_error" (func $guest_error (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) %q)
+  (data (i32.const 1024) "injected failure")
+  (global $n (mut i32) (i32.const 0))
+  (func (export "__guest_call") (param $op_len i32) (param $len i32) (result i32)
+    (local $i i32)
+    (global.set $n (i32.add (global.get $n) (i32.const 1)))%s
+    (call $guest_response (i32.const 0) (i32.const %d))
+    (i32.const 1)))
+`, version, fail, len(version))
+	p := filepath.Join(t.TempDir(), "versioned.wat")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return Wat(t, p)
 }

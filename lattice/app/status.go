@@ -36,6 +36,9 @@ type Status struct {
 	// Links are the links the reconciler put for the application; it
 	// deletes them when the application is undeployed.
 	Links []lattice.Link `json:"links,omitempty"`
+	// RolledBack says why the reconciler, or a person, returned the
+	// application to this version from a newer one (Record.RolledBack).
+	RolledBack string `json:"rolled_back,omitempty"`
 	// Reconciler names the host whose reconciler wrote this.
 	Reconciler string    `json:"reconciler,omitempty"`
 	UpdatedAt  time.Time `json:"updated_at"`
@@ -57,15 +60,22 @@ type ComponentStatus struct {
 	// Waiting says what a component waits for that the reconciler does
 	// not start itself: an external provider of its contract.
 	Waiting string `json:"waiting,omitempty"`
+	// Rollout says how far a rolling update of an actor to the
+	// component's image has come; empty when every instance runs it.
+	Rollout string `json:"rollout,omitempty"`
 }
 
 // Summary is the phase with its message, as `wisp app list` shows it:
 // "deployed", "reconciling", "failed: why".
 func (s *Status) Summary() string {
+	out := s.Phase
 	if s.Message != "" && s.Phase != PhaseDeployed {
-		return s.Phase + ": " + s.Message
+		out += ": " + s.Message
 	}
-	return s.Phase
+	if s.RolledBack != "" {
+		out += " (rolled back: " + s.RolledBack + ")"
+	}
+	return out
 }
 
 // Status returns the status of application name.

@@ -57,6 +57,15 @@ type Record struct {
 	// deployed.
 	Deployed   string    `json:"deployed,omitempty"`
 	DeployedAt time.Time `json:"deployed_at,omitzero"`
+	// Previous is the version deployed before Deployed: a rollout that
+	// fails, or an undo, returns to it.
+	Previous string `json:"previous,omitempty"`
+	// RolledBack says why Deployed was returned to from a newer version;
+	// a deploy clears it.
+	RolledBack string `json:"rolled_back,omitempty"`
+	// Paused holds a rollout of Deployed where it is: no host takes the
+	// new version, no canary step advances (wisp app rollout pause).
+	Paused bool `json:"paused,omitempty"`
 }
 
 // Version is one stored version of a manifest.
@@ -276,9 +285,58 @@ func (s *Store) Deploy(ctx context.Context, name, version string) (*Record, erro
 		if _, ok := r.Find(v); !ok {
 			return nil, fmt.Errorf("deploy %s: version %q: %w (stored: %s)", name, v, ErrNotFound, versionList(r))
 		}
-		r.Deployed, r.DeployedAt = v, time.Now().UTC()
+		if r.Deployed != "" && r.Deployed != v {
+			r.Previous = r.Deployed
+		}
+		r.Deployed, r.DeployedAt, r.RolledBack, r.Paused = v, time.Now().UTC(), "", false
 		return r, nil
 	})
+}
+
+// ErrNoPrevious reports a rollback of an application with no version to
+// return to.
+var ErrNoPrevious = errors.New("no previous version to return to")
+
+// RollBack returns application name from version from (the deployed one)
+// to the version deployed before it, and records why. It fails with
+// ErrNoPrevious when there is none, and changes nothing when from is no
+// longer the deployed version (another deploy came first).
+func (s *Store) RollBack(ctx context.Context, name, from, why string) (*Record, error) {
+	return s.update(ctx, name, func(r *Record) (*Record, error) {
+		if r == nil {
+			return nil, fmt.Errorf("roll back %s: %w on lattice %q", name, ErrNotFound, s.lattice)
+		}
+		if r.Deployed != from || from == "" {
+			return nil, fmt.Errorf("roll back %s from %s: %s is deployed now", name, from, orNone(r.Deployed))
+		}
+		if _, ok := r.Find(r.Previous); !ok || r.Previous == "" {
+			return nil, fmt.Errorf("roll back %s from %s: %w", name, from, ErrNoPrevious)
+		}
+		r.Deployed, r.Previous, r.DeployedAt = r.Previous, "", time.Now().UTC()
+		r.RolledBack, r.Paused = why, false
+		return r, nil
+	})
+}
+
+// SetPaused pauses (or resumes) the rollout of application name.
+func (s *Store) SetPaused(ctx context.Context, name string, paused bool) (*Record, error) {
+	return s.update(ctx, name, func(r *Record) (*Record, error) {
+		if r == nil {
+			return nil, fmt.Errorf("pause %s: %w on lattice %q", name, ErrNotFound, s.lattice)
+		}
+		if r.Deployed == "" {
+			return nil, fmt.Errorf("pause %s: not deployed", name)
+		}
+		r.Paused = paused
+		return r, nil
+	})
+}
+
+func orNone(v string) string {
+	if v == "" {
+		return "no version"
+	}
+	return "version " + v
 }
 
 // Undeploy marks application name as not deployed: the reconciler stops

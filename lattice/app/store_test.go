@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -137,5 +138,58 @@ func TestStoreRacingPutsAllLand(t *testing.T) {
 	}
 	if _, ok := rec.Find(rec.Deployed); !ok {
 		t.Fatalf("deployed %q is not stored", rec.Deployed)
+	}
+}
+
+// TestStoreRollsBackToThePreviousVersion: a deploy of another version
+// remembers the one before; RollBack returns to it once, says why, and
+// refuses when another deploy came first or nothing is left to return to;
+// pause is cleared by a deploy.
+func TestStoreRollsBackToThePreviousVersion(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	for _, v := range []string{"v1", "v2", "v3"} {
+		if _, err := s.Put(ctx, parse(t, "shop", v, "file:///"+v+".wasm")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Deploy(ctx, "shop", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RollBack(ctx, "shop", "v1", "why"); !errors.Is(err, app.ErrNoPrevious) {
+		t.Fatalf("rollback of the first deployed version: %v, want ErrNoPrevious", err)
+	}
+	rec, err := s.Deploy(ctx, "shop", "v2")
+	if err != nil || rec.Previous != "v1" {
+		t.Fatalf("deploy v2 = %+v, %v; want previous v1", rec, err)
+	}
+	if rec, err = s.SetPaused(ctx, "shop", true); err != nil || !rec.Paused {
+		t.Fatalf("pause = %+v, %v", rec, err)
+	}
+	if _, err := s.RollBack(ctx, "shop", "v3", "why"); err == nil || !strings.Contains(err.Error(), "version v2 is deployed now") {
+		t.Fatalf("rollback from a version that is not deployed: %v", err)
+	}
+	rec, err = s.RollBack(ctx, "shop", "v2", "v2 error rate 35% > 5% at step 10%")
+	if err != nil || rec.Deployed != "v1" || rec.Previous != "" || rec.RolledBack != "v2 error rate 35% > 5% at step 10%" || rec.Paused {
+		t.Fatalf("rollback = %+v, %v; want v1 deployed, the reason kept, no pause, nothing before", rec, err)
+	}
+	if _, err := s.RollBack(ctx, "shop", "v1", "again"); !errors.Is(err, app.ErrNoPrevious) {
+		t.Fatalf("a second rollback: %v, want ErrNoPrevious", err)
+	}
+	rec, err = s.Deploy(ctx, "shop", "v3")
+	if err != nil || rec.Previous != "v1" || rec.RolledBack != "" {
+		t.Fatalf("deploy v3 after the rollback = %+v, %v; want previous v1 and no rollback note", rec, err)
+	}
+	if err := s.Delete(ctx, "shop", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RollBack(ctx, "shop", "v3", "why"); !errors.Is(err, app.ErrNoPrevious) {
+		t.Fatalf("rollback to a deleted version: %v, want ErrNoPrevious", err)
+	}
+	if _, err := s.Undeploy(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetPaused(ctx, "shop", true); err == nil {
+		t.Fatal("pause of an application that is not deployed: accepted")
 	}
 }

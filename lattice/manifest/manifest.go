@@ -136,6 +136,13 @@ type Trait struct {
 type SpreadScaler struct {
 	Replicas int      `yaml:"replicas"`
 	Spread   []Spread `yaml:"spread"`
+	// MaxSurge and MaxUnavailable (wisp extensions, a count or a
+	// percentage of Replicas) bound a rolling update: see RolloutBatch.
+	MaxSurge       string `yaml:"maxSurge"`
+	MaxUnavailable string `yaml:"maxUnavailable"`
+	// Rollout (a wisp extension) chooses how a new version rolls out:
+	// see RolloutPolicy.
+	Rollout *Rollout `yaml:"rollout"`
 }
 
 // DaemonScaler runs Replicas instances on every host that matches one of
@@ -143,6 +150,13 @@ type SpreadScaler struct {
 type DaemonScaler struct {
 	Replicas int      `yaml:"replicas"`
 	Spread   []Spread `yaml:"spread"`
+	// MaxSurge and MaxUnavailable (wisp extensions, a count or a
+	// percentage of Replicas) bound a rolling update: see RolloutBatch.
+	MaxSurge       string `yaml:"maxSurge"`
+	MaxUnavailable string `yaml:"maxUnavailable"`
+	// Rollout (a wisp extension) chooses how a new version rolls out:
+	// see RolloutPolicy.
+	Rollout *Rollout `yaml:"rollout"`
 }
 
 // Spread is one share of a scaler: hosts whose labels include every

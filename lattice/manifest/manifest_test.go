@@ -254,6 +254,24 @@ func TestValidationErrors(t *testing.T) {
       traits:
         - type: linkdef
           properties: {target: httpd}`, []string{"a capability cannot have a linkdef"}},
+		{"a maxSurge that is no count", `
+    - name: echo
+      type: actor
+      properties: {image: file:///a.wasm}
+      traits:
+        - type: spreadscaler
+          properties: {replicas: 4, maxSurge: lots, maxUnavailable: 120%}`, []string{`maxSurge: "lots": want a count`, `maxUnavailable: "120%": want a count, or a percentage`}},
+		{"a rollout that cannot be read", `
+    - name: echo
+      type: actor
+      properties: {image: file:///a.wasm}
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 4
+            rollout: {strategy: blue-green, steps: [50, 10], pause: soon, maxErrorRate: "5", maxP99: fast, minCalls: -1}`, []string{
+			`strategy "blue-green": want rolling or canary`, `steps [50 10]: want percentages from 1 to 100, ascending`,
+			`pause "soon"`, `maxErrorRate "5": want a percentage`, `maxP99 "fast"`, `minCalls -1`}},
 		{"config with a list", `
     - name: httpd
       type: capability

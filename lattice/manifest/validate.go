@@ -217,13 +217,25 @@ func (a *Application) validateTraits(c *Component, where string, bad func(int, s
 		tw := where + ": trait " + t.Type
 		var replicas int
 		var spreads []Spread
+		var surge, unavail string
 		switch {
 		case t.Spread != nil:
 			replicas, spreads = t.Spread.Replicas, t.Spread.Spread
+			surge, unavail = t.Spread.MaxSurge, t.Spread.MaxUnavailable
 		case t.Daemon != nil:
 			replicas, spreads = t.Daemon.Replicas, t.Daemon.Spread
+			surge, unavail = t.Daemon.MaxSurge, t.Daemon.MaxUnavailable
 		default:
 			continue
+		}
+		if _, err := rolloutCount(surge, replicas); err != nil {
+			bad(t.Line, tw+": maxSurge", "%v", err)
+		}
+		if _, err := rolloutCount(unavail, replicas); err != nil {
+			bad(t.Line, tw+": maxUnavailable", "%v", err)
+		}
+		if _, err := c.rolloutPolicy(); err != nil {
+			bad(t.Line, tw+": rollout", "%v", err)
 		}
 		if scalers++; scalers == 2 {
 			bad(t.Line, tw, "a component has one scaler (spreadscaler or daemonscaler), this is the second")

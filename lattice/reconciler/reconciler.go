@@ -148,6 +148,11 @@ type Reconciler struct {
 	settled   bool            // the last pass found nothing to do
 	manifests map[string]*manifest.Application
 	written   map[string]app.Status // last status written, by app
+	// canaries holds the step of each canary rollout, by component and
+	// image; refresh, the hosts whose inventory the next pass reads (they
+	// run a canary whose calls it counts).
+	canaries map[string]*canary
+	refresh  map[string]bool
 
 	// Actions run concurrently with the passes, one at a time per
 	// component and host, so a host that never answers holds up only its
@@ -236,6 +241,8 @@ func New(cfg Config) (*Reconciler, error) {
 		leaseKick: make(chan struct{}, 1),
 		hosts:     map[string]*hostView{},
 		manifests: map[string]*manifest.Application{},
+		canaries:  map[string]*canary{},
+		refresh:   map[string]bool{},
 		backoff:   map[string]*backoff{},
 		inflight:  map[string]bool{},
 		failed:    map[string]string{},
@@ -329,6 +336,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			watch = nil
 		}
 		r.synced, r.records, r.statusSet = false, nil, nil
+		// Another may move a canary on meanwhile: if this one leads
+		// again, it finds the step from what runs.
+		r.canaries = map[string]*canary{}
 	}
 	defer follow()
 	tick := time.NewTicker(r.cfg.Interval)
@@ -626,6 +636,12 @@ type observed struct {
 	hosts []*hostView // live hosts, by id
 	// actors[app/component][host id] = instances of managed actors.
 	actors map[string]map[string]int
+	// refs[app/component][host id] is the module reference the managed
+	// actor on that host was started from; calls and failed count the
+	// calls its version has answered there, and of them the errors.
+	refs          map[string]map[string]string
+	calls, failed map[string]map[string]int
+	p99           map[string]map[string]float64 // milliseconds
 	// providers[app/component][host id] = 1 for managed providers.
 	providers map[string]map[string]int
 	// anyProvider[name NUL link name][host id] = 1 for every provider a
@@ -732,6 +748,12 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	for id := range confirm {
 		read[id] = true
 	}
+	for id := range r.refresh {
+		if r.hosts[id] != nil {
+			read[id] = true
+		}
+	}
+	r.refresh = map[string]bool{}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	sem := make(chan struct{}, 64)
@@ -764,7 +786,8 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 		}()
 	}
 	wg.Wait()
-	o := &observed{actors: map[string]map[string]int{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
+	o := &observed{actors: map[string]map[string]int{}, refs: map[string]map[string]string{},
+		calls: map[string]map[string]int{}, failed: map[string]map[string]int{}, p99: map[string]map[string]float64{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
 		linkErrors: map[string]string{},
 		aliasTaken: map[string]map[string]string{}, keys: map[string]string{}, names: map[string]string{}}
 	for _, hv := range r.hosts {
@@ -784,6 +807,16 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 				continue
 			}
 			add(o.actors, ck, hv.summary.ID, a.Instances)
+			if o.refs[ck] == nil {
+				o.refs[ck] = map[string]string{}
+			}
+			o.refs[ck][hv.summary.ID] = a.Ref
+			add(o.calls, ck, hv.summary.ID, int(a.Calls))
+			add(o.failed, ck, hv.summary.ID, int(a.Failed))
+			if o.p99[ck] == nil {
+				o.p99[ck] = map[string]float64{}
+			}
+			o.p99[ck][hv.summary.ID] = a.P99MS
 			o.names[ck] = a.Name
 		}
 		for _, p := range hv.inv.Providers {
@@ -881,6 +914,11 @@ func (r *Reconciler) pass(ctx, actx context.Context) {
 		acts = append(acts, a...)
 	}
 	acts = append(acts, r.orphans(o, wanted)...)
+	for key := range r.canaries {
+		if ck, _, _ := strings.Cut(key, "\x00"); !wanted[ck] {
+			delete(r.canaries, key) // undeployed mid-canary
+		}
+	}
 	// Links of applications that are no longer deployed.
 	stored := map[string]bool{}
 	for _, rec := range records {
@@ -1108,7 +1146,7 @@ func (r *Reconciler) manifest(rec *app.Record) (*manifest.Application, error) {
 // planApp compares one application's desired state with what runs and
 // returns its status (before the actions run) and the actions.
 func (r *Reconciler) planApp(rec *app.Record, o *observed, wanted map[string]bool) (*app.Status, []action) {
-	st := &app.Status{Name: rec.Name, Version: rec.Deployed, Phase: app.PhaseReconciling}
+	st := &app.Status{Name: rec.Name, Version: rec.Deployed, Phase: app.PhaseReconciling, RolledBack: rec.RolledBack}
 	a, err := r.manifest(rec)
 	if err != nil {
 		st.Phase, st.Message = app.PhaseFailed, err.Error()
@@ -1123,7 +1161,7 @@ func (r *Reconciler) planApp(rec *app.Record, o *observed, wanted map[string]boo
 		var more []action
 		switch c.Type {
 		case manifest.TypeActor:
-			more = r.planActor(rec.Name, c, o, &cs)
+			more = r.planActor(rec, c, o, &cs)
 		case manifest.TypeCapability:
 			more = r.planCapability(rec.Name, c, o, &cs)
 		}
@@ -1222,7 +1260,8 @@ func candidates(o *observed, ck, alias string, forActors bool, running map[strin
 	return out
 }
 
-func (r *Reconciler) planActor(appName string, c *manifest.Component, o *observed, cs *app.ComponentStatus) []action {
+func (r *Reconciler) planActor(rec *app.Record, c *manifest.Component, o *observed, cs *app.ComponentStatus) []action {
+	appName := rec.Name
 	ck := componentKey(appName, c.Name)
 	running := o.actors[ck]
 	want, planErr := manifest.PlanActor(c, candidates(o, ck, c.Name, true, running))
@@ -1238,10 +1277,11 @@ func (r *Reconciler) planActor(appName string, c *manifest.Component, o *observe
 		cs.Hosts[r.hostName(host)] = n
 	}
 	var acts []action
+	stale := r.staleHosts(ck, c, o)
 	for host, n := range want {
 		have := running[host]
-		if have == n {
-			continue
+		if have == n || stale[host] {
+			continue // a host with the old version updates below
 		}
 		if why, wait := r.waiting(ck, host); wait {
 			if cs.Error == "" {
@@ -1268,7 +1308,196 @@ func (r *Reconciler) planActor(appName string, c *manifest.Component, o *observe
 			acts = append(acts, r.stopActor(ck, host, o.actorName(ck, c.Name)))
 		}
 	}
+	return append(acts, r.rollOut(rec, c, o, want, stale, cs)...)
+}
+
+// staleHosts are the hosts that run component c's actor from another
+// module reference than its image: a new version of the manifest changed
+// it.
+func (r *Reconciler) staleHosts(ck string, c *manifest.Component, o *observed) map[string]bool {
+	stale := map[string]bool{}
+	for host, ref := range o.refs[ck] {
+		if ref != c.Properties.Image {
+			stale[host] = true
+		}
+	}
+	return stale
+}
+
+// rollOut swaps the actor's module on the stale hosts that keep
+// instances, a batch at a time (manifest.Component.RolloutBatch): each host
+// starts the new version beside the old one before the old one drains
+// (lattice.UpdateActorRequest), so the rollout loses no capacity and no
+// call. Hosts with an update in flight count against the batch; the next
+// pass takes the next hosts.
+func (r *Reconciler) rollOut(rec *app.Record, c *manifest.Component, o *observed, want manifest.Placement, stale map[string]bool, cs *app.ComponentStatus) []action {
+	appName := rec.Name
+	ck := componentKey(appName, c.Name)
+	if len(stale) == 0 {
+		delete(r.canaries, ck+"\x00"+c.Properties.Image)
+		return nil
+	}
+	hosts := make([]string, 0, len(stale))
+	old := 0
+	for host := range stale {
+		hosts = append(hosts, host)
+		old += o.actors[ck][host]
+	}
+	sort.Strings(hosts)
+	cs.Rollout = fmt.Sprintf("rolling out %s: %d of %d instances still run the previous version", c.Properties.Image, old, cs.Running)
+	batch, inFlight := c.RolloutBatch(), 0
+	for _, host := range hosts {
+		if r.busyOn(ck, host) {
+			inFlight += max(want[host], 1)
+		}
+	}
+	limit := len(hosts) // hosts this pass may update
+	if policy := c.RolloutPolicy(); policy.Canary && rec.RolledBack == "" {
+		// A rollback goes back at the batch's pace, with no steps. A
+		// paused canary still goes back when the new version fails.
+		var back bool
+		if limit, back = r.canaryStep(rec, c, o, want, stale, policy, cs); back {
+			return nil
+		}
+	}
+	if rec.Paused {
+		cs.Rollout += " (paused)"
+		return nil
+	}
+	name := o.actorName(ck, c.Name)
+	var acts []action
+	for _, host := range hosts {
+		n := want[host]
+		if n == 0 || r.busyOn(ck, host) {
+			continue // stopped above, or updating
+		}
+		if limit <= 0 {
+			break
+		}
+		limit--
+		if why, wait := r.waiting(ck, host); wait {
+			if cs.Error == "" {
+				cs.Error = fmt.Sprintf("update on %s: %s", r.hostName(host), why)
+			}
+			continue
+		}
+		if inFlight > 0 && inFlight+n > batch {
+			break
+		}
+		inFlight += n
+		req := lattice.UpdateActorRequest{Actor: name, Ref: c.Properties.Image, Count: n, Annotations: annotations(appName, c.Name)}
+		acts = append(acts, action{comp: ck, host: host, what: fmt.Sprintf("update %d to %s", n, c.Properties.Image), do: func(ctx context.Context) error {
+			_, err := r.client.UpdateActor(ctx, host, req)
+			return err
+		}})
+	}
 	return acts
+}
+
+// canary is how far a canary rollout of one component's image has come.
+type canary struct {
+	step    int       // index into the policy's steps
+	reached time.Time // when the step's hosts all ran the new version; zero: not yet
+}
+
+// canaryStep runs a canary rollout of component c: each step gives the new
+// version its share of the component's hosts (a NATS queue group spreads
+// calls evenly over its subscribers, one per host, so a host's share of
+// the calls is its share of the hosts), rounded up to whole hosts. A step
+// lasts the policy's pause once all its hosts run the new version, then
+// the next begins. All along, when the new version's instances have
+// served MinCalls calls and more than MaxErrorRate of them failed, or the
+// 99th percentile of their latency on one of its hosts passed MaxP99, the
+// application returns to its previous version (back is true). limit is
+// how many more hosts this pass may update.
+func (r *Reconciler) canaryStep(rec *app.Record, c *manifest.Component, o *observed, want manifest.Placement, stale map[string]bool, p manifest.RolloutPolicy, cs *app.ComponentStatus) (limit int, back bool) {
+	ck := componentKey(rec.Name, c.Name)
+	key := ck + "\x00" + c.Properties.Image
+	st := r.canaries[key]
+	total, fresh, updating := 0, 0, 0
+	served, failed, p99 := 0, 0, 0.0
+	for host := range o.actors[ck] {
+		if want[host] == 0 {
+			continue
+		}
+		total++
+		if stale[host] && r.busyOn(ck, host) {
+			updating++
+		}
+		if !stale[host] {
+			fresh++
+			served += o.calls[ck][host]
+			failed += o.failed[ck][host]
+			p99 = max(p99, o.p99[ck][host]) // the slowest host's
+			r.refresh[host] = true
+		}
+	}
+	if st == nil {
+		// A reconciler that takes over finds the step from what runs.
+		st = &canary{}
+		for st.step < len(p.Steps)-1 && fresh > stepHosts(p.Steps[st.step], total) {
+			st.step++
+		}
+		r.canaries[key] = st
+	}
+	pct := p.Steps[st.step]
+	rate := 0.0
+	if served > 0 {
+		rate = float64(failed) / float64(served)
+	}
+	var why string
+	switch {
+	case served < p.MinCalls:
+	case p.MaxErrorRate > 0 && rate > p.MaxErrorRate:
+		why = fmt.Sprintf("%s error rate %.0f%% > %s at step %d%%", rec.Deployed, rate*100, p.MaxErrorRateText, pct)
+	case p.MaxP99 > 0 && p99 > float64(p.MaxP99)/float64(time.Millisecond):
+		why = fmt.Sprintf("%s p99 latency %gms > %s at step %d%%", rec.Deployed, p99, p.MaxP99, pct)
+	}
+	if why != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		prev, err := r.store.RollBack(ctx, rec.Name, rec.Deployed, why)
+		cancel()
+		if err != nil {
+			cs.Error = fmt.Sprintf("roll back (%s): %v", why, err)
+			return 0, true
+		}
+		r.records[rec.Name] = *prev // the next pass plans the previous version
+		r.log.Warn("rollout rolled back", "app", rec.Name, "component", c.Name, "why", why)
+		delete(r.canaries, key)
+		cs.Rollout = "rolling back: " + why
+		return 0, true
+	}
+	target := stepHosts(pct, total)
+	cs.Rollout = fmt.Sprintf("canary of %s at step %d%%: %d of %d hosts run it; %d calls, %d failed, p99 %gms", c.Properties.Image, pct, fresh, total, served, failed, p99)
+	if fresh < target {
+		st.reached = time.Time{}
+		return max(target-fresh-updating, 0), false // hosts updating count
+	}
+	if st.reached.IsZero() {
+		st.reached = time.Now()
+	}
+	if left := p.Pause - time.Since(st.reached); left > 0 || st.step == len(p.Steps)-1 || rec.Paused {
+		if left > 0 {
+			cs.Rollout += fmt.Sprintf("; next step in %s", left.Round(time.Second))
+		}
+		return 0, false
+	}
+	st.step++
+	st.reached = time.Time{}
+	return max(stepHosts(p.Steps[st.step], total)-fresh-updating, 0), false
+}
+
+// stepHosts is how many of total hosts a canary step of pct percent
+// takes: rounded up, at least one.
+func stepHosts(pct, total int) int {
+	return max((pct*total+99)/100, 1)
+}
+
+// busyOn reports whether an action for component ck runs on host.
+func (r *Reconciler) busyOn(ck, host string) bool {
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
+	return r.inflight[ck+"@"+host]
 }
 
 func (r *Reconciler) planCapability(appName string, c *manifest.Component, o *observed, cs *app.ComponentStatus) []action {
@@ -1354,6 +1583,10 @@ func (r *Reconciler) report(ctx context.Context, statuses map[string]*app.Status
 				if cs.Waiting != "" {
 					settled = false
 					waiting = append(waiting, cs.Waiting)
+				}
+				if cs.Rollout != "" {
+					settled = false
+					waiting = append(waiting, fmt.Sprintf("component %s: %s", cs.Name, cs.Rollout))
 				}
 			}
 			for _, l := range st.Links {

@@ -13,7 +13,10 @@ type image struct {
 	mem []byte
 }
 
-func newImage(mem []byte) (*image, error) { return &image{mem: mem}, nil }
+// newImage keeps a copy of mem, which is a view of the instance's memory.
+func newImage(mem []byte) (*image, error) {
+	return &image{mem: append([]byte(nil), mem...)}, nil
+}
 
 func (im *image) close() error { return nil }
 

@@ -19,6 +19,7 @@ type image struct {
 	size int
 }
 
+// newImage writes mem, a view of the instance's memory, to a new memfd.
 func newImage(mem []byte) (*image, error) {
 	fd, err := unix.MemfdCreate("wisp-snapshot", unix.MFD_CLOEXEC)
 	if err != nil {

@@ -133,3 +133,29 @@ func call(t *testing.T, i engine.Instance, want []byte) {
 		t.Fatalf("bump = %v, %v; want %v", out, err, want)
 	}
 }
+
+// A guest whose code writes tables or uses memory.init is not
+// snapshotted: each instance initialises itself and sees what it made.
+func TestTableAndSegmentGuestIsNotSnapshotted(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, engine.Config{})
+	m, err := e.Compile(ctx, testwasm.Wat(t, "testdata/snapshot_table.wat"), engine.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	for range 2 {
+		i, err := m.Instantiate(ctx, engine.InstanceConfig{Name: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := i.Invoke(ctx, "size", nil)
+		i.Close(ctx)
+		if err != nil || string(out) != "init3" {
+			t.Fatalf("size = %q, %v; want init3", out, err)
+		}
+	}
+	if engine.Snapshotted(m, "a") {
+		t.Fatal("snapshotted a guest that writes tables")
+	}
+}

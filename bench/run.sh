@@ -12,7 +12,8 @@
 #      auth    what JWT auth and TLS cost a call (bench/wispbench -auth);
 #   2. go      Go benchmarks: in-host invocation vs a raw wazero call of the
 #      same guest, timeout mechanisms, guest loop cost, compile and
-#      instantiate, and wazero against wasmtime (BenchmarkEngines; built
+#      instantiate, density with and without snapshots (BenchmarkDensity),
+#      and wazero against wasmtime (BenchmarkEngines; built
 #      with -tags wasmtime when cgo works, BENCH_TAGS= to leave it out).
 # Usage: bash bench/run.sh [-q] [-s SECTIONS] [count]
 #   -s echo,http    run only these sections (default: all of the above)

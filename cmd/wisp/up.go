@@ -42,6 +42,7 @@ type upFlags struct {
 	engine         string
 	engineMode     string
 	fuel           uint64
+	noSnapshot     bool
 	cacheDir       string
 	noCache        bool
 	maxPages       uint32
@@ -167,6 +168,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.engine, "engine", "wazero", "Wasm engine: wazero, or wasmtime in a build with -tags wasmtime")
 	fl.StringVar(&f.engineMode, "engine-mode", "auto", "auto, compiler or interpreter")
 	fl.Uint64Var(&f.fuel, "fuel", 0, "wasmtime only: fuel per call, about one unit per Wasm instruction (0: not metered; the call timeout stops loops either way)")
+	fl.BoolVar(&f.noSnapshot, "no-snapshot", false, "wazero: run every instance's initialisation instead of starting further instances of an actor from a copy-on-write snapshot of its first (for measuring, and for guests that need fresh random seeds per instance)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "compiled-code cache (default: under the user cache dir)")
 	fl.BoolVar(&f.noCache, "no-cache", false, "do not cache compiled code on disk")
 	fl.Uint32Var(&f.maxPages, "max-memory-pages", engine.DefaultMaxMemoryPages, "default per-actor linear memory limit, in 64 KiB pages")
@@ -235,7 +237,7 @@ func runUp(ctx context.Context, g *globals, f *upFlags, join bool) error {
 	if f.allowUnsigned {
 		log.Warn("--allow-unsigned: this host runs actors nobody signed, with access to every contract. Use it for development only.")
 	}
-	ecfg := engine.Config{Name: f.engine, Mode: f.engineMode, Fuel: f.fuel}
+	ecfg := engine.Config{Name: f.engine, Mode: f.engineMode, Fuel: f.fuel, NoSnapshot: f.noSnapshot}
 	if !f.noCache {
 		if ecfg.CacheDir, err = cacheDir(f.cacheDir, "compiled"); err != nil {
 			return err

@@ -47,6 +47,12 @@ type callState struct {
 	// The result of the guest's latest __host_call.
 	hostResp []byte
 	hostErr  string
+
+	// While recordEffects is set (during the initialisation of an instance
+	// that may be snapshotted), effect notes that the guest called the host,
+	// logged or wrote output: effects a copy of its state would not repeat.
+	recordEffects bool
+	effect        bool
 }
 
 // begin resets the state for an invocation.
@@ -72,6 +78,7 @@ func (s *callState) end() {
 // hostCall runs the guest's host call and records the result; it reports
 // whether the call succeeded, as __host_call returns it.
 func (s *callState) hostCall(call HostCall) bool {
+	s.effect = s.effect || s.recordEffects
 	s.hostResp, s.hostErr = nil, ""
 	if s.cfg.HostCall == nil {
 		s.hostErr = errNoHostCall.Error()
@@ -100,6 +107,7 @@ func (s *callState) result(ok bool) ([]byte, error) {
 
 // consoleLog hands a __console_log message to the configured sink.
 func (s *callState) consoleLog(msg []byte) {
+	s.effect = s.effect || s.recordEffects
 	if s.cfg.ConsoleLog != nil {
 		s.cfg.ConsoleLog(string(msg))
 	}

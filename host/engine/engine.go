@@ -53,6 +53,12 @@ type Config struct {
 	// cost to all guest code; wazero refuses a non-zero Fuel. The call
 	// timeout stops runaway guests on every engine without it.
 	Fuel uint64
+	// NoSnapshot turns snapshots off: every instance runs the guest's
+	// initialisation. By default (wazero) the first instance of a module
+	// under a name is snapshotted after its initialisation and further
+	// instances start from that snapshot, sharing its unchanged pages (see
+	// docs/DESIGN.md, "Snapshots"). wasmtime ignores it.
+	NoSnapshot bool
 }
 
 // Limits bound what one actor may use. Zero fields take the defaults above.

@@ -18,7 +18,10 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 	"golang.org/x/sys/cpu"
 
+	"github.com/tetratelabs/wazero/experimental"
+
 	"github.com/wisp-dev/wisp/host/engine/internal/interrupt"
+	"github.com/wisp-dev/wisp/host/engine/internal/snapshot"
 )
 
 func init() { register("wazero", newWazero) }
@@ -30,8 +33,9 @@ func init() { register("wazero", newWazero) }
 // instantiates. Compiled code also goes to the compilation cache, on disk
 // when configured, for the next process.
 type wazeroEngine struct {
-	compiler bool
-	cache    wazero.CompilationCache
+	compiler   bool
+	noSnapshot bool
+	cache      wazero.CompilationCache
 
 	watchdog *watchdog
 
@@ -53,6 +57,33 @@ type sharedModule struct {
 	r     wazero.Runtime
 	pages uint32 // memory the module asks for at start
 	refs  int
+	plan  snapshot.Plan
+
+	mu    sync.Mutex
+	snaps map[string]*snap // by instance name; nil entries: not snapshotted
+}
+
+// snap is the state of one instance after its initialisation, from which
+// further instances with the same name start (see snapshotFrom).
+type snap struct {
+	img     *image
+	pages   uint32
+	globals []uint64
+}
+
+// closeSnaps releases the module's snapshots. Instances started from them
+// keep their own mappings.
+func (sm *sharedModule) closeSnaps() error {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	var errs []error
+	for name, s := range sm.snaps {
+		if s != nil {
+			errs = append(errs, s.img.close())
+		}
+		delete(sm.snaps, name)
+	}
+	return errors.Join(errs...)
 }
 
 // CompilerSupported reports whether wazero's compiler runs on this platform;
@@ -75,7 +106,7 @@ func newWazero(cfg Config) (Engine, error) {
 	if cfg.Fuel != 0 {
 		return nil, errors.New("engine wazero does not meter fuel: use the wasmtime engine, or leave fuel at 0 (the call timeout stops runaway guests)")
 	}
-	e := &wazeroEngine{runtimes: map[uint32]wazero.Runtime{}, modules: map[moduleKey]*sharedModule{}}
+	e := &wazeroEngine{runtimes: map[uint32]wazero.Runtime{}, modules: map[moduleKey]*sharedModule{}, noSnapshot: cfg.NoSnapshot}
 	switch cfg.Mode {
 	case "", "auto":
 		e.compiler = CompilerSupported()
@@ -117,6 +148,9 @@ func (e *wazeroEngine) Close(ctx context.Context) error {
 		errs = append(errs, r.Close(ctx))
 		delete(e.runtimes, pages)
 	}
+	for _, sm := range e.modules {
+		errs = append(errs, sm.closeSnaps())
+	}
 	clear(e.modules)
 	errs = append(errs, e.cache.Close(ctx))
 	return errors.Join(errs...)
@@ -138,6 +172,12 @@ func (e *wazeroEngine) Compile(ctx context.Context, wasm []byte, limits Limits) 
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
+	plan := snapshot.Plan{Refused: "snapshots are off (engine.Config.NoSnapshot)"}
+	if !e.noSnapshot {
+		if wasm, plan, err = prepareSnapshot(wasm); err != nil {
+			return nil, fmt.Errorf("compile: %w", err)
+		}
+	}
 	r, err := e.runtime(ctx, limits.MaxMemoryPages)
 	if err != nil {
 		return nil, err
@@ -151,7 +191,7 @@ func (e *wazeroEngine) Compile(ctx context.Context, wasm []byte, limits Limits) 
 		cm.Close(ctx)
 		return nil, err
 	}
-	sm := &sharedModule{cm: cm, r: r, refs: 1}
+	sm := &sharedModule{cm: cm, r: r, refs: 1, plan: plan, snaps: map[string]*snap{}}
 	if mem, ok := cm.ExportedMemories()[exportMemory]; ok {
 		sm.pages = mem.Min()
 	}
@@ -195,7 +235,7 @@ func (e *wazeroEngine) release(ctx context.Context, key moduleKey) error {
 	}
 	delete(e.modules, key)
 	e.mu.Unlock()
-	return sm.cm.Close(ctx)
+	return errors.Join(sm.closeSnaps(), sm.cm.Close(ctx))
 }
 
 // runtime returns the runtime for a memory limit, with the WASI and waPC
@@ -279,6 +319,35 @@ func (m *wazeroModule) Close(ctx context.Context) error {
 type stateKey struct{}
 
 func (m *wazeroModule) Instantiate(ctx context.Context, cfg InstanceConfig) (Instance, error) {
+	m.sm.mu.Lock()
+	sn, tried := m.sm.snaps[cfg.Name]
+	m.sm.mu.Unlock()
+	if sn != nil {
+		// From a snapshot: no start function, `_initialize` or
+		// `wapc_init` runs, as they ran in the instance it was taken from.
+		return m.instantiate(cfg, sn)
+	}
+	i, err := m.instantiate(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	st := i.st
+	st.recordEffects = m.sm.plan.Refused == "" && !tried
+	if err := i.start(); err != nil {
+		_ = i.Close(ctx)
+		return nil, fmt.Errorf("start %s: %w", cfg.Name, err)
+	}
+	if st.recordEffects {
+		st.recordEffects = false
+		m.snapshotFrom(cfg.Name, i, st.effect)
+	}
+	return i, nil
+}
+
+// instantiate creates an instance of the module. With sn nil it gets the
+// module's data segments and is ready for its start functions; with sn it
+// starts in the state sn captured and must not run them.
+func (m *wazeroModule) instantiate(cfg InstanceConfig, sn *snap) (*wazeroInstance, error) {
 	st := &callState{cfg: &cfg}
 	i := &wazeroInstance{
 		st:       st,
@@ -296,21 +365,111 @@ func (m *wazeroModule) Instantiate(ctx context.Context, cfg InstanceConfig) (Ins
 		WithSysWalltime().WithSysNanotime().
 		WithNanosleep(i.sleep).
 		WithRandSource(rand.Reader).
-		WithStdout(writerOrDiscard(cfg.Stdout)).
-		WithStderr(writerOrDiscard(cfg.Stderr))
-	mod, err := m.sm.r.InstantiateModule(i.ctx, m.sm.cm, mc)
+		WithStdout(effectWriter{writerOrDiscard(cfg.Stdout), st}).
+		WithStderr(effectWriter{writerOrDiscard(cfg.Stderr), st})
+	ictx := i.ctx
+	if sn != nil {
+		ictx = experimental.WithMemoryAllocator(ictx, sn.img)
+	}
+	mod, err := m.sm.r.InstantiateModule(ictx, m.sm.cm, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate %s: %w", cfg.Name, err)
 	}
 	i.mod = mod
 	i.guestCall = mod.ExportedFunction(exportGuestCall)
 	i.interrupt = mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
-	i.watchdog.add(i)
-	if err := i.start(); err != nil {
-		_ = i.Close(ctx)
-		return nil, fmt.Errorf("start %s: %w", cfg.Name, err)
+	if err := m.initState(mod, sn); err != nil {
+		_ = mod.Close(context.Background())
+		return nil, fmt.Errorf("instantiate %s: %w", cfg.Name, err)
 	}
+	i.watchdog.add(i)
 	return i, nil
+}
+
+// initState gives a new instance its memory and globals: the module's data
+// segments (taken out of the module by snapshot.Prepare), or the state a
+// snapshot captured, whose memory the allocator already mapped in.
+func (m *wazeroModule) initState(mod api.Module, sn *snap) error {
+	mem := mod.Memory()
+	if sn == nil {
+		for k, d := range m.sm.plan.Data {
+			if !mem.Write(d.Offset, d.Bytes) {
+				return fmt.Errorf("data segment %d: out of bounds memory access", k)
+			}
+		}
+		return nil
+	}
+	if have := mem.Size() / snapshot.PageSize; sn.pages > have {
+		if _, ok := mem.Grow(sn.pages - have); !ok {
+			return fmt.Errorf("snapshot memory of %d pages does not fit", sn.pages)
+		}
+	}
+	for k, g := range m.sm.plan.Globals {
+		mod.ExportedGlobal(g.Export).(api.MutableGlobal).Set(sn.globals[k])
+	}
+	return nil
+}
+
+// snapshotFrom captures i, just initialised, as the snapshot for further
+// instances named name, unless its initialisation had effects outside
+// its own memory (effect: it wrote output, called the host or logged),
+// which a copy would not repeat: then instances of that name always
+// initialise. The decision is taken once per name.
+func (m *wazeroModule) snapshotFrom(name string, i *wazeroInstance, effect bool) {
+	sm := m.sm
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if _, done := sm.snaps[name]; done {
+		return
+	}
+	sm.snaps[name] = nil
+	if effect {
+		return
+	}
+	mem := i.mod.Memory()
+	b, ok := mem.Read(0, mem.Size())
+	if !ok {
+		return
+	}
+	img, err := newImage(b)
+	if err != nil {
+		return
+	}
+	globals := make([]uint64, len(sm.plan.Globals))
+	for k, g := range sm.plan.Globals {
+		globals[k] = i.mod.ExportedGlobal(g.Export).Get()
+	}
+	sm.snaps[name] = &snap{img: img, pages: mem.Size() / snapshot.PageSize, globals: globals}
+}
+
+// prepareSnapshot readies an instrumented module for snapshots, or says in
+// the plan why it cannot be snapshotted.
+func prepareSnapshot(wasm []byte) ([]byte, snapshot.Plan, error) {
+	uses, err := interrupt.Scan(wasm)
+	if err != nil {
+		return nil, snapshot.Plan{}, err
+	}
+	if uses.TableWrites {
+		return wasm, snapshot.Plan{Refused: "its code writes tables"}, nil
+	}
+	if uses.Segments {
+		return wasm, snapshot.Plan{Refused: "its code uses memory.init or data.drop"}, nil
+	}
+	return snapshot.Prepare(wasm)
+}
+
+// effectWriter is a guest's stdout or stderr; it notes that the guest
+// wrote while its initialisation is watched for effects.
+type effectWriter struct {
+	w  io.Writer
+	st *callState
+}
+
+func (w effectWriter) Write(p []byte) (int, error) {
+	if w.st.recordEffects {
+		w.st.effect = true
+	}
+	return w.w.Write(p)
 }
 
 func writerOrDiscard(w io.Writer) io.Writer {

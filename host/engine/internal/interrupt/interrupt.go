@@ -850,3 +850,85 @@ func concat(parts ...[]byte) []byte {
 	}
 	return out
 }
+
+// Uses is what Scan found in a module's code.
+type Uses struct {
+	// TableWrites: table.set, table.grow, table.fill, table.copy,
+	// table.init or elem.drop.
+	TableWrites bool
+	// Segments: memory.init or data.drop, which name data segments.
+	Segments bool
+}
+
+// Scan reports what the functions of the module wasm may do beyond linear
+// memory and globals. A snapshot of memory and globals (package snapshot)
+// captures neither tables nor dropped segments, and takes the data
+// segments out of the module, so a module that uses either cannot be
+// snapshotted.
+func Scan(wasm []byte) (Uses, error) {
+	if len(wasm) < 8 {
+		return Uses{}, errTruncated
+	}
+	secs, err := splitSections(wasm[8:])
+	if err != nil {
+		return Uses{}, err
+	}
+	var uses Uses
+	for _, s := range secs {
+		if s.id != secCode {
+			continue
+		}
+		r := reader{b: s.body}
+		n, err := r.u32()
+		if err != nil {
+			return Uses{}, err
+		}
+		for f := uint32(0); f < n; f++ {
+			size, err := r.u32()
+			if err != nil {
+				return Uses{}, err
+			}
+			src, err := r.bytes(int(size))
+			if err != nil {
+				return Uses{}, err
+			}
+			if err := scanBody(src, &uses); err != nil {
+				return uses, err
+			}
+		}
+	}
+	return uses, nil
+}
+
+func scanBody(src []byte, uses *Uses) error {
+	r := reader{b: src}
+	groups, err := r.vec("locals")
+	if err != nil {
+		return err
+	}
+	for k := uint32(0); k < groups; k++ {
+		if _, err := r.u32(); err != nil {
+			return err
+		}
+		if _, err := r.byte(); err != nil {
+			return err
+		}
+	}
+	for r.p < len(r.b) {
+		op, _ := r.byte()
+		if op == 0x26 { // table.set
+			uses.TableWrites = true
+		}
+		if op == 0xfc {
+			peek := reader{b: r.b, p: r.p}
+			if sub, err := peek.u32(); err == nil {
+				uses.TableWrites = uses.TableWrites || (sub >= 12 && sub <= 17 && sub != 16)
+				uses.Segments = uses.Segments || sub == 8 || sub == 9
+			}
+		}
+		if err := r.skipImmediates(op); err != nil {
+			return fmt.Errorf("opcode 0x%02x at %d: %w", op, r.p, err)
+		}
+	}
+	return nil
+}

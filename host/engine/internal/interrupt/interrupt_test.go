@@ -168,3 +168,28 @@ func TestInstrumentRefusesAllocationBombs(t *testing.T) {
 		}
 	}
 }
+
+// Scan finds each instruction that changes a table or names a data
+// segment, and nothing in code that only reads them.
+func TestScanFindsTableWritesAndSegmentUses(t *testing.T) {
+	const head = `(module (memory 1) (table $t 1 funcref) (data $d "x") (elem declare func $f) (func $f) (func (export "g") `
+	for _, c := range []struct {
+		body          string
+		tables, segms bool
+	}{
+		{`(drop (table.size $t)) (drop (table.get $t (i32.const 0))) (memory.fill (i32.const 0) (i32.const 0) (i32.const 1))`, false, false},
+		{`(table.set $t (i32.const 0) (ref.func $f))`, true, false},
+		{`(drop (table.grow $t (ref.null func) (i32.const 1)))`, true, false},
+		{`(table.fill $t (i32.const 0) (ref.null func) (i32.const 1))`, true, false},
+		{`(memory.init $d (i32.const 0) (i32.const 0) (i32.const 1))`, false, true},
+		{`(data.drop $d)`, false, true},
+	} {
+		uses, err := interrupt.Scan(watFile(t, head+c.body+`))`))
+		if err != nil {
+			t.Fatalf("%s: %v", c.body, err)
+		}
+		if uses.TableWrites != c.tables || uses.Segments != c.segms {
+			t.Errorf("%s: %+v, want table writes %v, segments %v", c.body, uses, c.tables, c.segms)
+		}
+	}
+}

@@ -1,0 +1,89 @@
+//go:build linux && (amd64 || arm64)
+
+package engine
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/tetratelabs/wazero/experimental"
+	"golang.org/x/sys/unix"
+)
+
+// image is a snapshot of an instance's linear memory from which further
+// instances start. On 64-bit Linux it is a memfd that each instance maps
+// privately: pages an instance only reads stay shared between all of them
+// (and with the page cache); a write copies just the page written.
+type image struct {
+	fd   int
+	size int
+}
+
+// newImage writes mem, a view of the instance's memory, to a new memfd.
+func newImage(mem []byte) (*image, error) {
+	fd, err := unix.MemfdCreate("wisp-snapshot", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot memfd: %w", err)
+	}
+	for b := mem; len(b) > 0; {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("snapshot memfd: %w", err)
+		}
+		b = b[n:]
+	}
+	return &image{fd: fd, size: len(mem)}, nil
+}
+
+func (im *image) close() error { return unix.Close(im.fd) }
+
+// Allocate reserves max bytes of address space (no memory until touched)
+// and maps the snapshot over its start, copy-on-write.
+func (im *image) Allocate(_, max uint64) experimental.LinearMemory {
+	size := max
+	if size < uint64(im.size) {
+		size = uint64(im.size)
+	}
+	size = (size + uint64(unix.Getpagesize()) - 1) &^ (uint64(unix.Getpagesize()) - 1)
+	if size == 0 {
+		size = uint64(unix.Getpagesize())
+	}
+	base, err := unix.MmapPtr(-1, 0, nil, uintptr(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return failedMemory{}
+	}
+	if im.size > 0 {
+		if _, err := unix.MmapPtr(im.fd, 0, base, uintptr(im.size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
+			_ = unix.MunmapPtr(base, uintptr(size))
+			return failedMemory{}
+		}
+	}
+	return &mappedMemory{buf: unsafe.Slice((*byte)(base), size)}
+}
+
+// mappedMemory is one instance's memory: a fixed mapping, never moved.
+type mappedMemory struct {
+	buf []byte
+}
+
+func (m *mappedMemory) Reallocate(size uint64) []byte {
+	if size > uint64(len(m.buf)) {
+		return nil
+	}
+	return m.buf[:size:size]
+}
+
+func (m *mappedMemory) Free() {
+	if m.buf != nil {
+		_ = unix.MunmapPtr(unsafe.Pointer(&m.buf[0]), uintptr(len(m.buf)))
+		m.buf = nil
+	}
+}
+
+// failedMemory is a memory the system could not map: wazero's bounds
+// check on the first Reallocate fails the instantiation.
+type failedMemory struct{}
+
+func (failedMemory) Reallocate(uint64) []byte { return nil }
+func (failedMemory) Free()                    {}

@@ -215,7 +215,7 @@ func Instrument(wasm []byte) ([]byte, error) {
 // counter is local n; g is the interrupt global.
 func check(n, g uint32) []byte {
 	l, gl := uleb(uint64(n)), uleb(uint64(g))
-	every := binary.AppendVarint(nil, Every)
+	every := sleb(Every)
 	return concat(
 		[]byte{0x20}, l, []byte{0x41, 0x01, 0x6a, 0x22}, l, // n = n+1
 		[]byte{0x41}, every, []byte{0x4f, 0x04, 0x40}, // if n >= Every
@@ -838,6 +838,20 @@ func (r *reader) prefixFE() error {
 }
 
 func uleb(v uint64) []byte { return binary.AppendUvarint(nil, v) }
+
+// sleb is v in Wasm's signed LEB128 (the encoding of i32.const), which is
+// not Go's zigzag varint.
+func sleb(v int64) []byte {
+	var out []byte
+	for {
+		b := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && b&0x40 == 0) || (v == -1 && b&0x40 != 0) {
+			return append(out, b)
+		}
+		out = append(out, b|0x80)
+	}
+}
 
 func concat(parts ...[]byte) []byte {
 	var n int

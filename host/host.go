@@ -30,11 +30,15 @@ import (
 
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/chunked"
 )
 
 // Default per-actor limits a host applies when a start request sets none.
 const (
 	DefaultMaxPayload = 1 << 20 // 1 MiB
+	// MaxPayloadCeiling is the largest payload limit a host takes: what a
+	// chunked call carries (chunked.MaxBody).
+	MaxPayloadCeiling = chunked.MaxBody
 )
 
 // Host runs actors and serves them on a lattice. Its methods are safe for
@@ -157,6 +161,9 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 	}
 	if o.limits.MaxPayload == 0 {
 		o.limits.MaxPayload = DefaultMaxPayload
+	}
+	if o.limits.MaxPayload < 0 || o.limits.MaxPayload > MaxPayloadCeiling {
+		return nil, fmt.Errorf("max payload %d bytes: want 1 to %d (64 MiB; above the NATS server's max_payload calls travel in chunks)", o.limits.MaxPayload, MaxPayloadCeiling)
 	}
 	if o.limits.MaxMemoryPages == 0 {
 		o.limits.MaxMemoryPages = engine.DefaultMaxMemoryPages

@@ -1,0 +1,207 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/internal/authtest"
+	"github.com/wisp-dev/wisp/internal/testwait"
+	"github.com/wisp-dev/wisp/internal/testwasm"
+	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/auth"
+	"github.com/wisp-dev/wisp/lattice/chunked"
+	"github.com/wisp-dev/wisp/lattice/natsserver"
+)
+
+// newBigEnv is newEnv on a server with NATS's own default max_payload
+// (1 MiB) and a host whose actors take payloads of up to 64 MiB.
+func newBigEnv(t *testing.T) *env {
+	t.Helper()
+	l := authtest.Start(t, natsserver.Config{Port: -1, MaxPayload: 1 << 20})
+	logs := &logBuffer{}
+	h, err := host.New(context.Background(), l.ConnectInProcess(t, auth.HostUser),
+		host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))), host.WithEngineInstance(sharedEngine),
+		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()),
+		host.WithDefaultLimits(lattice.ActorLimits{MaxPayload: chunked.MaxBody, MaxMemoryPages: 1100, CallTimeoutMS: 120_000}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Stop(context.Background()) })
+	c, err := lattice.Connect(l.Server.ClientURL(), lattice.WithTimeout(2*time.Minute), lattice.WithCredentials(l.Creds(lattice.DefaultLattice, auth.AdminUser)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	e := &env{lat: l, srv: l.Server, host: h, client: c, logs: logs}
+	e.start(t, testwasm.Wat(t, filepath.Join("testdata", "bigecho.wat")), "big", 1, lattice.ActorLimits{})
+	return e
+}
+
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>11)
+	}
+	return b
+}
+
+func TestCallsAboveTheServersMaxPayloadTravelInChunks(t *testing.T) {
+	e := newBigEnv(t)
+	for _, n := range []int{1<<20 + 1, 16 << 20, 64 << 20} {
+		want := pattern(n)
+		out, err := e.client.Call(context.Background(), "big", "Echo", want)
+		if err != nil || !bytes.Equal(out, want) {
+			t.Fatalf("echo of %d bytes = %d bytes, %v", n, len(out), err)
+		}
+	}
+	// Below the limit nothing changes: one message each way.
+	if out, err := e.client.Call(context.Background(), "big", "Echo", []byte("small")); err != nil || string(out) != "small" {
+		t.Fatalf("small echo = %q, %v", out, err)
+	}
+	// Above the actor's limit (64 MiB) the host refuses the call before it
+	// pulls a chunk.
+	_, err := e.client.Call(context.Background(), "big", "Echo", make([]byte, 64<<20+1))
+	if !errors.Is(err, lattice.ErrPayloadTooLarge) {
+		t.Fatalf("65 MiB call: %v, want payload too large", err)
+	}
+}
+
+// TestPlainNATSCallerOptsInToChunks speaks the protocol with nats.go alone,
+// as the README shows: a plain request gets an error naming the header,
+// and with it the reply comes in chunks.
+func TestPlainNATSCallerOptsInToChunks(t *testing.T) {
+	e := newBigEnv(t)
+	nc := e.lat.Connect(t, auth.AdminUser)
+	want := pattern(3 << 20)
+	// A caller that did not opt in gets a clear error for a reply above
+	// the limit: its body is made by the caller in chunks.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 256 << 10
+	head := nats.NewMsg(lattice.RPCSubject(lattice.DefaultLattice, "big"))
+	head.Reply = inbox
+	head.Header.Set(lattice.HeaderOperation, "Echo")
+	head.Header.Set(chunked.HeaderBodySize, strconv.Itoa(len(want)))
+	head.Header.Set(chunked.HeaderChunkSize, strconv.Itoa(size))
+	if err := nc.PublishMsg(head); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := m.Header.Get(chunked.HeaderPull); p != "" {
+			i, _ := strconv.Atoi(p)
+			m.Respond(want[i*size : min((i+1)*size, len(want))])
+			continue
+		}
+		if m.Header.Get(lattice.HeaderErrorCode) != string(lattice.CodePayloadTooLarge) || !bytes.Contains([]byte(m.Header.Get(lattice.HeaderError)), []byte(chunked.HeaderAccept)) {
+			t.Fatalf("reply without %s: headers %v", chunked.HeaderAccept, m.Header)
+		}
+		break
+	}
+	sub.Unsubscribe()
+	reply, err := chunked.Request(ctx, nc, &nats.Msg{Subject: head.Subject, Header: nats.Header{lattice.HeaderOperation: []string{"Echo"}}, Data: want}, chunked.Options{})
+	if err != nil || !bytes.Equal(reply.Data, want) {
+		t.Fatalf("chunked.Request = %v", err)
+	}
+}
+
+// TestCallerGoneMidTransferLeavesTheHostServing: a caller that answers
+// the first pulls and then vanishes gets the host to give up at once (no
+// responders on its inbox, or one chunk timeout when its pulls were
+// already out), with nothing run and nothing kept.
+func TestCallerGoneMidTransferLeavesTheHostServing(t *testing.T) {
+	e := newBigEnv(t)
+	for _, lose := range []bool{false, true} {
+		nc := e.lat.Connect(t, auth.AdminUser)
+		inbox := nc.NewInbox()
+		sub, err := nc.SubscribeSync(inbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const size, n = 256 << 10, 16
+		head := nats.NewMsg(lattice.RPCSubject(lattice.DefaultLattice, "big"))
+		head.Reply = inbox
+		head.Header.Set(lattice.HeaderOperation, "Echo")
+		head.Header.Set(chunked.HeaderBodySize, strconv.Itoa(size*n))
+		head.Header.Set(chunked.HeaderChunkSize, strconv.Itoa(size))
+		if err := nc.PublishMsg(head); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		for answered := 0; answered < 3; {
+			m, err := sub.NextMsgWithContext(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Header.Get(chunked.HeaderPull) != "" {
+				m.Respond(make([]byte, size))
+				answered++
+			}
+		}
+		if lose {
+			// A chunk lost: the caller stays but never answers; the host
+			// waits one chunk timeout and tells it so.
+			m, err := waitReply(ctx, sub)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Header.Get(lattice.HeaderErrorCode) != string(lattice.CodeUnavailable) || !bytes.Contains([]byte(m.Header.Get(lattice.HeaderError)), []byte("chunk lost")) {
+				t.Fatalf("after a lost chunk: headers %v", m.Header)
+			}
+		} else {
+			nc.Close()
+			cancel()
+			testwait.Eventually(t, time.Minute, func() error {
+				if !strings.Contains(e.logs.String(), "payload did not arrive") {
+					return errors.New("the host has not logged the caller gone")
+				}
+				return nil
+			})
+		}
+		// The host serves the next call; what it had pulled is gone with
+		// the failed call (nothing is stored on the server).
+		out, err := e.client.Call(context.Background(), "big", "Echo", []byte("next"))
+		if err != nil || string(out) != "next" {
+			t.Fatalf("call after a broken transfer = %q, %v", out, err)
+		}
+	}
+}
+
+// waitReply skips the pulls on sub until the call's reply comes.
+func waitReply(ctx context.Context, sub *nats.Subscription) (*nats.Msg, error) {
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil || m.Header.Get(chunked.HeaderPull) == "" {
+			return m, err
+		}
+	}
+}
+
+func TestPayloadLimitAbove64MiBIsRefused(t *testing.T) {
+	l := authtest.Start(t, natsserver.Config{Port: -1})
+	_, err := host.New(context.Background(), l.ConnectInProcess(t, auth.HostUser), host.WithEngineInstance(sharedEngine),
+		host.WithDefaultLimits(lattice.ActorLimits{MaxPayload: host.MaxPayloadCeiling + 1}))
+	if err == nil || !strings.Contains(err.Error(), "64 MiB") {
+		t.Fatalf("host.New with a 64 MiB + 1 payload limit: %v, want a refusal naming 64 MiB", err)
+	}
+}

@@ -22,6 +22,8 @@ import (
 	"github.com/wisp-dev/wisp/lattice/auth"
 	"github.com/wisp-dev/wisp/lattice/chunked"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
+	"github.com/wisp-dev/wisp/provider"
+	"github.com/wisp-dev/wisp/provider/runner"
 )
 
 // newBigEnv is newEnv on a server with NATS's own default max_payload
@@ -30,14 +32,7 @@ func newBigEnv(t *testing.T) *env {
 	t.Helper()
 	l := authtest.Start(t, natsserver.Config{Port: -1, MaxPayload: 1 << 20})
 	logs := &logBuffer{}
-	h, err := host.New(context.Background(), l.ConnectInProcess(t, auth.HostUser),
-		host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))), host.WithEngineInstance(sharedEngine),
-		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()),
-		host.WithDefaultLimits(lattice.ActorLimits{MaxPayload: chunked.MaxBody, MaxMemoryPages: 1100, CallTimeoutMS: 120_000}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Stop(context.Background()) })
+	h := bigHost(t, l, logs)
 	c, err := lattice.Connect(l.Server.ClientURL(), lattice.WithTimeout(2*time.Minute), lattice.WithCredentials(l.Creds(lattice.DefaultLattice, auth.AdminUser)))
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +41,20 @@ func newBigEnv(t *testing.T) *env {
 	e := &env{lat: l, srv: l.Server, host: h, client: c, logs: logs}
 	e.start(t, testwasm.Wat(t, filepath.Join("testdata", "bigecho.wat")), "big", 1, lattice.ActorLimits{})
 	return e
+}
+
+// bigHost starts a host on l whose actors take payloads of up to 64 MiB.
+func bigHost(t *testing.T, l *authtest.Lattice, logs *logBuffer) *host.Host {
+	t.Helper()
+	h, err := host.New(context.Background(), l.ConnectInProcess(t, auth.HostUser),
+		host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))), host.WithEngineInstance(sharedEngine),
+		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()),
+		host.WithDefaultLimits(lattice.ActorLimits{MaxPayload: chunked.MaxBody, MaxMemoryPages: 1100, CallTimeoutMS: 120_000}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Stop(context.Background()) })
+	return h
 }
 
 func pattern(n int) []byte {
@@ -203,5 +212,67 @@ func TestPayloadLimitAbove64MiBIsRefused(t *testing.T) {
 		host.WithDefaultLimits(lattice.ActorLimits{MaxPayload: host.MaxPayloadCeiling + 1}))
 	if err == nil || !strings.Contains(err.Error(), "64 MiB") {
 		t.Fatalf("host.New with a 64 MiB + 1 payload limit: %v, want a refusal naming 64 MiB", err)
+	}
+}
+
+// echoProvider answers every call with its payload.
+type echoProvider struct{}
+
+func (echoProvider) Contract() string                              { return "test:echo" }
+func (echoProvider) Start(context.Context, provider.Runtime) error { return nil }
+func (echoProvider) PutLink(context.Context, provider.Link) error  { return nil }
+func (echoProvider) DelLink(context.Context, provider.Link) error  { return nil }
+func (echoProvider) Stop(context.Context) error                    { return nil }
+func (echoProvider) Handle(_ context.Context, c provider.Call) ([]byte, error) {
+	return c.Payload, nil
+}
+
+// TestProviderPathsCarryChunks: a provider process (its own connection,
+// no in-process path) calls an actor with 3 MiB and gets it back, and a
+// host's call to the provider with 3 MiB comes back whole, both over a
+// server whose max_payload is 1 MiB.
+func TestProviderPathsCarryChunks(t *testing.T) {
+	e := newBigEnv(t)
+	r, err := runner.Start(context.Background(), echoProvider{}, runner.Config{Conn: e.lat.Connect(t, auth.ProviderUser), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop(context.Background())
+	want := pattern(3 << 20)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := r.CallActor(ctx, "big", "Echo", want)
+	if err != nil || !bytes.Equal(out, want) {
+		t.Fatalf("provider → actor, 3 MiB: %d bytes, %v", len(out), err)
+	}
+	// What a host sends a provider for an actor's call over a link
+	// (host/links.go).
+	m := nats.NewMsg(lattice.ProviderSubject(lattice.DefaultLattice, "test:echo", "default"))
+	m.Header.Set(lattice.HeaderOperation, "Echo")
+	m.Header.Set(lattice.HeaderSource, "big")
+	m.Data = want
+	reply, err := chunked.Request(ctx, e.lat.Connect(t, auth.HostUser), m, chunked.Options{})
+	if err != nil || lattice.ReplyError(reply) != nil || !bytes.Equal(reply.Data, want) {
+		t.Fatalf("host → provider, 3 MiB: %v %v", err, reply.Header)
+	}
+}
+
+// TestActorToActorAcrossHostsCarriesChunks: an actor on one host calls an
+// actor on another with 16 MiB; the host call crosses the lattice in
+// chunks both ways.
+func TestActorToActorAcrossHostsCarriesChunks(t *testing.T) {
+	e := newBigEnv(t)
+	other := bigHost(t, e.lat, &logBuffer{})
+	p := filepath.Join(t.TempDir(), "forward.wasm")
+	if err := os.WriteFile(p, testwasm.Wat(t, filepath.Join("testdata", "forward.wat")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.StartActor(context.Background(), other.ID(), lattice.StartActorRequest{Ref: p, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	want := pattern(16 << 20)
+	out, err := e.client.Call(context.Background(), "forward", "Forward", want)
+	if err != nil || !bytes.Equal(out, want) {
+		t.Fatalf("forward of 16 MiB = %d bytes, %v", len(out), err)
 	}
 }

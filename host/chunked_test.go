@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/internal/authtest"
 	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
@@ -44,12 +48,18 @@ func newBigEnv(t *testing.T) *env {
 }
 
 // bigHost starts a host on l whose actors take payloads of up to 64 MiB.
-func bigHost(t *testing.T, l *authtest.Lattice, logs *logBuffer) *host.Host {
+func bigHost(t *testing.T, l *authtest.Lattice, logs *logBuffer, opts ...host.Option) *host.Host {
 	t.Helper()
-	h, err := host.New(context.Background(), l.ConnectInProcess(t, auth.HostUser),
+	return bigHostOn(t, l.ConnectInProcess(t, auth.HostUser), logs, opts...)
+}
+
+// bigHostOn is bigHost on the connection nc.
+func bigHostOn(t *testing.T, nc *nats.Conn, logs *logBuffer, opts ...host.Option) *host.Host {
+	t.Helper()
+	h, err := host.New(context.Background(), nc, append([]host.Option{
 		host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))), host.WithEngineInstance(sharedEngine),
 		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()),
-		host.WithDefaultLimits(lattice.ActorLimits{MaxPayload: chunked.MaxBody, MaxMemoryPages: 1100, CallTimeoutMS: 120_000}))
+		host.WithDefaultLimits(lattice.ActorLimits{MaxPayload: chunked.MaxBody, MaxMemoryPages: 1100, CallTimeoutMS: 120_000})}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,5 +284,104 @@ func TestActorToActorAcrossHostsCarriesChunks(t *testing.T) {
 	out, err := e.client.Call(context.Background(), "forward", "Forward", want)
 	if err != nil || !bytes.Equal(out, want) {
 		t.Fatalf("forward of 16 MiB = %d bytes, %v", len(out), err)
+	}
+}
+
+// gate is a Router that holds every host call until it is opened.
+type gate struct {
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func (g *gate) Route(ctx context.Context, _ string, _ engine.HostCall) ([]byte, error) {
+	g.entered <- struct{}{}
+	select {
+	case <-g.open:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestHostPullsLargeBodiesOnlyWhenAnInstanceIsFree: 64 callers of 900 KiB
+// each, every one on its own connection, while the actor's eight instances
+// are held busy. The calls reach the host as small heads; their bodies
+// (57.6 MB in all, more than the server's default max_pending of 64 MB
+// with the replies) stay with the callers until an instance takes each
+// call, so the host's connection never has them in flight and the server
+// has no reason to cut it as a slow consumer. Then every call is answered
+// whole and the host never lost its connection.
+func TestHostPullsLargeBodiesOnlyWhenAnInstanceIsFree(t *testing.T) {
+	l := authtest.Start(t, natsserver.Config{Port: -1, MaxPayload: 1 << 20})
+	var disconnects atomic.Int32
+	nc := l.ConnectInProcess(t, auth.HostUser, nats.DisconnectErrHandler(func(*nats.Conn, error) { disconnects.Add(1) }))
+	const instances = 8
+	g := &gate{entered: make(chan struct{}, instances), open: make(chan struct{})}
+	var opened sync.Once
+	openGate := func() { opened.Do(func() { close(g.open) }) }
+	defer openGate() // a failed test must not leave the host's Stop waiting on held calls
+	h := bigHostOn(t, nc, &logBuffer{}, host.WithRouter(g))
+	admin, err := lattice.Connect(l.Server.ClientURL(), lattice.WithTimeout(2*time.Minute), lattice.WithCredentials(l.Creds(lattice.DefaultLattice, auth.AdminUser)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	p := filepath.Join(t.TempDir(), "big.wasm")
+	if err := os.WriteFile(p, testwasm.Wat(t, filepath.Join("testdata", "bigecho.wat")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.StartActor(context.Background(), h.ID(), lattice.StartActorRequest{Ref: p, Count: instances}); err != nil {
+		t.Fatal(err)
+	}
+	var held sync.WaitGroup
+	for range instances {
+		held.Add(1)
+		go func() {
+			defer held.Done()
+			if _, err := admin.Call(context.Background(), "big", "wait", nil); err != nil {
+				t.Errorf("held call: %v", err)
+			}
+		}()
+		<-g.entered
+	}
+	const callers, size = 64, 900 << 10
+	want := pattern(size)
+	// Connect every caller first: the calls must all be queued within the
+	// pool's queue timeout (5 s) of the first.
+	clients := make([]*lattice.Client, callers)
+	for i := range clients {
+		c, err := lattice.Connect(l.Server.ClientURL(), lattice.WithTimeout(2*time.Minute), lattice.WithCredentials(l.Creds(lattice.DefaultLattice, auth.AdminUser)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients[i] = c
+	}
+	before := nc.Stats()
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := c.Call(context.Background(), "big", "Echo", want)
+			if err != nil || !bytes.Equal(out, want) {
+				t.Errorf("900 KiB call = %d bytes, %v", len(out), err)
+			}
+		}()
+	}
+	testwait.Eventually(t, time.Minute, func() error {
+		if got := nc.Stats().InMsgs - before.InMsgs; got < callers {
+			return fmt.Errorf("%d of %d calls reached the host", got, callers)
+		}
+		return nil
+	})
+	if in := nc.Stats().InBytes - before.InBytes; in > 1<<20 {
+		t.Fatalf("the host received %d bytes for %d calls no instance could take yet: their bodies came before they were pulled", in, callers)
+	}
+	openGate()
+	wg.Wait()
+	held.Wait()
+	if n := disconnects.Load(); n != 0 {
+		t.Fatalf("the host's connection dropped %d times", n)
 	}
 }

@@ -3,7 +3,8 @@
 // ordinary NATS messages between the two of them: nothing is stored on the
 // way, so a transfer that breaks off leaves nothing behind.
 //
-// A body at or below Limit travels whole, as it always has. Above it:
+// A body at or below Limit (256 KiB, or less on a server whose max_payload
+// is smaller) travels whole, as it always has. Above it:
 //
 //   - Request body (caller → responder). The caller subscribes to a fresh
 //     inbox R and publishes the call with an empty body, reply subject R and
@@ -13,7 +14,8 @@
 //     from the call's own reply subject, so a caller cannot make it pull from
 //     anyone else's inbox.
 //   - Reply body (responder → caller). Only a caller that sent
-//     Wisp-Accept-Chunks gets one; others get an error. The responder sends a
+//     Wisp-Accept-Chunks gets one; others get the body whole up to the
+//     server's limit and an error above it. The responder sends a
 //     head to the call's reply subject: no body, Wisp-Body-Size and
 //     Wisp-Chunk-Size, and a reply subject H of its own. The caller answers H
 //     with Wisp-Body-To: X, a fresh inbox of its own, and the responder pushes
@@ -64,9 +66,14 @@ const MaxBody = 64 << 20
 // Window is how many chunks of one transfer may be unanswered at a time.
 const Window = 4
 
-// maxChunk bounds a chunk below the server's limit, so that a transfer's
-// window stays small even on a server that admits large messages.
-const maxChunk = 512 << 10
+// WholeMax is the largest body sent whole, as one message, on a server
+// whose max_payload allows it. Larger bodies go in chunks of this size even
+// below the server's limit: a host then pulls a call's body only when an
+// instance is free to run it, so what it has in flight is bounded by its
+// instances, not by how many callers send at once (at 900 KiB and 64
+// callers the server used to hold more for a host than its max_pending and
+// drop it as a slow consumer).
+const WholeMax = 256 << 10
 
 // headroom is kept below the server's max_payload for headers.
 const headroom = 8 << 10
@@ -90,13 +97,15 @@ var (
 	ErrProtocol = errors.New("bad chunked transfer")
 )
 
-// Limit is the largest body nc sends whole: the server's max_payload less
-// room for headers.
-func Limit(nc *nats.Conn) int {
-	return max(int(nc.MaxPayload())-headroom, 1024)
-}
+// Limit is the largest body nc sends whole, and the size of its chunks:
+// WholeMax, or the server's max_payload less room for headers when that is
+// smaller.
+func Limit(nc *nats.Conn) int { return min(maxChunk(nc), WholeMax) }
 
-func chunkSize(nc *nats.Conn) int { return min(Limit(nc), maxChunk) }
+// maxChunk is the largest chunk a peer may send on nc's server.
+func maxChunk(nc *nats.Conn) int { return max(int(nc.MaxPayload())-headroom, 1024) }
+
+func chunkSize(nc *nats.Conn) int { return Limit(nc) }
 
 // IsChunked reports whether the body of call m comes in chunks.
 func IsChunked(m *nats.Msg) bool { return m.Header.Get(HeaderBodySize) != "" }
@@ -238,7 +247,7 @@ func ReadBody(ctx context.Context, nc *nats.Conn, m *nats.Msg, limit int, o Opti
 	if m.Reply == "" {
 		return nil, fmt.Errorf("%w: a chunked call needs a reply subject to pull its chunks from", ErrProtocol)
 	}
-	total, size, n, err := shape(m.Header, limit, Limit(nc))
+	total, size, n, err := shape(m.Header, limit, maxChunk(nc))
 	if err != nil {
 		return nil, err
 	}
@@ -288,12 +297,13 @@ func ReadBody(ctx context.Context, nc *nats.Conn, m *nats.Msg, limit int, o Opti
 // above Limit. A caller that did not send Wisp-Accept-Chunks gets nothing
 // and Respond returns ErrNotAccepted: answer it with an error.
 func Respond(ctx context.Context, nc *nats.Conn, m *nats.Msg, reply *nats.Msg, o Options) error {
-	if len(reply.Data) <= Limit(nc) {
+	accepts := m.Header.Get(HeaderAccept) != ""
+	if len(reply.Data) <= Limit(nc) || (!accepts && len(reply.Data) <= maxChunk(nc)) {
 		return m.RespondMsg(reply)
 	}
 	total := len(reply.Data)
-	if m.Header.Get(HeaderAccept) == "" {
-		return fmt.Errorf("%w: the reply has %d bytes, above the NATS server's limit of %d (send the header %s: 1 to take it in chunks)", ErrNotAccepted, total, Limit(nc), HeaderAccept)
+	if !accepts {
+		return fmt.Errorf("%w: the reply has %d bytes, above the NATS server's limit of %d (send the header %s: 1 to take it in chunks)", ErrNotAccepted, total, maxChunk(nc), HeaderAccept)
 	}
 	if total > MaxBody {
 		return fmt.Errorf("%w: the reply has %d bytes, the most a chunked reply carries is %d", ErrTooLarge, total, MaxBody)

@@ -238,10 +238,11 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 		Stderr:     &lineLogger{log: a.log, level: slog.LevelWarn, stream: "stderr"},
 	}
 	a.pool, err = pool.New(ctx, mod, pool.Config{
-		Size:        count,
-		Instance:    icfg,
-		OnReplace:   func(err error) { a.log.Warn("instance replaced", "cause", err) },
-		IdleTimeout: time.Duration(lim.IdleTimeoutMS) * time.Millisecond,
+		Size:         count,
+		Instance:     icfg,
+		OnReplace:    func(err error) { a.log.Warn("instance replaced", "cause", err) },
+		IdleTimeout:  time.Duration(lim.IdleTimeoutMS) * time.Millisecond,
+		QueueTimeout: h.opts.queueTimeout,
 	})
 	if err != nil {
 		mod.Close(ctx)

@@ -320,7 +320,10 @@ func TestHostPullsLargeBodiesOnlyWhenAnInstanceIsFree(t *testing.T) {
 	var opened sync.Once
 	openGate := func() { opened.Do(func() { close(g.open) }) }
 	defer openGate() // a failed test must not leave the host's Stop waiting on held calls
-	h := bigHostOn(t, nc, &logBuffer{}, host.WithRouter(g))
+	// The calls wait while the instances are held and then while the
+	// instances pull and answer the 64 bodies in turn (seconds under the
+	// race detector): more than the default queue timeout of 5 s.
+	h := bigHostOn(t, nc, &logBuffer{}, host.WithRouter(g), host.WithQueueTimeout(2*time.Minute))
 	admin, err := lattice.Connect(l.Server.ClientURL(), lattice.WithTimeout(2*time.Minute), lattice.WithCredentials(l.Creds(lattice.DefaultLattice, auth.AdminUser)))
 	if err != nil {
 		t.Fatal(err)
@@ -346,8 +349,6 @@ func TestHostPullsLargeBodiesOnlyWhenAnInstanceIsFree(t *testing.T) {
 	}
 	const callers, size = 64, 900 << 10
 	want := pattern(size)
-	// Connect every caller first: the calls must all be queued within the
-	// pool's queue timeout (5 s) of the first.
 	clients := make([]*lattice.Client, callers)
 	for i := range clients {
 		c, err := lattice.Connect(l.Server.ClientURL(), lattice.WithTimeout(2*time.Minute), lattice.WithCredentials(l.Creds(lattice.DefaultLattice, auth.AdminUser)))

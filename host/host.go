@@ -77,12 +77,13 @@ type Host struct {
 }
 
 type options struct {
-	lattice string
-	name    string
-	labels  map[string]string
-	engine  engine.Config
-	limits  lattice.ActorLimits
-	log     *slog.Logger
+	queueTimeout time.Duration
+	lattice      string
+	name         string
+	labels       map[string]string
+	engine       engine.Config
+	limits       lattice.ActorLimits
+	log          *slog.Logger
 
 	ceilings Ceilings
 	fileDirs []string
@@ -125,6 +126,12 @@ func WithEngineInstance(e engine.Engine) Option { return func(o *options) { o.ow
 // WithDefaultLimits sets the limits of actors started without their own.
 // They are the host's ceilings too: a start asking for more is refused.
 func WithDefaultLimits(l lattice.ActorLimits) Option { return func(o *options) { o.limits = l } }
+
+// WithQueueTimeout bounds how long a call from the lattice waits for an
+// instance before it is refused as busy (default pool.DefaultQueueTimeout).
+// A call whose body comes in chunks waits, too, while instances pull the
+// bodies of the calls before it.
+func WithQueueTimeout(d time.Duration) Option { return func(o *options) { o.queueTimeout = d } }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }

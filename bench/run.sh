@@ -11,7 +11,8 @@
 #      mem     a `wisp up` process with its embedded server: start, RSS;
 #      auth    what JWT auth and TLS cost a call (bench/wispbench -auth);
 #   2. go      Go benchmarks: in-host invocation vs a raw wazero call of the
-#      same guest, timeout mechanisms, guest loop cost, compile and
+#      same guest, timeout mechanisms, guest loop cost, 1 and 16 MiB echo
+#      in chunks vs a raw JetStream object store responder, compile and
 #      instantiate, density with and without snapshots (BenchmarkDensity),
 #      and wazero against wasmtime (BenchmarkEngines; built
 #      with -tags wasmtime when cgo works, BENCH_TAGS= to leave it out).
@@ -83,6 +84,8 @@ awk '
           "BenchmarkKeyValueIncrement/wisp-provider BenchmarkKeyValueIncrement/raw-jetstream " \
           "BenchmarkMQTTPublish/wisp-provider BenchmarkMQTTPublish/raw-paho " \
           "BenchmarkMQTTRelay/wisp-relay BenchmarkMQTTRelay/raw-paho " \
+          "BenchmarkLargePayload/wisp-chunked/1MiB BenchmarkLargePayload/raw-objectstore/1MiB " \
+          "BenchmarkLargePayload/wisp-chunked/16MiB BenchmarkLargePayload/raw-objectstore/16MiB " \
           "BenchmarkEngines/wasmtime/compile-cold BenchmarkEngines/wazero/compile-cold " \
           "BenchmarkEngines/wasmtime/compile-cached BenchmarkEngines/wazero/compile-cached " \
           "BenchmarkEngines/wasmtime/instantiate BenchmarkEngines/wazero/instantiate " \

@@ -21,6 +21,7 @@ import (
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/host/pool"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/chunked"
 	"github.com/wisp-dev/wisp/lattice/trace"
 )
 
@@ -248,10 +249,11 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 		Stderr:     &lineLogger{log: a.log, level: slog.LevelWarn, stream: "stderr"},
 	}
 	a.pool, err = pool.New(ctx, mod, pool.Config{
-		Size:        count,
-		Instance:    icfg,
-		OnReplace:   func(err error) { a.log.Warn("instance replaced", "cause", err) },
-		IdleTimeout: time.Duration(lim.IdleTimeoutMS) * time.Millisecond,
+		Size:         count,
+		Instance:     icfg,
+		OnReplace:    func(err error) { a.log.Warn("instance replaced", "cause", err) },
+		IdleTimeout:  time.Duration(lim.IdleTimeoutMS) * time.Millisecond,
+		QueueTimeout: h.opts.queueTimeout,
 	})
 	if err != nil {
 		mod.Close(ctx)
@@ -366,8 +368,15 @@ func (a *Actor) serve(m *nats.Msg, refused error, at time.Time) {
 	var err error
 	if op == "" {
 		err = lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("missing %s header: name the operation to run", lattice.HeaderOperation))
-	} else {
+	} else if refused != nil || !chunked.IsChunked(m) {
 		out, err = a.invokeOr(a.ctx, op, m.Data, m.Header, refused)
+	} else {
+		var body []byte
+		if body, err = a.readBody(m); err == nil {
+			out, err = a.invokeOr(a.ctx, op, body, m.Header, nil)
+		} else {
+			a.log.Info("call's payload did not arrive", "operation", op, "err", err)
+		}
 	}
 	if err != nil {
 		a.failed.Add(1)
@@ -382,9 +391,34 @@ func (a *Actor) serve(m *nats.Msg, refused error, at time.Time) {
 	if err != nil {
 		lattice.SetReplyError(reply, codeOf(err), err)
 	}
-	if err := m.RespondMsg(reply); err != nil {
+	ctx, cancel := context.WithTimeout(a.ctx, a.limits.CallTimeout())
+	defer cancel()
+	err = chunked.Respond(ctx, a.host.nc, m, reply, chunked.Options{})
+	if errors.Is(err, chunked.ErrNotAccepted) {
+		lattice.SetReplyError(reply, lattice.CodePayloadTooLarge, fmt.Errorf("%s: %w", op, err))
+		err = m.RespondMsg(reply)
+	}
+	if err != nil {
 		a.log.Warn("reply failed", "operation", op, "err", err)
 	}
+}
+
+// readBody pulls the chunks of call m from its caller (see package
+// chunked), refusing a body above the actor's payload limit before it
+// pulls anything.
+func (a *Actor) readBody(m *nats.Msg) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(a.ctx, a.limits.CallTimeout())
+	defer cancel()
+	body, err := chunked.ReadBody(ctx, a.host.nc, m, a.limits.MaxPayload, chunked.Options{})
+	switch {
+	case errors.Is(err, chunked.ErrTooLarge):
+		return nil, lattice.WithCode(lattice.CodePayloadTooLarge, fmt.Errorf("%w: the actor's limit is %d bytes", err, a.limits.MaxPayload))
+	case errors.Is(err, chunked.ErrProtocol):
+		return nil, lattice.WithCode(lattice.CodeBadRequest, err)
+	case err != nil:
+		return nil, lattice.WithCode(lattice.CodeUnavailable, fmt.Errorf("payload: %w", err))
+	}
+	return body, nil
 }
 
 // stop leaves the queue group, lets calls already received finish, and

@@ -30,11 +30,15 @@ import (
 
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/chunked"
 )
 
 // Default per-actor limits a host applies when a start request sets none.
 const (
 	DefaultMaxPayload = 1 << 20 // 1 MiB
+	// MaxPayloadCeiling is the largest payload limit a host takes: what a
+	// chunked call carries (chunked.MaxBody).
+	MaxPayloadCeiling = chunked.MaxBody
 )
 
 // Host runs actors and serves them on a lattice. Its methods are safe for
@@ -73,12 +77,13 @@ type Host struct {
 }
 
 type options struct {
-	lattice string
-	name    string
-	labels  map[string]string
-	engine  engine.Config
-	limits  lattice.ActorLimits
-	log     *slog.Logger
+	queueTimeout time.Duration
+	lattice      string
+	name         string
+	labels       map[string]string
+	engine       engine.Config
+	limits       lattice.ActorLimits
+	log          *slog.Logger
 
 	ceilings Ceilings
 	fileDirs []string
@@ -122,6 +127,12 @@ func WithEngineInstance(e engine.Engine) Option { return func(o *options) { o.ow
 // They are the host's ceilings too: a start asking for more is refused.
 func WithDefaultLimits(l lattice.ActorLimits) Option { return func(o *options) { o.limits = l } }
 
+// WithQueueTimeout bounds how long a call from the lattice waits for an
+// instance before it is refused as busy (default pool.DefaultQueueTimeout).
+// A call whose body comes in chunks waits, too, while instances pull the
+// bodies of the calls before it.
+func WithQueueTimeout(d time.Duration) Option { return func(o *options) { o.queueTimeout = d } }
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
@@ -157,6 +168,9 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 	}
 	if o.limits.MaxPayload == 0 {
 		o.limits.MaxPayload = DefaultMaxPayload
+	}
+	if o.limits.MaxPayload < 0 || o.limits.MaxPayload > MaxPayloadCeiling {
+		return nil, fmt.Errorf("max payload %d bytes: want 1 to %d (64 MiB; above the NATS server's max_payload calls travel in chunks)", o.limits.MaxPayload, MaxPayloadCeiling)
 	}
 	if o.limits.MaxMemoryPages == 0 {
 		o.limits.MaxMemoryPages = engine.DefaultMaxMemoryPages

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/chunked"
 	"github.com/wisp-dev/wisp/lattice/trace"
 )
 
@@ -81,7 +82,7 @@ func (h *Host) callActor(ctx context.Context, call engine.HostCall) ([]byte, err
 		Header:  nats.Header{lattice.HeaderOperation: []string{call.Operation}},
 	}
 	trace.Inject(ctx, msg.Header)
-	reply, err := h.nc.RequestMsgWithContext(ctx, msg)
+	reply, err := chunked.Request(ctx, h.nc, msg, chunked.Options{})
 	if errors.Is(err, nats.ErrNoResponders) {
 		return nil, fmt.Errorf("call %s: %w", call.Namespace, lattice.ErrActorNotRunning)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wisp-dev/wisp/host/engine"
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/chunked"
 	"github.com/wisp-dev/wisp/lattice/trace"
 	"github.com/wisp-dev/wisp/provider"
 )
@@ -552,7 +553,7 @@ func (r *linkRouter) Route(ctx context.Context, actor string, call engine.HostCa
 		},
 	}
 	trace.Inject(ctx, msg.Header)
-	reply, err := r.h.nc.RequestMsgWithContext(ctx, msg)
+	reply, err := chunked.Request(ctx, r.h.nc, msg, chunked.Options{})
 	if errors.Is(err, nats.ErrNoResponders) {
 		return nil, lattice.WithCode(lattice.CodeNotFound, fmt.Errorf("%s over link %q: provider %s is not running (no one serves %s)", call.Namespace, l.LinkName, l.ProviderID, msg.Subject))
 	}

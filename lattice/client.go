@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/wisp-dev/wisp/lattice/chunked"
 )
 
 // Sentinel errors, to be tested with errors.Is.
@@ -160,7 +162,7 @@ func (c *Client) Call(ctx context.Context, actor, operation string, payload []by
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	msg := &nats.Msg{Subject: RPCSubject(c.lattice, actor), Data: payload, Header: nats.Header{HeaderOperation: []string{operation}}}
-	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
+	reply, err := chunked.Request(ctx, c.nc, msg, chunked.Options{})
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			// NATS answers at once when no subscriber is reachable: no
@@ -173,7 +175,10 @@ func (c *Client) Call(ctx context.Context, actor, operation string, payload []by
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
 			return nil, fmt.Errorf("call %s %s: %w: %w", actor, operation, ErrTimeout, err)
 		}
-		return nil, fmt.Errorf("call %s %s: %w", actor, operation, err)
+		if errors.Is(err, chunked.ErrTooLarge) {
+			err = WithCode(CodePayloadTooLarge, err)
+		}
+		return nil, fmt.Errorf("call %s %s: %w", actor, operation, AuthHint(err))
 	}
 	if err := ReplyError(reply); err != nil {
 		return nil, fmt.Errorf("call %s %s: %w", actor, operation, err)

@@ -172,7 +172,7 @@ func (f *upFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "compiled-code cache (default: under the user cache dir)")
 	fl.BoolVar(&f.noCache, "no-cache", false, "do not cache compiled code on disk")
 	fl.Uint32Var(&f.maxPages, "max-memory-pages", engine.DefaultMaxMemoryPages, "default per-actor linear memory limit, in 64 KiB pages")
-	fl.IntVar(&f.maxPayload, "max-payload", host.DefaultMaxPayload, "default per-actor payload limit, in bytes")
+	fl.IntVar(&f.maxPayload, "max-payload", host.DefaultMaxPayload, "default per-actor payload limit, in bytes, at most 64 MiB (calls above the NATS server's max_payload travel in chunks)")
 	fl.DurationVar(&f.callTimeout, "call-timeout", engine.DefaultCallTimeout, "default per-actor call timeout (stops runaway guests)")
 	fl.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "how long calls in flight may take to finish at shutdown")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")

@@ -103,6 +103,10 @@ func Permissions(role Role, g Grant) (jwt.Permissions, error) {
 		p.Pub.Deny.Add(linkBucketReads(L)...)
 		p.Pub.Deny.Add("$KV." + lattice.LinkBucketName(L) + ".>")
 		p.Sub.Allow.Add(inbox, evt, spies)
+		// A call above the server's max_payload carries its body in
+		// chunks that the host pulls from the caller's inbox and pushes
+		// to it (package chunked): the caller answers each.
+		p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: responseTTL}
 	case RoleObserver:
 		p.Pub.Allow.Add(lattice.SpyInterestSubject(L, "*"))
 		p.Sub.Allow.Add(inbox, evt, spies)
@@ -121,6 +125,7 @@ func Permissions(role Role, g Grant) (jwt.Permissions, error) {
 			p.Pub.Allow.Add(lattice.RPCSubject(L, a))
 		}
 		p.Sub.Allow.Add(inbox)
+		p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: responseTTL} // chunked bodies, as for admins
 	case RoleProvider:
 		// A provider calls actors, publishes events and, for messaging
 		// or key-value, its own subjects and buckets; it never calls

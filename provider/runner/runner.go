@@ -20,6 +20,7 @@ import (
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/chunked"
 	"github.com/wisp-dev/wisp/lattice/trace"
 	"github.com/wisp-dev/wisp/provider"
 )
@@ -266,6 +267,9 @@ func (r *Runner) serve(m *nats.Msg) {
 	var err error
 	if c.Actor == "" || c.Operation == "" {
 		err = lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("a provider call needs the %s and %s headers", lattice.HeaderSource, lattice.HeaderOperation))
+	} else if c.Payload, err = chunked.ReadBody(context.Background(), r.cfg.Conn, m, chunked.MaxBody, chunked.Options{}); err != nil {
+		// Each chunk has its own timeout: a transfer that stalls ends.
+		err = lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("payload: %w", err))
 	} else {
 		out, err = r.Invoke(trace.Extract(context.Background(), m.Header), c)
 	}
@@ -281,7 +285,12 @@ func (r *Runner) serve(m *nats.Msg) {
 	} else {
 		reply.Data = out
 	}
-	if err := m.RespondMsg(reply); err != nil {
+	err = chunked.Respond(context.Background(), r.cfg.Conn, m, reply, chunked.Options{})
+	if errors.Is(err, chunked.ErrNotAccepted) {
+		lattice.SetReplyError(reply, lattice.CodePayloadTooLarge, err)
+		err = m.RespondMsg(reply)
+	}
+	if err != nil {
 		r.log.Warn("reply to a provider call", "err", err)
 	}
 }
@@ -325,7 +334,7 @@ func (r *Runner) CallActor(ctx context.Context, actor, operation string, payload
 	m.Header.Set(lattice.HeaderOperation, operation)
 	m.Data = payload
 	trace.Inject(ctx, m.Header)
-	resp, err := r.cfg.Conn.RequestMsgWithContext(ctx, m)
+	resp, err := chunked.Request(ctx, r.cfg.Conn, m, chunked.Options{})
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, fmt.Errorf("call %s %s: %w", actor, operation, lattice.ErrActorNotRunning)

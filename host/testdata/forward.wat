@@ -1,0 +1,28 @@
+;; Forwards its payload (up to 64 MiB) to the actor "big", operation
+;; "Echo", with an actor-to-actor host call, and answers what it answers.
+(module
+  (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
+  (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
+  (import "wapc" "__guest_error" (func $guest_error (param i32 i32)))
+  (import "wapc" "__host_call" (func $host_call (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wapc" "__host_response_len" (func $host_response_len (result i32)))
+  (import "wapc" "__host_response" (func $host_response (param i32)))
+  (import "wapc" "__host_error_len" (func $host_error_len (result i32)))
+  (import "wapc" "__host_error" (func $host_error (param i32)))
+  (memory (export "memory") 1025)
+  (data (i32.const 1024) "big")
+  (data (i32.const 1040) "Echo")
+  (func (export "__guest_call") (param $op_len i32) (param $len i32) (result i32)
+    (local $n i32)
+    (call $guest_request (i32.const 0) (i32.const 4096))
+    (if (call $host_call (i32.const 0) (i32.const 0) (i32.const 1024) (i32.const 3)
+                         (i32.const 1040) (i32.const 4) (i32.const 4096) (local.get $len))
+      (then
+        (local.set $n (call $host_response_len))
+        (call $host_response (i32.const 4096))
+        (call $guest_response (i32.const 4096) (local.get $n))
+        (return (i32.const 1))))
+    (local.set $n (call $host_error_len))
+    (call $host_error (i32.const 4096))
+    (call $guest_error (i32.const 4096) (local.get $n))
+    (i32.const 0)))

@@ -624,3 +624,149 @@ func TestUnsignedRolloutGrowsAndMovesWithoutAFailedCall(t *testing.T) {
 		}
 	}
 }
+
+// relinkApp is kvcounter behind the httpserver and keyvalue providers,
+// at version %s, its HTTP link at address %s with timeout_ms %d, its
+// key-value link on bucket %s.
+const relinkApp = `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: relink
+  annotations:
+    version: %s
+spec:
+  components:
+    - name: kvcounter
+      type: actor
+      properties:
+        image: file://./kvcounter.wasm
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 2
+        - type: linkdef
+          properties:
+            target: httpserver
+            values:
+              address: %s
+              timeout_ms: "%d"
+        - type: linkdef
+          properties:
+            target: keyvalue
+            values:
+              BUCKET: %s
+    - name: httpserver
+      type: capability
+      properties:
+        image: wisp:httpserver
+        contract: wasmcloud:httpserver
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 1
+    - name: keyvalue
+      type: capability
+      properties:
+        image: wisp:keyvalue
+        contract: wasmcloud:keyvalue
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 1
+`
+
+// TestANewLinkValueLosesNoRequest: one host process runs kvcounter behind
+// the httpserver and keyvalue providers; 8 HTTP clients count. A new
+// manifest version changes both links' values (the HTTP timeout, the
+// key-value bucket), which replaces each link in place: no request fails
+// while they change, and the counter goes on in the new bucket.
+func TestANewLinkValueLosesNoRequest(t *testing.T) {
+	a := startHost(t, "--name", "a", "--heartbeat", "1s")
+	dir := t.TempDir()
+	mustRun(t, a.url, "build", "./actors/kvcounter", "--cap", "wasmcloud:httpserver", "--cap", "wasmcloud:keyvalue", "-o", filepath.Join(dir, "kvcounter.wasm"))
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	write := func(version string, timeout int, bucket string) string {
+		p := filepath.Join(dir, "relink-"+version+".yaml")
+		if err := os.WriteFile(p, []byte(fmt.Sprintf(relinkApp, version, addr, timeout, bucket)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	eventually(t, a.url, "app", "deploy", write("v1", 5000, "counts_one"))
+	testwait.Eventually(t, 60*time.Second, func() error {
+		if code, body, err := httpGet("http://" + addr + "/count"); err != nil || code != 200 {
+			return fmt.Errorf("kvcounter through the app's HTTP link: %d %q %v", code, body, err)
+		}
+		return nil
+	})
+
+	var (
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+		calls atomic.Int64
+		mu    sync.Mutex
+		fails []string
+	)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, body, err := httpGet("http://" + addr + "/count")
+				calls.Add(1)
+				if err != nil || code != 200 {
+					mu.Lock()
+					fails = append(fails, fmt.Sprintf("%d %q %v", code, body, err))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	waitCalls := func(n int64) {
+		t.Helper()
+		from := calls.Load()
+		testwait.Eventually(t, 30*time.Second, func() error {
+			if got := calls.Load() - from; got < n {
+				return fmt.Errorf("%d requests of the %d awaited", got, n)
+			}
+			return nil
+		})
+	}
+	waitCalls(200)
+	mustRun(t, a.url, "app", "deploy", write("v2", 6000, "counts_two"))
+	testwait.Eventually(t, 60*time.Second, func() error {
+		st := appStatus(t, a.url, "relink")
+		moved := 0
+		for _, l := range st.Links {
+			if l.Values["timeout_ms"] == "6000" || l.Values["BUCKET"] == "counts_two" {
+				moved++
+			}
+		}
+		if st.Phase != app.PhaseDeployed || st.Version != "v2" || moved != 2 {
+			return fmt.Errorf("status %s, links %v", st.Summary(), st.Links)
+		}
+		return nil
+	})
+	waitCalls(200)
+	close(stop)
+	wg.Wait()
+	if len(fails) > 0 {
+		t.Errorf("%d of %d requests failed while the links changed; first: %s", len(fails), calls.Load(), fails[0])
+	}
+	// The counter runs on in the new bucket: it counts from 1 there.
+	code, body, err := httpGet("http://" + addr + "/count")
+	if err != nil || code != 200 || !strings.Contains(body, `"counter":`) {
+		t.Fatalf("after the change: %d %q %v", code, body, err)
+	}
+	var n int64
+	fmt.Sscanf(body[strings.Index(body, `"counter":`)+len(`"counter":`):], "%d", &n)
+	if n < 200 || n >= calls.Load() {
+		t.Errorf("the counter reads %d after %d requests, 200 or more of them after the change: want it counted in the new bucket only", n, calls.Load())
+	}
+	t.Logf("both links changed under 8 HTTP clients: %d requests, %d failed", calls.Load(), len(fails))
+}

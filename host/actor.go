@@ -218,8 +218,9 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 	if module == "" {
 		module = "sha256:" + hex.EncodeToString(sum[:])
 	}
+	owner := aliasOwner(ann)
 	if checkAlias {
-		if err := h.checkAlias(ctx, name, module); err != nil {
+		if err := h.checkAlias(ctx, name, module, owner); err != nil {
 			return nil, err
 		}
 	}
@@ -277,7 +278,13 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 		sub.SetPendingLimits(-1, -1)
 		a.subs = append(a.subs, sub)
 	}
-	aliasSub, err := h.nc.Subscribe(lattice.AliasSubject(h.opts.lattice, name), func(m *nats.Msg) { m.Respond([]byte(module)) })
+	aliasSub, err := h.nc.Subscribe(lattice.AliasSubject(h.opts.lattice, name), func(m *nats.Msg) {
+		reply := &nats.Msg{Subject: m.Reply, Data: []byte(module)}
+		if owner != "" {
+			reply.Header = nats.Header{lattice.AliasOwnerHeader: []string{owner}}
+		}
+		m.RespondMsg(reply)
+	})
 	if err == nil {
 		a.subs = append(a.subs, aliasSub)
 		err = a.subscribeIdentity(names)
@@ -296,9 +303,21 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 	return a, nil
 }
 
+// aliasOwner is "app/component" for an actor an application manages, ""
+// otherwise.
+func aliasOwner(ann map[string]string) string {
+	if ann[lattice.AnnotationManagedBy] != lattice.ManagedByApps || ann[lattice.AnnotationApp] == "" {
+		return ""
+	}
+	return ann[lattice.AnnotationApp] + "/" + ann[lattice.AnnotationComponent]
+}
+
 // checkAlias refuses to start module under alias when another module
-// already answers to that alias somewhere on the lattice.
-func (h *Host) checkAlias(ctx context.Context, alias, module string) error {
+// already answers to that alias somewhere on the lattice, unless both
+// are versions of one application component (owner, not empty): during
+// a rollout the new version starts on hosts that ran none while the old
+// one still answers elsewhere.
+func (h *Host) checkAlias(ctx context.Context, alias, module, owner string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	reply, err := h.nc.RequestWithContext(ctx, lattice.AliasSubject(h.opts.lattice, alias), nil)
@@ -307,7 +326,7 @@ func (h *Host) checkAlias(ctx context.Context, alias, module string) error {
 		return nil
 	case err != nil:
 		return fmt.Errorf("check alias %s on the lattice: %w", alias, err)
-	case string(reply.Data) != module:
+	case string(reply.Data) != module && (owner == "" || reply.Header.Get(lattice.AliasOwnerHeader) != owner):
 		return fmt.Errorf("alias %q is already used on lattice %q by another module (%s): stop it first, or give this one another call alias", alias, h.opts.lattice, reply.Data)
 	}
 	return nil

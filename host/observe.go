@@ -47,6 +47,10 @@ type Call struct {
 	// unsigned.
 	Actor string
 	Key   string
+	// Version is the invoked actor's version (an invocation): its claims'
+	// version, or "sha256:" and the first 12 hex digits of its module
+	// when the claims give none.
+	Version string
 	// Operation is the operation called, such as "Echo.Reply".
 	Operation string
 	// Namespace is a host call's contract id or target actor; LinkName its
@@ -141,7 +145,7 @@ func (a *Actor) observeInvocation(ctx context.Context, op string, payload []byte
 		return ctx, nil
 	}
 	c := &Call{Lattice: a.host.opts.lattice, HostID: a.host.id, HostName: a.host.opts.name,
-		Actor: a.name, Key: a.id.key, Operation: op, Size: len(payload), Payload: payload, Header: hdr}
+		Actor: a.name, Key: a.id.key, Version: a.version(), Operation: op, Size: len(payload), Payload: payload, Header: hdr}
 	if hdr != nil {
 		c.Caller = hdr.Get(lattice.HeaderSource)
 	}
@@ -163,4 +167,17 @@ func (h *Host) observeHostCall(a *Actor, fn engine.HostCallFunc) engine.HostCall
 		end(len(out), err)
 		return out, err
 	}
+}
+
+// version is the actor's version for observers: its claims' version (at
+// most 64 bytes of it), or its module's short digest.
+func (a *Actor) version() string {
+	if c := a.id.claims; c != nil && c.Wascap != nil && c.Wascap.Ver != "" {
+		v := c.Wascap.Ver
+		if len(v) > 64 {
+			v = v[:64]
+		}
+		return v
+	}
+	return "sha256:" + a.hash[:12]
 }

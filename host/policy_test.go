@@ -240,3 +240,44 @@ func TestTwoModulesCannotShareAnAlias(t *testing.T) {
 		t.Fatalf("another module under the same alias = %v", err)
 	}
 }
+
+// TestVersionsOfOneAppComponentShareTheAlias: two versions of an
+// application component's unsigned module (each its own digest) may run
+// on two hosts at once, as during a rollout that grows onto a host that
+// ran none; a module started by hand, or for another component, is still
+// refused the alias.
+func TestVersionsOfOneAppComponentShareTheAlias(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, host.WithPolicy(host.Policy{AllowUnsigned: true}))
+	nc := e.lat.ConnectInProcess(t, auth.HostUser)
+	second, err := host.New(ctx, nc, host.WithEngineInstance(sharedEngine), host.WithFileDirs(os.TempDir()),
+		host.WithPolicy(host.Policy{AllowUnsigned: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Stop(ctx)
+	dir := t.TempDir()
+	module := func(v string) string {
+		p := filepath.Join(dir, v+".wasm")
+		if err := os.WriteFile(p, testwasm.Versioned(t, v, 0), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	owned := func(app, comp string) map[string]string {
+		return map[string]string{lattice.AnnotationManagedBy: lattice.ManagedByApps, lattice.AnnotationApp: app, lattice.AnnotationComponent: comp}
+	}
+	if _, err := e.host.StartActor(ctx, lattice.StartActorRequest{Ref: module("v1"), Name: "svc", Annotations: owned("shop", "svc")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.StartActor(ctx, lattice.StartActorRequest{Ref: module("v2"), Name: "svc", Annotations: owned("shop", "svc")}); err != nil {
+		t.Fatalf("v2 of the same component on a second host = %v", err)
+	}
+	second.StopActor(ctx, "svc")
+	for what, ann := range map[string]map[string]string{"by hand": nil, "for another app": owned("other", "svc")} {
+		_, err := second.StartActor(ctx, lattice.StartActorRequest{Ref: module("v3"), Name: "svc", Annotations: ann})
+		if err == nil || !strings.Contains(err.Error(), `alias "svc" is already used`) {
+			t.Errorf("another module %s under the component's alias = %v", what, err)
+		}
+	}
+}

@@ -76,6 +76,12 @@ func AliasSubject(lattice, alias string) string {
 	return "wisp.ctl." + lattice + ".alias." + ActorToken(alias)
 }
 
+// AliasOwnerHeader, on an answer of AliasSubject, names the application
+// component ("app/component") whose actor answers, when an application
+// manages it: another version of that component's module may take the
+// alias beside it, as a rollout does.
+const AliasOwnerHeader = "Wisp-Alias-Owner"
+
 // InboxPrefix is the reply-subject prefix of a NATS user of a secured
 // lattice, by the user's name: the only inbox that user may subscribe to,
 // so that no one reads another's replies. A NATS client of that user sets

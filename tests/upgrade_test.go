@@ -515,3 +515,258 @@ func TestRolloutByHandAndThroughTheLeadersDeath(t *testing.T) {
 		return nil
 	})
 }
+
+// movingApp is an application of one unsigned actor, svc, at image %s,
+// version %s, with %d replicas spread over the hosts labelled with the
+// zones %s.
+const movingApp = `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: moving
+  annotations:
+    version: %s
+spec:
+  components:
+    - name: svc
+      type: actor
+      properties:
+        image: file://./%s
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: %d
+            spread:
+%s`
+
+// TestUnsignedRolloutGrowsAndMovesWithoutAFailedCall: three host
+// processes in zones a, b and c, 16 callers on an unsigned actor (each
+// version its own digest: the lattice-wide alias check sees another
+// module). v1 runs on a; v2 also grows onto b, which ran none, and its
+// start there is not refused; v3 leaves a and b for c, and their stops
+// come only after c's instances answer. No call fails in either rollout
+// and every instance is placed.
+func TestUnsignedRolloutGrowsAndMovesWithoutAFailedCall(t *testing.T) {
+	a := startHost(t, "--name", "a", "--heartbeat", "1s", "--allow-unsigned", "--label", "zone=a")
+	procs := []*hostProc{a}
+	cache := t.TempDir()
+	for _, name := range []string{"b", "c"} {
+		procs = append(procs, spawn(t, a.url, "--nats-url", a.url, "--name", name, "--cache-dir", cache, "--heartbeat", "1s", "--allow-unsigned", "--label", "zone="+name))
+	}
+	hosts := hostsByName(t, a.url, "default", 3)
+	dir := t.TempDir()
+	write := func(version string, replicas int, zones ...string) string {
+		module := filepath.Join(dir, "svc-"+version+".wasm")
+		if err := os.WriteFile(module, testwasm.Versioned(t, version, 0), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		spread := ""
+		for _, z := range zones {
+			spread += fmt.Sprintf("              - requirements: {zone: %s}\n", z)
+		}
+		p := filepath.Join(dir, "moving-"+version+".yaml")
+		if err := os.WriteFile(p, []byte(fmt.Sprintf(movingApp, version, filepath.Base(module), replicas, spread)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, err := lattice.Connect(a.url, lattice.WithTimeout(30*time.Second), lattice.WithCredentials(credsOf(t, lattice.DefaultLattice, auth.AdminUser)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	// placed waits until the application runs version on exactly the
+	// hosts of want, with the instances want gives them.
+	placed := func(version string, want map[string]int) {
+		t.Helper()
+		testwait.Eventually(t, 90*time.Second, func() error {
+			st := appStatus(t, a.url, "moving")
+			refs := refsOf(t, c, "svc")
+			total := 0
+			for _, n := range want {
+				total += n
+			}
+			if st.Phase != app.PhaseDeployed || st.Version != version || refs["svc-"+version+".wasm"] != total || len(refs) != 1 {
+				return fmt.Errorf("status %s; instances by module %v", st.Summary(), refs)
+			}
+			for name, h := range hosts {
+				got := 0
+				for _, d := range inventory(t, a.url, h.ID).Actors {
+					if d.Name == "svc" {
+						got += d.Instances
+					}
+				}
+				if got != want[name] {
+					return fmt.Errorf("host %s runs %d instances, want %d", name, got, want[name])
+				}
+			}
+			return nil
+		})
+	}
+	eventually(t, a.url, "app", "deploy", write("v1", 2, "a"))
+	placed("v1", map[string]int{"a": 2})
+
+	load := loadOn(t, c, "svc", 16)
+	load.waitAnswers(t, "v1", 200)
+	mustRun(t, a.url, "app", "deploy", write("v2", 4, "a", "b"))
+	placed("v2", map[string]int{"a": 2, "b": 2})
+	load.waitAnswers(t, "v2", 200)
+	t.Logf("unsigned v1 → v2, 2 instances on a → 4 on a, b, under 16 callers: %s", load.check(t, "v1", "v2"))
+
+	load = loadOn(t, c, "svc", 16)
+	load.waitAnswers(t, "v2", 200)
+	mustRun(t, a.url, "app", "deploy", write("v3", 2, "c"))
+	placed("v3", map[string]int{"c": 2})
+	load.waitAnswers(t, "v3", 200)
+	t.Logf("unsigned v2 → v3, off hosts a, b onto c, under 16 callers: %s", load.check(t, "v2", "v3"))
+	for _, p := range procs {
+		if logs := p.logs.String(); strings.Contains(logs, "is already used on lattice") {
+			t.Errorf("a host refused a start of the rollout by the alias check:\n%s", logs)
+		}
+	}
+}
+
+// relinkApp is kvcounter behind the httpserver and keyvalue providers,
+// at version %s, its HTTP link at address %s with timeout_ms %d, its
+// key-value link on bucket %s.
+const relinkApp = `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: relink
+  annotations:
+    version: %s
+spec:
+  components:
+    - name: kvcounter
+      type: actor
+      properties:
+        image: file://./kvcounter.wasm
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 2
+        - type: linkdef
+          properties:
+            target: httpserver
+            values:
+              address: %s
+              timeout_ms: "%d"
+        - type: linkdef
+          properties:
+            target: keyvalue
+            values:
+              BUCKET: %s
+    - name: httpserver
+      type: capability
+      properties:
+        image: wisp:httpserver
+        contract: wasmcloud:httpserver
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 1
+    - name: keyvalue
+      type: capability
+      properties:
+        image: wisp:keyvalue
+        contract: wasmcloud:keyvalue
+      traits:
+        - type: spreadscaler
+          properties:
+            replicas: 1
+`
+
+// TestANewLinkValueLosesNoRequest: one host process runs kvcounter behind
+// the httpserver and keyvalue providers; 8 HTTP clients count. A new
+// manifest version changes both links' values (the HTTP timeout, the
+// key-value bucket), which replaces each link in place: no request fails
+// while they change, and the counter goes on in the new bucket.
+func TestANewLinkValueLosesNoRequest(t *testing.T) {
+	a := startHost(t, "--name", "a", "--heartbeat", "1s")
+	dir := t.TempDir()
+	mustRun(t, a.url, "build", "./actors/kvcounter", "--cap", "wasmcloud:httpserver", "--cap", "wasmcloud:keyvalue", "-o", filepath.Join(dir, "kvcounter.wasm"))
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	write := func(version string, timeout int, bucket string) string {
+		p := filepath.Join(dir, "relink-"+version+".yaml")
+		if err := os.WriteFile(p, []byte(fmt.Sprintf(relinkApp, version, addr, timeout, bucket)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	eventually(t, a.url, "app", "deploy", write("v1", 5000, "counts_one"))
+	testwait.Eventually(t, 60*time.Second, func() error {
+		if code, body, err := httpGet("http://" + addr + "/count"); err != nil || code != 200 {
+			return fmt.Errorf("kvcounter through the app's HTTP link: %d %q %v", code, body, err)
+		}
+		return nil
+	})
+
+	var (
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+		calls atomic.Int64
+		mu    sync.Mutex
+		fails []string
+	)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, body, err := httpGet("http://" + addr + "/count")
+				calls.Add(1)
+				if err != nil || code != 200 {
+					mu.Lock()
+					fails = append(fails, fmt.Sprintf("%d %q %v", code, body, err))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	waitCalls := func(n int64) {
+		t.Helper()
+		from := calls.Load()
+		testwait.Eventually(t, 30*time.Second, func() error {
+			if got := calls.Load() - from; got < n {
+				return fmt.Errorf("%d requests of the %d awaited", got, n)
+			}
+			return nil
+		})
+	}
+	waitCalls(200)
+	mustRun(t, a.url, "app", "deploy", write("v2", 6000, "counts_two"))
+	testwait.Eventually(t, 60*time.Second, func() error {
+		st := appStatus(t, a.url, "relink")
+		moved := 0
+		for _, l := range st.Links {
+			if l.Values["timeout_ms"] == "6000" || l.Values["BUCKET"] == "counts_two" {
+				moved++
+			}
+		}
+		if st.Phase != app.PhaseDeployed || st.Version != "v2" || moved != 2 {
+			return fmt.Errorf("status %s, links %v", st.Summary(), st.Links)
+		}
+		return nil
+	})
+	waitCalls(200)
+	close(stop)
+	wg.Wait()
+	if len(fails) > 0 {
+		t.Errorf("%d of %d requests failed while the links changed; first: %s", len(fails), calls.Load(), fails[0])
+	}
+	// The counter runs on in the new bucket: it counts from 1 there.
+	code, body, err := httpGet("http://" + addr + "/count")
+	if err != nil || code != 200 || !strings.Contains(body, `"counter":`) {
+		t.Fatalf("after the change: %d %q %v", code, body, err)
+	}
+	var n int64
+	fmt.Sscanf(body[strings.Index(body, `"counter":`)+len(`"counter":`):], "%d", &n)
+	if n < 200 || n >= calls.Load() {
+		t.Errorf("the counter reads %d after %d requests, 200 or more of them after the change: want it counted in the new bucket only", n, calls.Load())
+	}
+	t.Logf("both links changed under 8 HTTP clients: %d requests, %d failed", calls.Load(), len(fails))
+}

@@ -9,7 +9,8 @@
 //	http.Handle("/metrics", m.Handler())
 //
 // Every metric is named wisp_* with its unit in the name. Labels are
-// bounded: actor aliases, operations, contracts and link names, outcomes
+// bounded: actor aliases, versions (an actor's 3 latest on the host),
+// operations, contracts and link names, outcomes
 // from host.Outcome; never payloads, request ids or callers. docs/DESIGN.md
 // lists them all.
 //
@@ -56,8 +57,15 @@ type Metrics struct {
 	passTime     prometheus.Histogram
 	actions      *prometheus.CounterVec
 
-	ops sync.Map // actor → *sync.Map of operation → *opMetrics
+	ops sync.Map // actor \x00 version → *sync.Map of operation → *opMetrics
+
+	versionsMu sync.Mutex
+	versions   map[string][]string // actor → its versions with series, oldest first
 }
+
+// keptVersions is how many versions of one actor keep their invocation
+// series: a rollout or a canary shows two; an older one's series go.
+const keptVersions = 3
 
 // sizeBuckets are payload sizes from 64 bytes to 4 MiB.
 var sizeBuckets = prometheus.ExponentialBuckets(64, 4, 9)
@@ -69,8 +77,8 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wisp_actor_invocations_total",
-			Help: "Invocations of actors on this host, by actor call alias, operation and outcome (ok, error, timeout, busy, trap).",
-		}, []string{"actor", "operation", "outcome"}),
+			Help: "Invocations of actors on this host, by actor call alias, version (claims version or sha256:<12 hex digits> of the module), operation and outcome (ok, error, timeout, busy, trap).",
+		}, []string{"actor", "version", "operation", "outcome"}),
 		invDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "wisp_actor_invocation_duration_seconds",
 			Help:    "Time from the host receiving an invocation to its answer, queueing for an instance included.",
@@ -151,11 +159,12 @@ type opMetrics struct {
 	in, out  prometheus.Observer
 }
 
-// series returns the series of actor's operation op.
-func (m *Metrics) series(actor, op string) *opMetrics {
-	ops, ok := m.ops.Load(actor)
+// series returns the series of the operation op of actor's version.
+func (m *Metrics) series(actor, version, op string) *opMetrics {
+	key := actor + "\x00" + version
+	ops, ok := m.ops.Load(key)
 	if !ok {
-		ops, _ = m.ops.LoadOrStore(actor, &sync.Map{})
+		ops = m.newVersion(actor, version, key)
 	}
 	if s, ok := ops.(*sync.Map).Load(op); ok {
 		return s.(*opMetrics)
@@ -163,16 +172,41 @@ func (m *Metrics) series(actor, op string) *opMetrics {
 	s := &opMetrics{duration: m.invDuration.WithLabelValues(actor, op),
 		in: m.payloadIn.WithLabelValues(actor), out: m.payloadOut.WithLabelValues(actor)}
 	for i, o := range outcomes {
-		s.count[i] = m.invocations.WithLabelValues(actor, op, o)
+		s.count[i] = m.invocations.WithLabelValues(actor, version, op, o)
 	}
 	got, _ := ops.(*sync.Map).LoadOrStore(op, s)
 	return got.(*opMetrics)
 }
 
+// newVersion makes the operation map of a version of actor the metrics
+// have not seen, and drops the invocation series of its oldest version
+// when more than keptVersions have them: the version label stays bounded
+// however many upgrades a host sees.
+func (m *Metrics) newVersion(actor, version, key string) any {
+	m.versionsMu.Lock()
+	defer m.versionsMu.Unlock()
+	if ops, ok := m.ops.Load(key); ok {
+		return ops
+	}
+	if m.versions == nil {
+		m.versions = map[string][]string{}
+	}
+	vs := append(m.versions[actor], version)
+	if len(vs) > keptVersions {
+		m.ops.Delete(actor + "\x00" + vs[0])
+		m.invocations.DeletePartialMatch(prometheus.Labels{"actor": actor, "version": vs[0]})
+		vs = vs[1:]
+	}
+	m.versions[actor] = vs
+	ops := &sync.Map{}
+	m.ops.Store(key, ops)
+	return ops
+}
+
 // Invocation counts an invocation and times it (host.Observer).
 func (m *Metrics) Invocation(ctx context.Context, c *host.Call) (context.Context, host.EndFunc) {
 	start := time.Now()
-	s := m.series(c.Actor, c.Operation)
+	s := m.series(c.Actor, c.Version, c.Operation)
 	s.in.Observe(float64(c.Size))
 	return ctx, func(size int, err error) {
 		s.duration.Observe(time.Since(start).Seconds())

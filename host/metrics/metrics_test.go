@@ -2,6 +2,8 @@ package metrics_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
@@ -175,6 +177,86 @@ func TestMetricsCountInvocationsByOutcome(t *testing.T) {
 					t.Errorf("%s has a payload as a label: %v", f.GetName(), mt)
 				}
 			}
+		}
+	}
+}
+
+// TestInvocationsCountByVersion: an unsigned actor answers 5 calls, is
+// updated to another module and answers 7: each version has its own
+// series, labelled with its module's short digest. Three updates more
+// keep the series of the last three versions only.
+func TestInvocationsCountByVersion(t *testing.T) {
+	ctx := context.Background()
+	l := authtest.Start(t, natsserver.Config{Port: -1})
+	nc := l.ConnectInProcess(t, auth.HostUser)
+	m := metrics.New()
+	h, err := host.New(ctx, nc, host.WithObserver(m),
+		host.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Stop(ctx) })
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(srv.Close)
+	c, err := lattice.Connect(l.Server.ClientURL(), lattice.WithCredentials(l.Creds(lattice.DefaultLattice, auth.AdminUser)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+
+	dir := t.TempDir()
+	digests := map[string]string{}
+	module := func(v string) string {
+		wasm := testwasm.Versioned(t, v, 0)
+		sum := sha256.Sum256(wasm)
+		digests[v] = "sha256:" + hex.EncodeToString(sum[:])[:12]
+		p := filepath.Join(dir, "svc-"+v+".wasm")
+		if err := os.WriteFile(p, wasm, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	call := func(n int, want string) {
+		t.Helper()
+		for range n {
+			out, err := c.Call(ctx, "svc", "Version", nil)
+			if err != nil || string(out) != want {
+				t.Fatalf("call: %q %v, want %s", out, err, want)
+			}
+		}
+	}
+	if _, err := h.StartActor(ctx, lattice.StartActorRequest{Ref: module("v1"), Name: "svc", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	call(5, "v1")
+	update := func(v string) {
+		t.Helper()
+		if _, err := h.UpdateActor(ctx, lattice.UpdateActorRequest{Actor: "svc", Ref: module(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update("v2")
+	call(7, "v2")
+	count := func(fams map[string]*dto.MetricFamily, v string) float64 {
+		got := find(fams, "wisp_actor_invocations_total", map[string]string{"actor": "svc", "version": digests[v], "operation": "Version", "outcome": "ok"})
+		if got == nil {
+			return -1
+		}
+		return got.GetCounter().GetValue()
+	}
+	fams := scrape(t, srv.URL)
+	if v1, v2 := count(fams, "v1"), count(fams, "v2"); v1 != 5 || v2 != 7 {
+		t.Errorf("invocations of v1 (%s) = %v, of v2 (%s) = %v; want 5 and 7", digests["v1"], v1, digests["v2"], v2)
+	}
+	for _, v := range []string{"v3", "v4", "v5"} {
+		update(v)
+		call(1, v)
+	}
+	fams = scrape(t, srv.URL)
+	for v, want := range map[string]float64{"v1": -1, "v2": -1, "v3": 1, "v4": 1, "v5": 1} {
+		if got := count(fams, v); got != want {
+			t.Errorf("invocations of %s = %v, want %v (-1: no series)", v, got, want)
 		}
 	}
 }

@@ -1303,8 +1303,19 @@ func (r *Reconciler) planActor(rec *app.Record, c *manifest.Component, o *observ
 			return err
 		}})
 	}
+	// Start before stop: the hosts the plan leaves keep their instances
+	// until every host it keeps or adds runs its share, so moving the
+	// actor (a spread change, a new version elsewhere) never leaves it
+	// without an instance that answers. A host whose start failed does
+	// not hold them: its backoff may last.
+	short := false
+	for host, n := range want {
+		if _, failed := r.waiting(ck, host); running[host] < n && !failed {
+			short = true
+		}
+	}
 	for host := range running {
-		if want[host] == 0 {
+		if want[host] == 0 && !short {
 			acts = append(acts, r.stopActor(ck, host, o.actorName(ck, c.Name)))
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -80,13 +81,19 @@ type Provider struct {
 
 // server is one link's listener.
 type server struct {
+	want string // the configured address
+	addr string // the bound address
+	cfg  atomic.Pointer[serverConfig]
+	srv  *http.Server
+	done chan struct{} // closed when Serve returns
+}
+
+// serverConfig is what a link's values set besides its address: a new
+// link value replaces it in place, under the listener's requests.
+type serverConfig struct {
 	link    provider.Link
-	want    string // the configured address
-	addr    string // the bound address
 	timeout time.Duration
 	maxBody int64
-	srv     *http.Server
-	done    chan struct{} // closed when Serve returns
 }
 
 // Contract implements provider.Provider.
@@ -124,36 +131,41 @@ func settings(l provider.Link) (addr string, timeout time.Duration, maxBody int6
 	return addr, timeout, maxBody, nil
 }
 
-// PutLink opens the link's listener, or reopens it when its values
-// changed.
+// PutLink opens the link's listener. A new value of a link already open
+// takes effect in place, for the requests that follow, when the address
+// stays; a new address opens its listener before the old one drains, so
+// no request is refused while the link changes.
 func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	addr, timeout, maxBody, err := settings(l)
 	if err != nil {
 		return err
 	}
+	cfg := &serverConfig{link: l, timeout: timeout, maxBody: maxBody}
 	p.mu.Lock()
 	old := p.servers[l.Key()]
-	if old != nil && old.want == addr && old.timeout == timeout && old.maxBody == maxBody {
+	if old != nil && old.want == addr {
+		old.cfg.Store(cfg)
 		p.mu.Unlock()
 		return nil
 	}
-	delete(p.servers, l.Key())
 	p.mu.Unlock()
-	if old != nil {
-		old.shutdown(ctx)
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("link %s: listen: %w", l.Key(), err)
 	}
-	s := &server{link: l, want: addr, addr: ln.Addr().String(), timeout: timeout, maxBody: maxBody, done: make(chan struct{})}
+	s := &server{want: addr, addr: ln.Addr().String(), done: make(chan struct{})}
+	s.cfg.Store(cfg)
 	s.srv = &http.Server{
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(s, w, r) }),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	p.mu.Lock()
+	old = p.servers[l.Key()]
 	p.servers[l.Key()] = s
 	p.mu.Unlock()
+	if old != nil {
+		old.shutdown(ctx)
+	}
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -228,7 +240,8 @@ func (p *Provider) Stop(ctx context.Context) error {
 }
 
 // serve turns one HTTP request into an actor call.
-func (p *Provider) serve(s *server, w http.ResponseWriter, r *http.Request) {
+func (p *Provider) serve(srv *server, w http.ResponseWriter, r *http.Request) {
+	s := srv.cfg.Load()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -384,7 +397,7 @@ func decodeResponse(b []byte, resp *Response) error {
 
 // startSpan continues the trace of an HTTP client that sent a W3C
 // traceparent header, and starts the request's span when spans are on.
-func (p *Provider) startSpan(ctx context.Context, s *server, r *http.Request) (context.Context, oteltrace.Span) {
+func (p *Provider) startSpan(ctx context.Context, s *serverConfig, r *http.Request) (context.Context, oteltrace.Span) {
 	if r.Header.Get(trace.HeaderTraceparent) != "" {
 		ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	}

@@ -125,7 +125,8 @@ type binding struct {
 
 type shared struct {
 	Store
-	refs int
+	refs  int // links that use it
+	calls int // calls under way on it: it closes when both are 0
 }
 
 // Contract implements provider.Provider.
@@ -146,7 +147,11 @@ func linkKey(actor, name string) string {
 	return actor + "/" + name
 }
 
-// PutLink opens (or shares) the backend the link names.
+// PutLink opens (or shares) the backend the link names. A new value of
+// a link already put moves it to its new backend in place: the new one
+// opens first (a backend that cannot open leaves the link as it was),
+// calls under way finish on the old one, which closes after them when
+// no other link uses it.
 func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	backend, open, err := p.backend(l)
 	if err != nil {
@@ -156,25 +161,41 @@ func (p *Provider) PutLink(ctx context.Context, l provider.Link) error {
 	if l.Value("BUCKET", "") == "" && l.Value("URL", "") == "" {
 		b.prefix = l.Actor + "."
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	k := linkKey(l.Actor, l.LinkName())
-	if old, ok := p.links[k]; ok {
-		if old == b {
-			return nil
-		}
-		p.release(old.backend)
+	p.mu.Lock()
+	old, had := p.links[k]
+	_, opened := p.stores[backend]
+	p.mu.Unlock()
+	if had && old == b {
+		return nil
 	}
-	s, ok := p.stores[backend]
-	if !ok {
-		st, err := open(ctx)
-		if err != nil {
+	var st Store
+	if !opened {
+		// Opened without the lock: calls on other links go on meanwhile.
+		if st, err = open(ctx); err != nil {
 			return fmt.Errorf("link %s: %w", l.Key(), err)
 		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.stores[backend]
+	switch {
+	case !ok && st == nil:
+		// The backend closed since: open it again, under the lock.
+		if st, err = open(ctx); err != nil {
+			return fmt.Errorf("link %s: %w", l.Key(), err)
+		}
+		fallthrough
+	case !ok:
 		s = &shared{Store: st}
 		p.stores[backend] = s
+	case st != nil:
+		st.Close() // another put opened it meanwhile
 	}
 	s.refs++
+	if old, ok := p.links[k]; ok {
+		p.release(old.backend)
+	}
 	p.links[k] = b
 	return nil
 }
@@ -201,8 +222,10 @@ func (p *Provider) release(backend string) {
 		return
 	}
 	if s.refs--; s.refs <= 0 {
-		s.Close()
 		delete(p.stores, backend)
+		if s.calls == 0 {
+			s.Close()
+		}
 	}
 }
 
@@ -231,27 +254,38 @@ func (p *Provider) Stop(context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (p *Provider) store(c provider.Call) (Store, error) {
+// store is the backend of the call's link and the done the call must run
+// when it ends: the backend stays open until then.
+func (p *Provider) store(c provider.Call) (Store, func(), error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	b, ok := p.links[linkKey(c.Actor, c.LinkName)]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s has no %s link named %q", provider.ErrNotLinked, c.Actor, Contract, c.LinkName)
+		return nil, nil, fmt.Errorf("%w: %s has no %s link named %q", provider.ErrNotLinked, c.Actor, Contract, c.LinkName)
 	}
-	s := p.stores[b.backend].Store
+	sh := p.stores[b.backend]
+	sh.calls++
+	done := func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if sh.calls--; sh.calls == 0 && sh.refs <= 0 {
+			sh.Close() // its links moved on while the call ran
+		}
+	}
 	if b.prefix != "" {
-		return scoped{s, b.prefix}, nil
+		return scoped{sh.Store, b.prefix}, done, nil
 	}
-	return s, nil
+	return sh.Store, done, nil
 }
 
 // Handle implements provider.Provider: it decodes the operation's
 // argument, runs it on the actor's store and encodes the answer.
 func (p *Provider) Handle(ctx context.Context, c provider.Call) ([]byte, error) {
-	s, err := p.store(c)
+	s, done, err := p.store(c)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	out, err := Dispatch(ctx, s, c.Operation, c.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Operation, err)

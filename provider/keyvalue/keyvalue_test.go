@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -408,4 +409,78 @@ func TestActorsKeepTheirOwnKeysUnlessTheyShareABucket(t *testing.T) {
 	if err := (actor{t, p, "billing"}).call("KeyValue.Get", "o1", &got); err != nil || got.Value != "paid" {
 		t.Fatalf("a shared BUCKET: %+v %v", got, err)
 	}
+}
+
+// TestANewLinkValueLosesNoCall: 8 callers increment a counter while the
+// actor's link moves from one Redis database to another and back, 20
+// times: no call fails (the backend a call took stays open until the call
+// ends), and the two databases' counters add up to the calls.
+func TestANewLinkValueLosesNoCall(t *testing.T) {
+	url := startRedis(t)
+	db1 := strings.TrimSuffix(url, "/0") + "/1"
+	link := func(u string) provider.Link {
+		return provider.Link{Actor: "kv", Contract: keyvalue.Contract, Values: map[string]string{"URL": u}}
+	}
+	p := newProvider(t, nil, link(url))
+	var (
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+		calls atomic.Int64
+		fails atomic.Int64
+		first atomic.Value
+	)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				payload, _ := msgpack.Marshal(keyvalue.IncrementRequest{Key: "n", Value: 1})
+				_, err := p.Handle(context.Background(), provider.Call{Actor: "kv", LinkName: "default", Operation: "KeyValue.Increment", Payload: payload})
+				calls.Add(1)
+				if err != nil {
+					fails.Add(1)
+					first.CompareAndSwap(nil, err.Error())
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		from := calls.Load()
+		testwait.Eventually(t, 10*time.Second, func() error {
+			if calls.Load()-from < 50 {
+				return fmt.Errorf("%d calls since the last link change", calls.Load()-from)
+			}
+			return nil
+		})
+		u := url
+		if i%2 == 0 {
+			u = db1
+		}
+		if err := p.PutLink(context.Background(), link(u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if fails.Load() > 0 {
+		t.Errorf("%d of %d calls failed while the link changed; first: %v", fails.Load(), calls.Load(), first.Load())
+	}
+	total := int64(0)
+	for _, u := range []string{url, db1} {
+		q := newProvider(t, nil, link(u))
+		var n int64
+		var got keyvalue.GetResponse
+		actor{t, q, "kv"}.must("KeyValue.Get", "n", &got)
+		fmt.Sscan(got.Value, &n)
+		total += int64(n)
+	}
+	if total != calls.Load()-fails.Load() {
+		t.Errorf("the counters of both databases add to %d; %d calls succeeded", total, calls.Load()-fails.Load())
+	}
+	t.Logf("20 link changes under 8 callers: %d calls, %d failed", calls.Load(), fails.Load())
 }

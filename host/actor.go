@@ -164,7 +164,7 @@ func (h *Host) startModule(ctx context.Context, id identity, ref string, wasm []
 	case stopping:
 		return nil, fmt.Errorf("start actor %s: %w", name, ErrHostStopping)
 	case exists:
-		return nil, fmt.Errorf("start actor %s: already running on this host (scale it, or stop it first)", name)
+		return nil, lattice.WithCode(lattice.CodeRefused, fmt.Errorf("start actor %s: %s (scale it, or stop it first)", name, lattice.AlreadyRunning))
 	case admitErr != nil:
 		return nil, fmt.Errorf("start actor %s with %w", name, admitErr)
 	}

@@ -1001,6 +1001,9 @@ func (r *Reconciler) launch(ctx context.Context, acts []action) {
 			actx, cancel := context.WithTimeout(ctx, r.cfg.ActionTimeout)
 			err := a.do(actx)
 			cancel()
+			if err == nil && a.host != "" {
+				r.changedOn(a.host) // its inventory is read before the next plan
+			}
 			if r.cfg.Observer != nil {
 				r.cfg.Observer.ReconcileAction(a.what, err)
 			}
@@ -1028,6 +1031,19 @@ func (r *Reconciler) launch(ctx context.Context, acts []action) {
 			r.poke()
 		}()
 	}
+}
+
+// changedOn marks a host that answered an action: the next pass reads its
+// inventory rather than plan from what it held before the action.
+func (r *Reconciler) changedOn(host string) {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	rep := r.reports[host]
+	if rep == nil {
+		rep = &report{}
+		r.reports[host] = rep
+	}
+	rep.heard, rep.changed = time.Now(), true
 }
 
 // outcomes returns the failures of the actions that ended since the last
@@ -1106,7 +1122,10 @@ func (r *Reconciler) providerOn(host, ck string) (lattice.ProviderDescription, b
 
 func (r *Reconciler) stopActor(ck, host, alias string) action {
 	return action{comp: ck, host: host, what: "stop", do: func(ctx context.Context) error {
-		return r.client.StopActor(ctx, host, alias)
+		if err := r.client.StopActor(ctx, host, alias); !errors.Is(err, lattice.ErrNotFound) {
+			return err
+		}
+		return nil // stopped already: the plan was older than the host's inventory
 	}}
 }
 
@@ -1293,6 +1312,9 @@ func (r *Reconciler) planActor(rec *app.Record, c *manifest.Component, o *observ
 			req := lattice.StartActorRequest{Ref: c.Properties.Image, Name: c.Name, Count: n, Annotations: annotations(appName, c.Name)}
 			acts = append(acts, action{comp: ck, host: host, what: fmt.Sprintf("start %d", n), do: func(ctx context.Context) error {
 				_, err := r.client.StartActor(ctx, host, req)
+				if lattice.CodeOf(err) == lattice.CodeRefused && strings.Contains(err.Error(), lattice.AlreadyRunning) {
+					return nil // started already: the next pass reads it and scales
+				}
 				return err
 			}})
 			continue

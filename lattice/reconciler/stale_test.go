@@ -1,0 +1,110 @@
+package reconciler_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/wisp-dev/wisp/internal/testwait"
+	"github.com/wisp-dev/wisp/internal/testwasm"
+	"github.com/wisp-dev/wisp/lattice"
+	"github.com/wisp-dev/wisp/lattice/app"
+	"github.com/wisp-dev/wisp/lattice/manifest"
+	"github.com/wisp-dev/wisp/lattice/reconciler"
+)
+
+// laggingHost poses as a host whose first inventory is older than what it
+// runs: it lists nothing until asked to start the actor, answers that start
+// "already running on this host", and lists the actor from then on.
+func laggingHost(t *testing.T, nc *nats.Conn, labels map[string]string) {
+	t.Helper()
+	kp, err := nkeys.CreateServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := kp.PublicKey()
+	sum := lattice.HostSummary{ID: id, Name: "lagging", Lattice: lattice.DefaultLattice, Labels: labels, StartedAt: time.Now()}
+	reply := func(m *nats.Msg, v any) {
+		b, _ := json.Marshal(v)
+		m.Respond(b)
+	}
+	var mu sync.Mutex
+	var running []lattice.ActorDescription
+	for subject, fn := range map[string]nats.MsgHandler{
+		lattice.PingSubject(lattice.DefaultLattice): func(m *nats.Msg) { reply(m, sum) },
+		lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbInventory): func(m *nats.Msg) {
+			mu.Lock()
+			defer mu.Unlock()
+			reply(m, lattice.HostInventory{Ack: lattice.Ack{Accepted: true}, Host: sum, Actors: append([]lattice.ActorDescription{}, running...)})
+		},
+		lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbStartActor): func(m *nats.Msg) {
+			var req lattice.StartActorRequest
+			json.Unmarshal(m.Data, &req)
+			mu.Lock()
+			running = []lattice.ActorDescription{{Name: req.Name, Ref: req.Ref, Instances: max(req.Count, 1), Annotations: req.Annotations}}
+			mu.Unlock()
+			reply(m, lattice.Ack{Error: "start actor " + req.Name + ": " + lattice.AlreadyRunning + " (scale it, or stop it first)", Code: lattice.CodeRefused})
+		},
+	} {
+		sub, err := nc.Subscribe(subject, fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sub.Unsubscribe() })
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAStartTheHostHadDoneIsNoFailure: a start that a host refuses because
+// the actor already runs there (the plan was older than its inventory) is
+// taken as done: the application deploys and its status never shows the
+// refusal.
+func TestAStartTheHostHadDoneIsNoFailure(t *testing.T) {
+	l := newLattice(t)
+	startHost(t, l, "other", "other") // a real host: it answers the link reads
+	laggingHost(t, l.conn(t), map[string]string{"zone": "lag"})
+	rec, err := reconciler.New(reconciler.Config{Conn: l.conn(t), HostID: "Nr", HostName: "r", LeaseTTL: 800 * time.Millisecond,
+		Providers: manifest.Providers{}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); rec.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the reconciler to lead", rec.Leading))
+
+	module := filepath.Join(t.TempDir(), "lagged.wasm")
+	if err := os.WriteFile(module, testwasm.Conformance(t, "wapc/hello_go.wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deployManifest(t, l.store, oneActorApp("lagged", module, "lag"))
+	var seen []string
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the app to deploy", func() bool {
+		st, err := l.store.Status(context.Background(), "lagged")
+		if err != nil {
+			return false
+		}
+		for _, c := range st.Components {
+			if c.Error != "" {
+				seen = append(seen, c.Error)
+			}
+		}
+		return st.Phase == app.PhaseDeployed
+	}))
+	for _, e := range seen {
+		if strings.Contains(e, lattice.AlreadyRunning) {
+			t.Fatalf("the status showed a start the host had done as a failure: %s", e)
+		}
+	}
+}

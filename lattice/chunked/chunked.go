@@ -85,7 +85,7 @@ const DefaultChunkTimeout = 5 * time.Second
 // Errors, to be tested with errors.Is.
 var (
 	// ErrTooLarge reports a body above what the receiver takes.
-	ErrTooLarge = errors.New("body too large")
+	ErrTooLarge = errors.New("payload too large")
 	// ErrNotAccepted reports a reply above the NATS limit to a caller
 	// that did not send Wisp-Accept-Chunks.
 	ErrNotAccepted = errors.New("caller does not accept a chunked reply")

@@ -48,10 +48,11 @@ package interrupt
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/wisp-dev/wisp/host/engine/internal/wasmbin"
 )
 
 // Export is the name under which the interrupt global is exported.
@@ -87,8 +88,7 @@ var sectionRank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 
 // maxLocals bounds the locals of one function, as V8 and wasmtime do.
 const maxLocals = 50000
 
-// errTruncated reports a module that ends in the middle of something.
-var errTruncated = errors.New("unexpected end of module")
+// wasmbin.ErrTruncated reports a module that ends in the middle of something.
 
 type section struct {
 	id   byte
@@ -112,7 +112,7 @@ func Instrument(wasm []byte) ([]byte, error) {
 	globalIdx, hasMemory := -1, false
 	start, hasStart := uint32(0), false
 	for i, s := range secs {
-		r := reader{b: s.body}
+		r := reader{wasmbin.Reader{B: s.body}}
 		switch s.id {
 		case secType:
 			if params, err = readTypes(&r); err != nil {
@@ -127,19 +127,19 @@ func Instrument(wasm []byte) ([]byte, error) {
 				return nil, fmt.Errorf("function section: %w", err)
 			}
 		case secMemory:
-			n, err := r.u32()
+			n, err := r.U32()
 			if err != nil {
 				return nil, fmt.Errorf("memory section: %w", err)
 			}
 			hasMemory = hasMemory || n > 0
 		case secStart:
-			if start, err = r.u32(); err != nil {
+			if start, err = r.U32(); err != nil {
 				return nil, fmt.Errorf("start section: %w", err)
 			}
 			hasStart = true
 		case secGlobal:
 			globalIdx = i
-			if definedGlobals, err = r.u32(); err != nil {
+			if definedGlobals, err = r.U32(); err != nil {
 				return nil, fmt.Errorf("global section: %w", err)
 			}
 		}
@@ -150,21 +150,21 @@ func Instrument(wasm []byte) ([]byte, error) {
 	// The global: mutable i32 initialised to 0.
 	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
 	if globalIdx >= 0 {
-		r := reader{b: secs[globalIdx].body}
-		r.u32()
-		secs[globalIdx].body = concat(uleb(uint64(definedGlobals+1)), r.b[r.p:], newGlobal)
+		r := reader{wasmbin.Reader{B: secs[globalIdx].body}}
+		r.U32()
+		secs[globalIdx].body = concat(wasmbin.ULEB(uint64(definedGlobals+1)), r.B[r.P:], newGlobal)
 	} else {
-		secs = insertSection(secs, section{id: secGlobal, body: concat(uleb(1), newGlobal)})
+		secs = insertSection(secs, section{id: secGlobal, body: concat(wasmbin.ULEB(1), newGlobal)})
 	}
 	if !hasMemory {
 		secs = insertSection(secs, section{id: secMemory, body: []byte{0x01, 0x00, 0x00}})
 	}
 	// The exports: the global and, instead of the start section, the
 	// start function.
-	exp := concat(uleb(uint64(len(Export))), []byte(Export), []byte{0x03}, uleb(uint64(g)))
+	exp := concat(wasmbin.ULEB(uint64(len(Export))), []byte(Export), []byte{0x03}, wasmbin.ULEB(uint64(g)))
 	nexp := uint32(1)
 	if hasStart {
-		exp = concat(exp, uleb(uint64(len(StartExport))), []byte(StartExport), []byte{0x00}, uleb(uint64(start)))
+		exp = concat(exp, wasmbin.ULEB(uint64(len(StartExport))), []byte(StartExport), []byte{0x00}, wasmbin.ULEB(uint64(start)))
 		nexp++
 		secs = slices.DeleteFunc(secs, func(s section) bool { return s.id == secStart })
 	}
@@ -173,16 +173,16 @@ func Instrument(wasm []byte) ([]byte, error) {
 		if secs[i].id != secExport {
 			continue
 		}
-		r := reader{b: secs[i].body}
-		n, err := r.u32()
+		r := reader{wasmbin.Reader{B: secs[i].body}}
+		n, err := r.U32()
 		if err != nil {
 			return nil, fmt.Errorf("export section: %w", err)
 		}
-		secs[i].body = concat(uleb(uint64(n+nexp)), r.b[r.p:], exp)
+		secs[i].body = concat(wasmbin.ULEB(uint64(n+nexp)), r.B[r.P:], exp)
 		found = true
 	}
 	if !found {
-		secs = insertSection(secs, section{id: secExport, body: concat(uleb(uint64(nexp)), exp)})
+		secs = insertSection(secs, section{id: secExport, body: concat(wasmbin.ULEB(uint64(nexp)), exp)})
 	}
 	// The checks.
 	fnParams := make([]uint32, len(funcTypes))
@@ -205,7 +205,7 @@ func Instrument(wasm []byte) ([]byte, error) {
 	out.Write(wasm[:8])
 	for _, s := range secs {
 		out.WriteByte(s.id)
-		out.Write(uleb(uint64(len(s.body))))
+		out.Write(wasmbin.ULEB(uint64(len(s.body))))
 		out.Write(s.body)
 	}
 	return out.Bytes(), nil
@@ -214,8 +214,8 @@ func Instrument(wasm []byte) ([]byte, error) {
 // check returns the sequence inserted at a loop header of a function whose
 // counter is local n; g is the interrupt global.
 func check(n, g uint32) []byte {
-	l, gl := uleb(uint64(n)), uleb(uint64(g))
-	every := sleb(Every)
+	l, gl := wasmbin.ULEB(uint64(n)), wasmbin.ULEB(uint64(g))
+	every := wasmbin.SLEB(Every)
 	return concat(
 		[]byte{0x20}, l, []byte{0x41, 0x01, 0x6a, 0x22}, l, // n = n+1
 		[]byte{0x41}, every, []byte{0x4f, 0x04, 0x40}, // if n >= Every
@@ -234,7 +234,7 @@ func readTypes(r *reader) ([]uint32, error) {
 	}
 	params := make([]uint32, n)
 	for k := range params {
-		form, err := r.byte()
+		form, err := r.Byte()
 		if err != nil {
 			return nil, err
 		}
@@ -245,14 +245,14 @@ func readTypes(r *reader) ([]uint32, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := r.bytes(int(np)); err != nil {
+		if _, err := r.Bytes(int(np)); err != nil {
 			return nil, err
 		}
 		nr, err := r.vec("results")
 		if err != nil {
 			return nil, err
 		}
-		if _, err := r.bytes(int(nr)); err != nil {
+		if _, err := r.Bytes(int(nr)); err != nil {
 			return nil, err
 		}
 		params[k] = np
@@ -268,7 +268,7 @@ func readIndices(r *reader) ([]uint32, error) {
 	}
 	out := make([]uint32, n)
 	for k := range out {
-		if out[k], err = r.u32(); err != nil {
+		if out[k], err = r.U32(); err != nil {
 			return nil, err
 		}
 	}
@@ -277,23 +277,23 @@ func readIndices(r *reader) ([]uint32, error) {
 
 func splitSections(b []byte) ([]section, error) {
 	var secs []section
-	r := reader{b: b}
-	for r.p < len(r.b) {
-		id, err := r.byte()
+	r := reader{wasmbin.Reader{B: b}}
+	for r.P < len(r.B) {
+		id, err := r.Byte()
 		if err != nil {
 			return nil, err
 		}
-		n, err := r.u32()
+		n, err := r.U32()
 		if err != nil {
 			return nil, fmt.Errorf("section %d size: %w", id, err)
 		}
-		body, err := r.bytes(int(n))
+		body, err := r.Bytes(int(n))
 		if err != nil {
 			return nil, fmt.Errorf("section %d: %w", id, err)
 		}
 		if id == secCustom {
-			nr := reader{b: body}
-			if name, err := nr.name(); err == nil && len(name) >= 7 && name[:7] == ".debug_" {
+			nr := reader{wasmbin.Reader{B: body}}
+			if name, err := nr.Name(); err == nil && len(name) >= 7 && name[:7] == ".debug_" {
 				continue
 			}
 		} else if err := checkCount(id, body); err != nil {
@@ -313,13 +313,13 @@ func checkCount(id byte, body []byte) error {
 	case 8, 12: // start, data count: not vectors
 		return nil
 	}
-	r := reader{b: body}
-	n, err := r.u32()
+	r := reader{wasmbin.Reader{B: body}}
+	n, err := r.U32()
 	if err != nil {
 		return fmt.Errorf("section %d: %w", id, err)
 	}
-	if int(n) > len(body)-r.p {
-		return fmt.Errorf("section %d declares %d entries in %d bytes", id, n, len(body)-r.p)
+	if int(n) > len(body)-r.P {
+		return fmt.Errorf("section %d declares %d entries in %d bytes", id, n, len(body)-r.P)
 	}
 	switch id {
 	case 9:
@@ -332,12 +332,12 @@ func checkCount(id byte, body []byte) error {
 
 // vec reads a vector length and refuses one longer than the bytes left.
 func (r *reader) vec(what string) (uint32, error) {
-	n, err := r.u32()
+	n, err := r.U32()
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", what, err)
 	}
-	if int(n) > len(r.b)-r.p {
-		return 0, fmt.Errorf("%s declares %d entries in %d bytes", what, n, len(r.b)-r.p)
+	if int(n) > len(r.B)-r.P {
+		return 0, fmt.Errorf("%s declares %d entries in %d bytes", what, n, len(r.B)-r.P)
 	}
 	return n, nil
 }
@@ -345,7 +345,7 @@ func (r *reader) vec(what string) (uint32, error) {
 // constExpr moves past a constant expression and its end.
 func (r *reader) constExpr() error {
 	for {
-		op, err := r.byte()
+		op, err := r.Byte()
 		if err != nil {
 			return err
 		}
@@ -361,7 +361,7 @@ func (r *reader) constExpr() error {
 // checkData bounds every data segment's length by the bytes left.
 func checkData(r *reader, n uint32) error {
 	for k := uint32(0); k < n; k++ {
-		flags, err := r.u32()
+		flags, err := r.U32()
 		if err != nil {
 			return fmt.Errorf("data segment %d: %w", k, err)
 		}
@@ -379,7 +379,7 @@ func checkData(r *reader, n uint32) error {
 		if err != nil {
 			return err
 		}
-		r.p += int(size)
+		r.P += int(size)
 	}
 	return nil
 }
@@ -387,7 +387,7 @@ func checkData(r *reader, n uint32) error {
 // checkElements bounds every element segment's vector by the bytes left.
 func checkElements(r *reader, n uint32) error {
 	for k := uint32(0); k < n; k++ {
-		flags, err := r.u32()
+		flags, err := r.U32()
 		if err != nil || flags > 7 {
 			return fmt.Errorf("element segment %d: bad flags", k)
 		}
@@ -402,7 +402,7 @@ func checkElements(r *reader, n uint32) error {
 			}
 		}
 		if flags&3 != 0 { // element kind or reference type
-			if _, err := r.byte(); err != nil {
+			if _, err := r.Byte(); err != nil {
 				return err
 			}
 		}
@@ -444,37 +444,37 @@ type imports struct {
 
 func readImports(r *reader) (imports, error) {
 	var imp imports
-	n, err := r.u32()
+	n, err := r.U32()
 	if err != nil {
 		return imp, err
 	}
 	for k := uint32(0); k < n; k++ {
-		if _, err := r.name(); err != nil {
+		if _, err := r.Name(); err != nil {
 			return imp, err
 		}
-		if _, err := r.name(); err != nil {
+		if _, err := r.Name(); err != nil {
 			return imp, err
 		}
-		kind, err := r.byte()
+		kind, err := r.Byte()
 		if err != nil {
 			return imp, err
 		}
 		switch kind {
 		case 0x00: // func: type index
-			_, err = r.u32()
+			_, err = r.U32()
 		case 0x01: // table: reftype, limits
-			if _, err = r.byte(); err == nil {
-				err = r.limits()
+			if _, err = r.Byte(); err == nil {
+				err = r.Limits()
 			}
 		case 0x02: // memory: limits
 			imp.memories++
-			err = r.limits()
+			err = r.Limits()
 		case 0x03: // global: valtype, mutability
 			imp.globals++
-			_, err = r.bytes(2)
+			_, err = r.Bytes(2)
 		case 0x04: // tag: attribute, type index
-			if _, err = r.byte(); err == nil {
-				_, err = r.u32()
+			if _, err = r.Byte(); err == nil {
+				_, err = r.U32()
 			}
 		default:
 			err = fmt.Errorf("unknown import kind 0x%02x", kind)
@@ -489,8 +489,8 @@ func readImports(r *reader) (imports, error) {
 // rewriteCode adds a counter local to every function body and the check
 // at every loop header. params holds each function's parameter count.
 func rewriteCode(b []byte, g uint32, params []uint32) ([]byte, error) {
-	r := reader{b: b}
-	n, err := r.u32()
+	r := reader{wasmbin.Reader{B: b}}
+	n, err := r.U32()
 	if err != nil {
 		return nil, err
 	}
@@ -498,36 +498,36 @@ func rewriteCode(b []byte, g uint32, params []uint32) ([]byte, error) {
 		return nil, fmt.Errorf("%d bodies for %d functions", n, len(params))
 	}
 	out := make([]byte, 0, len(b)+len(b)/8)
-	out = append(out, uleb(uint64(n))...)
+	out = append(out, wasmbin.ULEB(uint64(n))...)
 	var body []byte
 	for f := uint32(0); f < n; f++ {
-		size, err := r.u32()
+		size, err := r.U32()
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", f, err)
 		}
-		src, err := r.bytes(int(size))
+		src, err := r.Bytes(int(size))
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", f, err)
 		}
 		if body, err = rewriteBody(body[:0], src, params[f], g); err != nil {
 			return nil, fmt.Errorf("function %d: %w", f, err)
 		}
-		out = append(out, uleb(uint64(len(body)))...)
+		out = append(out, wasmbin.ULEB(uint64(len(body)))...)
 		out = append(out, body...)
 	}
 	return out, nil
 }
 
 func rewriteBody(out, src []byte, params, g uint32) ([]byte, error) {
-	r := reader{b: src}
+	r := reader{wasmbin.Reader{B: src}}
 	groups, err := r.vec("locals")
 	if err != nil {
 		return nil, err
 	}
-	afterCount := r.p
+	afterCount := r.P
 	locals := uint64(params)
 	for k := uint32(0); k < groups; k++ {
-		n, err := r.u32()
+		n, err := r.U32()
 		if err != nil {
 			return nil, err
 		}
@@ -535,96 +535,35 @@ func rewriteBody(out, src []byte, params, g uint32) ([]byte, error) {
 		if locals += uint64(n); locals > maxLocals {
 			return nil, fmt.Errorf("more than %d locals", maxLocals)
 		}
-		if _, err := r.byte(); err != nil { // valtype
+		if _, err := r.Byte(); err != nil { // valtype
 			return nil, err
 		}
 	}
 	// The counter is one more i32 local, after all the others.
-	out = append(out, uleb(uint64(groups+1))...)
-	out = append(out, src[afterCount:r.p]...)
+	out = append(out, wasmbin.ULEB(uint64(groups+1))...)
+	out = append(out, src[afterCount:r.P]...)
 	out = append(out, 0x01, 0x7f)
 	chk := check(uint32(locals), g)
-	last := r.p
-	for r.p < len(r.b) {
-		op, _ := r.byte()
+	last := r.P
+	for r.P < len(r.B) {
+		op, _ := r.Byte()
 		isLoop := op == 0x03
 		if err := r.skipImmediates(op); err != nil {
-			return nil, fmt.Errorf("opcode 0x%02x at %d: %w", op, r.p, err)
+			return nil, fmt.Errorf("opcode 0x%02x at %d: %w", op, r.P, err)
 		}
 		if isLoop {
-			out = append(out, src[last:r.p]...)
+			out = append(out, src[last:r.P]...)
 			out = append(out, chk...)
-			last = r.p
+			last = r.P
 		}
 	}
 	return append(out, src[last:]...), nil
 }
 
-type reader struct {
-	b []byte
-	p int
-}
-
-func (r *reader) byte() (byte, error) {
-	if r.p >= len(r.b) {
-		return 0, errTruncated
-	}
-	c := r.b[r.p]
-	r.p++
-	return c, nil
-}
-
-func (r *reader) bytes(n int) ([]byte, error) {
-	if n < 0 || r.p+n > len(r.b) {
-		return nil, errTruncated
-	}
-	s := r.b[r.p : r.p+n]
-	r.p += n
-	return s, nil
-}
-
-func (r *reader) u64() (uint64, error) {
-	v, n := binary.Uvarint(r.b[r.p:])
-	if n <= 0 {
-		return 0, errTruncated
-	}
-	r.p += n
-	return v, nil
-}
-
-func (r *reader) u32() (uint32, error) {
-	v, err := r.u64()
-	if v > 0xffffffff {
-		return 0, errors.New("u32 out of range")
-	}
-	return uint32(v), err
-}
-
-func (r *reader) name() (string, error) {
-	n, err := r.u32()
-	if err != nil {
-		return "", err
-	}
-	b, err := r.bytes(int(n))
-	return string(b), err
-}
-
-func (r *reader) limits() error {
-	flags, err := r.byte()
-	if err != nil {
-		return err
-	}
-	if _, err := r.u64(); err != nil {
-		return err
-	}
-	if flags&0x01 != 0 {
-		_, err = r.u64()
-	}
-	return err
-}
+type reader struct{ wasmbin.Reader }
 
 func (r *reader) blockType() error {
-	c, err := r.byte()
+	c, err := r.Byte()
 	if err != nil {
 		return err
 	}
@@ -632,7 +571,7 @@ func (r *reader) blockType() error {
 	case 0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
 		return nil
 	}
-	r.p--
+	r.P--
 	return r.skipLEB() // a type index, as s33
 }
 
@@ -681,11 +620,11 @@ var immediates = func() (t [256]byte) {
 // skipLEB moves past one LEB128 number without decoding it.
 func (r *reader) skipLEB() error {
 	for k := 0; k < 10; k++ {
-		if r.p >= len(r.b) {
-			return errTruncated
+		if r.P >= len(r.B) {
+			return wasmbin.ErrTruncated
 		}
-		c := r.b[r.p]
-		r.p++
+		c := r.B[r.P]
+		r.P++
 		if c&0x80 == 0 {
 			return nil
 		}
@@ -710,7 +649,7 @@ func (r *reader) skipImmediates(op byte) error {
 	case immBlock:
 		return r.blockType()
 	case immByte:
-		_, err := r.byte()
+		_, err := r.Byte()
 		return err
 	case immSpecial:
 		return r.special(op)
@@ -724,7 +663,7 @@ func (r *reader) special(op byte) error {
 	switch op {
 	case 0x0e: // br_table
 		var n uint32
-		if n, err = r.u32(); err != nil {
+		if n, err = r.U32(); err != nil {
 			return err
 		}
 		for k := uint32(0); k <= n && err == nil; k++ {
@@ -735,12 +674,12 @@ func (r *reader) special(op byte) error {
 			return err
 		}
 		var n uint32
-		if n, err = r.u32(); err != nil {
+		if n, err = r.U32(); err != nil {
 			return err
 		}
 		for k := uint32(0); k < n && err == nil; k++ {
 			var kind byte
-			if kind, err = r.byte(); err != nil {
+			if kind, err = r.Byte(); err != nil {
 				return err
 			}
 			if kind == 0x00 || kind == 0x01 { // catch, catch_ref: tag
@@ -752,13 +691,13 @@ func (r *reader) special(op byte) error {
 		}
 	case 0x1c: // select t*
 		var n uint32
-		if n, err = r.u32(); err == nil {
-			_, err = r.bytes(int(n))
+		if n, err = r.U32(); err == nil {
+			_, err = r.Bytes(int(n))
 		}
 	case 0x43:
-		_, err = r.bytes(4)
+		_, err = r.Bytes(4)
 	case 0x44:
-		_, err = r.bytes(8)
+		_, err = r.Bytes(8)
 	case 0xfc:
 		err = r.prefixFC()
 	case 0xfd:
@@ -770,7 +709,7 @@ func (r *reader) special(op byte) error {
 }
 
 func (r *reader) prefixFC() error {
-	sub, err := r.u32()
+	sub, err := r.U32()
 	if err != nil {
 		return err
 	}
@@ -778,18 +717,18 @@ func (r *reader) prefixFC() error {
 	case sub <= 7: // saturating truncations
 		return nil
 	case sub == 8: // memory.init data, mem
-		if _, err = r.u32(); err == nil {
-			_, err = r.byte()
+		if _, err = r.U32(); err == nil {
+			_, err = r.Byte()
 		}
 	case sub == 9, sub == 13, sub == 15, sub == 16, sub == 17: // data.drop, elem.drop, table.grow/size/fill
-		_, err = r.u32()
+		_, err = r.U32()
 	case sub == 10: // memory.copy
-		_, err = r.bytes(2)
+		_, err = r.Bytes(2)
 	case sub == 11: // memory.fill
-		_, err = r.byte()
+		_, err = r.Byte()
 	case sub == 12, sub == 14: // table.init, table.copy
-		if _, err = r.u32(); err == nil {
-			_, err = r.u32()
+		if _, err = r.U32(); err == nil {
+			_, err = r.U32()
 		}
 	default:
 		err = fmt.Errorf("unknown 0xfc opcode %d", sub)
@@ -798,7 +737,7 @@ func (r *reader) prefixFC() error {
 }
 
 func (r *reader) prefixFD() error {
-	sub, err := r.u32()
+	sub, err := r.U32()
 	if err != nil {
 		return err
 	}
@@ -806,12 +745,12 @@ func (r *reader) prefixFD() error {
 	case sub <= 11, sub == 92, sub == 93: // loads, stores, load_zero
 		return r.memarg()
 	case sub == 12, sub == 13: // v128.const, i8x16.shuffle
-		_, err = r.bytes(16)
+		_, err = r.Bytes(16)
 	case sub >= 21 && sub <= 34: // extract/replace lane
-		_, err = r.byte()
+		_, err = r.Byte()
 	case sub >= 84 && sub <= 91: // load/store lane
 		if err = r.memarg(); err == nil {
-			_, err = r.byte()
+			_, err = r.Byte()
 		}
 	case sub <= 275:
 		// every other SIMD instruction has no immediates
@@ -822,35 +761,19 @@ func (r *reader) prefixFD() error {
 }
 
 func (r *reader) prefixFE() error {
-	sub, err := r.u32()
+	sub, err := r.U32()
 	if err != nil {
 		return err
 	}
 	switch {
 	case sub == 3: // atomic.fence
-		_, err = r.byte()
+		_, err = r.Byte()
 	case sub <= 0x4e:
 		err = r.memarg()
 	default:
 		err = fmt.Errorf("unknown 0xfe opcode %d", sub)
 	}
 	return err
-}
-
-func uleb(v uint64) []byte { return binary.AppendUvarint(nil, v) }
-
-// sleb is v in Wasm's signed LEB128 (the encoding of i32.const), which is
-// not Go's zigzag varint.
-func sleb(v int64) []byte {
-	var out []byte
-	for {
-		b := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && b&0x40 == 0) || (v == -1 && b&0x40 != 0) {
-			return append(out, b)
-		}
-		out = append(out, b|0x80)
-	}
 }
 
 func concat(parts ...[]byte) []byte {
@@ -881,7 +804,7 @@ type Uses struct {
 // snapshotted.
 func Scan(wasm []byte) (Uses, error) {
 	if len(wasm) < 8 {
-		return Uses{}, errTruncated
+		return Uses{}, wasmbin.ErrTruncated
 	}
 	secs, err := splitSections(wasm[8:])
 	if err != nil {
@@ -892,17 +815,17 @@ func Scan(wasm []byte) (Uses, error) {
 		if s.id != secCode {
 			continue
 		}
-		r := reader{b: s.body}
-		n, err := r.u32()
+		r := reader{wasmbin.Reader{B: s.body}}
+		n, err := r.U32()
 		if err != nil {
 			return Uses{}, err
 		}
 		for f := uint32(0); f < n; f++ {
-			size, err := r.u32()
+			size, err := r.U32()
 			if err != nil {
 				return Uses{}, err
 			}
-			src, err := r.bytes(int(size))
+			src, err := r.Bytes(int(size))
 			if err != nil {
 				return Uses{}, err
 			}
@@ -915,33 +838,33 @@ func Scan(wasm []byte) (Uses, error) {
 }
 
 func scanBody(src []byte, uses *Uses) error {
-	r := reader{b: src}
+	r := reader{wasmbin.Reader{B: src}}
 	groups, err := r.vec("locals")
 	if err != nil {
 		return err
 	}
 	for k := uint32(0); k < groups; k++ {
-		if _, err := r.u32(); err != nil {
+		if _, err := r.U32(); err != nil {
 			return err
 		}
-		if _, err := r.byte(); err != nil {
+		if _, err := r.Byte(); err != nil {
 			return err
 		}
 	}
-	for r.p < len(r.b) {
-		op, _ := r.byte()
+	for r.P < len(r.B) {
+		op, _ := r.Byte()
 		if op == 0x26 { // table.set
 			uses.TableWrites = true
 		}
 		if op == 0xfc {
-			peek := reader{b: r.b, p: r.p}
-			if sub, err := peek.u32(); err == nil {
+			peek := reader{wasmbin.Reader{B: r.B, P: r.P}}
+			if sub, err := peek.U32(); err == nil {
 				uses.TableWrites = uses.TableWrites || (sub >= 12 && sub <= 17 && sub != 16)
 				uses.Segments = uses.Segments || sub == 8 || sub == 9
 			}
 		}
 		if err := r.skipImmediates(op); err != nil {
-			return fmt.Errorf("opcode 0x%02x at %d: %w", op, r.p, err)
+			return fmt.Errorf("opcode 0x%02x at %d: %w", op, r.P, err)
 		}
 	}
 	return nil

@@ -30,11 +30,11 @@ package snapshot
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
+
+	"github.com/wisp-dev/wisp/host/engine/internal/wasmbin"
 )
 
 // GlobalPrefix starts the export names Prepare gives mutable globals; the
@@ -95,7 +95,7 @@ func Prepare(wasm []byte) ([]byte, Plan, error) {
 	var importedGlobals uint32
 	memories := 0
 	for _, s := range secs {
-		r := reader{b: s.body}
+		r := reader{wasmbin.Reader{B: s.body}}
 		switch s.id {
 		case secImport:
 			ig, im, mutable, err := readImports(&r)
@@ -110,7 +110,7 @@ func Prepare(wasm []byte) ([]byte, Plan, error) {
 			}
 			importedGlobals = ig
 		case secMemory:
-			n, err := r.u32()
+			n, err := r.U32()
 			if err != nil {
 				return nil, Plan{}, fmt.Errorf("memory section: %w", err)
 			}
@@ -128,8 +128,8 @@ func Prepare(wasm []byte) ([]byte, Plan, error) {
 		if s.id != secGlobal {
 			continue
 		}
-		r := reader{b: s.body}
-		n, err := r.u32()
+		r := reader{wasmbin.Reader{B: s.body}}
+		n, err := r.U32()
 		if err != nil {
 			return nil, Plan{}, fmt.Errorf("global section: %w", err)
 		}
@@ -148,17 +148,17 @@ func Prepare(wasm []byte) ([]byte, Plan, error) {
 			}
 			name := GlobalPrefix + strconv.Itoa(int(i))
 			plan.Globals = append(plan.Globals, Global{Export: name, Type: t})
-			exp = append(exp, uleb(uint64(len(name)))...)
+			exp = append(exp, wasmbin.ULEB(uint64(len(name)))...)
 			exp = append(exp, name...)
 			exp = append(exp, 0x03)
-			exp = append(exp, uleb(uint64(importedGlobals+i))...)
+			exp = append(exp, wasmbin.ULEB(uint64(importedGlobals+i))...)
 		}
 	}
 	for i := range secs {
 		if secs[i].id != secData {
 			continue
 		}
-		r := reader{b: secs[i].body}
+		r := reader{wasmbin.Reader{B: secs[i].body}}
 		body, segs, refused, err := takeData(&r)
 		if err != nil {
 			return nil, Plan{}, fmt.Errorf("data section: %w", err)
@@ -170,7 +170,7 @@ func Prepare(wasm []byte) ([]byte, Plan, error) {
 	}
 	for i := range secs { // the count must match the segments left
 		if secs[i].id == secDataCount {
-			secs[i].body = uleb(uint64(kept(secs)))
+			secs[i].body = wasmbin.ULEB(uint64(kept(secs)))
 		}
 	}
 	found := len(plan.Globals) == 0
@@ -178,16 +178,16 @@ func Prepare(wasm []byte) ([]byte, Plan, error) {
 		if secs[i].id != secExport {
 			continue
 		}
-		r := reader{b: secs[i].body}
-		n, err := r.u32()
+		r := reader{wasmbin.Reader{B: secs[i].body}}
+		n, err := r.U32()
 		if err != nil {
 			return nil, Plan{}, fmt.Errorf("export section: %w", err)
 		}
-		secs[i].body = cat(uleb(uint64(n)+uint64(len(plan.Globals))), r.b[r.p:], exp)
+		secs[i].body = cat(wasmbin.ULEB(uint64(n)+uint64(len(plan.Globals))), r.B[r.P:], exp)
 		found = true
 	}
 	if !found {
-		secs = insertBefore(secs, section{id: secExport, body: cat(uleb(uint64(len(plan.Globals))), exp)}, secExport)
+		secs = insertBefore(secs, section{id: secExport, body: cat(wasmbin.ULEB(uint64(len(plan.Globals))), exp)}, secExport)
 	}
 	return join(wasm, secs), plan, nil
 }
@@ -195,15 +195,15 @@ func Prepare(wasm []byte) ([]byte, Plan, error) {
 // takeData returns the data section without its active segments, and
 // those segments. Only segments at constant offsets in memory 0 are taken.
 func takeData(r *reader) (body []byte, segs []Segment, refused string, err error) {
-	n, err := r.u32()
+	n, err := r.U32()
 	if err != nil {
 		return nil, nil, "", err
 	}
 	var keep []byte
 	kept := 0
 	for k := uint32(0); k < n; k++ {
-		start := r.p
-		flags, err := r.u32()
+		start := r.P
+		flags, err := r.U32()
 		if err != nil {
 			return nil, nil, "", err
 		}
@@ -211,22 +211,22 @@ func takeData(r *reader) (body []byte, segs []Segment, refused string, err error
 		switch flags {
 		case 0, 2:
 			if flags == 2 {
-				if mem, err := r.u32(); err != nil || mem != 0 {
+				if mem, err := r.U32(); err != nil || mem != 0 {
 					return nil, nil, "", fmt.Errorf("data segment %d: memory index", k)
 				}
 			}
-			op, err := r.byte()
+			op, err := r.Byte()
 			if err != nil {
 				return nil, nil, "", err
 			}
 			if op != 0x41 {
 				return nil, nil, fmt.Sprintf("data segment %d has a non-constant offset", k), nil
 			}
-			v, err := r.s64()
+			v, err := r.S64()
 			if err != nil {
 				return nil, nil, "", err
 			}
-			if end, err := r.byte(); err != nil || end != 0x0b {
+			if end, err := r.Byte(); err != nil || end != 0x0b {
 				return nil, nil, fmt.Sprintf("data segment %d has a non-constant offset", k), nil
 			}
 			off = uint32(int32(v))
@@ -234,30 +234,30 @@ func takeData(r *reader) (body []byte, segs []Segment, refused string, err error
 		default:
 			return nil, nil, "", fmt.Errorf("data segment %d: flags %d", k, flags)
 		}
-		size, err := r.u32()
+		size, err := r.U32()
 		if err != nil {
 			return nil, nil, "", err
 		}
-		b, err := r.bytes(int(size))
+		b, err := r.Bytes(int(size))
 		if err != nil {
 			return nil, nil, "", err
 		}
 		if flags == 1 {
-			keep = append(keep, r.b[start:r.p]...)
+			keep = append(keep, r.B[start:r.P]...)
 			kept++
 			continue
 		}
 		segs = append(segs, Segment{Offset: off, Bytes: b})
 	}
-	return cat(uleb(uint64(kept)), keep), segs, "", nil
+	return cat(wasmbin.ULEB(uint64(kept)), keep), segs, "", nil
 }
 
 // kept counts the segments of the (rewritten) data section of secs.
 func kept(secs []section) uint32 {
 	for _, s := range secs {
 		if s.id == secData {
-			r := reader{b: s.body}
-			n, _ := r.u32()
+			r := reader{wasmbin.Reader{B: s.body}}
+			n, _ := r.U32()
 			return n
 		}
 	}
@@ -279,44 +279,44 @@ func insertBefore(secs []section, s section, id byte) []section {
 }
 
 func readImports(r *reader) (globals, memories uint32, mutableGlobal bool, err error) {
-	n, err := r.u32()
+	n, err := r.U32()
 	if err != nil {
 		return 0, 0, false, err
 	}
 	for k := uint32(0); k < n; k++ {
 		for range 2 { // module, name
-			l, err := r.u32()
+			l, err := r.U32()
 			if err != nil {
 				return 0, 0, false, err
 			}
-			if _, err := r.bytes(int(l)); err != nil {
+			if _, err := r.Bytes(int(l)); err != nil {
 				return 0, 0, false, err
 			}
 		}
-		kind, err := r.byte()
+		kind, err := r.Byte()
 		if err != nil {
 			return 0, 0, false, err
 		}
 		switch kind {
 		case 0x00, 0x04: // function, tag
 			if kind == 0x04 {
-				_, err = r.byte()
+				_, err = r.Byte()
 			}
 			if err == nil {
-				_, err = r.u32()
+				_, err = r.U32()
 			}
 		case 0x01: // table
-			if _, err = r.byte(); err == nil {
-				err = r.limits()
+			if _, err = r.Byte(); err == nil {
+				err = r.Limits()
 			}
 		case 0x02:
 			memories++
-			err = r.limits()
+			err = r.Limits()
 		case 0x03:
 			globals++
 			var mut byte
-			if _, err = r.byte(); err == nil {
-				mut, err = r.byte()
+			if _, err = r.Byte(); err == nil {
+				mut, err = r.Byte()
 				mutableGlobal = mutableGlobal || mut == 1
 			}
 		default:
@@ -330,104 +330,29 @@ func readImports(r *reader) (globals, memories uint32, mutableGlobal bool, err e
 }
 
 func readGlobal(r *reader) (t byte, mut bool, init []byte, err error) {
-	if t, err = r.byte(); err != nil {
+	if t, err = r.Byte(); err != nil {
 		return
 	}
 	if t == 0x63 || t == 0x64 { // (ref null? ht)
-		if _, err = r.u64(); err != nil {
+		if _, err = r.U64(); err != nil {
 			return
 		}
 	}
-	m, err := r.byte()
+	m, err := r.Byte()
 	if err != nil {
 		return
 	}
-	start := r.p
+	start := r.P
 	err = r.constExpr()
-	return t, m == 1, r.b[start:r.p], err
+	return t, m == 1, r.B[start:r.P], err
 }
 
-type reader struct {
-	b []byte
-	p int
-}
-
-var errTruncated = errors.New("unexpected end of module")
-
-func (r *reader) byte() (byte, error) {
-	if r.p >= len(r.b) {
-		return 0, errTruncated
-	}
-	r.p++
-	return r.b[r.p-1], nil
-}
-
-func (r *reader) bytes(n int) ([]byte, error) {
-	if n < 0 || n > len(r.b)-r.p {
-		return nil, errTruncated
-	}
-	r.p += n
-	return r.b[r.p-n : r.p], nil
-}
-
-func (r *reader) u64() (uint64, error) {
-	v, n := binary.Uvarint(r.b[r.p:])
-	if n <= 0 {
-		return 0, errTruncated
-	}
-	r.p += n
-	return v, nil
-}
-
-// s64 reads a signed LEB128 integer.
-func (r *reader) s64() (int64, error) {
-	var v int64
-	var shift uint
-	for {
-		b, err := r.byte()
-		if err != nil {
-			return 0, err
-		}
-		v |= int64(b&0x7f) << shift
-		shift += 7
-		if b&0x80 == 0 {
-			if shift < 64 && b&0x40 != 0 {
-				v |= -1 << shift
-			}
-			return v, nil
-		}
-		if shift >= 70 {
-			return 0, errors.New("integer too large")
-		}
-	}
-}
-
-func (r *reader) u32() (uint32, error) {
-	v, err := r.u64()
-	if err == nil && v > math.MaxUint32 {
-		return 0, errors.New("integer too large")
-	}
-	return uint32(v), err
-}
-
-func (r *reader) limits() error {
-	flags, err := r.byte()
-	if err != nil {
-		return err
-	}
-	if _, err := r.u64(); err != nil {
-		return err
-	}
-	if flags&1 != 0 {
-		_, err = r.u64()
-	}
-	return err
-}
+type reader struct{ wasmbin.Reader }
 
 // constExpr moves past a constant expression and its end.
 func (r *reader) constExpr() error {
 	for {
-		op, err := r.byte()
+		op, err := r.Byte()
 		if err != nil {
 			return err
 		}
@@ -435,21 +360,21 @@ func (r *reader) constExpr() error {
 		case 0x0b:
 			return nil
 		case 0x41, 0x42, 0x23, 0xd2: // i32.const, i64.const, global.get, ref.func
-			_, err = r.u64()
+			_, err = r.U64()
 		case 0x43:
-			_, err = r.bytes(4)
+			_, err = r.Bytes(4)
 		case 0x44:
-			_, err = r.bytes(8)
+			_, err = r.Bytes(8)
 		case 0xd0: // ref.null
-			_, err = r.u64()
+			_, err = r.U64()
 		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended constants
 		case 0xfd: // v128.const
 			var sub uint32
-			if sub, err = r.u32(); err == nil && sub != 12 {
+			if sub, err = r.U32(); err == nil && sub != 12 {
 				err = fmt.Errorf("0xfd %d in a constant expression", sub)
 			}
 			if err == nil {
-				_, err = r.bytes(16)
+				_, err = r.Bytes(16)
 			}
 		default:
 			err = fmt.Errorf("opcode 0x%02x in a constant expression", op)
@@ -464,15 +389,15 @@ func split(wasm []byte) ([]section, error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
 		return nil, errors.New("not a Wasm module")
 	}
-	r := reader{b: wasm, p: 8}
+	r := reader{wasmbin.Reader{B: wasm, P: 8}}
 	var secs []section
-	for r.p < len(r.b) {
-		id, _ := r.byte()
-		n, err := r.u32()
+	for r.P < len(r.B) {
+		id, _ := r.Byte()
+		n, err := r.U32()
 		if err != nil {
 			return nil, err
 		}
-		body, err := r.bytes(int(n))
+		body, err := r.Bytes(int(n))
 		if err != nil {
 			return nil, fmt.Errorf("section %d: %w", id, err)
 		}
@@ -486,13 +411,11 @@ func join(wasm []byte, secs []section) []byte {
 	out.Write(wasm[:8])
 	for _, s := range secs {
 		out.WriteByte(s.id)
-		out.Write(uleb(uint64(len(s.body))))
+		out.Write(wasmbin.ULEB(uint64(len(s.body))))
 		out.Write(s.body)
 	}
 	return out.Bytes()
 }
-
-func uleb(v uint64) []byte { return binary.AppendUvarint(nil, v) }
 
 func cat(parts ...[]byte) []byte {
 	var out []byte

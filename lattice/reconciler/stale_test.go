@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nkeys"
 
 	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
@@ -21,48 +20,30 @@ import (
 	"github.com/wisp-dev/wisp/lattice/reconciler"
 )
 
-// laggingHost poses as a host whose first inventory is older than what it
+// laggingHost is a fake host whose first inventory is older than what it
 // runs: it lists nothing until asked to start the actor, answers that start
 // "already running on this host", and lists the actor from then on.
 func laggingHost(t *testing.T, nc *nats.Conn, labels map[string]string) {
 	t.Helper()
-	kp, err := nkeys.CreateServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := kp.PublicKey()
-	sum := lattice.HostSummary{ID: id, Name: "lagging", Lattice: lattice.DefaultLattice, Labels: labels, StartedAt: time.Now()}
-	reply := func(m *nats.Msg, v any) {
-		b, _ := json.Marshal(v)
-		m.Respond(b)
-	}
 	var mu sync.Mutex
 	var running []lattice.ActorDescription
-	for subject, fn := range map[string]nats.MsgHandler{
-		lattice.PingSubject(lattice.DefaultLattice): func(m *nats.Msg) { reply(m, sum) },
-		lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbInventory): func(m *nats.Msg) {
-			mu.Lock()
-			defer mu.Unlock()
-			reply(m, lattice.HostInventory{Ack: lattice.Ack{Accepted: true}, Host: sum, Actors: append([]lattice.ActorDescription{}, running...)})
-		},
-		lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbStartActor): func(m *nats.Msg) {
-			var req lattice.StartActorRequest
-			json.Unmarshal(m.Data, &req)
-			mu.Lock()
-			running = []lattice.ActorDescription{{Name: req.Name, Ref: req.Ref, Instances: max(req.Count, 1), Annotations: req.Annotations}}
-			mu.Unlock()
-			reply(m, lattice.Ack{Error: "start actor " + req.Name + ": " + lattice.AlreadyRunning + " (scale it, or stop it first)", Code: lattice.CodeRefused})
-		},
-	} {
-		sub, err := nc.Subscribe(subject, fn)
-		if err != nil {
-			t.Fatal(err)
+	fakeHost(t, nc, "lagging", labels, func(id string, sum lattice.HostSummary) map[string]nats.MsgHandler {
+		return map[string]nats.MsgHandler{
+			lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbInventory): func(m *nats.Msg) {
+				mu.Lock()
+				defer mu.Unlock()
+				respondJSON(m, lattice.HostInventory{Ack: lattice.Ack{Accepted: true}, Host: sum, Actors: append([]lattice.ActorDescription{}, running...)})
+			},
+			lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbStartActor): func(m *nats.Msg) {
+				var req lattice.StartActorRequest
+				json.Unmarshal(m.Data, &req)
+				mu.Lock()
+				running = []lattice.ActorDescription{{Name: req.Name, Ref: req.Ref, Instances: max(req.Count, 1), Annotations: req.Annotations}}
+				mu.Unlock()
+				respondJSON(m, lattice.Ack{Error: "start actor " + req.Name + ": " + lattice.AlreadyRunning + " (scale it, or stop it first)", Code: lattice.CodeRefused})
+			},
 		}
-		t.Cleanup(func() { sub.Unsubscribe() })
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
 
 // TestAStartTheHostHadDoneIsNoFailure: a start that a host refuses because

@@ -22,33 +22,20 @@ import (
 	"github.com/wisp-dev/wisp/lattice/reconciler"
 )
 
-// wedgedHost is a plain NATS responder posing as a host with labels: it
-// answers pings and inventories (nothing runs) and accepts every
-// start_actor, then never reports an outcome, like a wedged or lying host.
-// It returns how many starts it accepted.
-func wedgedHost(t *testing.T, nc *nats.Conn, labels map[string]string) *atomic.Int64 {
+// fakeHost is a plain NATS responder posing as a host with labels: it
+// answers pings with its summary and serves the subjects handlers gives
+// it for its id.
+func fakeHost(t *testing.T, nc *nats.Conn, name string, labels map[string]string, handlers func(id string, sum lattice.HostSummary) map[string]nats.MsgHandler) {
 	t.Helper()
 	kp, err := nkeys.CreateServer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	id, _ := kp.PublicKey()
-	sum := lattice.HostSummary{ID: id, Name: "wedged", Lattice: lattice.DefaultLattice, Labels: labels, StartedAt: time.Now()}
-	reply := func(m *nats.Msg, v any) {
-		b, _ := json.Marshal(v)
-		m.Respond(b)
-	}
-	var starts atomic.Int64
-	for subject, fn := range map[string]nats.MsgHandler{
-		lattice.PingSubject(lattice.DefaultLattice): func(m *nats.Msg) { reply(m, sum) },
-		lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbInventory): func(m *nats.Msg) {
-			reply(m, lattice.HostInventory{Ack: lattice.Ack{Accepted: true}, Host: sum, Actors: []lattice.ActorDescription{}})
-		},
-		lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbStartActor): func(m *nats.Msg) {
-			starts.Add(1)
-			reply(m, lattice.Ack{Accepted: true}) // and nothing more, ever
-		},
-	} {
+	sum := lattice.HostSummary{ID: id, Name: name, Lattice: lattice.DefaultLattice, Labels: labels, StartedAt: time.Now()}
+	subs := handlers(id, sum)
+	subs[lattice.PingSubject(lattice.DefaultLattice)] = func(m *nats.Msg) { respondJSON(m, sum) }
+	for subject, fn := range subs {
 		sub, err := nc.Subscribe(subject, fn)
 		if err != nil {
 			t.Fatal(err)
@@ -58,6 +45,30 @@ func wedgedHost(t *testing.T, nc *nats.Conn, labels map[string]string) *atomic.I
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func respondJSON(m *nats.Msg, v any) {
+	b, _ := json.Marshal(v)
+	m.Respond(b)
+}
+
+// wedgedHost is a fake host that answers inventories (nothing runs) and
+// accepts every start_actor, then never reports an outcome, like a wedged
+// or lying host. It returns how many starts it accepted.
+func wedgedHost(t *testing.T, nc *nats.Conn, labels map[string]string) *atomic.Int64 {
+	t.Helper()
+	var starts atomic.Int64
+	fakeHost(t, nc, "wedged", labels, func(id string, sum lattice.HostSummary) map[string]nats.MsgHandler {
+		return map[string]nats.MsgHandler{
+			lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbInventory): func(m *nats.Msg) {
+				respondJSON(m, lattice.HostInventory{Ack: lattice.Ack{Accepted: true}, Host: sum, Actors: []lattice.ActorDescription{}})
+			},
+			lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbStartActor): func(m *nats.Msg) {
+				starts.Add(1)
+				respondJSON(m, lattice.Ack{Accepted: true}) // and nothing more, ever
+			},
+		}
+	})
 	return &starts
 }
 

@@ -40,7 +40,11 @@ type Holder struct {
 // compare-and-set: the holder sent that renewal before the follower read
 // it, so it has stopped acting by then. A follower that sees a new
 // revision instead knows the holder (perhaps a new one) is alive and goes
-// back to its poll. No two hosts' clocks are ever compared.
+// back to its poll, unless the server already said the connection that
+// wrote it closed: a follower remembers the connections it heard close
+// for a poll, because the advisory may come before it has read who holds
+// the lease (the holder renewed, then died). No two hosts' clocks are
+// ever compared.
 type lease struct {
 	kv   jetstream.KeyValue
 	me   Holder
@@ -59,6 +63,9 @@ type lease struct {
 	// checking: the key was read since the suspicion began, so a new
 	// revision now means the holder renewed it and is alive.
 	checking bool
+	// closed: connections the server said closed, and when, kept for a
+	// poll and a TTL.
+	closed map[lattice.ConnID]time.Time
 
 	onChange func(bool)
 }
@@ -105,13 +112,19 @@ func (l *lease) step(ctx context.Context) time.Duration {
 	l.lose()
 	l.mu.Lock()
 	l.holder = h
+	gone := h.Conn != nil && !l.closed[*h.Conn].IsZero()
+	if gone {
+		l.suspect = true
+	}
 	suspect, checking := l.suspect, l.checking
 	l.checking = suspect
 	l.mu.Unlock()
 	if e.Revision() != l.rev {
 		l.rev, l.seen = e.Revision(), now
-		if suspect && !checking {
-			return l.ttl / 2 // the first look since the suspicion: look again
+		if gone || (suspect && !checking) {
+			// The first look since the suspicion, or a holder whose
+			// connection is closed: look again.
+			return l.ttl / 2
 		}
 		return l.jittered() // not suspected, or renewed since: alive
 	}
@@ -144,11 +157,23 @@ func (l *lease) holds() bool {
 	return l.held.Load() && time.Since(time.Unix(0, l.renewed.Load())) < l.ttl/2
 }
 
-// holdsConn reports whether c is the connection of the holder as this
-// follower last read it.
-func (l *lease) holdsConn(c lattice.ConnID) bool {
+// connClosed hears that connection c closed. It reports whether c is
+// the connection of the holder as this follower last read it; either way
+// it remembers c, so that a holder read later on that connection is
+// known gone.
+func (l *lease) connClosed(c lattice.ConnID) bool {
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed == nil {
+		l.closed = map[lattice.ConnID]time.Time{}
+	}
+	for k, at := range l.closed {
+		if now.Sub(at) > l.poll+l.ttl {
+			delete(l.closed, k)
+		}
+	}
+	l.closed[c] = now
 	return l.holder.Conn != nil && *l.holder.Conn == c
 }
 

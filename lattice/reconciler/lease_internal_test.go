@@ -72,3 +72,48 @@ func TestSuspicionEndsWhenTheHolderRenews(t *testing.T) {
 		t.Fatal("the old holder still holds the lease after a takeover")
 	}
 }
+
+// TestAHolderHeardClosedBeforeItWasReadIsGone: the server's advisory that
+// the holder's connection closed can reach a follower before the follower
+// has read who holds the lease (the holder renewed, then died). The
+// follower must still take the lease over, not read the renewal as a sign
+// of life and go back to its slow poll.
+func TestAHolderHeardClosedBeforeItWasReadIsGone(t *testing.T) {
+	ctx := context.Background()
+	l := authtest.Start(t, natsserver.Config{Port: -1})
+	js, err := jetstream.New(l.Connect(t, auth.HostUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := app.Open(ctx, js, lattice.DefaultLattice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl, poll = 800 * time.Millisecond, time.Minute
+	aConn := lattice.ConnID{Server: "S", Client: 7}
+	a := &lease{kv: store.KV(), me: Holder{HostID: "NA"}, ttl: ttl, poll: poll,
+		conn: func() *lattice.ConnID { return &aConn }}
+	b := &lease{kv: store.KV(), me: Holder{HostID: "NB"}, ttl: ttl, poll: poll}
+
+	a.step(ctx)
+	b.suspectHolder() // say, the previous holder released the lease
+	b.step(ctx)       // first look: a holds it
+	a.step(ctx)       // a renews ...
+	if b.connClosed(lattice.ConnID{Server: "S", Client: 8}) {
+		t.Fatal("another connection's close was taken for the holder's")
+	}
+	if !b.connClosed(aConn) { // ... and its connection closes
+		t.Fatal("the holder's connection closing was not recognised")
+	}
+	b.mu.Lock()
+	b.holder = Holder{} // as if the advisory came before b read a
+	b.mu.Unlock()
+	if d := b.step(ctx); d <= 0 || d > ttl/2 {
+		t.Fatalf("a follower that saw the dead holder's last renewal looks again in %v, want within ttl/2", d)
+	}
+	b.seen = b.seen.Add(-ttl / 2)
+	b.step(ctx)
+	if !b.held.Load() {
+		t.Fatal("the follower did not take over from a holder whose connection closed")
+	}
+}

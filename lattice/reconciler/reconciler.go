@@ -544,7 +544,7 @@ func (r *Reconciler) onDisconnect(m *nats.Msg) {
 		return
 	}
 	c := d.Conn()
-	if r.lease.holdsConn(c) {
+	if r.lease.connClosed(c) {
 		r.lease.suspectHolder()
 		r.pokeLease()
 	}

@@ -138,32 +138,68 @@ func EnsureLinkBucket(ctx context.Context, js jetstream.JetStream, lattice strin
 
 // EnsureBucket opens the key-value bucket name, creating it with one
 // value per key, on disk, replicated on up to three servers of the NATS
-// cluster, if it does not exist.
+// cluster, if it does not exist. Either way the bucket allows
+// bucketConsumers consumers.
 func EnsureBucket(ctx context.Context, js jetstream.JetStream, name, description string) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, name)
-	if err == nil {
-		return kv, nil
+	err := allowConsumers(ctx, js, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		err = withReplicas(func(r int) error {
+			_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:      name,
+				Description: description,
+				History:     1,
+				Storage:     jetstream.FileStorage,
+				Replicas:    r,
+			})
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				err = nil
+			}
+			return err
+		})
+		if err == nil {
+			err = allowConsumers(ctx, js, name)
+		}
 	}
-	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", name, err)
 	}
-	err = withReplicas(func(r int) error {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      name,
-			Description: description,
-			History:     1,
-			Storage:     jetstream.FileStorage,
-			Replicas:    r,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, name)
-		}
-		return err
-	})
+	kv, err := js.KeyValue(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", name, err)
 	}
 	return kv, nil
+}
+
+// bucketConsumers is how many consumers a lattice bucket allows. Every
+// host watches the link bucket with one, and a NATS server (2.12 and
+// later) allows 1,000 on a stream that sets no limit of its own
+// (jetstream.limits.max_consumers), which would stop a lattice at about a
+// thousand hosts: the thousand-and-first host, or the reconciler's next
+// read of the links, would be refused "maximum consumers limit reached".
+const bucketConsumers = 100_000
+
+// allowConsumers raises the consumer limit of bucket name's stream to
+// bucketConsumers, unless it allows as many already or the account's own
+// JetStream limits allow fewer (the operator's choice, which stands).
+func allowConsumers(ctx context.Context, js jetstream.JetStream, name string) error {
+	s, err := js.Stream(ctx, "KV_"+name)
+	if err != nil {
+		return err
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.MaxConsumers >= bucketConsumers {
+		return nil
+	}
+	cfg.MaxConsumers = bucketConsumers
+	_, err = js.UpdateStream(ctx, cfg)
+	var api *jetstream.APIError
+	if errors.As(err, &api) && api.ErrorCode == jetstream.JSErrCodeMaximumConsumersLimit {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("allow %d consumers: %w", bucketConsumers, err)
+	}
+	return nil
 }
 
 // Link control verbs: the last token of LinkSubject. Any one host of the

@@ -423,6 +423,10 @@ func child(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	// LATTICESCALE_RECONCILER_LOG=info shows what the reconcilers do.
+	var recLevel slog.Level = slog.LevelError
+	recLevel.UnmarshalText([]byte(os.Getenv("LATTICESCALE_RECONCILER_LOG")))
+	recLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: recLevel}))
 	eng, err := engine.New(engine.Config{})
 	if err != nil {
 		return err
@@ -459,7 +463,7 @@ func child(args []string) error {
 				return
 			}
 			rec, err := reconciler.New(reconciler.Config{Conn: nc, HostID: h.ID(), HostName: h.Name(),
-				Providers: provider.Contracts(), Logger: log, Links: h.Links})
+				Providers: provider.Contracts(), Logger: recLog.With("host", h.Name()), Links: h.Links})
 			if err != nil {
 				errs <- err
 				return

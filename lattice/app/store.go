@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -216,6 +217,11 @@ func (s *Store) update(ctx context.Context, name string, change func(*Record) (*
 		}
 		if !isConflict(err) || try == 20 || ctx.Err() != nil {
 			return nil, fmt.Errorf("store app %s: %w", name, err)
+		}
+		// Writers that lost together wait apart before they try again.
+		select {
+		case <-ctx.Done():
+		case <-time.After(rand.N(time.Millisecond << min(try, 6))):
 		}
 	}
 }

@@ -278,7 +278,11 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 		sub.SetPendingLimits(-1, -1)
 		a.subs = append(a.subs, sub)
 	}
-	aliasSub, err := h.nc.Subscribe(lattice.AliasSubject(h.opts.lattice, name), func(m *nats.Msg) {
+	// One host of those running the alias answers a check (a queue
+	// group): a thousand hosts starting an actor would otherwise each
+	// get a thousand answers.
+	aliasSubject := lattice.AliasSubject(h.opts.lattice, name)
+	aliasSub, err := h.nc.QueueSubscribe(aliasSubject, aliasSubject, func(m *nats.Msg) {
 		reply := &nats.Msg{Subject: m.Reply, Data: []byte(module)}
 		if owner != "" {
 			reply.Header = nats.Header{lattice.AliasOwnerHeader: []string{owner}}

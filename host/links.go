@@ -502,7 +502,8 @@ func (a *Actor) subscribeIdentity(names []string) error {
 		return err
 	}
 	for _, n := range names {
-		sub, err := a.host.nc.Subscribe(lattice.ActorSubject(a.host.opts.lattice, n), func(m *nats.Msg) { m.Respond(b) })
+		subject := lattice.ActorSubject(a.host.opts.lattice, n)
+		sub, err := a.host.nc.QueueSubscribe(subject, subject, func(m *nats.Msg) { m.Respond(b) }) // one host answers
 		if err != nil {
 			return fmt.Errorf("subscribe %s: %w", n, err)
 		}

@@ -222,7 +222,8 @@ func ProviderSubject(lattice, contract, linkName string) string {
 }
 
 // ActorSubject is where hosts running an actor (by call alias or module
-// key) answer with its ActorIdentity, so any host can validate a link.
+// key) answer with its ActorIdentity, so any host can validate a link. One
+// host of those running it answers (a queue group named as the subject).
 func ActorSubject(lattice, actor string) string {
 	return "wisp.ctl." + lattice + ".actor." + ActorToken(actor)
 }

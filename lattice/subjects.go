@@ -71,7 +71,8 @@ func HostSubjectAll(lattice, hostID string) string {
 
 // AliasSubject is where the actors known by alias answer with the identity
 // of their module (its key, or "sha256:<hash>" when unsigned), so a host can
-// refuse a different module claiming an alias already in use.
+// refuse a different module claiming an alias already in use. One host of
+// those running it answers (a queue group named as the subject).
 func AliasSubject(lattice, alias string) string {
 	return "wisp.ctl." + lattice + ".alias." + ActorToken(alias)
 }

@@ -102,11 +102,18 @@ func (l *lease) step(ctx context.Context) time.Duration {
 	var h Holder
 	json.Unmarshal(e.Value(), &h)
 	if h.HostID == l.me.HostID {
-		if rev, err := l.kv.Update(ctx, app.KeyLease, l.value(), e.Revision()); err == nil {
+		rev, err := l.kv.Update(ctx, app.KeyLease, l.value(), e.Revision())
+		switch {
+		case err == nil:
 			l.win(rev, now)
-			return l.ttl / 4
+		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || !l.holds():
+			l.lose() // another wrote the key since, or this holder is stale
 		}
-		l.lose()
+		// A renewal that only timed out (JetStream slow under load) keeps
+		// the lease held: Leading is false once the last renewal is ttl/2
+		// old, and a follower's takeover shows as a revision mismatch
+		// here. Dropping it would make the next holder, often this host
+		// again, read the whole lattice once more.
 		return l.ttl / 4
 	}
 	l.lose()

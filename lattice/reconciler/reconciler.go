@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -137,6 +138,9 @@ type Reconciler struct {
 	evMu    sync.Mutex
 	reports map[string]*report // by host id, since the last pass
 	gone    []lattice.ConnID   // closed connections, since the last pass
+	// absent: hosts an action found nobody on (no responders), since the
+	// last pass: it confirms whether they are gone.
+	absent map[string]bool
 
 	// Owned by the pass loop.
 	store     *app.Store
@@ -396,6 +400,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		start := time.Now()
 		r.pass(pctx, ctx)
 		cancel()
+		r.log.Debug("pass", "took", time.Since(start).Round(time.Millisecond), "hosts", len(r.hosts), "settled", r.settled)
 		if r.cfg.Observer != nil {
 			r.cfg.Observer.ReconcilePass(time.Since(start))
 		}
@@ -445,7 +450,7 @@ func (r *Reconciler) quiet() bool {
 		return false
 	}
 	r.evMu.Lock()
-	pending := len(r.reports) > 0 || len(r.gone) > 0
+	pending := len(r.reports) > 0 || len(r.gone) > 0 || len(r.absent) > 0
 	r.evMu.Unlock()
 	if pending {
 		return false
@@ -548,7 +553,9 @@ func (r *Reconciler) onDisconnect(m *nats.Msg) {
 		r.lease.suspectHolder()
 		r.pokeLease()
 	}
-	if r.Leading() {
+	// Held, not Leading: a renewal that is late under load must not
+	// lose the news of hosts that went meanwhile.
+	if r.lease.held.Load() {
 		r.evMu.Lock()
 		r.gone = append(r.gone, c)
 		r.evMu.Unlock()
@@ -662,6 +669,9 @@ type observed struct {
 	// component's name, or the alias a signed module's claims fix.
 	names map[string]string
 	links []lattice.Link
+	// unread are the hosts whose inventory this pass meant to read and
+	// that did not answer in time; the next pass reads them again.
+	unread map[string]bool
 }
 
 // actorName is the alias the actor of component ck (named comp in the
@@ -695,8 +705,8 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 		r.log.Info("lattice synced", "hosts", len(summaries))
 	}
 	r.evMu.Lock()
-	reports, gone := r.reports, r.gone
-	r.reports, r.gone = map[string]*report{}, nil
+	reports, gone, absent := r.reports, r.gone, r.absent
+	r.reports, r.gone, r.absent = map[string]*report{}, nil, nil
 	r.evMu.Unlock()
 	for id, rep := range reports {
 		hv := r.hosts[id]
@@ -740,6 +750,11 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 			confirm[id] = true
 		}
 	}
+	for id := range absent {
+		if r.hosts[id] != nil {
+			confirm[id] = true
+		}
+	}
 	for id, hv := range r.hosts {
 		if now.Sub(hv.lastSeen) > hv.silence() {
 			confirm[id] = true
@@ -756,6 +771,7 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	r.refresh = map[string]bool{}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	unread := map[string]bool{}
 	sem := make(chan struct{}, 64)
 	for id := range read {
 		hv := r.hosts[id]
@@ -782,11 +798,16 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 				r.log.Warn("host lost: its share moves to the other hosts", "host", hv.summary.Name,
 					"silent_for", now.Sub(hv.lastSeen).Round(time.Millisecond), "err", err)
 				delete(r.hosts, id)
+			default:
+				unread[id] = true
 			}
 		}()
 	}
 	wg.Wait()
-	o := &observed{actors: map[string]map[string]int{}, refs: map[string]map[string]string{},
+	for id := range unread {
+		r.refresh[id] = true
+	}
+	o := &observed{unread: unread, actors: map[string]map[string]int{}, refs: map[string]map[string]string{},
 		calls: map[string]map[string]int{}, failed: map[string]map[string]int{}, p99: map[string]map[string]float64{}, providers: map[string]map[string]int{}, anyProvider: map[string]map[string]int{},
 		linkErrors: map[string]string{},
 		aliasTaken: map[string]map[string]string{}, keys: map[string]string{}, names: map[string]string{}}
@@ -952,6 +973,9 @@ func (r *Reconciler) pass(ctx, actx context.Context) {
 			statuses[name] = &app.Status{Name: name, Phase: app.PhaseUndeployed, Links: old.Links}
 		}
 	}
+	// A host whose inventory could not be read is planned from what it
+	// held before: an action there would repeat one it did already.
+	acts = slices.DeleteFunc(acts, func(a action) bool { return o.unread[a.host] })
 	r.launch(actx, acts)
 	failed, busy := r.outcomes()
 	for name, st := range statuses {
@@ -967,7 +991,7 @@ func (r *Reconciler) pass(ctx, actx context.Context) {
 		}
 	}
 	r.report(ctx, statuses, o, failed)
-	r.settled = len(acts) == 0 && len(failed) == 0 && len(busy) == 0
+	r.settled = len(acts) == 0 && len(failed) == 0 && len(busy) == 0 && len(o.unread) == 0
 	for _, st := range statuses {
 		switch {
 		case st == nil:
@@ -1004,6 +1028,9 @@ func (r *Reconciler) launch(ctx context.Context, acts []action) {
 			if err == nil && a.host != "" {
 				r.changedOn(a.host) // its inventory is read before the next plan
 			}
+			if errors.Is(err, lattice.ErrHostNotFound) && a.host != "" {
+				r.absentHost(a.host)
+			}
 			if r.cfg.Observer != nil {
 				r.cfg.Observer.ReconcileAction(a.what, err)
 			}
@@ -1031,6 +1058,18 @@ func (r *Reconciler) launch(ctx context.Context, acts []action) {
 			r.poke()
 		}()
 	}
+}
+
+// absentHost marks a host that nobody answered for in an action: the next
+// pass asks it whether it is there, and moves its share if not, rather
+// than wait for its heartbeats to stop.
+func (r *Reconciler) absentHost(host string) {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	if r.absent == nil {
+		r.absent = map[string]bool{}
+	}
+	r.absent[host] = true
 }
 
 // changedOn marks a host that answered an action: the next pass reads its

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -151,4 +152,69 @@ func TestWedgedHostHoldsUpOnlyItsOwnComponent(t *testing.T) {
 	if c := st.Components[0]; c.Running != 0 || len(c.Hosts) != 0 {
 		t.Fatalf("status shows placements no inventory confirms: %+v", c)
 	}
+}
+
+// TestAHostThatVanishedSilentlyLosesItsShareAtOnce: a host answers the
+// reconciler's first look, then is gone without a word (no disconnect
+// advisory, no host_stopped: its subscriptions simply ended, its
+// connection stays). The start the reconciler sends it finds nobody, so
+// the reconciler asks at once whether the host is there and moves its
+// share, rather than retry it until the host's heartbeats are missed
+// (over a minute).
+func TestAHostThatVanishedSilentlyLosesItsShareAtOnce(t *testing.T) {
+	l := newLattice(t)
+	good := startHost(t, l, "good", "z")
+	nc := l.conn(t)
+	kp, err := nkeys.CreateServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := kp.PublicKey()
+	sum := lattice.HostSummary{ID: id, Name: "ghost", Lattice: lattice.DefaultLattice, Labels: map[string]string{"zone": "z"}, StartedAt: time.Now()}
+	var subs []*nats.Subscription
+	var gone sync.Once
+	vanish := func() {
+		gone.Do(func() {
+			for _, s := range subs {
+				s.Unsubscribe()
+			}
+		})
+	}
+	for subject, fn := range map[string]nats.MsgHandler{
+		lattice.PingSubject(lattice.DefaultLattice): func(m *nats.Msg) { respondJSON(m, sum) },
+		lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbInventory): func(m *nats.Msg) {
+			respondJSON(m, lattice.HostInventory{Ack: lattice.Ack{Accepted: true}, Host: sum, Actors: []lattice.ActorDescription{}})
+			go vanish()
+		},
+	} {
+		s, err := nc.Subscribe(subject, fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	t.Cleanup(vanish)
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	module := filepath.Join(t.TempDir(), "hello.wasm")
+	if err := os.WriteFile(module, testwasm.Conformance(t, "wapc/hello_go.wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := reconciler.New(reconciler.Config{Conn: l.conn(t), HostID: "Nr", HostName: "r", LeaseTTL: 800 * time.Millisecond,
+		Providers: manifest.Providers{}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); rec.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the reconciler to lead", rec.Leading))
+
+	deployManifest(t, l.store, strings.Replace(oneActorApp("spread", module, "z"), "replicas: 1", "replicas: 2", 1))
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("both instances on the host that is there", func() bool {
+		st, err := l.store.Status(context.Background(), "spread")
+		return err == nil && st.Phase == app.PhaseDeployed && count(good, "spread") == 2
+	}))
 }

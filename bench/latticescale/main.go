@@ -28,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,16 @@ func main() {
 	cluster := flag.Bool("cluster", false, "three NATS servers in a cluster instead of one")
 	heartbeat := flag.Duration("heartbeat", host.DefaultHeartbeat, "the hosts' heartbeat interval")
 	flag.Parse()
+	if d := os.Getenv("LATTICESCALE_CPUPROFILE"); d != "" { // the NATS servers are in this process
+		f, err := os.Create(filepath.Join(d, "servers.pprof"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	for _, s := range strings.Split(*hosts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
@@ -196,10 +207,18 @@ func sourceDir() string {
 }
 
 func (l *lat) stop() {
+	// SIGTERM first, so that a child stops its hosts and writes its
+	// profile; SIGKILL after 10 s.
 	for _, k := range l.kids {
 		if k.Process != nil {
-			k.Process.Kill()
+			k.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, k := range l.kids {
+		if k.Process != nil {
+			t := time.AfterFunc(10*time.Second, func() { k.Process.Kill() })
 			k.Wait()
+			t.Stop()
 		}
 	}
 	for _, s := range l.servers {
@@ -422,6 +441,18 @@ func child(args []string) error {
 	fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// LATTICESCALE_CPUPROFILE=DIR writes each child's CPU profile there.
+	if d := os.Getenv("LATTICESCALE_CPUPROFILE"); d != "" {
+		f, err := os.Create(filepath.Join(d, fmt.Sprintf("child-%d.pprof", *offset)))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	// LATTICESCALE_RECONCILER_LOG=info shows what the reconcilers do.
 	var recLevel slog.Level = slog.LevelError

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"sort"
 	"time"
 
@@ -50,6 +51,15 @@ func (h *Host) hostEvent() lattice.HostEventData {
 
 // heartbeats publishes host_heartbeat every interval until ctx ends.
 func (h *Host) heartbeats(ctx context.Context, every time.Duration) {
+	// The first beat comes at a random point of the first interval, so
+	// that hosts started together (a site's power coming back, a process
+	// of many hosts) do not beat together for good.
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(rand.N(every)):
+		h.publish(lattice.EventHostHeartbeat, h.hostEvent())
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ func main() {
 	idle := flag.Duration("idle", 20*time.Second, "how long to count idle messages")
 	cluster := flag.Bool("cluster", false, "three NATS servers in a cluster instead of one")
 	heartbeat := flag.Duration("heartbeat", host.DefaultHeartbeat, "the hosts' heartbeat interval")
+	flag.BoolVar(&tapIdle, "tap", false, "count the idle messages by subject (as the lattice's host user) and print the busiest")
 	flag.Parse()
 	if d := os.Getenv("LATTICESCALE_CPUPROFILE"); d != "" { // the NATS servers are in this process
 		f, err := os.Create(filepath.Join(d, "servers.pprof"))
@@ -254,6 +256,71 @@ func (l *lat) admin(timeout time.Duration) (*lattice.Client, error) {
 		lattice.WithCredentials(lattice.Credentials{CredsFile: l.store.LocalCreds(lattice.DefaultLattice, auth.AdminUser)}))
 }
 
+// tapIdle is -tap.
+var tapIdle bool
+
+// subjectTap counts the messages of the lattice's account by the shape of
+// their subject (tokens that name one host, inbox or key become *).
+type subjectTap struct {
+	nc     *nats.Conn
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+// tap subscribes to every subject of the lattice's account.
+func (l *lat) tap() (*subjectTap, error) {
+	urls := make([]string, len(l.servers))
+	for i, s := range l.servers {
+		urls[i] = s.ClientURL()
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserCredentials(l.store.LocalCreds(lattice.DefaultLattice, auth.HostUser)))
+	if err != nil {
+		return nil, err
+	}
+	t := &subjectTap{nc: nc, counts: map[string]int{}}
+	if _, err := nc.Subscribe(">", func(m *nats.Msg) {
+		toks := strings.Split(m.Subject, ".")
+		for i, tok := range toks {
+			if len(tok) > 24 || (i > 0 && toks[i-1] == "_INBOX") {
+				toks[i] = "*"
+			}
+		}
+		if len(toks) > 6 {
+			toks = append(toks[:6], ">")
+		}
+		k := strings.Join(toks, ".")
+		t.mu.Lock()
+		t.counts[k]++
+		t.mu.Unlock()
+	}); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return t, nc.Flush()
+}
+
+// report prints the ten busiest subject shapes over w and stops the tap.
+func (t *subjectTap) report(w time.Duration) {
+	t.nc.Close()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	type row struct {
+		subject string
+		n       int
+	}
+	var rows []row
+	total := 0
+	for k, n := range t.counts {
+		rows = append(rows, row{k, n})
+		total += n
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].n > rows[j].n })
+	fmt.Printf("  tap: %.1f msg/s published in the account\n", float64(total)/w.Seconds())
+	for _, r := range rows[:min(10, len(rows))] {
+		fmt.Printf("  %8.2f msg/s  %s\n", float64(r.n)/w.Seconds(), r.subject)
+	}
+}
+
 const appTemplate = `apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata:
@@ -315,6 +382,12 @@ func measure(n, perProc, instances int, idle time.Duration, cluster bool, heartb
 	settle := 5 * time.Second
 	time.Sleep(settle)
 	idleReport := func(what string) {
+		var tap *subjectTap
+		if tapIdle {
+			if tap, err = l.tap(); err != nil {
+				fmt.Println("tap:", err)
+			}
+		}
 		in0, out0 := l.msgs()
 		c0, w0 := l.cpu(), time.Now()
 		time.Sleep(idle)
@@ -323,6 +396,9 @@ func measure(n, perProc, instances int, idle time.Duration, cluster bool, heartb
 		in, out := float64(in1-in0)/w.Seconds(), float64(out1-out0)/w.Seconds()
 		fmt.Printf("idle %s: in %.1f msg/s, out %.1f msg/s; per host in %.3f, out %.3f; CPU %.1f%% of one core; load %s\n",
 			what, in, out, in/float64(n), out/float64(n), 100*(c1-c0).Seconds()/w.Seconds(), load())
+		if tap != nil {
+			tap.report(w)
+		}
 	}
 	idleReport("(no application)")
 	timeIt := func(what string, fn func() (int, error)) {

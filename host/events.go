@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wisp-dev/wisp/lattice"
@@ -25,9 +26,13 @@ func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbe
 func (h *Host) publish(typ string, data any) {
 	e, err := lattice.NewEvent(h.opts.lattice, h.id, typ, data)
 	if err == nil {
-		var b []byte
-		if b, err = json.Marshal(e); err == nil {
-			err = h.nc.Publish(lattice.EventSubject(h.opts.lattice, typ), b)
+		m := nats.NewMsg(lattice.EventSubject(h.opts.lattice, typ))
+		if typ == lattice.EventHostHeartbeat {
+			// The event stream keeps recent beats only (lattice.HeartbeatTTL).
+			m.Header.Set(jetstream.MsgTTLHeader, lattice.HeartbeatTTL(h.opts.heartbeat).String())
+		}
+		if m.Data, err = json.Marshal(e); err == nil {
+			err = h.nc.PublishMsg(m)
 		}
 	}
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/host/claims"
@@ -152,6 +153,26 @@ func TestHeartbeatsCarryTheInventorySummary(t *testing.T) {
 	}))
 	if d.Host.ID != e.host.ID() || d.Actors[0].Name != "wat" || d.Actors[0].Instances != 2 || d.Host.Instances != 2 {
 		t.Fatalf("heartbeat = %+v", d)
+	}
+	// The event stream keeps heartbeats for lattice.HeartbeatTTL only;
+	// other events stay for the stream's retention.
+	js, err := jetstream.New(e.lat.Connect(t, auth.HostUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stream, err := js.Stream(ctx, lattice.EventStreamName("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for typ, want := range map[string]string{lattice.EventHostHeartbeat: lattice.HeartbeatTTL(50 * time.Millisecond).String(), lattice.EventActorStarted: ""} {
+		m, err := stream.GetLastMsgForSubject(ctx, lattice.EventSubject("default", typ))
+		if err != nil {
+			t.Fatalf("last stored %s: %v", typ, err)
+		}
+		if got := m.Header.Get(jetstream.MsgTTLHeader); got != want {
+			t.Errorf("stored %s: Nats-TTL %q, want %q", typ, got, want)
+		}
 	}
 }
 
@@ -388,5 +409,39 @@ func writeFile(t *testing.T, path string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOneHostAnswersForAnActor: of the hosts running an actor, one answers
+// the alias check and the identity request (queue groups): a thousand
+// hosts starting an actor would otherwise each get a thousand answers.
+func TestOneHostAnswersForAnActor(t *testing.T) {
+	e := newEnv(t)
+	other := e.addHost(t)
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "wat.wasm")
+	writeFile(t, p, testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")))
+	for _, h := range []*host.Host{e.host, other} {
+		if d, err := e.client.StartActor(ctx, h.ID(), lattice.StartActorRequest{Ref: p}); err != nil || d.Name != "wat" {
+			t.Fatalf("start on %s = %+v, %v", h.Name(), d, err)
+		}
+	}
+	nc := e.lat.Connect(t, auth.HostUser)
+	for _, subject := range []string{lattice.AliasSubject("default", "wat"), lattice.ActorSubject("default", "wat")} {
+		inbox := nc.NewRespInbox()
+		sub, err := nc.SubscribeSync(inbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.PublishRequest(subject, inbox, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sub.NextMsg(5 * time.Second); err != nil {
+			t.Fatalf("%s: no answer: %v", subject, err)
+		}
+		if m, err := sub.NextMsg(500 * time.Millisecond); err == nil {
+			t.Fatalf("%s: a second host answered too: %q", subject, m.Data)
+		}
+		sub.Unsubscribe()
 	}
 }

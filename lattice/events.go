@@ -162,11 +162,29 @@ const (
 	EventRetentionBytes = 64 << 20
 )
 
+// HeartbeatTTL is how long the event stream keeps a host_heartbeat, given
+// as the Nats-TTL header of each: a host's latest beats stay in the
+// history, and a thousand hosts' beats (33 a second) do not push every
+// other event out of it (EventRetentionCount is five minutes of them).
+func HeartbeatTTL(interval time.Duration) time.Duration {
+	return max(2*interval, time.Minute)
+}
+
 // EnsureEventStream creates the lattice's event stream if it does not
-// exist, replicated on up to three servers of the NATS cluster.
+// exist, replicated on up to three servers of the NATS cluster. The
+// stream allows per-message TTLs (for heartbeats, see HeartbeatTTL); a
+// stream an earlier wisp made without them is updated to allow them.
 func EnsureEventStream(ctx context.Context, js jetstream.JetStream, lattice string) error {
 	name := EventStreamName(lattice)
-	if _, err := js.Stream(ctx, name); err == nil {
+	if s, err := js.Stream(ctx, name); err == nil {
+		cfg := s.CachedInfo().Config
+		if cfg.AllowMsgTTL {
+			return nil
+		}
+		cfg.AllowMsgTTL = true
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("event stream %s: allow per-message TTLs: %w", name, err)
+		}
 		return nil
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("event stream %s: %w", name, err)
@@ -183,6 +201,7 @@ func EnsureEventStream(ctx context.Context, js jetstream.JetStream, lattice stri
 			MaxBytes:    EventRetentionBytes,
 			Storage:     jetstream.FileStorage,
 			Replicas:    r,
+			AllowMsgTTL: true,
 		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return nil // another host made it meanwhile

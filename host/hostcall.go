@@ -13,6 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wisp-dev/wisp/host/engine"
+	"github.com/wisp-dev/wisp/internal/msgpack/bounded"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/chunked"
 	"github.com/wisp-dev/wisp/lattice/trace"
@@ -106,7 +107,7 @@ func (a *Actor) writeLog(ctx context.Context, call engine.HostCall) error {
 		return fmt.Errorf("%s: unknown operation %q", ContractLogging, call.Operation)
 	}
 	var e logEntry
-	if err := msgpack.Unmarshal(call.Payload, &e); err != nil {
+	if err := bounded.Unmarshal(call.Payload, &e); err != nil {
 		return fmt.Errorf("Logging.WriteLog: bad payload: %w", err)
 	}
 	level := slog.LevelInfo
@@ -138,7 +139,7 @@ func numberGen(call engine.HostCall) ([]byte, error) {
 		return msgpack.Marshal(binary.LittleEndian.Uint32(b[:]))
 	case "NumberGen.RandomInRange":
 		var r rangeLimit
-		if err := msgpack.Unmarshal(call.Payload, &r); err != nil {
+		if err := bounded.Unmarshal(call.Payload, &r); err != nil {
 			return nil, fmt.Errorf("NumberGen.RandomInRange: bad payload: %w", err)
 		}
 		if r.Min > r.Max {

@@ -5,8 +5,8 @@ package sdk
 import (
 	"context"
 
+	"github.com/wisp-dev/wisp/internal/wrap"
 	"github.com/wisp-dev/wisp/sdk/internal/fakehost"
-	"github.com/wisp-dev/wisp/sdk/internal/wrap"
 )
 
 // hostCall outside a wisp host goes to the fake host sdktest installed.

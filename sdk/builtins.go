@@ -3,8 +3,8 @@ package sdk
 import (
 	"context"
 
-	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
-	"github.com/wisp-dev/wisp/sdk/internal/wrap"
+	"github.com/wisp-dev/wisp/internal/msgpack"
+	"github.com/wisp-dev/wisp/internal/wrap"
 )
 
 // The contracts every wisp host answers itself.

@@ -39,6 +39,7 @@ import (
 	udpserver "github.com/plgd-dev/go-coap/v3/udp/server"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/wisp-dev/wisp/internal/msgpack/bounded"
 	"github.com/wisp-dev/wisp/provider"
 )
 
@@ -320,7 +321,7 @@ func (p *Provider) serve(s *server, actor string, w mux.ResponseWriter, r *mux.M
 		return
 	}
 	var resp Response
-	if err := msgpack.Unmarshal(out, &resp); err != nil || resp.Code < 64 {
+	if err := bounded.Unmarshal(out, &resp); err != nil || resp.Code < 64 {
 		reply(codes.BadGateway, NoContentFormat, []byte("actor answered a malformed response"))
 		return
 	}
@@ -346,7 +347,7 @@ func (p *Provider) Handle(ctx context.Context, c provider.Call) ([]byte, error) 
 		return nil, fmt.Errorf("%w %q for %s", provider.ErrUnknownOperation, c.Operation, Contract)
 	}
 	var req OutgoingRequest
-	if err := msgpack.Unmarshal(c.Payload, &req); err != nil {
+	if err := bounded.Unmarshal(c.Payload, &req); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", c.Operation, provider.ErrBadPayload, err)
 	}
 	// coap://<registered device>/path goes to the device's address.

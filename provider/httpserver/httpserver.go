@@ -34,6 +34,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/wisp-dev/wisp/internal/msgpack/bounded"
 	"github.com/wisp-dev/wisp/lattice/trace"
 	"github.com/wisp-dev/wisp/provider"
 )
@@ -346,6 +347,9 @@ func appendLen(b []byte, n int, fix, c16, c32 byte) []byte {
 // decodeResponse reads the actor's HttpResponse with msgpack's streaming
 // decoder, field by field, without reflection.
 func decodeResponse(b []byte, resp *Response) error {
+	if err := bounded.Check(b); err != nil {
+		return err
+	}
 	d := msgpack.NewDecoder(bytes.NewReader(b))
 	n, err := d.DecodeMapLen()
 	if err != nil {

@@ -50,6 +50,10 @@ func FuzzDispatch(f *testing.F) {
 	seed(13, []string{"s", "t"})
 	f.Add(uint8(1), []byte{0xdf, 0xff, 0xff, 0xff, 0xff})  // a map declaring 2³²-1 entries
 	f.Add(uint8(13), []byte{0xdd, 0x7f, 0xff, 0xff, 0xff}) // an array declaring 2³¹-1 entries
+	// Found by this target in CI: 8 bytes declaring a 2 GiB bin, and an
+	// 800 MiB ext in a map, which the decoder allocated before reading.
+	f.Add(uint8(0), []byte("\xc6\x86\xf6\x91\x14\xc3s\xc3"))
+	f.Add(uint8(9), []byte("\x82\xa70000000\xc9000000"))
 	f.Fuzz(func(t *testing.T, op uint8, payload []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

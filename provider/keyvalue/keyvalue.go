@@ -300,7 +300,7 @@ func Dispatch(ctx context.Context, s Store, op string, payload []byte) ([]byte, 
 		sets    []string
 		result  any
 		err     error
-		decode  = func(v any) error { return unmarshal(payload, v) }
+		decode  = func(v any) error { return provider.DecodePayload(payload, v) }
 		oneName = func() error { return decode(&key) }
 	)
 	switch op {
@@ -386,13 +386,6 @@ func Dispatch(ctx context.Context, s Store, op string, payload []byte) ([]byte, 
 		result = []string{}
 	}
 	return msgpack.Marshal(result)
-}
-
-func unmarshal(b []byte, v any) error {
-	if err := msgpack.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: %v", provider.ErrBadPayload, err)
-	}
-	return nil
 }
 
 // rangeOf resolves Redis-style inclusive indices (negative from the end)

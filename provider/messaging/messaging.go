@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/wisp-dev/wisp/internal/msgpack/bounded"
 	"github.com/wisp-dev/wisp/lattice/trace"
 	"github.com/wisp-dev/wisp/provider"
 )
@@ -205,7 +206,7 @@ func (p *Provider) Handle(ctx context.Context, c provider.Call) ([]byte, error) 
 	switch c.Operation {
 	case OpPublish:
 		var m PubMessage
-		if err := msgpack.Unmarshal(c.Payload, &m); err != nil {
+		if err := bounded.Unmarshal(c.Payload, &m); err != nil {
 			return nil, fmt.Errorf("%s: %w: %v", c.Operation, provider.ErrBadPayload, err)
 		}
 		if err := lk.nc.PublishMsg(&nats.Msg{Subject: m.Subject, Reply: m.ReplyTo, Data: m.Body}); err != nil {
@@ -214,7 +215,7 @@ func (p *Provider) Handle(ctx context.Context, c provider.Call) ([]byte, error) 
 		return nil, nil
 	case OpRequest:
 		var m RequestMessage
-		if err := msgpack.Unmarshal(c.Payload, &m); err != nil {
+		if err := bounded.Unmarshal(c.Payload, &m); err != nil {
 			return nil, fmt.Errorf("%s: %w: %v", c.Operation, provider.ErrBadPayload, err)
 		}
 		timeout := DefaultRequestTimeout

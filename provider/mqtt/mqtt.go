@@ -46,6 +46,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/wisp-dev/wisp/internal/msgpack/bounded"
 	"github.com/wisp-dev/wisp/lattice/trace"
 	"github.com/wisp-dev/wisp/provider"
 	"github.com/wisp-dev/wisp/provider/messaging"
@@ -435,7 +436,7 @@ func (p *Provider) Handle(ctx context.Context, c provider.Call) ([]byte, error) 
 	switch c.Operation {
 	case messaging.OpPublish:
 		var m messaging.PubMessage
-		if err := msgpack.Unmarshal(c.Payload, &m); err != nil {
+		if err := bounded.Unmarshal(c.Payload, &m); err != nil {
 			return nil, fmt.Errorf("%s: %w: %v", c.Operation, provider.ErrBadPayload, err)
 		}
 		pub := &paho.Publish{Topic: m.Subject, QoS: lk.qos, Payload: m.Body, Properties: &paho.PublishProperties{ResponseTopic: m.ReplyTo}}

@@ -13,10 +13,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/wisp-dev/wisp/internal/msgpack"
+	"github.com/wisp-dev/wisp/internal/wrap"
 	"github.com/wisp-dev/wisp/sdk"
-	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
 	"github.com/wisp-dev/wisp/sdk/internal/query"
-	"github.com/wisp-dev/wisp/sdk/internal/wrap"
 )
 
 // Contract is the contract id.

@@ -179,12 +179,7 @@ func (p *fsProvider) Handle(_ context.Context, c provider.Call) ([]byte, error) 
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", provider.ErrNotLinked, c.Actor)
 	}
-	decode := func(v any) error {
-		if err := msgpack.Unmarshal(c.Payload, v); err != nil {
-			return fmt.Errorf("%w: %v", provider.ErrBadPayload, err)
-		}
-		return nil
-	}
+	decode := func(v any) error { return provider.DecodePayload(c.Payload, v) }
 	var out any
 	switch c.Operation {
 	case "Blobstore.ContainerExists", "Blobstore.CreateContainer":

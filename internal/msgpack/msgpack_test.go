@@ -6,7 +6,7 @@ import (
 
 	vm "github.com/vmihailenco/msgpack/v5"
 
-	"github.com/wisp-dev/wisp/sdk/internal/msgpack"
+	"github.com/wisp-dev/wisp/internal/msgpack"
 )
 
 // TestAgreesWithAGeneralLibrary cross-checks the encoder and decoder with

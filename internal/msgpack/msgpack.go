@@ -2,7 +2,9 @@
 // contract clients need (maps, arrays, strings, binary, integers, booleans,
 // nil), without the reflection and encoding/json that a general library
 // would link into every actor. Decoders return the rest of the input, so a
-// caller walks a message value by value; Skip passes over any value.
+// caller walks a message value by value; Skip passes over any value, and
+// checks on the way that every length the input declares fits in it
+// (package bounded does that before a general decoder runs).
 package msgpack
 
 import (
@@ -10,7 +12,7 @@ import (
 	"errors"
 	"unsafe"
 
-	"github.com/wisp-dev/wisp/sdk/internal/wrap"
+	"github.com/wisp-dev/wisp/internal/wrap"
 )
 
 // ErrShort reports input that ends inside a value.

@@ -35,6 +35,7 @@ type Actor struct {
 	id      identity
 	ref     string
 	hash    string
+	ver     string // for observers (versionOf)
 	limits  lattice.ActorLimits
 	ann     map[string]string // annotations: who manages the actor
 	started time.Time
@@ -214,9 +215,10 @@ func (h *Host) limitsWithDefaults(l lattice.ActorLimits) lattice.ActorLimits {
 func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits, ann map[string]string, checkAlias bool) (*Actor, error) {
 	name := id.name
 	sum := sha256.Sum256(wasm)
+	hash := hex.EncodeToString(sum[:])
 	module := id.key
 	if module == "" {
-		module = "sha256:" + hex.EncodeToString(sum[:])
+		module = "sha256:" + hash
 	}
 	owner := aliasOwner(ann)
 	if checkAlias {
@@ -232,7 +234,8 @@ func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byt
 		name:    name,
 		id:      id,
 		ref:     ref,
-		hash:    hex.EncodeToString(sum[:]),
+		hash:    hash,
+		ver:     versionOf(id, hash),
 		limits:  lim,
 		ann:     maps.Clone(ann),
 		started: time.Now(),
@@ -414,9 +417,14 @@ func (a *Actor) serve(m *nats.Msg, refused error, at time.Time) {
 	if err != nil {
 		lattice.SetReplyError(reply, codeOf(err), err)
 	}
-	ctx, cancel := context.WithTimeout(a.ctx, a.limits.CallTimeout())
-	defer cancel()
-	err = chunked.Respond(ctx, a.host.nc, m, reply, chunked.Options{})
+	if len(out) <= chunked.Limit(a.host.nc) {
+		// Most replies go whole: no deadline (and its timer) to make.
+		err = m.RespondMsg(reply)
+	} else {
+		ctx, cancel := context.WithTimeout(a.ctx, a.limits.CallTimeout())
+		err = chunked.Respond(ctx, a.host.nc, m, reply, chunked.Options{})
+		cancel()
+	}
 	if errors.Is(err, chunked.ErrNotAccepted) {
 		lattice.SetReplyError(reply, lattice.CodePayloadTooLarge, fmt.Errorf("%s: %w", op, err))
 		err = m.RespondMsg(reply)

@@ -145,7 +145,7 @@ func (a *Actor) observeInvocation(ctx context.Context, op string, payload []byte
 		return ctx, nil
 	}
 	c := &Call{Lattice: a.host.opts.lattice, HostID: a.host.id, HostName: a.host.opts.name,
-		Actor: a.name, Key: a.id.key, Version: a.version(), Operation: op, Size: len(payload), Payload: payload, Header: hdr}
+		Actor: a.name, Key: a.id.key, Version: a.ver, Operation: op, Size: len(payload), Payload: payload, Header: hdr}
 	if hdr != nil {
 		c.Caller = hdr.Get(lattice.HeaderSource)
 	}
@@ -169,15 +169,15 @@ func (h *Host) observeHostCall(a *Actor, fn engine.HostCallFunc) engine.HostCall
 	}
 }
 
-// version is the actor's version for observers: its claims' version (at
-// most 64 bytes of it), or its module's short digest.
-func (a *Actor) version() string {
-	if c := a.id.claims; c != nil && c.Wascap != nil && c.Wascap.Ver != "" {
+// versionOf is an actor's version for observers: its claims' version (at
+// most 64 bytes of it), or its module's short digest (hash in hex).
+func versionOf(id identity, hash string) string {
+	if c := id.claims; c != nil && c.Wascap != nil && c.Wascap.Ver != "" {
 		v := c.Wascap.Ver
 		if len(v) > 64 {
 			v = v[:64]
 		}
 		return v
 	}
-	return "sha256:" + a.hash[:12]
+	return "sha256:" + hash[:12]
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -529,5 +530,60 @@ func sameModuleIsSharedUntilLastClose(t *testing.T, cfg engine.Config) {
 	defer c.Close(ctx)
 	if _, err := c.Instantiate(ctx, engine.InstanceConfig{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPreparedModulesOnDisk: wazero keeps what it made of a module before
+// compiling it (loops instrumented, readied for snapshots) next to its
+// compiled code, and a fresh engine starts from that: the module still
+// snapshots and a loop in it is still stopped. A damaged entry is made
+// again.
+func TestPreparedModulesOnDisk(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	wasm := testwasm.Wat(t, "testdata/guest.wat")
+	round := func(t *testing.T) {
+		t.Helper()
+		e := newEngine(t, engine.Config{Name: "wazero", CacheDir: dir})
+		m, err := e.Compile(ctx, wasm, engine.Limits{CallTimeout: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close(ctx)
+		for range 2 {
+			i, err := m.Instantiate(ctx, engine.InstanceConfig{Name: "g", HostCall: echoHost})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer i.Close(ctx)
+			if out, err := i.Invoke(ctx, "echo", []byte("x")); err != nil || string(out) != "x" {
+				t.Fatalf("echo = %q, %v", out, err)
+			}
+			if _, err := i.Invoke(ctx, "loop", nil); !errors.Is(err, engine.ErrTimeout) {
+				t.Fatalf("loop = %v, want ErrTimeout", err)
+			}
+		}
+		if !engine.Snapshotted(m, "g") {
+			t.Fatal("no snapshot of a module prepared on disk")
+		}
+	}
+	round(t)
+	entries, _ := filepath.Glob(filepath.Join(dir, "prepared-*", "*-snapshot"))
+	if len(entries) != 1 {
+		t.Fatalf("prepared entries %v, want one", entries)
+	}
+	stored, err := os.ReadFile(entries[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	round(t) // from the entry
+	damaged := bytes.Clone(stored)
+	damaged[len(damaged)-1] ^= 1
+	if err := os.WriteFile(entries[0], damaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	round(t) // prepared again, and stored again
+	if again, err := os.ReadFile(entries[0]); err != nil || !bytes.Equal(again, stored) {
+		t.Fatalf("after a damaged entry: %d bytes, %v; want the entry made again", len(again), err)
 	}
 }

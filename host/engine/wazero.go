@@ -21,6 +21,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/wisp-dev/wisp/host/engine/internal/interrupt"
+	"github.com/wisp-dev/wisp/host/engine/internal/prepared"
 	"github.com/wisp-dev/wisp/host/engine/internal/snapshot"
 )
 
@@ -36,6 +37,7 @@ type wazeroEngine struct {
 	compiler   bool
 	noSnapshot bool
 	cache      wazero.CompilationCache
+	prep       *prepared.Cache // nil without a cache folder
 
 	watchdog *watchdog
 
@@ -125,6 +127,9 @@ func newWazero(cfg Config) (Engine, error) {
 			return nil, fmt.Errorf("compilation cache %s: %w", cfg.CacheDir, err)
 		}
 		e.cache = c
+		if e.prep, err = prepared.Open(cfg.CacheDir); err != nil {
+			return nil, err
+		}
 	} else {
 		e.cache = wazero.NewCompilationCache()
 	}
@@ -165,19 +170,11 @@ func (e *wazeroEngine) Compile(ctx context.Context, wasm []byte, limits Limits) 
 	if sm := e.acquire(key); sm != nil {
 		return &wazeroModule{e: e, key: key, sm: sm, limits: limits}, nil
 	}
-	// Loops are stopped by counted checks (see package interrupt), not by
-	// wazero's WithCloseOnContextDone, which calls out of the guest at every
-	// loop iteration.
-	wasm, err := interrupt.Instrument(wasm)
+	prep, err := e.prepare(wasm, key.sum)
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
-	plan := snapshot.Plan{Refused: "snapshots are off (engine.Config.NoSnapshot)"}
-	if !e.noSnapshot {
-		if wasm, plan, err = prepareSnapshot(wasm); err != nil {
-			return nil, fmt.Errorf("compile: %w", err)
-		}
-	}
+	wasm, plan := prep.Wasm, prep.Plan
 	r, err := e.runtime(ctx, limits.MaxMemoryPages)
 	if err != nil {
 		return nil, err
@@ -205,6 +202,41 @@ func (e *wazeroEngine) Compile(ctx context.Context, wasm []byte, limits Limits) 
 	e.modules[key] = sm
 	e.mu.Unlock()
 	return &wazeroModule{e: e, key: key, sm: sm, limits: limits}, nil
+}
+
+// prepare rewrites wasm, whose SHA-256 is sum, for this engine: loops are
+// stopped by counted checks (see package interrupt), not by wazero's
+// WithCloseOnContextDone, which calls out of the guest at every loop
+// iteration; and the module is readied for snapshots unless they are off.
+// What an earlier start made of the same module comes from the cache of
+// prepared modules, when there is one.
+func (e *wazeroEngine) prepare(wasm []byte, sum [32]byte) (prepared.Module, error) {
+	variant := "snapshot"
+	if e.noSnapshot {
+		variant = "plain"
+	}
+	if e.prep != nil {
+		if m, ok := e.prep.Get(sum, variant); ok {
+			return m, nil
+		}
+	}
+	w, err := interrupt.Instrument(wasm)
+	if err != nil {
+		return prepared.Module{}, err
+	}
+	plan := snapshot.Plan{Refused: "snapshots are off (engine.Config.NoSnapshot)"}
+	if !e.noSnapshot {
+		if w, plan, err = prepareSnapshot(w); err != nil {
+			return prepared.Module{}, err
+		}
+	}
+	m := prepared.Module{Wasm: w, Plan: plan}
+	if e.prep != nil {
+		// A module not stored is prepared again next time: nothing
+		// else depends on the cache.
+		_ = e.prep.Put(sum, variant, m)
+	}
+	return m, nil
 }
 
 // acquire returns the module compiled for key, counting one more user, or

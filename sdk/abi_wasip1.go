@@ -47,7 +47,7 @@ func guestCall(opLen, payloadLen uint32) uint32 {
 	payload := make([]byte, payloadLen)
 	guestRequest(unsafe.Pointer(unsafe.SliceData(op)), unsafe.Pointer(unsafe.SliceData(payload)))
 
-	resp, err := Dispatch(context.Background(), string(op), payload)
+	resp, err := dispatch(context.Background(), op, payload)
 	if err != nil {
 		msg := err.Error()
 		guestError(unsafe.Pointer(unsafe.StringData(msg)), uint32(len(msg)))

@@ -37,6 +37,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"unsafe"
 )
 
 // HandlerFunc serves one operation.
@@ -59,13 +60,19 @@ var ErrNotInHost = errors.New("not running in a wisp host")
 // Dispatch runs the handler for operation. The host calls it through the ABI;
 // tests may call it directly.
 func Dispatch(ctx context.Context, operation string, payload []byte) (resp []byte, err error) {
-	fn, ok := handlers[operation]
+	return dispatch(ctx, unsafe.Slice(unsafe.StringData(operation), len(operation)), payload)
+}
+
+// dispatch is Dispatch for an operation name in bytes the caller reuses
+// (the guest's ABI): it becomes a string only in an error, not per call.
+func dispatch(ctx context.Context, op []byte, payload []byte) (resp []byte, err error) {
+	fn, ok := handlers[string(op)] // a map index makes no string
 	if !ok {
-		return nil, unknownOperation(operation)
+		return nil, unknownOperation(string(op))
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			resp, err = nil, errors.New("panic in "+operation+": "+describe(r))
+			resp, err = nil, errors.New("panic in "+string(op)+": "+describe(r))
 		}
 	}()
 	return fn(ctx, payload)

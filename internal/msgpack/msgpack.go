@@ -89,8 +89,17 @@ func ReadUint(b []byte) (uint64, []byte, error) {
 	if c < 0x80 {
 		return uint64(c), b[1:], nil
 	}
-	size := map[byte]int{0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8}[c]
-	if size == 0 {
+	var size int
+	switch c {
+	case 0xcc, 0xd0:
+		size = 1
+	case 0xcd, 0xd1:
+		size = 2
+	case 0xce, 0xd2:
+		size = 4
+	case 0xcf, 0xd3:
+		size = 8
+	default:
 		return 0, nil, errors.New("msgpack: not an integer")
 	}
 	if len(b) < 1+size {
@@ -207,6 +216,9 @@ func ReadBytes(b []byte) ([]byte, []byte, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		if n > len(rest) { // each item takes a byte at least
+			return nil, nil, ErrShort
+		}
 		out := make([]byte, 0, n)
 		for range n {
 			var v uint64
@@ -280,8 +292,17 @@ func ReadInt(b []byte) (int64, []byte, error) {
 	case c >= 0xe0:
 		return int64(int8(c)), b[1:], nil
 	}
-	size := map[byte]int{0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8}[c]
-	if size == 0 {
+	var size int
+	switch c {
+	case 0xcc, 0xd0:
+		size = 1
+	case 0xcd, 0xd1:
+		size = 2
+	case 0xce, 0xd2:
+		size = 4
+	case 0xcf, 0xd3:
+		size = 8
+	default:
 		return 0, nil, errors.New("msgpack: not an integer")
 	}
 	if len(b) < 1+size {

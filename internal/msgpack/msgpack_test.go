@@ -150,3 +150,22 @@ func FuzzSkip(f *testing.F) {
 		msgpack.ReadBool(b)
 	})
 }
+
+// An array of integers read as bytes is sized from its header: a header
+// that declares more items than bytes follow is refused before anything
+// is allocated for it, and reading an integer allocates nothing.
+func TestReadsAllocateNothingFromADeclaredCount(t *testing.T) {
+	lie := []byte{0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2, 3}
+	allocs := testing.AllocsPerRun(10, func() {
+		if _, _, err := msgpack.ReadBytes(lie); err == nil {
+			t.Fatal("an array of 2³²-1 integers in 3 bytes was read")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("ReadBytes of a lying array allocated %v times", allocs)
+	}
+	u16 := []byte{0xcd, 0x01, 0x2c}
+	if allocs := testing.AllocsPerRun(10, func() { msgpack.ReadUint(u16) }); allocs != 0 {
+		t.Fatalf("ReadUint allocated %v times per call", allocs)
+	}
+}

@@ -16,7 +16,6 @@
 package httpserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,12 +28,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
-	"github.com/wisp-dev/wisp/internal/msgpack/bounded"
+	"github.com/wisp-dev/wisp/internal/msgpack"
 	"github.com/wisp-dev/wisp/lattice/trace"
 	"github.com/wisp-dev/wisp/provider"
 )
@@ -344,59 +342,78 @@ func appendLen(b []byte, n int, fix, c16, c32 byte) []byte {
 	return append(b, c32, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
-// decodeResponse reads the actor's HttpResponse with msgpack's streaming
-// decoder, field by field, without reflection.
+// decodeResponse reads the actor's HttpResponse field by field; its
+// strings and body share b's memory. Every count is checked against what
+// is left of b before anything is sized from it.
 func decodeResponse(b []byte, resp *Response) error {
-	if err := bounded.Check(b); err != nil {
-		return err
-	}
-	d := msgpack.NewDecoder(bytes.NewReader(b))
-	n, err := d.DecodeMapLen()
+	n, rest, err := msgpack.ReadMapHeader(b)
 	if err != nil {
 		return err
 	}
 	for range n {
-		k, err := d.DecodeString()
-		if err != nil {
+		var k string
+		if k, rest, err = msgpack.ReadStringView(rest); err != nil {
 			return err
 		}
 		switch k {
 		case "statusCode":
-			resp.StatusCode, err = d.DecodeUint16()
+			var v uint64
+			if v, rest, err = msgpack.ReadUint(rest); err == nil && v > math.MaxUint16 {
+				err = fmt.Errorf("status %d", v)
+			}
+			resp.StatusCode = uint16(v)
 		case "header":
-			var m int
-			if m, err = d.DecodeMapLen(); err != nil {
-				return err
-			}
-			if m > len(b) {
-				// Each header takes bytes: a count above the payload's
-				// size is a lie that would size the map from it.
-				return fmt.Errorf("field header: %d headers in a %d-byte response", m, len(b))
-			}
-			if m > 0 {
-				resp.Header = make(map[string][]string, m)
-			}
-			for range m {
-				var name string
-				var vals []string
-				if name, err = d.DecodeString(); err != nil {
-					return err
-				}
-				if err = d.Decode(&vals); err != nil {
-					return err
-				}
-				resp.Header[name] = vals
-			}
+			resp.Header, rest, err = readHeader(rest)
 		case "body":
-			resp.Body, err = d.DecodeBytes()
+			resp.Body, rest, err = msgpack.ReadBytes(rest)
 		default:
-			err = d.Skip()
+			rest, err = msgpack.Skip(rest)
 		}
 		if err != nil {
 			return fmt.Errorf("field %s: %w", k, err)
 		}
 	}
 	return nil
+}
+
+// readHeader reads a map of header names to arrays of values.
+func readHeader(b []byte) (map[string][]string, []byte, error) {
+	n, rest, err := msgpack.ReadMapHeader(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n > len(rest)/2 {
+		// Each header takes two bytes at least: a count above that is
+		// a lie that would size the map from it.
+		return nil, nil, fmt.Errorf("%d headers in %d bytes", n, len(rest))
+	}
+	var h map[string][]string
+	if n > 0 {
+		h = make(map[string][]string, n)
+	}
+	for range n {
+		var name string
+		var m int
+		if name, rest, err = msgpack.ReadStringView(rest); err != nil {
+			return nil, nil, err
+		}
+		if m, rest, err = msgpack.ReadArrayHeader(rest); err != nil {
+			return nil, nil, err
+		}
+		if m > len(rest) {
+			return nil, nil, fmt.Errorf("header %s: %d values in %d bytes", name, m, len(rest))
+		}
+		vals := make([]string, 0, m)
+		for range m {
+			var v string
+			if v, rest, err = msgpack.ReadStringView(rest); err != nil {
+				return nil, nil, fmt.Errorf("header %s: %w", name, err)
+			}
+			vals = append(vals, v)
+		}
+		h[name] = vals
+	}
+	return h, rest, nil
 }
 
 // startSpan continues the trace of an HTTP client that sent a W3C

@@ -241,7 +241,7 @@ func (p *Provider) Stop(ctx context.Context) error {
 // serve turns one HTTP request into an actor call.
 func (p *Provider) serve(srv *server, w http.ResponseWriter, r *http.Request) {
 	s := srv.cfg.Load()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	payload, err := readRequest(w, r, s.maxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -251,7 +251,6 @@ func (p *Provider) serve(srv *server, w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	payload := appendRequest(make([]byte, 0, 128+len(body)), r, body)
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
 	ctx, span := p.startSpan(ctx, s, r)
@@ -288,9 +287,43 @@ func (p *Provider) serve(srv *server, w http.ResponseWriter, r *http.Request) {
 	w.Write(resp.Body)
 }
 
+// readRequest reads r, with a body of at most max bytes, into the payload
+// of the actor's call. A body whose length is declared is read straight
+// into the payload, after its head: one copy of a large upload in memory,
+// where reading it whole and then encoding it made three (the reader's
+// growing buffer, its last size, the payload).
+func readRequest(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	max = min(max, math.MaxUint32) // a MessagePack bin holds no more
+	body := http.MaxBytesReader(w, r.Body, max)
+	n := r.ContentLength
+	if n < 0 { // chunked: the length comes at the end
+		b, err := io.ReadAll(body)
+		if err != nil {
+			return nil, err
+		}
+		return appendRequest(make([]byte, 0, 128+len(b)), r, b), nil
+	}
+	if n > max {
+		return nil, &http.MaxBytesError{Limit: max}
+	}
+	head := appendRequestHead(make([]byte, 0, 256), r, int(n))
+	payload := make([]byte, len(head)+int(n))
+	copy(payload, head)
+	if _, err := io.ReadFull(body, payload[len(head):]); err != nil {
+		return nil, err
+	}
+	return payload, nil
+}
+
 // appendRequest encodes the HttpRequest of r by hand: the same bytes as
 // msgpack.Marshal(&Request{...}) without reflection, on every request.
 func appendRequest(b []byte, r *http.Request, body []byte) []byte {
+	return append(appendRequestHead(b, r, len(body)), body...)
+}
+
+// appendRequestHead is appendRequest up to the body's bytes, for a body of
+// n bytes.
+func appendRequestHead(b []byte, r *http.Request, n int) []byte {
 	b = append(b, 0x85) // a map of 5
 	b = appendStr(appendStr(b, "method"), r.Method)
 	b = appendStr(appendStr(b, "path"), r.URL.Path)
@@ -305,7 +338,7 @@ func appendRequest(b []byte, r *http.Request, body []byte) []byte {
 		}
 	}
 	b = appendStr(b, "body")
-	switch n := len(body); {
+	switch {
 	case n < 1<<8:
 		b = append(b, 0xc4, byte(n))
 	case n < 1<<16:
@@ -313,7 +346,7 @@ func appendRequest(b []byte, r *http.Request, body []byte) []byte {
 	default:
 		b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
-	return append(b, body...)
+	return b
 }
 
 func appendStr(b []byte, s string) []byte {

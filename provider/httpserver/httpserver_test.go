@@ -1,12 +1,14 @@
 package httpserver_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -280,5 +282,52 @@ func TestStopWaitsForRequestsInFlight(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A large upload is read straight into the actor's payload: the provider
+// holds one copy of it, whether the client declared its length or sent
+// it in chunks (then it is read whole first), and a declared length above
+// max_content_len is refused before a byte of it is read.
+func TestLargeUploadsAreReadOnce(t *testing.T) {
+	const size = 8 << 20
+	body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	p := start(t, runtime{fn: func(_ context.Context, _, _ string, payload []byte) ([]byte, error) {
+		if len(payload) < size || !bytes.Equal(payload[len(payload)-size:], body) {
+			return nil, fmt.Errorf("payload of %d bytes does not end with the body", len(payload))
+		}
+		return msgpack.Marshal(httpserver.Response{StatusCode: 200, Body: []byte("got it")})
+	}})
+	url := link(t, p, "up", map[string]string{"max_content_len": fmt.Sprint(size)})
+	post := func(r io.Reader, length int64) (int, uint64) {
+		req, _ := http.NewRequest("POST", url+"/", r)
+		req.ContentLength = length
+		var before, after goruntime.MemStats
+		goruntime.ReadMemStats(&before)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		goruntime.ReadMemStats(&after)
+		return resp.StatusCode, after.TotalAlloc - before.TotalAlloc
+	}
+	status, allocated := post(bytes.NewReader(body), size)
+	if status != http.StatusOK {
+		t.Fatalf("an upload of %d bytes with its length: %d", size, status)
+	}
+	// Reading it whole, then encoding it, allocated three times its size.
+	if allocated > size*3/2 {
+		t.Errorf("an upload of %d bytes allocated %d bytes, want about one copy", size, allocated)
+	}
+	if status, _ := post(io.MultiReader(bytes.NewReader(body)), -1); status != http.StatusOK {
+		t.Fatalf("an upload of %d bytes in chunks: %d", size, status)
+	}
+	if status, _ := post(bytes.NewReader(append(body, 'x')), size+1); status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a declared length above the limit: %d", status)
+	}
+	if status, _ := post(io.MultiReader(bytes.NewReader(append(body, 'x'))), -1); status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a chunked body above the limit: %d", status)
 	}
 }

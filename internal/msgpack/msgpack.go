@@ -18,6 +18,10 @@ import (
 // ErrShort reports input that ends inside a value.
 var ErrShort = errors.New("msgpack: unexpected end of input")
 
+// errCountLies reports a map or array that declares more entries than the
+// input has bytes for.
+var errCountLies = errors.New("msgpack: a count larger than what follows")
+
 // AppendMapHeader appends the header of a map with n entries.
 func AppendMapHeader(b []byte, n int) []byte {
 	switch {
@@ -82,15 +86,27 @@ func ReadStringView(b []byte) (string, []byte, error) {
 
 // ReadUint reads a non-negative integer and returns it and the rest of b.
 func ReadUint(b []byte) (uint64, []byte, error) {
-	if len(b) < 1 {
-		return 0, nil, ErrShort
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), b[1:], nil
 	}
-	c := b[0]
-	if c < 0x80 {
-		return uint64(c), b[1:], nil
+	v, size, rest, err := readSized(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	if b[0] >= 0xd0 && v>>(uint(size)*8-1) == 1 {
+		return 0, nil, errors.New("msgpack: negative integer")
+	}
+	return v, rest, nil
+}
+
+// readSized reads an integer of the uint8–64 and int8–64 formats: its
+// bits, its size in bytes and the rest of b.
+func readSized(b []byte) (uint64, int, []byte, error) {
+	if len(b) < 1 {
+		return 0, 0, nil, ErrShort
 	}
 	var size int
-	switch c {
+	switch b[0] {
 	case 0xcc, 0xd0:
 		size = 1
 	case 0xcd, 0xd1:
@@ -100,19 +116,16 @@ func ReadUint(b []byte) (uint64, []byte, error) {
 	case 0xcf, 0xd3:
 		size = 8
 	default:
-		return 0, nil, errors.New("msgpack: not an integer")
+		return 0, 0, nil, errors.New("msgpack: not an integer")
 	}
 	if len(b) < 1+size {
-		return 0, nil, ErrShort
+		return 0, 0, nil, ErrShort
 	}
 	var v uint64
 	for _, x := range b[1 : 1+size] {
 		v = v<<8 | uint64(x)
 	}
-	if c >= 0xd0 && v>>(uint(size)*8-1) == 1 {
-		return 0, nil, errors.New("msgpack: negative integer")
-	}
-	return v, b[1+size:], nil
+	return v, size, b[1+size:], nil
 }
 
 // AppendArrayHeader appends the header of an array with n items.
@@ -266,6 +279,49 @@ func readRaw(b []byte) ([]byte, []byte, error) {
 	return b[h : h+n], b[h+n:], nil
 }
 
+// ReadStringsMap reads a map of strings to arrays of strings, such as
+// HTTP headers, whose strings are views of b (as ReadStringView's). The
+// values of every key share one array, of which each key gets a full
+// slice: an append to one never writes into another's, and the map costs
+// two allocations however many keys it has (each costs a Go guest far
+// more than a native program). A count larger than what is left of b
+// could hold is refused before anything is sized from it. Nil reads as an
+// empty map.
+func ReadStringsMap(b []byte) (map[string][]string, []byte, error) {
+	n, rest, err := ReadMapHeader(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n > len(rest)/2 { // a key and an array header take two bytes at least
+		return nil, nil, errCountLies
+	}
+	m := make(map[string][]string, n)
+	all := make([]string, 0, n)
+	for range n {
+		var k string
+		var count int
+		if k, rest, err = ReadStringView(rest); err != nil {
+			return nil, nil, err
+		}
+		if count, rest, err = ReadArrayHeader(rest); err != nil {
+			return nil, nil, err
+		}
+		if count > len(rest) {
+			return nil, nil, errCountLies
+		}
+		start := len(all)
+		for range count {
+			var v string
+			if v, rest, err = ReadStringView(rest); err != nil {
+				return nil, nil, err
+			}
+			all = append(all, v)
+		}
+		m[k] = all[start:len(all):len(all)]
+	}
+	return m, rest, nil
+}
+
 // ReadBool reads a boolean.
 func ReadBool(b []byte) (bool, []byte, error) {
 	if len(b) < 1 {
@@ -282,44 +338,21 @@ func ReadBool(b []byte) (bool, []byte, error) {
 
 // ReadInt reads a signed or unsigned integer that fits in an int64.
 func ReadInt(b []byte) (int64, []byte, error) {
-	if len(b) < 1 {
-		return 0, nil, ErrShort
+	if len(b) > 0 && (b[0] < 0x80 || b[0] >= 0xe0) {
+		return int64(int8(b[0])), b[1:], nil
 	}
-	c := b[0]
-	switch {
-	case c < 0x80:
-		return int64(c), b[1:], nil
-	case c >= 0xe0:
-		return int64(int8(c)), b[1:], nil
+	v, size, rest, err := readSized(b)
+	if err != nil {
+		return 0, nil, err
 	}
-	var size int
-	switch c {
-	case 0xcc, 0xd0:
-		size = 1
-	case 0xcd, 0xd1:
-		size = 2
-	case 0xce, 0xd2:
-		size = 4
-	case 0xcf, 0xd3:
-		size = 8
-	default:
-		return 0, nil, errors.New("msgpack: not an integer")
-	}
-	if len(b) < 1+size {
-		return 0, nil, ErrShort
-	}
-	var v uint64
-	for _, x := range b[1 : 1+size] {
-		v = v<<8 | uint64(x)
-	}
-	if c >= 0xd0 { // signed: extend the sign bit
+	if b[0] >= 0xd0 { // signed: extend the sign bit
 		shift := 64 - uint(size)*8
-		return int64(v<<shift) >> shift, b[1+size:], nil
+		return int64(v<<shift) >> shift, rest, nil
 	}
 	if v > 1<<63-1 {
 		return 0, nil, errors.New("msgpack: integer overflows int64")
 	}
-	return int64(v), b[1+size:], nil
+	return int64(v), rest, nil
 }
 
 // maxDepth bounds the nesting Skip follows.

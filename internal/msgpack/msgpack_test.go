@@ -169,3 +169,35 @@ func TestReadsAllocateNothingFromADeclaredCount(t *testing.T) {
 		t.Fatalf("ReadUint allocated %v times per call", allocs)
 	}
 }
+
+// ReadStringsMap's keys share one array of values: adding to one key's
+// values leaves the others as they were; counts that lie are refused.
+func TestStringsMapValuesStandApart(t *testing.T) {
+	b, _ := vm.Marshal(map[string][]string{"A": {"a1", "a2"}, "B": {"b1"}, "C": {}, "D": {"d1"}})
+	m, rest, err := msgpack.ReadStringsMap(b)
+	if err != nil || len(rest) != 0 || len(m) != 4 {
+		t.Fatalf("ReadStringsMap = %v, %d left, %v", m, len(rest), err)
+	}
+	for k := range m {
+		m[k] = append(m[k], "added to "+k)
+	}
+	for k, want := range map[string]string{"A": "a1,a2,added to A", "B": "b1,added to B", "C": "added to C", "D": "d1,added to D"} {
+		if got := strings.Join(m[k], ","); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if m, _, err := msgpack.ReadStringsMap([]byte{0xc0}); err != nil || m == nil || len(m) != 0 {
+		t.Errorf("nil = %v, %v; want an empty map", m, err)
+	}
+	for name, lie := range map[string][]byte{
+		"2³²-1 keys":   {0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'A', 0x90},
+		"2³²-1 values": {0x81, 0xa1, 'A', 0xdd, 0xff, 0xff, 0xff, 0xff, 0xa1, 'v'},
+	} {
+		if allocs := testing.AllocsPerRun(1, func() { msgpack.ReadStringsMap(lie) }); allocs > 2 {
+			t.Errorf("%s: %v allocations", name, allocs)
+		}
+		if _, _, err := msgpack.ReadStringsMap(lie); err == nil {
+			t.Errorf("%s: read", name)
+		}
+	}
+}

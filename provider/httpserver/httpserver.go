@@ -396,7 +396,7 @@ func decodeResponse(b []byte, resp *Response) error {
 			}
 			resp.StatusCode = uint16(v)
 		case "header":
-			resp.Header, rest, err = readHeader(rest)
+			resp.Header, rest, err = msgpack.ReadStringsMap(rest)
 		case "body":
 			resp.Body, rest, err = msgpack.ReadBytes(rest)
 		default:
@@ -407,46 +407,6 @@ func decodeResponse(b []byte, resp *Response) error {
 		}
 	}
 	return nil
-}
-
-// readHeader reads a map of header names to arrays of values.
-func readHeader(b []byte) (map[string][]string, []byte, error) {
-	n, rest, err := msgpack.ReadMapHeader(b)
-	if err != nil {
-		return nil, nil, err
-	}
-	if n > len(rest)/2 {
-		// Each header takes two bytes at least: a count above that is
-		// a lie that would size the map from it.
-		return nil, nil, fmt.Errorf("%d headers in %d bytes", n, len(rest))
-	}
-	var h map[string][]string
-	if n > 0 {
-		h = make(map[string][]string, n)
-	}
-	for range n {
-		var name string
-		var m int
-		if name, rest, err = msgpack.ReadStringView(rest); err != nil {
-			return nil, nil, err
-		}
-		if m, rest, err = msgpack.ReadArrayHeader(rest); err != nil {
-			return nil, nil, err
-		}
-		if m > len(rest) {
-			return nil, nil, fmt.Errorf("header %s: %d values in %d bytes", name, m, len(rest))
-		}
-		vals := make([]string, 0, m)
-		for range m {
-			var v string
-			if v, rest, err = msgpack.ReadStringView(rest); err != nil {
-				return nil, nil, fmt.Errorf("header %s: %w", name, err)
-			}
-			vals = append(vals, v)
-		}
-		h[name] = vals
-	}
-	return h, rest, nil
 }
 
 // startSpan continues the trace of an HTTP client that sent a W3C

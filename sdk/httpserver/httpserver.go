@@ -94,7 +94,7 @@ func DecodeRequest(b []byte) (*Request, error) {
 		case "queryString":
 			r.QueryString, rest, err = msgpack.ReadStringView(rest)
 		case "header":
-			r.Header, rest, err = readHeader(rest)
+			r.Header, rest, err = msgpack.ReadStringsMap(rest)
 		case "body":
 			r.Body, rest, err = msgpack.ReadBytes(rest)
 		default:
@@ -105,39 +105,6 @@ func DecodeRequest(b []byte) (*Request, error) {
 		}
 	}
 	return r, nil
-}
-
-func readHeader(b []byte) (map[string][]string, []byte, error) {
-	n, rest, err := msgpack.ReadMapHeader(b)
-	if err != nil {
-		return nil, nil, err
-	}
-	h := make(map[string][]string, n)
-	// Every header's values share one array (most headers have one
-	// value): an allocation costs a Go guest far more than a native
-	// program. Each header gets a full slice of it, so an append to one
-	// never writes into the next.
-	all := make([]string, 0, n)
-	for range n {
-		var k string
-		var m int
-		if k, rest, err = msgpack.ReadStringView(rest); err != nil {
-			return nil, nil, err
-		}
-		if m, rest, err = msgpack.ReadArrayHeader(rest); err != nil {
-			return nil, nil, err
-		}
-		start := len(all)
-		for range m {
-			var v string
-			if v, rest, err = msgpack.ReadStringView(rest); err != nil {
-				return nil, nil, err
-			}
-			all = append(all, v)
-		}
-		h[k] = all[start:len(all):len(all)]
-	}
-	return h, rest, nil
 }
 
 // Encode encodes the response as the provider expects it.

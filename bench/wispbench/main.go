@@ -52,13 +52,14 @@ func main() {
 	instances := flag.Int("instances", 4, "instances of the actor")
 	sections := flag.String("sections", "echo,http,start", "what to measure: echo, http, start, mem (comma-separated)")
 	pprof := flag.String("host-pprof", "", "serve the wisp host's Go profiles on this address (wisp up --pprof-listen)")
+	eng := flag.String("engine", "wazero", "the wisp hosts' engine: wazero, or wasmtime (wisp built with -tags wasmtime, which needs cgo)")
 	authCost := flag.Bool("auth", false, "measure only what authentication and TLS cost a call (open vs JWT auth vs JWT auth + TLS)")
 	flag.Parse()
 	var err error
 	if *authCost {
 		err = runAuthCost(*n, *dur, 64, *reps)
 	} else {
-		cfg := fairConfig{reps: *reps, dur: *dur, instances: *instances}
+		cfg := fairConfig{reps: *reps, dur: *dur, instances: *instances, engine: *eng}
 		if cfg.callers, err = ints(*callers); err == nil {
 			if cfg.sizes, err = ints(*sizes); err == nil {
 				cfg.httpConns, err = ints(*conns)
@@ -67,6 +68,7 @@ func main() {
 		if *pprof != "" {
 			cfg.hostArgs = []string{"--pprof-listen", *pprof}
 		}
+		cfg.hostArgs = append(cfg.hostArgs, "--engine", *eng)
 		if err == nil {
 			err = runSections(strings.Split(*sections, ","), cfg, *n)
 		}
@@ -101,7 +103,7 @@ func runSections(sections []string, cfg fairConfig, n int) error {
 	var l *lat
 	for _, s := range sections {
 		if s != "mem" && l == nil {
-			if l, err = newLattice(tmp); err != nil {
+			if l, err = newLattice(tmp, cfg.engine); err != nil {
 				return err
 			}
 			defer l.close()

@@ -802,6 +802,9 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	sem := make(chan struct{}, 64)
 	for id := range read {
 		hv := r.hosts[id]
+		if hv == nil {
+			continue // it stopped since it was marked: it left the view
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -107,7 +107,8 @@ func (h *Host) StartProvider(ctx context.Context, req lattice.StartProviderReque
 	h.provs.mu.Lock()
 	if _, taken := h.provs.byKey[key]; taken {
 		h.provs.mu.Unlock()
-		return lattice.ProviderDescription{}, fmt.Errorf("start provider %s: %s under link name %q already runs on this host", req.Name, p.Contract(), req.LinkName)
+		return lattice.ProviderDescription{}, lattice.WithCode(lattice.CodeRefused,
+			fmt.Errorf("start provider %s: %s under link name %q is %s", req.Name, p.Contract(), req.LinkName, lattice.AlreadyRunning))
 	}
 	h.provs.byKey[key] = nil // reserved while starting
 	h.provs.mu.Unlock()

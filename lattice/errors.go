@@ -189,6 +189,7 @@ func (e *kindError) Error() string { return e.msg }
 func (e *kindError) Unwrap() error { return e.kind }
 
 // AlreadyRunning is in the message of a start a host refuses because an
-// actor of that name runs there already: a reconciler whose plan was older
-// than the host's inventory takes it as done.
+// actor of that name, or a provider of that contract and link name, runs
+// there already: a reconciler whose plan was older than the host's
+// inventory takes it as done.
 const AlreadyRunning = "already running on this host"

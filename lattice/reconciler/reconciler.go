@@ -1649,6 +1649,9 @@ func (r *Reconciler) planCapability(appName string, c *manifest.Component, o *ob
 		req := lattice.StartProviderRequest{Name: name, LinkName: c.Properties.LinkNameOrDefault(), Annotations: annotations(appName, c.Name)}
 		acts = append(acts, action{comp: ck, host: host, what: "start provider " + name, do: func(ctx context.Context) error {
 			_, err := r.client.StartProvider(ctx, host, req)
+			if lattice.CodeOf(err) == lattice.CodeRefused && strings.Contains(err.Error(), lattice.AlreadyRunning) {
+				return nil // started already: the next pass reads it
+			}
 			return err
 		}})
 	}

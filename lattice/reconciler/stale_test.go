@@ -89,3 +89,82 @@ func TestAStartTheHostHadDoneIsNoFailure(t *testing.T) {
 		}
 	}
 }
+
+// laggingProviderHost is laggingHost for a provider: it lists none until
+// asked to start one, refuses that start as already running, and lists
+// the provider from then on.
+func laggingProviderHost(t *testing.T, nc *nats.Conn, labels map[string]string) {
+	t.Helper()
+	var mu sync.Mutex
+	var running []lattice.ProviderDescription
+	fakeHost(t, nc, "lagging", labels, func(id string, sum lattice.HostSummary) map[string]nats.MsgHandler {
+		return map[string]nats.MsgHandler{
+			lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbInventory): func(m *nats.Msg) {
+				mu.Lock()
+				defer mu.Unlock()
+				respondJSON(m, lattice.HostInventory{Ack: lattice.Ack{Accepted: true}, Host: sum, Actors: []lattice.ActorDescription{},
+					Providers: append([]lattice.ProviderDescription{}, running...)})
+			},
+			lattice.HostSubject(lattice.DefaultLattice, id, lattice.VerbStartProvider): func(m *nats.Msg) {
+				var req lattice.StartProviderRequest
+				json.Unmarshal(m.Data, &req)
+				mu.Lock()
+				running = []lattice.ProviderDescription{{Name: req.Name, Contract: "wasmcloud:messaging", LinkName: req.LinkName, Annotations: req.Annotations}}
+				mu.Unlock()
+				respondJSON(m, lattice.Ack{Error: "start provider " + req.Name + ": wasmcloud:messaging under link name \"default\" is " + lattice.AlreadyRunning, Code: lattice.CodeRefused})
+			},
+		}
+	})
+}
+
+// TestAProviderStartTheHostHadDoneIsNoFailure: as for actors, a provider
+// start a host refuses because the provider already runs there is taken
+// as done (a CI run of the iot-pipeline example failed its deploy on it,
+// the gateway behind a leaf node having been read as gone for a moment).
+func TestAProviderStartTheHostHadDoneIsNoFailure(t *testing.T) {
+	l := newLattice(t)
+	startHost(t, l, "other", "other") // a real host: it answers the link reads
+	laggingProviderHost(t, l.conn(t), map[string]string{"zone": "lag"})
+	rec, err := reconciler.New(reconciler.Config{Conn: l.conn(t), HostID: "Nr", HostName: "r", LeaseTTL: 800 * time.Millisecond,
+		Providers: manifest.Providers{"messaging": "wasmcloud:messaging"}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); rec.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the reconciler to lead", rec.Leading))
+
+	deployManifest(t, l.store, `apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: lagged}
+spec:
+  components:
+    - name: messaging
+      type: capability
+      properties: {image: "wisp:messaging", contract: wasmcloud:messaging}
+      traits:
+        - type: daemonscaler
+          properties:
+            spread: [{name: z, requirements: {zone: lag}}]
+`)
+	var seen []string
+	testwait.Eventually(t, 20*time.Second, testwait.Holds("the app to deploy", func() bool {
+		st, err := l.store.Status(context.Background(), "lagged")
+		if err != nil {
+			return false
+		}
+		for _, c := range st.Components {
+			if c.Error != "" {
+				seen = append(seen, c.Error)
+			}
+		}
+		return st.Phase == app.PhaseDeployed
+	}))
+	for _, e := range seen {
+		if strings.Contains(e, lattice.AlreadyRunning) {
+			t.Fatalf("the status showed a provider start the host had done as a failure: %s", e)
+		}
+	}
+}

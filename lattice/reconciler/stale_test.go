@@ -54,8 +54,20 @@ func TestAStartTheHostHadDoneIsNoFailure(t *testing.T) {
 	l := newLattice(t)
 	startHost(t, l, "other", "other") // a real host: it answers the link reads
 	laggingHost(t, l.conn(t), map[string]string{"zone": "lag"})
+	module := filepath.Join(t.TempDir(), "lagged.wasm")
+	if err := os.WriteFile(module, testwasm.Conformance(t, "wapc/hello_go.wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deploysWithoutRefusals(t, l, manifest.Providers{}, "lagged", oneActorApp("lagged", module, "lag"))
+}
+
+// deploysWithoutRefusals runs a reconciler, deploys the application name
+// and checks it deploys without its status ever showing a start refused
+// as already running.
+func deploysWithoutRefusals(t *testing.T, l *lat, providers manifest.Providers, name, yaml string) {
+	t.Helper()
 	rec, err := reconciler.New(reconciler.Config{Conn: l.conn(t), HostID: "Nr", HostName: "r", LeaseTTL: 800 * time.Millisecond,
-		Providers: manifest.Providers{}, Logger: quiet})
+		Providers: providers, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,15 +76,10 @@ func TestAStartTheHostHadDoneIsNoFailure(t *testing.T) {
 	go func() { defer close(done); rec.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	testwait.Eventually(t, 20*time.Second, testwait.Holds("the reconciler to lead", rec.Leading))
-
-	module := filepath.Join(t.TempDir(), "lagged.wasm")
-	if err := os.WriteFile(module, testwasm.Conformance(t, "wapc/hello_go.wasm"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	deployManifest(t, l.store, oneActorApp("lagged", module, "lag"))
+	deployManifest(t, l.store, yaml)
 	var seen []string
 	testwait.Eventually(t, 20*time.Second, testwait.Holds("the app to deploy", func() bool {
-		st, err := l.store.Status(context.Background(), "lagged")
+		st, err := l.store.Status(context.Background(), name)
 		if err != nil {
 			return false
 		}
@@ -125,18 +132,7 @@ func TestAProviderStartTheHostHadDoneIsNoFailure(t *testing.T) {
 	l := newLattice(t)
 	startHost(t, l, "other", "other") // a real host: it answers the link reads
 	laggingProviderHost(t, l.conn(t), map[string]string{"zone": "lag"})
-	rec, err := reconciler.New(reconciler.Config{Conn: l.conn(t), HostID: "Nr", HostName: "r", LeaseTTL: 800 * time.Millisecond,
-		Providers: manifest.Providers{"messaging": "wasmcloud:messaging"}, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); rec.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	testwait.Eventually(t, 20*time.Second, testwait.Holds("the reconciler to lead", rec.Leading))
-
-	deployManifest(t, l.store, `apiVersion: core.oam.dev/v1beta1
+	deploysWithoutRefusals(t, l, manifest.Providers{"messaging": "wasmcloud:messaging"}, "lagged", `apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata: {name: lagged}
 spec:
@@ -149,22 +145,4 @@ spec:
           properties:
             spread: [{name: z, requirements: {zone: lag}}]
 `)
-	var seen []string
-	testwait.Eventually(t, 20*time.Second, testwait.Holds("the app to deploy", func() bool {
-		st, err := l.store.Status(context.Background(), "lagged")
-		if err != nil {
-			return false
-		}
-		for _, c := range st.Components {
-			if c.Error != "" {
-				seen = append(seen, c.Error)
-			}
-		}
-		return st.Phase == app.PhaseDeployed
-	}))
-	for _, e := range seen {
-		if strings.Contains(e, lattice.AlreadyRunning) {
-			t.Fatalf("the status showed a provider start the host had done as a failure: %s", e)
-		}
-	}
 }

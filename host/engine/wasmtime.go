@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -419,10 +421,11 @@ func (e *wasmtimeEngine) load(key [sha256.Size]byte, wasm []byte) (*wasmtime.Mod
 	var path string
 	if e.cacheDir != "" {
 		path = filepath.Join(e.cacheDir, hex.EncodeToString(key[:])+".cwasm")
-		// Wasmtime checks the version and settings the code was compiled
-		// with; a file that does not fit is compiled again and replaced.
-		if code, ok := readCached(path); ok {
-			if m, err := wasmtime.NewModuleDeserialize(e.eng, code); err == nil {
+		// Wasmtime maps the file and checks the version and settings the
+		// code was compiled with; a file that does not fit is compiled
+		// again and replaced.
+		if sum, ok := readSum(path); ok {
+			if m, err := deserializeCached(e.eng, path, sum); err == nil {
 				return m, nil
 			}
 		}
@@ -441,47 +444,83 @@ func (e *wasmtimeEngine) load(key [sha256.Size]byte, wasm []byte) (*wasmtime.Mod
 	return m, nil
 }
 
-// A cache file is cacheMagic, the length and the CRC-32C of the compiled
-// code, then the code. Wasmtime trusts the code it deserializes (it is
+// A cache entry is two files: Wasmtime's serialized code as it wrote it
+// (NAME.cwasm) and NAME.sum, which holds sumMagic, the length and the
+// CRC-32C of the code. Wasmtime trusts the code it deserializes (it is
 // machine code) and only checks its header: a truncated or damaged file
 // crashed the host (SIGBUS from the mapped file, in
-// TestWasmtimeCacheSkipsCompilation), so wisp checks every byte first. CRC-32C
-// runs at several GB/s; the cache directory is the host's own, so this
-// guards against accidents (a full disk, a crash, a stray edit), not
-// against someone who may write there.
-const cacheMagic = "wispcw01"
+// TestWasmtimeCacheSkipsCompilation), so wisp checks every byte against the
+// sum before Wasmtime sees it (deserializeCached). CRC-32C runs at several
+// GB/s; the cache directory is the host's own, and its files are replaced by
+// rename, never written in place, so this guards against accidents (a full
+// disk, a crash, a stray edit), not against someone who may write there.
+const sumMagic = "wispcw02"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// readCached returns the compiled code in a cache file, if it is whole.
-func readCached(path string) ([]byte, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil || len(b) < len(cacheMagic)+12 || string(b[:len(cacheMagic)]) != cacheMagic {
-		return nil, false
-	}
-	h := b[len(cacheMagic):]
-	n, sum, code := binary.LittleEndian.Uint64(h), binary.LittleEndian.Uint32(h[8:]), h[12:]
-	if uint64(len(code)) != n || crc32.Checksum(code, castagnoli) != sum {
-		return nil, false
-	}
-	return code, true
+// cacheSum is what a sum file records of the code beside it.
+type cacheSum struct {
+	n   int64
+	crc uint32
 }
 
-// writeCached writes compiled code to path through a temporary file, so
-// another process never reads half a file.
+// sumPath is where the sum of the code at path is kept.
+func sumPath(path string) string { return strings.TrimSuffix(path, ".cwasm") + ".sum" }
+
+// readSum reads the sum of the code at path.
+func readSum(path string) (cacheSum, bool) {
+	b, err := os.ReadFile(sumPath(path))
+	if err != nil || len(b) != len(sumMagic)+12 || string(b[:len(sumMagic)]) != sumMagic {
+		return cacheSum{}, false
+	}
+	n := binary.LittleEndian.Uint64(b[len(sumMagic):])
+	if n > math.MaxInt64 {
+		return cacheSum{}, false
+	}
+	return cacheSum{n: int64(n), crc: binary.LittleEndian.Uint32(b[len(sumMagic)+8:])}, true
+}
+
+// copyChecked copies the code at path to w and reports whether it is the
+// code sum describes.
+func copyChecked(w io.Writer, path string, sum cacheSum) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	n, err := io.CopyBuffer(io.MultiWriter(w, h), io.LimitReader(f, sum.n+1), make([]byte, 256<<10))
+	if err != nil {
+		return err
+	}
+	if n != sum.n || h.Sum32() != sum.crc {
+		return fmt.Errorf("cached code %s: %d bytes with CRC-32C %08x, its sum says %d bytes with %08x", path, n, h.Sum32(), sum.n, sum.crc)
+	}
+	return nil
+}
+
+// writeCached stores code at path and its sum beside it, each through a
+// temporary file and a rename; the sum goes last, so a crash between the
+// two leaves code without a sum, which reads as a miss.
 func writeCached(path string, code []byte) error {
+	sum := make([]byte, len(sumMagic)+12)
+	copy(sum, sumMagic)
+	binary.LittleEndian.PutUint64(sum[len(sumMagic):], uint64(len(code)))
+	binary.LittleEndian.PutUint32(sum[len(sumMagic)+8:], crc32.Checksum(code, castagnoli))
+	if err := writeFileAtomic(path, code); err != nil {
+		return err
+	}
+	return writeFileAtomic(sumPath(path), sum)
+}
+
+// writeFileAtomic writes b to a temporary file beside path and renames it
+// to path.
+func writeFileAtomic(path string, b []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
 	}
-	h := make([]byte, len(cacheMagic)+12)
-	copy(h, cacheMagic)
-	binary.LittleEndian.PutUint64(h[len(cacheMagic):], uint64(len(code)))
-	binary.LittleEndian.PutUint32(h[len(cacheMagic)+8:], crc32.Checksum(code, castagnoli))
-	_, err = f.Write(h)
-	if err == nil {
-		_, err = f.Write(code)
-	}
+	_, err = f.Write(b)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -36,7 +36,10 @@ func TestWasmtimeNameAndModes(t *testing.T) {
 // TestWasmtimeCacheSkipsCompilation checks that a second engine on the same
 // cache directory loads the compiled code instead of compiling, and that a
 // damaged or truncated cache file is compiled again and replaced (Wasmtime
-// itself crashed the host on such a file).
+// itself crashed the host on such a file). Each bad file is written in
+// place under the modules the earlier rounds loaded from it, which stay
+// open until the test ends: code Wasmtime mapped from the file itself
+// would crash the test with SIGBUS when they close.
 func TestWasmtimeCacheSkipsCompilation(t *testing.T) {
 	dir := t.TempDir()
 	wasm := testwasm.Wat(t, "testdata/guest.wat")
@@ -62,10 +65,15 @@ func TestWasmtimeCacheSkipsCompilation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sum := strings.TrimSuffix(files[0], ".cwasm") + ".sum"
+	if _, err := os.Stat(sum); err != nil {
+		t.Fatalf("no sum beside the code: %v", err)
+	}
 	for name, bad := range map[string][]byte{
 		"damaged":   []byte("damaged"),
 		"truncated": good[:len(good)/2],
 		"bit flip":  append(append([]byte(nil), good[:len(good)-100]...), append([]byte{good[len(good)-100] ^ 1}, good[len(good)-99:]...)...),
+		"longer":    append(append([]byte(nil), good...), 0),
 	} {
 		if err := os.WriteFile(files[0], bad, 0o600); err != nil {
 			t.Fatal(err)
@@ -73,6 +81,13 @@ func TestWasmtimeCacheSkipsCompilation(t *testing.T) {
 		run(name, 1)
 		run(name+", repaired", 0)
 	}
+	// Code whose sum is gone (a crash between the two writes, or a cache
+	// of an earlier wisp) is compiled again too.
+	if err := os.Remove(sum); err != nil {
+		t.Fatal(err)
+	}
+	run("no sum", 1)
+	run("no sum, repaired", 0)
 }
 
 // TestWasmtimeSharesCodeAcrossLimits: memory limits are per store in

@@ -109,14 +109,9 @@ func DecodeRequest(b []byte) (*Request, error) {
 
 // Encode encodes the response as the provider expects it.
 func (r *Response) Encode() []byte {
-	n := 32 + len(r.Body)
-	for k, vals := range r.Header {
-		n += 8 + len(k)
-		for _, v := range vals {
-			n += 4 + len(v)
-		}
-	}
-	b := msgpack.AppendMapHeader(make([]byte, 0, n), 3)
+	// One pass over the header: a Go guest pays ~0.4 µs per map walk, more
+	// than an append that outgrows the estimate once.
+	b := msgpack.AppendMapHeader(make([]byte, 0, 48+len(r.Body)+64*len(r.Header)), 3)
 	b = msgpack.AppendString(b, "statusCode")
 	b = msgpack.AppendUint(b, uint64(r.StatusCode))
 	b = msgpack.AppendString(b, "header")

@@ -347,32 +347,34 @@ func (a *Actor) Invoke(ctx context.Context, operation string, payload []byte) ([
 // invoke runs an invocation, with the headers of the NATS message it came
 // in (nil in process), under the host's observer.
 func (a *Actor) invoke(ctx context.Context, operation string, payload []byte, hdr nats.Header) ([]byte, error) {
-	return a.invokeOr(ctx, operation, payload, hdr, nil)
+	return a.invokeOr(ctx, operation, payload, hdr, nil, nil)
 }
 
 // invokeOr is invoke, or, when refused is set, the observed refusal of the
-// call with that error (a call the lattice queue turned away as busy).
-func (a *Actor) invokeOr(ctx context.Context, operation string, payload []byte, hdr nats.Header, refused error) ([]byte, error) {
+// call with that error (a call the lattice queue turned away as busy). The
+// response is appended to dst.
+func (a *Actor) invokeOr(ctx context.Context, operation string, payload []byte, hdr nats.Header, refused error, dst []byte) ([]byte, error) {
 	ctx = trace.Extract(ctx, hdr)
 	ctx, end := a.observeInvocation(ctx, operation, payload, hdr)
 	run := a.run
 	if refused != nil {
-		run = func(context.Context, string, []byte) ([]byte, error) { return nil, refused }
+		run = func(context.Context, string, []byte, []byte) ([]byte, error) { return nil, refused }
 	}
 	if end == nil {
-		return run(ctx, operation, payload)
+		return run(ctx, operation, payload, dst)
 	}
-	out, err := run(ctx, operation, payload)
+	out, err := run(ctx, operation, payload, dst)
 	end(len(out), err)
 	return out, err
 }
 
-// run runs operation on an instance within the actor's payload limits.
-func (a *Actor) run(ctx context.Context, operation string, payload []byte) ([]byte, error) {
+// run runs operation on an instance within the actor's payload limits and
+// appends the response to dst.
+func (a *Actor) run(ctx context.Context, operation string, payload, dst []byte) ([]byte, error) {
 	if len(payload) > a.limits.MaxPayload {
 		return nil, fmt.Errorf("%s: %w: %d bytes, the actor's limit is %d", operation, ErrPayloadTooLarge, len(payload), a.limits.MaxPayload)
 	}
-	out, err := a.pool.Invoke(ctx, operation, payload)
+	out, err := a.pool.InvokeAppend(ctx, operation, payload, dst)
 	if err != nil {
 		return nil, err
 	}
@@ -390,16 +392,19 @@ func (a *Actor) serve(m *nats.Msg, refused error, at time.Time) {
 	defer func() { a.latency.observe(time.Since(at)) }()
 	a.calls.Add(1)
 	op := m.Header.Get(lattice.HeaderOperation)
+	// The response is copied out of the guest into a buffer that goes back
+	// to replyBufs once the reply is sent (NATS copies what it publishes).
+	buf := replyBufs.Get().(*[]byte)
 	var out []byte
 	var err error
 	if op == "" {
 		err = lattice.WithCode(lattice.CodeBadRequest, fmt.Errorf("missing %s header: name the operation to run", lattice.HeaderOperation))
 	} else if refused != nil || !chunked.IsChunked(m) {
-		out, err = a.invokeOr(a.ctx, op, m.Data, m.Header, refused)
+		out, err = a.invokeOr(a.ctx, op, m.Data, m.Header, refused, (*buf)[:0])
 	} else {
 		var body []byte
 		if body, err = a.readBody(m); err == nil {
-			out, err = a.invokeOr(a.ctx, op, body, m.Header, nil)
+			out, err = a.invokeOr(a.ctx, op, body, m.Header, nil, (*buf)[:0])
 		} else {
 			a.log.Info("call's payload did not arrive", "operation", op, "err", err)
 		}
@@ -420,6 +425,10 @@ func (a *Actor) serve(m *nats.Msg, refused error, at time.Time) {
 	if len(out) <= chunked.Limit(a.host.nc) {
 		// Most replies go whole: no deadline (and its timer) to make.
 		err = m.RespondMsg(reply)
+		if cap(out) > 0 && cap(out) <= maxReplyBuf {
+			*buf = out
+		}
+		replyBufs.Put(buf)
 	} else {
 		ctx, cancel := context.WithTimeout(a.ctx, a.limits.CallTimeout())
 		err = chunked.Respond(ctx, a.host.nc, m, reply, chunked.Options{})
@@ -433,6 +442,12 @@ func (a *Actor) serve(m *nats.Msg, refused error, at time.Time) {
 		a.log.Warn("reply failed", "operation", op, "err", err)
 	}
 }
+
+// replyBufs holds buffers for responses on their way from a guest to NATS,
+// as *[]byte. One above maxReplyBuf is left to the garbage collector.
+var replyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxReplyBuf = 1 << 20
 
 // readBody pulls the chunks of call m from its caller (see package
 // chunked), refusing a body above the actor's payload limit before it

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -135,6 +136,9 @@ func TestEchoActorOverLattice(t *testing.T) {
 	}
 }
 
+// TestEchoUnder64ConcurrentCallers: every caller gets its own answer back,
+// whole, while replies of all sizes (none to 200 KiB) share the host's
+// reply buffers: a short answer after a long one carries nothing of it.
 func TestEchoUnder64ConcurrentCallers(t *testing.T) {
 	e := newEnv(t)
 	e.start(t, testwasm.GoActor(t, "actors/echo"), "echo", 4, lattice.ActorLimits{})
@@ -144,7 +148,14 @@ func TestEchoUnder64ConcurrentCallers(t *testing.T) {
 		go func(c int) {
 			defer wg.Done()
 			for n := 0; n < 20; n++ {
-				want := fmt.Sprintf("caller %d call %d %s", c, n, strings.Repeat("x", 1000))
+				size := (c*37 + n*101) % 3000
+				if (c+n)%7 == 0 {
+					size = 200 << 10
+				}
+				want := fmt.Sprintf("caller %d call %d %s", c, n, strings.Repeat(strconv.Itoa(n%10), size))
+				if (c+n)%11 == 0 {
+					want = ""
+				}
 				out, err := e.client.Call(context.Background(), "echo", "Echo.Reply", []byte(want))
 				if err != nil || string(out) != want {
 					t.Errorf("call = %d bytes, %v", len(out), err)

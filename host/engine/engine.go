@@ -110,6 +110,10 @@ type Instance interface {
 	// response. A *GuestError means the guest reported a failure and the
 	// instance stays usable; any other error means it must be discarded.
 	Invoke(ctx context.Context, operation string, payload []byte) ([]byte, error)
+	// InvokeAppend is Invoke that appends the response to dst and returns
+	// the extended slice: a caller that is done with a response before its
+	// next call can reuse one buffer for all of them.
+	InvokeAppend(ctx context.Context, operation string, payload, dst []byte) ([]byte, error)
 	// Close releases the instance.
 	Close(ctx context.Context) error
 }

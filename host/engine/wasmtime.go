@@ -766,6 +766,10 @@ func (i *wasmtimeInstance) call(fn C.wasmtime_func_t, d time.Duration, op string
 }
 
 func (i *wasmtimeInstance) Invoke(ctx context.Context, op string, payload []byte) ([]byte, error) {
+	return i.InvokeAppend(ctx, op, payload, nil)
+}
+
+func (i *wasmtimeInstance) InvokeAppend(ctx context.Context, op string, payload, dst []byte) ([]byte, error) {
 	d := i.timeout
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); left < d {
@@ -797,7 +801,7 @@ func (i *wasmtimeInstance) Invoke(ctx context.Context, op string, payload []byte
 		return nil, err
 	}
 	// st.response is a view of guest memory: the next call may overwrite it.
-	return append([]byte(nil), out...), nil
+	return append(dst, out...), nil
 }
 
 // interrupted reports whether the failed outcome in i.out is the call's

@@ -659,6 +659,10 @@ func (i *wazeroInstance) callStart(name string, fn api.Function) error {
 }
 
 func (i *wazeroInstance) Invoke(ctx context.Context, op string, payload []byte) ([]byte, error) {
+	return i.InvokeAppend(ctx, op, payload, nil)
+}
+
+func (i *wazeroInstance) InvokeAppend(ctx context.Context, op string, payload, dst []byte) ([]byte, error) {
 	d := i.timeout
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); left < d {
@@ -688,7 +692,7 @@ func (i *wazeroInstance) Invoke(ctx context.Context, op string, payload []byte) 
 		return nil, err
 	}
 	// st.response is a view of guest memory: the next call may overwrite it.
-	return append([]byte(nil), out...), nil
+	return append(dst, out...), nil
 }
 
 // callError classifies an error from a guest function.

@@ -175,11 +175,17 @@ func (p *Pool) wake(ctx context.Context) (engine.Instance, error) {
 
 // Invoke runs operation on an instance, waiting for one if all are busy.
 func (p *Pool) Invoke(ctx context.Context, operation string, payload []byte) ([]byte, error) {
+	return p.InvokeAppend(ctx, operation, payload, nil)
+}
+
+// InvokeAppend is Invoke that appends the response to dst (see
+// engine.Instance.InvokeAppend).
+func (p *Pool) InvokeAppend(ctx context.Context, operation string, payload, dst []byte) ([]byte, error) {
 	inst, err := p.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out, err := inst.Invoke(ctx, operation, payload)
+	out, err := inst.InvokeAppend(ctx, operation, payload, dst)
 	var ge *engine.GuestError
 	p.release(inst, err == nil || errors.As(err, &ge), err)
 	return out, err

@@ -9,6 +9,9 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/tetratelabs/wazero"
+
+	"github.com/wisp-dev/wisp/internal/msgpack"
 	"github.com/wisp-dev/wisp/internal/providertest"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/provider"
@@ -65,4 +68,32 @@ func BenchmarkHTTP(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkHTTPGuest measures what the hello-http actor costs per request on
+// raw wazero (no host, no provider), with the request the provider encodes
+// for a Go client's GET /hello?name=Ada (two headers), against the Go echo
+// actor answering the same bytes: the difference is the guest's own work
+// (decoding the request into maps, building and encoding the response).
+func BenchmarkHTTPGuest(b *testing.B) {
+	req := msgpack.AppendMapHeader(nil, 5)
+	for _, kv := range [][2]string{{"method", "GET"}, {"path", "/hello"}, {"queryString", "name=Ada"}} {
+		req = msgpack.AppendString(req, kv[0])
+		req = msgpack.AppendString(req, kv[1])
+	}
+	req = msgpack.AppendString(req, "header")
+	req = msgpack.AppendMapHeader(req, 2)
+	for _, kv := range [][2]string{{"User-Agent", "Go-http-client/1.1"}, {"Accept-Encoding", "gzip"}} {
+		req = msgpack.AppendString(req, kv[0])
+		req = msgpack.AppendArrayHeader(req, 1)
+		req = msgpack.AppendString(req, kv[1])
+	}
+	req = msgpack.AppendString(req, "body")
+	req = msgpack.AppendBytes(req, nil)
+	b.Run("hello-http", func(b *testing.B) {
+		rawCalls(b, wazero.NewRuntimeConfig(), testwasm.GoActor(b, "actors/hello-http"), httpserver.Operation, req, false)
+	})
+	b.Run("echo-same-bytes", func(b *testing.B) {
+		rawCalls(b, wazero.NewRuntimeConfig(), testwasm.GoActor(b, "actors/echo"), "Echo.Reply", req, false)
+	})
 }

@@ -800,11 +800,15 @@ func (r *Reconciler) observe(ctx context.Context) (*observed, error) {
 	var mu sync.Mutex
 	unread := map[string]bool{}
 	sem := make(chan struct{}, 64)
+	// The views to read are taken before any reader starts: a reader that
+	// finds its host lost deletes it from r.hosts.
+	views := make(map[string]*hostView, len(read))
 	for id := range read {
-		hv := r.hosts[id]
-		if hv == nil {
-			continue // it stopped since it was marked: it left the view
+		if hv := r.hosts[id]; hv != nil { // nil: it stopped since it was marked
+			views[id] = hv
 		}
+	}
+	for id, hv := range views {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -63,15 +63,32 @@ func init() {
 	os.Chdir(testwasm.Root())
 }
 
+// freePort returns a free port on 127.0.0.1 that no earlier call in this
+// process returned: a port just closed may be handed out again at once, and
+// a README session once got one port for two of its placeholders.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	givenPorts.Lock()
+	defer givenPorts.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !givenPorts.m[port] {
+			givenPorts.m[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+// givenPorts holds the ports freePort returned.
+var givenPorts = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
 
 // startProcess starts cmd, a process the test needs beside wisp's (a
 // scraper, the dashboard), with its output in the buffer it returns; the

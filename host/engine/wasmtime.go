@@ -421,9 +421,9 @@ func (e *wasmtimeEngine) load(key [sha256.Size]byte, wasm []byte) (*wasmtime.Mod
 	var path string
 	if e.cacheDir != "" {
 		path = filepath.Join(e.cacheDir, hex.EncodeToString(key[:])+".cwasm")
-		// Wasmtime maps the file and checks the version and settings the
-		// code was compiled with; a file that does not fit is compiled
-		// again and replaced.
+		// Wasmtime checks the version and settings the code was compiled
+		// with; code that does not fit, or does not match its sum, is
+		// compiled again and replaced.
 		if sum, ok := readSum(path); ok {
 			if m, err := deserializeCached(e.eng, path, sum); err == nil {
 				return m, nil

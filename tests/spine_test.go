@@ -219,9 +219,10 @@ func keysDir(t *testing.T) string {
 // testEnv is the environment of every wisp process a test runs: its key
 // store (keysDir) and its configuration directory (WISP_CONFIG_DIR), where
 // the first `wisp up` makes the auth store, so that every process of a
-// test shares one operator and the CLI connects as the lattice's admin.
+// test shares one operator and the CLI connects as the lattice's admin;
+// and the run's cache folder (cacheHome) in place of the user's.
 func testEnv(t *testing.T) []string {
-	return append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t), "WISP_CONFIG_DIR="+testConfigDir(t))
+	return append(os.Environ(), "WISP_KEYS_DIR="+keysDir(t), "WISP_CONFIG_DIR="+testConfigDir(t), "XDG_CACHE_HOME="+cacheHome)
 }
 
 func testConfigDir(t *testing.T) string { return filepath.Join(keysDir(t), "..", "config") }

@@ -5,8 +5,10 @@
 #      echo    the echo actor in a `wisp up --nats-url` host vs a raw nats.go
 #              responder, 1/8/64/256 callers × 16 B/1 KiB/64 KiB, p50, p99,
 #              throughput, 3 reps with min–max, ratios wisp/raw;
-#      http    httpserver provider → hello-http vs plain net/http, 32 and
-#              256 connections, the load generator a process of its own;
+#      http    httpserver provider → hello-http (a Go guest) vs plain
+#              net/http doing its work, and → fixed_http.wat (a guest that
+#              costs next to nothing) vs net/http answering the same bytes,
+#              32 and 256 connections, the load generator a process of its own;
 #      start   `wisp start actor` to the first answered call (cold, cached);
 #      mem     a `wisp up` process with its embedded server: start, RSS;
 #      auth    what JWT auth and TLS cost a call (bench/wispbench -auth);

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -231,6 +232,23 @@ func buildActor(ctx context.Context, tmp, dir, alias string, caps ...string) (st
 	return out, sign(out, alias, caps...)
 }
 
+// buildWat assembles the text module src with wat2wasm into tmp and signs
+// it as alias with caps.
+func buildWat(ctx context.Context, tmp, src, alias string, caps ...string) (string, error) {
+	out := filepath.Join(tmp, alias+".wasm")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	wat, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		return "", errors.New("wat2wasm not found: install Debian's wabt")
+	}
+	if b, err := exec.CommandContext(ctx, wat, src, "-o", out).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("wat2wasm %s: %v: %s", src, err, b)
+	}
+	return out, sign(out, alias, caps...)
+}
+
 // figures are the results of one measure over the repetitions.
 type figures struct{ wisp, raw []loadResult }
 
@@ -377,10 +395,18 @@ func sizeName(n int) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// runHTTP measures hello-http behind the httpserver provider against a
-// plain net/http server, each a process of its own, the load a third.
+// runHTTP measures HTTP requests through the httpserver provider to an
+// actor against a plain net/http server doing the same work, each a process
+// of its own, the load a third. Two pairs: hello-http (a Go guest) against
+// a handler doing its work, and fixed_http (a WAT guest answering one fixed
+// response) against a handler answering the same bytes, which shows what
+// wisp costs a request apart from its guest.
 func runHTTP(ctx context.Context, l *lat, cfg fairConfig) error {
-	module, err := buildActor(ctx, l.tmp, "actors/hello-http", "hello_http", "wasmcloud:httpserver")
+	hello, err := buildActor(ctx, l.tmp, "actors/hello-http", "hello_http", "wasmcloud:httpserver")
+	if err != nil {
+		return err
+	}
+	fixed, err := buildWat(ctx, l.tmp, "bench/wispbench/fixed_http.wat", "fixed_http", "wasmcloud:httpserver")
 	if err != nil {
 		return err
 	}
@@ -389,18 +415,7 @@ func runHTTP(ctx context.Context, l *lat, cfg fairConfig) error {
 		return err
 	}
 	defer stopHost(h)
-	if _, err := l.cli("start", "actor", module, "--count", strconv.Itoa(cfg.instances)); err != nil {
-		return err
-	}
 	if _, err := l.cli("start", "provider", "httpserver"); err != nil {
-		return err
-	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if _, err := l.cli("link", "put", "hello_http", "httpserver", "wasmcloud:httpserver", "address="+addr); err != nil {
 		return err
 	}
 	plain, err := startChild("plain http", l.env, l.self, "-role", "http")
@@ -408,37 +423,60 @@ func runHTTP(ctx context.Context, l *lat, cfg fairConfig) error {
 		return err
 	}
 	defer plain.stop()
-	res := map[int]*figures{}
-	fmt.Printf("\nhttp: httpserver provider → %d instances of hello-http vs plain net/http, %d reps of %s per cell\n", cfg.instances, cfg.reps, cfg.dur)
-	for rep := 0; rep < cfg.reps; rep++ {
-		for _, n := range cfg.httpConns {
-			if res[n] == nil {
-				res[n] = &figures{}
-			}
-			f := res[n]
-			for _, wispSide := range []bool{rep%2 == 0, rep%2 != 0} {
-				target, pid := "http://"+plain.addr, plain.cmd.Process.Pid
-				if wispSide {
-					target, pid = "http://"+addr, h.cmd.Process.Pid
-				}
-				r, err := l.load(pid, "httpload", "-target", target+"/bench?name=wisp", "-callers", strconv.Itoa(n), "-duration", cfg.dur.String())
-				if err != nil {
-					return err
-				}
-				if wispSide {
-					f.wisp = append(f.wisp, r)
-				} else {
-					f.raw = append(f.raw, r)
-				}
-			}
-			fmt.Fprintf(os.Stderr, ".")
+	pairs := []struct {
+		actor, module, path, want, title string
+		wispAddr                         string
+	}{
+		{actor: "hello_http", module: hello, path: "/bench?name=wisp", want: "Hello, wisp!\n", title: "hello-http (Go guest) vs net/http doing its work"},
+		{actor: "fixed_http", module: fixed, path: "/fixed", want: "Hello, world!\n", title: "fixed_http (WAT guest, one fixed answer) vs net/http answering the same bytes"},
+	}
+	for i := range pairs {
+		p := &pairs[i]
+		if _, err := l.cli("start", "actor", p.module, "--count", strconv.Itoa(cfg.instances)); err != nil {
+			return err
+		}
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		p.wispAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		if _, err := l.cli("link", "put", p.actor, "httpserver", "wasmcloud:httpserver", "address="+p.wispAddr); err != nil {
+			return err
 		}
 	}
-	fmt.Fprintln(os.Stderr)
-	fmt.Println("CPU µs: CPU time of the answering process (wisp host, net/http server) per answered request")
-	fmt.Printf("%-22s %-7s %24s %24s %8s\n", "http, connections", "", "wisp (min–max)", "net/http (min–max)", "wisp/raw")
-	for _, n := range cfg.httpConns {
-		printFigures(fmt.Sprintf("%d conns", n), *res[n])
+	for _, p := range pairs {
+		res := map[int]*figures{}
+		fmt.Printf("\nhttp: httpserver provider → %d instances of %s, %d reps of %s per cell\n", cfg.instances, p.title, cfg.reps, cfg.dur)
+		for rep := 0; rep < cfg.reps; rep++ {
+			for _, n := range cfg.httpConns {
+				if res[n] == nil {
+					res[n] = &figures{}
+				}
+				f := res[n]
+				for _, wispSide := range []bool{rep%2 == 0, rep%2 != 0} {
+					target, pid := "http://"+plain.addr, plain.cmd.Process.Pid
+					if wispSide {
+						target, pid = "http://"+p.wispAddr, h.cmd.Process.Pid
+					}
+					r, err := l.load(pid, "httpload", "-target", target+p.path, "-want", p.want, "-callers", strconv.Itoa(n), "-duration", cfg.dur.String())
+					if err != nil {
+						return err
+					}
+					if wispSide {
+						f.wisp = append(f.wisp, r)
+					} else {
+						f.raw = append(f.raw, r)
+					}
+				}
+				fmt.Fprintf(os.Stderr, ".")
+			}
+		}
+		fmt.Fprintln(os.Stderr)
+		fmt.Println("CPU µs: CPU time of the answering process (wisp host, net/http server) per answered request")
+		fmt.Printf("%-22s %-7s %24s %24s %8s\n", "http, connections", "", "wisp (min–max)", "net/http (min–max)", "wisp/raw")
+		for _, n := range cfg.httpConns {
+			printFigures(fmt.Sprintf("%d conns", n), *res[n])
+		}
 	}
 	return nil
 }

@@ -2,7 +2,8 @@
 // run, every party a process of its own over TCP to one NATS server
 // (fair.go): echo through the lattice against a raw nats.go responder at
 // several caller counts and payload sizes, HTTP through the httpserver
-// provider against plain net/http, and `wisp start actor` to the first
+// provider against plain net/http (to a Go guest, and to a WAT guest that
+// costs next to nothing, fixed_http.wat), and `wisp start actor` to the first
 // answered call. -sections mem adds the start time and RSS of a `wisp up`
 // process with its embedded server; -auth measures what authentication and
 // TLS cost a call. bench/run.sh runs it.

@@ -59,6 +59,7 @@ func runRole(role string, args []string) error {
 	warm := fs.Duration("warmup", 300*time.Millisecond, "unmeasured time before it")
 	listen := fs.String("listen", "127.0.0.1:0", "HTTP listen address")
 	target := fs.String("target", "", "HTTP URL to GET")
+	want := fs.String("want", "Hello, wisp!\n", "HTTP answer body every GET must get")
 	fs.Parse(args)
 	switch role {
 	case "echo":
@@ -68,7 +69,7 @@ func runRole(role string, args []string) error {
 	case "load":
 		return report(natsLoad(*natsURL, *creds, *subject, *op, *size, *callers, *warm, *dur))
 	case "httpload":
-		return report(httpLoad(*target, *callers, *warm, *dur))
+		return report(httpLoad(*target, *want, *callers, *warm, *dur))
 	}
 	return fmt.Errorf("unknown role %q", role)
 }
@@ -115,13 +116,20 @@ func serveEcho(url, creds, subject string) error {
 	return nil
 }
 
-// serveHTTP is the HTTP baseline: hello-http's work in a plain handler.
+// serveHTTP is the HTTP baseline: hello-http's work in a plain handler,
+// and on /fixed the fixed answer of fixed_http.wat.
 func serveHTTP(addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
+	fixed := []byte("Hello, world!\n")
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fixed" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write(fixed)
+			return
+		}
 		name := "world"
 		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && q.Get("name") != "" {
 			name = q.Get("name")
@@ -221,8 +229,9 @@ func natsLoad(url, creds, subject, op string, size, callers int, warm, dur time.
 	})
 }
 
-// httpLoad GETs target from conns clients, each on its own connection.
-func httpLoad(target string, conns int, warm, dur time.Duration) (loadResult, error) {
+// httpLoad GETs target from conns clients, each on its own connection,
+// and checks that each answer is 200 with body want.
+func httpLoad(target, want string, conns int, warm, dur time.Duration) (loadResult, error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	return closedLoop(conns, warm, dur, func(int) error {
@@ -232,7 +241,7 @@ func httpLoad(target string, conns int, warm, dur time.Duration) (loadResult, er
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || string(body) != "Hello, wisp!\n" {
+		if resp.StatusCode != 200 || string(body) != want {
 			return fmt.Errorf("answer %d %q", resp.StatusCode, body)
 		}
 		return nil

@@ -249,8 +249,25 @@ func buildWat(ctx context.Context, tmp, src, alias string, caps ...string) (stri
 	return out, sign(out, alias, caps...)
 }
 
+// printHead ends a section's progress dots and prints the head of its
+// table: what its CPU row counts, then the columns, raw naming the baseline.
+func printHead(cpu, rows, raw string) {
+	fmt.Fprintln(os.Stderr)
+	fmt.Println("CPU µs: CPU time of the answering process " + cpu)
+	fmt.Printf("%-22s %-7s %24s %24s %8s\n", rows, "", "wisp (min–max)", raw+" (min–max)", "wisp/raw")
+}
+
 // figures are the results of one measure over the repetitions.
 type figures struct{ wisp, raw []loadResult }
+
+// add records r as a result of wisp's side or of the baseline's.
+func (f *figures) add(wispSide bool, r loadResult) {
+	if wispSide {
+		f.wisp = append(f.wisp, r)
+	} else {
+		f.raw = append(f.raw, r)
+	}
+}
 
 func pick(rs []loadResult, f func(loadResult) float64) []float64 {
 	out := make([]float64, len(rs))
@@ -358,27 +375,21 @@ func runEcho(ctx context.Context, l *lat, cfg fairConfig) error {
 				}
 				order := []bool{rep%2 == 0, rep%2 != 0}
 				for _, wispSide := range order {
+					pid, subject, side := raw.cmd.Process.Pid, rawSubject, "raw"
 					if wispSide {
-						r, err := l.load(h.cmd.Process.Pid, "load", args(wispSubject)...)
-						if err != nil {
-							return fmt.Errorf("wisp: %w", err)
-						}
-						f.wisp = append(f.wisp, r)
-					} else {
-						r, err := l.load(raw.cmd.Process.Pid, "load", args(rawSubject)...)
-						if err != nil {
-							return fmt.Errorf("raw: %w", err)
-						}
-						f.raw = append(f.raw, r)
+						pid, subject, side = h.cmd.Process.Pid, wispSubject, "wisp"
 					}
+					r, err := l.load(pid, "load", args(subject)...)
+					if err != nil {
+						return fmt.Errorf("%s: %w", side, err)
+					}
+					f.add(wispSide, r)
 				}
 				fmt.Fprintf(os.Stderr, ".")
 			}
 		}
 	}
-	fmt.Fprintln(os.Stderr)
-	fmt.Println("CPU µs: CPU time of the answering process (wisp host, raw responder) per answered call")
-	fmt.Printf("%-22s %-7s %24s %24s %8s\n", "echo, callers × size", "", "wisp (min–max)", "raw nats.go (min–max)", "wisp/raw")
+	printHead("(wisp host, raw responder) per answered call", "echo, callers × size", "raw nats.go")
 	for _, size := range cfg.sizes {
 		for _, n := range cfg.callers {
 			printFigures(fmt.Sprintf("%d × %s", n, sizeName(size)), *res[[2]int{size, n}])
@@ -462,18 +473,12 @@ func runHTTP(ctx context.Context, l *lat, cfg fairConfig) error {
 					if err != nil {
 						return err
 					}
-					if wispSide {
-						f.wisp = append(f.wisp, r)
-					} else {
-						f.raw = append(f.raw, r)
-					}
+					f.add(wispSide, r)
 				}
 				fmt.Fprintf(os.Stderr, ".")
 			}
 		}
-		fmt.Fprintln(os.Stderr)
-		fmt.Println("CPU µs: CPU time of the answering process (wisp host, net/http server) per answered request")
-		fmt.Printf("%-22s %-7s %24s %24s %8s\n", "http, connections", "", "wisp (min–max)", "net/http (min–max)", "wisp/raw")
+		printHead("(wisp host, net/http server) per answered request", "http, connections", "net/http")
 		for _, n := range cfg.httpConns {
 			printFigures(fmt.Sprintf("%d conns", n), *res[n])
 		}

@@ -439,7 +439,7 @@ func runHTTP(ctx context.Context, l *lat, cfg fairConfig) error {
 		wispAddr                         string
 	}{
 		{actor: "hello_http", module: hello, path: "/bench?name=wisp", want: "Hello, wisp!\n", title: "hello-http (Go guest) vs net/http doing its work"},
-		{actor: "fixed_http", module: fixed, path: "/fixed", want: "Hello, world!\n", title: "fixed_http (WAT guest, one fixed answer) vs net/http answering the same bytes"},
+		{actor: "fixed_http", module: fixed, path: "/fixed", want: fixedAnswer, title: "fixed_http (WAT guest, one fixed answer) vs net/http answering the same bytes"},
 	}
 	for i := range pairs {
 		p := &pairs[i]

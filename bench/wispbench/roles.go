@@ -116,6 +116,9 @@ func serveEcho(url, creds, subject string) error {
 	return nil
 }
 
+// fixedAnswer is the body of fixed_http.wat's one answer.
+const fixedAnswer = "Hello, world!\n"
+
 // serveHTTP is the HTTP baseline: hello-http's work in a plain handler,
 // and on /fixed the fixed answer of fixed_http.wat.
 func serveHTTP(addr string) error {
@@ -123,7 +126,7 @@ func serveHTTP(addr string) error {
 	if err != nil {
 		return err
 	}
-	fixed := []byte("Hello, world!\n")
+	fixed := []byte(fixedAnswer)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/fixed" {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")

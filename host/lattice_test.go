@@ -136,6 +136,38 @@ func TestStartScaleStopReportTheirOutcomeAsCloudEvents(t *testing.T) {
 	}
 }
 
+// A client subscribes to the outcome events once, on its first command,
+// and waits for that subscription to reach the server only then: commands
+// sent at the same moment by a fresh client, while the first of them is
+// still waiting, and commands after them all get their outcomes.
+func TestConcurrentCommandsOfAFreshClientAllGetTheirOutcome(t *testing.T) {
+	e := newEnv(t, host.WithName("outcomes"))
+	e.start(t, testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")), "wat", 1, lattice.ActorLimits{})
+	c, err := lattice.Connect(e.srv.ClientURL(), lattice.WithTimeout(time.Minute), lattice.WithCredentials(e.lat.Creds(lattice.DefaultLattice, auth.AdminUser)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	for round := range 2 {
+		errs := make(chan error, 8)
+		for i := range 8 {
+			go func() {
+				d, err := c.ScaleActor(ctx, e.host.ID(), "wat", 1+i%3)
+				if err == nil && d.Name != "wat" {
+					err = fmt.Errorf("outcome describes %q", d.Name)
+				}
+				errs <- err
+			}()
+		}
+		for range 8 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: scale: %v", round, err)
+			}
+		}
+	}
+}
+
 func TestHeartbeatsCarryTheInventorySummary(t *testing.T) {
 	e := newEnv(t, host.WithHeartbeat(50*time.Millisecond))
 	e.start(t, testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")), "wat", 2, lattice.ActorLimits{})

@@ -364,7 +364,8 @@ func (o *outcomes) deliver(m *nats.Msg) {
 func (c *Client) waitEvent(requestID string) (func(ctx context.Context) (*ActorEventData, string, error), func(), error) {
 	o := &c.outcomes
 	o.mu.Lock()
-	if o.subs == nil {
+	made := o.subs == nil
+	if made {
 		for _, typ := range []string{EventActorStarted, EventActorScaled, EventActorFailed} {
 			sub, err := c.nc.Subscribe(EventSubject(c.lattice, typ), o.deliver)
 			if err != nil {
@@ -387,9 +388,15 @@ func (c *Client) waitEvent(requestID string) (func(ctx context.Context) (*ActorE
 		delete(o.waiting, requestID)
 		o.mu.Unlock()
 	}
-	if err := c.nc.Flush(); err != nil {
-		done()
-		return nil, nil, fmt.Errorf("subscribe to events: %w", err)
+	// The connection sends the subscriptions before any command and the
+	// server reads them in order, so no command's event can pass them: one
+	// flush after making them (which fails early on a broken connection)
+	// serves every later command, rather than a round trip per command.
+	if made {
+		if err := c.nc.Flush(); err != nil {
+			done()
+			return nil, nil, fmt.Errorf("subscribe to events: %w", err)
+		}
 	}
 	wait := func(ctx context.Context) (*ActorEventData, string, error) {
 		select {

@@ -106,10 +106,11 @@ func (h *Host) StartActor(ctx context.Context, req lattice.StartActorRequest) (*
 	if err := h.checkInstances(req.Name, max(req.Count, 1)); err != nil {
 		return nil, fmt.Errorf("start actor %s with %w", req.Ref, err)
 	}
-	wasm, err := h.load(ctx, req.Ref)
+	wasm, release, err := h.load(ctx, req.Ref)
 	if err != nil {
 		return nil, fmt.Errorf("start actor: %w", err)
 	}
+	defer release()
 	// An application's component name names an unsigned module; a signed
 	// one keeps the call alias its claims give it.
 	id, err := h.admit(wasm, req.Ref, req.Name, req.Annotations[lattice.AnnotationManagedBy] == lattice.ManagedByApps)
@@ -121,16 +122,19 @@ func (h *Host) StartActor(ctx context.Context, req lattice.StartActorRequest) (*
 
 // load reads the module ref names: an absolute file path (optionally
 // file://) under a directory the host allows, or an OCI reference pulled
-// through the host's registry client.
-func (h *Host) load(ctx context.Context, ref string) ([]byte, error) {
+// through the host's registry client. The bytes are the caller's until it
+// calls release, and no longer: a file's may be unmapped then (see
+// readModuleFile), so nothing made from them may keep them.
+func (h *Host) load(ctx context.Context, ref string) (wasm []byte, release func(), err error) {
 	path, isFile := strings.CutPrefix(ref, "file://")
 	if isFile || filepath.IsAbs(path) {
 		return h.readModuleFile(path)
 	}
 	if h.opts.pull == nil {
-		return nil, fmt.Errorf("%s is neither an absolute file path nor pullable: this host has no registry client", ref)
+		return nil, nil, fmt.Errorf("%s is neither an absolute file path nor pullable: this host has no registry client", ref)
 	}
-	return h.opts.pull(ctx, ref)
+	wasm, err = h.opts.pull(ctx, ref)
+	return wasm, func() {}, err
 }
 
 // startModule runs wasm as the actor id.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/wisp-dev/wisp/host/internal/offheap"
 	"github.com/wisp-dev/wisp/lattice"
 )
 
@@ -177,56 +178,66 @@ func (h *Host) checkInstancesLocked(name string, count int) error {
 // file under one of the host's allowed directories and no larger than its
 // ceiling. A path outside them is refused with the same message whether
 // it exists or not, so the control interface cannot probe the host's
-// files.
-func (h *Host) readModuleFile(path string) ([]byte, error) {
+// files. The module is read into memory outside Go's heap where it can be
+// (package offheap); release frees it, and nothing may keep the bytes
+// after that.
+func (h *Host) readModuleFile(path string) (wasm []byte, release func(), err error) {
 	const hint = "(wisp up --allow-file-dir DIR allows one; or push the module to a registry and start it by reference)"
 	if len(h.opts.fileDirs) == 0 {
-		return nil, fmt.Errorf("module file %s: this host starts actors from no files %s", path, hint)
+		return nil, nil, fmt.Errorf("module file %s: this host starts actors from no files %s", path, hint)
 	}
 	refuse := fmt.Errorf("module file %s: not under a directory this host allows modules from %s", path, hint)
 	clean := filepath.Clean(path)
 	if !filepath.IsAbs(clean) || !h.underFileDirs(clean) {
-		return nil, refuse
+		return nil, nil, refuse
 	}
 	// A symbolic link under an allowed directory may point out of it.
 	real, err := filepath.EvalSymlinks(clean)
 	if err != nil {
 		if _, lerr := os.Lstat(clean); errors.Is(lerr, os.ErrNotExist) {
-			return nil, fmt.Errorf("module file %s: no such file (%w)", path, os.ErrNotExist)
+			return nil, nil, fmt.Errorf("module file %s: no such file (%w)", path, os.ErrNotExist)
 		}
-		return nil, refuse
+		return nil, nil, refuse
 	}
 	if !h.underFileDirs(real) {
-		return nil, refuse
+		return nil, nil, refuse
 	}
 	// O_NONBLOCK: opening a FIFO must not wait for a writer.
 	f, err := os.OpenFile(real, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("module file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("module file %s: %w", path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("module file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("module file %s: %w", path, err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("module file %s: not a regular file (%s)", path, fileKind(st.Mode()))
+		return nil, nil, fmt.Errorf("module file %s: not a regular file (%s)", path, fileKind(st.Mode()))
 	}
 	limit := h.opts.ceilings.ModuleSize
 	if st.Size() > limit {
-		return nil, fmt.Errorf("module file %s: %d bytes, %w of %d bytes per module (wisp up --max-module-size)", path, st.Size(), ErrAdmission, limit)
+		return nil, nil, fmt.Errorf("module file %s: %d bytes, %w of %d bytes per module (wisp up --max-module-size)", path, st.Size(), ErrAdmission, limit)
+	}
+	if b, err := offheap.Read(f, st.Size()); err == nil {
+		return b.Bytes(), b.Close, nil
+	}
+	// Not here, or the file changed since its stat: read it into the heap,
+	// from the start.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, nil, fmt.Errorf("module file %s: %w", path, err)
 	}
 	// The file may grow between the stat and the read: read one byte past
 	// the ceiling at most.
 	var buf bytes.Buffer
 	buf.Grow(int(st.Size()) + bytes.MinRead)
 	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
-		return nil, fmt.Errorf("module file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("module file %s: %w", path, err)
 	}
 	if int64(buf.Len()) > limit {
-		return nil, fmt.Errorf("module file %s: more than %d bytes, %w per module (wisp up --max-module-size)", path, limit, ErrAdmission)
+		return nil, nil, fmt.Errorf("module file %s: more than %d bytes, %w per module (wisp up --max-module-size)", path, limit, ErrAdmission)
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), func() {}, nil
 }
 
 // underFileDirs reports whether the absolute, clean path p is in one of the

@@ -59,10 +59,11 @@ func (h *Host) swap(ctx context.Context, old *Actor, ref string, count int, lim 
 	if err := h.checkLimits(lim); err != nil {
 		return nil, err
 	}
-	wasm, err := h.load(ctx, ref)
+	wasm, release, err := h.load(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	id, err := h.admit(wasm, ref, old.name, ann[lattice.AnnotationManagedBy] == lattice.ManagedByApps)
 	if err != nil {
 		return nil, err

@@ -87,6 +87,8 @@ type Engine interface {
 	Name() string
 	// Compile validates and compiles a waPC module. It fails with ErrNotWasm
 	// for bytes that are not Wasm and ErrNotWaPC when exports are missing.
+	// It keeps nothing of wasm: the caller may free or reuse the bytes once
+	// it returns (a host unmaps a module it read from a file).
 	Compile(ctx context.Context, wasm []byte, limits Limits) (Module, error)
 	// Close releases the engine and every module compiled by it.
 	Close(ctx context.Context) error

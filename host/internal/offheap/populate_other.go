@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package offheap
+
+const mapPopulate = 0

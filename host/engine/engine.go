@@ -27,6 +27,9 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/wisp-dev/wisp/host/engine/internal/cachetrim"
+	"github.com/wisp-dev/wisp/host/engine/internal/prepared"
 )
 
 // Default limits applied when a Limits field is zero.
@@ -45,7 +48,9 @@ type Config struct {
 	// "interpreter". Engines without an interpreter refuse "interpreter".
 	Mode string
 	// CacheDir, when set, keeps compiled code on disk so a second start of the
-	// same module in any process does not compile it again.
+	// same module in any process does not compile it again. Entries unused
+	// for five days are removed, looked for at most once a day when an
+	// engine is created on the folder (package cachetrim).
 	CacheDir string
 	// Fuel, when non-zero, meters guest code: every call (and every start
 	// function) gets this many units, about one per Wasm instruction, and
@@ -201,6 +206,13 @@ func Available() []string {
 	return names
 }
 
+// cacheFolders begin the names of the folders engines keep in a cache
+// folder (Config.CacheDir): wazero's own, the prepared modules', Wasmtime's.
+var cacheFolders = []string{"wazero-", prepared.FolderPrefix, wasmtimeFolderPrefix}
+
+// wasmtimeFolderPrefix begins the name of Wasmtime's cache folder.
+const wasmtimeFolderPrefix = "wasmtime-"
+
 // New creates the engine cfg names.
 func New(cfg Config) (Engine, error) {
 	if cfg.Name == "" {
@@ -215,6 +227,9 @@ func New(cfg Config) (Engine, error) {
 			hint = "; rebuild with -tags wasmtime"
 		}
 		return nil, fmt.Errorf("engine %q: %w (this binary has: %v%s)", cfg.Name, ErrUnknownEngine, Available(), hint)
+	}
+	if cfg.CacheDir != "" {
+		cachetrim.Trim(cfg.CacheDir, time.Now(), cacheFolders...)
 	}
 	return f(cfg)
 }

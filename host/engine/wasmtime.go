@@ -30,6 +30,8 @@ import (
 	"unsafe"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
+
+	"github.com/wisp-dev/wisp/host/engine/internal/cachetrim"
 )
 
 func init() { register("wasmtime", newWasmtime) }
@@ -136,7 +138,7 @@ func newWasmtime(cfg Config) (Engine, error) {
 	e := &wasmtimeEngine{modules: map[[sha256.Size]byte]*wasmtimeShared{}, fuel: cfg.Fuel}
 	if cfg.CacheDir != "" {
 		// Code compiled with fuel metering is other code: its own folder.
-		folder := "wasmtime-" + WasmtimeVersion + "-" + runtime.GOARCH
+		folder := wasmtimeFolderPrefix + WasmtimeVersion + "-" + runtime.GOARCH
 		if e.fuel != 0 {
 			folder += "-fuel"
 		}
@@ -426,6 +428,9 @@ func (e *wasmtimeEngine) load(key [sha256.Size]byte, wasm []byte) (*wasmtime.Mod
 		// compiled again and replaced.
 		if sum, ok := readSum(path); ok {
 			if m, err := deserializeCached(e.eng, path, sum); err == nil {
+				now := time.Now()
+				cachetrim.Touch(path, now)
+				cachetrim.Touch(sumPath(path), now)
 				return m, nil
 			}
 		}

@@ -69,6 +69,19 @@ func TestWasmtimeCacheSkipsCompilation(t *testing.T) {
 	if _, err := os.Stat(sum); err != nil {
 		t.Fatalf("no sum beside the code: %v", err)
 	}
+	// A hit marks both files used, so that the cache's trim keeps them.
+	long := time.Now().Add(-10 * 24 * time.Hour)
+	for _, p := range []string{files[0], sum} {
+		if err := os.Chtimes(p, long, long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("cached, unused for 10 days", 0)
+	for _, p := range []string{files[0], sum} {
+		if st, err := os.Stat(p); err != nil || time.Since(st.ModTime()) > time.Minute {
+			t.Fatalf("after a hit %s was last modified %v ago (%v)", p, time.Since(st.ModTime()), err)
+		}
+	}
 	for name, bad := range map[string][]byte{
 		"damaged":   []byte("damaged"),
 		"truncated": good[:len(good)/2],

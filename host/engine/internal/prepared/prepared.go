@@ -29,7 +29,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/wisp-dev/wisp/host/engine/internal/cachetrim"
 	"github.com/wisp-dev/wisp/host/engine/internal/interrupt"
 	"github.com/wisp-dev/wisp/host/engine/internal/snapshot"
 	"github.com/wisp-dev/wisp/host/engine/internal/wasmbin"
@@ -38,9 +40,9 @@ import (
 // magic starts every entry.
 const magic = "wispprep"
 
-// folderPrefix starts the name of a cache folder; the rewriters' digest
+// FolderPrefix starts the name of a cache folder; the rewriters' digest
 // follows.
-const folderPrefix = "prepared-"
+const FolderPrefix = "prepared-"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -89,13 +91,13 @@ type Cache struct {
 // Open opens the cache in a folder of dir named for this build's
 // rewriters, creating it, and removes other builds' folders.
 func Open(dir string) (*Cache, error) {
-	own := folderPrefix + Digest()
+	own := FolderPrefix + Digest()
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("prepared modules: %w", err)
 	}
 	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), folderPrefix) && e.Name() != own {
+		if e.IsDir() && strings.HasPrefix(e.Name(), FolderPrefix) && e.Name() != own {
 			os.RemoveAll(filepath.Join(dir, e.Name())) // best effort: a stale folder only takes room
 		}
 	}
@@ -116,11 +118,16 @@ func (c *Cache) path(sum [32]byte, variant string) string {
 // Get returns the module prepared from the module whose SHA-256 is sum in
 // variant, or false.
 func (c *Cache) Get(sum [32]byte, variant string) (Module, bool) {
-	b, err := os.ReadFile(c.path(sum, variant))
+	path := c.path(sum, variant)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return Module{}, false
 	}
-	return decode(b)
+	m, ok := decode(b)
+	if ok {
+		cachetrim.Touch(path, time.Now())
+	}
+	return m, ok
 }
 
 // Put stores m as the module prepared from sum in variant. The entry

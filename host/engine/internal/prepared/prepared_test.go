@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/wisp-dev/wisp/host/engine/internal/interrupt"
 	"github.com/wisp-dev/wisp/host/engine/internal/snapshot"
@@ -64,6 +65,30 @@ func TestAnEntryComesBackAsItWasStored(t *testing.T) {
 	}
 }
 
+// A hit marks the entry used, so that the cache's trim (package cachetrim)
+// keeps what hosts still start.
+func TestAHitMarksTheEntryUsed(t *testing.T) {
+	sum, m := preparedModule(t)
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put(sum, "snapshot", m); err != nil {
+		t.Fatal(err)
+	}
+	path := c.path(sum, "snapshot")
+	long := time.Now().Add(-10 * 24 * time.Hour)
+	if err := os.Chtimes(path, long, long); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Get(sum, "snapshot"); !ok {
+		t.Fatal("no entry")
+	}
+	if st, err := os.Stat(path); err != nil || time.Since(st.ModTime()) > time.Minute {
+		t.Fatalf("after a hit the entry was last modified %v ago (%v)", time.Since(st.ModTime()), err)
+	}
+}
+
 // A damaged entry is a miss, never a module other than the one stored:
 // the engine then prepares the module again.
 func TestADamagedEntryIsAMiss(t *testing.T) {
@@ -114,7 +139,7 @@ func withChecksum(b []byte) []byte {
 
 func TestOpenRemovesOtherBuildsFolders(t *testing.T) {
 	dir := t.TempDir()
-	old := filepath.Join(dir, folderPrefix+"0123456789abcdef")
+	old := filepath.Join(dir, FolderPrefix+"0123456789abcdef")
 	other := filepath.Join(dir, "wazero-v1.12.0-amd64-linux") // wazero's own cache
 	for _, d := range []string{old, other} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -131,7 +156,7 @@ func TestOpenRemovesOtherBuildsFolders(t *testing.T) {
 	if _, err := os.Stat(other); err != nil {
 		t.Errorf("wazero's cache folder went: %v", err)
 	}
-	if filepath.Base(c.Dir()) != folderPrefix+Digest() {
+	if filepath.Base(c.Dir()) != FolderPrefix+Digest() {
 		t.Errorf("cache folder %s, want one named for this build's rewriters", c.Dir())
 	}
 }

@@ -6,7 +6,7 @@
 // nothing of it: the bytes are garbage a few milliseconds later. On the Go
 // heap of a host that has just started (a few MB), allocating them starts
 // a collection whose work the allocating goroutine helps with: reading a
-// 2 MB module took 10–18 ms in a fresh host, 3–4 ms into memory of its
+// 2 MB module took 13–21 ms in a fresh host, 3.7–4.3 ms into memory of its
 // own (see the README's "Performance").
 //
 // What Bytes returns must not be kept past Close: the memory is unmapped,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -12,8 +13,10 @@ import (
 )
 
 // handleAuction bids in an actor auction when the host's labels satisfy
-// the constraints; otherwise it stays silent, as does a draining host. A
-// malformed request gets an error answer, which bidders' clients ignore.
+// the constraints and it can take the actor, or says why not. Every
+// answer carries how many hosts it knows to be up, so that the auction can
+// end once all have answered. A malformed request gets an error answer,
+// which bidders' clients ignore.
 func (h *Host) handleAuction(m *nats.Msg) {
 	var req lattice.AuctionActorRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil {
@@ -24,13 +27,15 @@ func (h *Host) handleAuction(m *nats.Msg) {
 		respondJSON(m, lattice.Ack{Error: "bad auction request: no ref and no name", Code: lattice.CodeBadRequest})
 		return
 	}
+	hosts := h.members.count(time.Now())
 	if !lattice.Matches(h.labels, req.Constraints) {
+		respondJSON(m, lattice.AuctionBid{Unmatched: h.id, LatticeHosts: hosts})
 		return
 	}
 	// A host that matches but cannot take the actor says why, so that
 	// "no host bid" does not read as "no host matches".
 	decline := func(why string) {
-		respondJSON(m, lattice.AuctionBid{Ack: lattice.Ack{Error: why, Code: lattice.CodeRefused}, HostID: h.id, HostName: h.opts.name})
+		respondJSON(m, lattice.AuctionBid{Ack: lattice.Ack{Error: why, Code: lattice.CodeRefused}, HostID: h.id, HostName: h.opts.name, LatticeHosts: hosts})
 	}
 	if h.opts.noActors {
 		decline("runs providers only")
@@ -48,7 +53,7 @@ func (h *Host) handleAuction(m *nats.Msg) {
 			return
 		}
 	}
-	bid := lattice.AuctionBid{Ack: lattice.Ack{Accepted: true}, HostID: h.id, HostName: h.opts.name, Labels: h.Labels()}
+	bid := lattice.AuctionBid{Ack: lattice.Ack{Accepted: true}, HostID: h.id, HostName: h.opts.name, Labels: h.Labels(), LatticeHosts: hosts}
 	h.mu.Lock()
 	if h.stopping {
 		h.mu.Unlock()

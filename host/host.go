@@ -62,6 +62,7 @@ type Host struct {
 	subs          []*nats.Subscription
 	links         *links
 	provs         providers
+	members       *members    // the lattice's hosts, for auctions
 	announce      atomic.Bool // host_started still to publish
 	announceTimer *time.Timer
 	// restoreHandlers puts back the connection handlers New replaced.
@@ -214,6 +215,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Host, error) {
 		stopReq: make(chan struct{}),
 		links:   newLinks(),
 		provs:   providers{byKey: map[string]*hostedProvider{}},
+		members: newMembers(id),
 	}
 	h.opts.router = &linkRouter{h: h, next: o.router}
 	h.labels = mergeLabels(BuiltinLabels(eng.Name()), o.labels)
@@ -289,17 +291,23 @@ func (h *Host) subscribe() error {
 		subject string
 		fn      nats.MsgHandler
 		queue   string
+		members bool // for the lattice's hosts (members)
 	}{
-		{lattice.PingSubject(l), h.handlePing, ""},
-		{lattice.HostSubjectAll(l, h.id), h.handleControl, ""},
-		{lattice.AuctionActorSubject(l), h.handleAuction, ""},
-		{lattice.AuctionProviderSubject(l), h.handleProviderAuction, ""},
-		{lattice.DevicesSubject(l), h.handleDevices, ""},
-		{lattice.LinkSubject(l, "*"), h.handleLink, "wisp-links"},
+		{lattice.PingSubject(l), h.handlePing, "", false},
+		{lattice.HostSubjectAll(l, h.id), h.handleControl, "", false},
+		{lattice.AuctionActorSubject(l), h.handleAuction, "", false},
+		{lattice.AuctionProviderSubject(l), h.handleProviderAuction, "", false},
+		{lattice.DevicesSubject(l), h.handleDevices, "", false},
+		{lattice.LinkSubject(l, "*"), h.handleLink, "wisp-links", false},
+		{lattice.EventSubject(l, lattice.EventHostStarted), h.members.onEvent, "", true},
+		{lattice.EventSubject(l, lattice.EventHostHeartbeat), h.members.onEvent, "", true},
+		{lattice.EventSubject(l, lattice.EventHostStopped), h.members.onEvent, "", true},
+		{lattice.DisconnectSubject(l), h.members.onDisconnect, "", true},
 	} {
-		if h.opts.noActors && s.queue == "wisp-links" {
+		if h.opts.noActors && (s.queue == "wisp-links" || s.members) {
 			// Links are put by hosts that run actors: a providers-only
-			// process may only read them (auth.RoleProvider).
+			// process may only read them (auth.RoleProvider). It bids in
+			// no actor auction, so it need not know the lattice's hosts.
 			continue
 		}
 		sub, err := h.nc.QueueSubscribe(s.subject, s.queue, s.fn)
@@ -340,6 +348,7 @@ func (h *Host) Summary() lattice.HostSummary {
 		Instances:     instances,
 		HeartbeatMS:   h.opts.heartbeat.Milliseconds(),
 		Conn:          connOf(h.nc),
+		ProvidersOnly: h.opts.noActors,
 	}
 }
 

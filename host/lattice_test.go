@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -476,4 +478,118 @@ func TestOneHostAnswersForAnActor(t *testing.T) {
 		}
 		sub.Unsubscribe()
 	}
+}
+
+// TestAuctionEndsOnceEveryHostAnswered: each host says how many hosts it
+// knows to be up and hosts that do not match answer too, so an auction
+// ends at the last host's answer: a bid sent right after it is not taken.
+// While a host in the count does not answer, the auction waits as it did
+// before hosts counted, and takes that bid.
+func TestAuctionEndsOnceEveryHostAnswered(t *testing.T) {
+	e := newEnv(t, host.WithLabels(map[string]string{"tier": "cloud"}))
+	pi := e.addHost(t, host.WithLabels(map[string]string{"tier": "pi"}))
+	ctx := context.Background()
+	ref := "registry.example/x:0.1.0"
+	knowing := func(n int) {
+		t.Helper()
+		testwait.Eventually(t, 20*time.Second, func() error {
+			bids, err := e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: ref})
+			if err != nil {
+				return err
+			}
+			if len(bids) != 2 || bids[0].LatticeHosts != n || bids[1].LatticeHosts != n {
+				return fmt.Errorf("bids %+v, want both hosts knowing %d", bids, n)
+			}
+			return nil
+		})
+	}
+	knowing(2)
+
+	// A late bidder, on a connection of its own: once `after` answers of
+	// an auction reached the client's inbox, it bids too.
+	late := e.lat.ConnectInProcess(t, auth.HostUser)
+	var after atomic.Int32
+	var mu sync.Mutex
+	answers := map[string]int{} // by reply subject
+	_, err := late.Subscribe(lattice.InboxPrefix(auth.AdminUser)+".>", func(m *nats.Msg) {
+		var b lattice.AuctionBid
+		if json.Unmarshal(m.Data, &b) != nil || b.HostID == "NLATE" || (b.HostID == "" && b.Unmatched == "") {
+			return
+		}
+		mu.Lock()
+		answers[m.Subject]++
+		n := answers[m.Subject]
+		mu.Unlock()
+		if n == int(after.Load()) {
+			bid, _ := json.Marshal(lattice.AuctionBid{Ack: lattice.Ack{Accepted: true}, HostID: "NLATE", HostName: "late"})
+			late.Publish(m.Subject, bid)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := late.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	bidders := func() []string {
+		t.Helper()
+		bids, err := e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: ref, Constraints: map[string]string{"tier": "pi"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, b := range bids {
+			ids = append(ids, b.HostID)
+		}
+		return ids
+	}
+
+	// Both hosts answer (the cloud host: it does not match), and both
+	// know two hosts: the auction is over before the late bid.
+	after.Store(2)
+	if ids := bidders(); len(ids) != 1 || ids[0] != pi.ID() {
+		t.Fatalf("every host answered: bidders %v, want only %s", ids, pi.ID())
+	}
+
+	// A third host that never answers: the auction waits, and takes the
+	// late bid.
+	after.Store(0)
+	ghost := func(typ string) {
+		t.Helper()
+		ev, err := lattice.NewEvent(lattice.DefaultLattice, "NGHOST", typ, lattice.HostEventData{Host: lattice.HostSummary{ID: "NGHOST", HeartbeatMS: 30_000}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(ev)
+		if err := late.Publish(lattice.EventSubject(lattice.DefaultLattice, typ), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ghost(lattice.EventHostStarted)
+	knowing(3)
+	after.Store(2)
+	if ids := bidders(); len(ids) != 2 || !slices.Contains(ids, "NLATE") {
+		t.Fatalf("a counted host silent: bidders %v, want the late bid taken too", ids)
+	}
+	after.Store(0)
+	ghost(lattice.EventHostStopped)
+	knowing(2)
+
+	// A host whose connection closes without a word is out of the count
+	// at once: the server's disconnect advisory names its connection.
+	nc := e.lat.ConnectInProcess(t, auth.HostUser)
+	gone, err := host.New(ctx, nc, host.WithEngineInstance(sharedEngine), host.WithLabels(map[string]string{"tier": "edge"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gone.Stop(ctx)
+	testwait.Eventually(t, 20*time.Second, func() error {
+		bids, err := e.client.AuctionActor(ctx, lattice.AuctionActorRequest{Ref: ref, Constraints: map[string]string{"tier": "pi"}})
+		if err != nil || len(bids) != 1 || bids[0].LatticeHosts != 3 {
+			return fmt.Errorf("bids %+v, %v: want pi knowing 3", bids, err)
+		}
+		return nil
+	})
+	nc.Close()
+	knowing(2)
 }

@@ -161,6 +161,13 @@ func (h *Host) watchState(ctx context.Context) error {
 		return err
 	}
 	h.announceStartedStored(ctx, js)
+	if !h.opts.noActors && !h.members.isSynced() {
+		// Until it has read which hosts are up, the host tells auctions it
+		// does not know (members.count), and they wait their settle period.
+		if err := h.members.replay(setup, js, h.opts.lattice); err != nil {
+			h.log.Debug("lattice hosts", "err", err)
+		}
+	}
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	expiry, beat := linkWatchExpiry, linkWatchHeartbeat

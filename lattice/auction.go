@@ -40,6 +40,16 @@ type AuctionBid struct {
 	// Instances counts every actor instance the host runs: its load.
 	Instances int `json:"instances"`
 	Actors    int `json:"actors"`
+	// LatticeHosts counts the hosts of the lattice the answering host
+	// knows to be up, itself included; 0 when it does not know them yet.
+	// An auction whose answers come from that many hosts, all knowing
+	// them, has heard every host and ends (see AuctionActor).
+	LatticeHosts int `json:"lattice_hosts,omitempty"`
+	// Unmatched is set instead of HostID by a host whose labels do not
+	// satisfy the constraints: it answers only so that the auction knows
+	// it heard that host. Clients that predate it ignore such answers, as
+	// they ignore any answer without a host id.
+	Unmatched string `json:"unmatched,omitempty"`
 }
 
 // AuctionWindow bounds how long an auction collects bids when ctx and the
@@ -50,6 +60,13 @@ const AuctionWindow = 3 * time.Second
 // AuctionActor holds an auction and returns the bids, best first (see
 // SortBids). No bid is an error wrapping ErrNoBids that names the
 // constraints.
+//
+// The auction ends when no answer came for a while after the first (see
+// auctionSettleRTTs), or as soon as every host of the lattice answered:
+// each host says how many hosts it knows to be up (LatticeHosts), hosts
+// that do not match answer too (Unmatched), and once answers from that many
+// hosts are in, at least one of them a bid, no other host is waiting to
+// bid.
 func (c *Client) AuctionActor(ctx context.Context, req AuctionActorRequest) ([]AuctionBid, error) {
 	return c.auction(ctx, AuctionActorSubject(c.lattice), req.Ref, req, req.Constraints)
 }
@@ -65,6 +82,21 @@ func (c *Client) auction(ctx context.Context, subject, what string, req any, con
 	}
 	var bids []AuctionBid
 	var declined []string
+	// The hosts that answered saying how many hosts they know to be up,
+	// and the most any of them knows. An answer that does not say (a host
+	// that has not read its lattice yet, a providers-only process, a wisp
+	// from before LatticeHosts) is not counted: if its host is in another's
+	// count, the auction waits its settle period for an answer that is
+	// already in, as it did before hosts counted.
+	answered := map[string]bool{}
+	known := 0
+	heard := func(id string, hosts int) {
+		if hosts > 0 {
+			answered[id] = true
+			known = max(known, hosts)
+		}
+	}
+	everyHost := func() bool { return len(bids) > 0 && known > 0 && len(answered) >= known }
 	// Hosts answer an auction at once (they look at their labels and
 	// count their instances), so the bids come within a few round trips
 	// of the first: the auction ends once none came for auctionSettleRTTs
@@ -73,9 +105,17 @@ func (c *Client) auction(ctx context.Context, subject, what string, req any, con
 	settle := func(first time.Duration) time.Duration { return max(auctionSettleMin, auctionSettleRTTs*first) }
 	err = c.gatherWithin(ctx, subject, body, c.quiet, func(data []byte) bool {
 		var b AuctionBid
-		if json.Unmarshal(data, &b) != nil || b.HostID == "" {
+		if json.Unmarshal(data, &b) != nil {
 			return false
 		}
+		if b.HostID == "" {
+			if b.Unmatched == "" {
+				return false
+			}
+			heard(b.Unmatched, b.LatticeHosts)
+			return true
+		}
+		heard(b.HostID, b.LatticeHosts)
 		if !b.Accepted {
 			// A host that matches and cannot take it says why.
 			declined = append(declined, fmt.Sprintf("%s (%s)", b.HostName, b.Error))
@@ -83,7 +123,7 @@ func (c *Client) auction(ctx context.Context, subject, what string, req any, con
 		}
 		bids = append(bids, b)
 		return true
-	}, settle)
+	}, &settleRule{after: settle, done: everyHost})
 	if err != nil {
 		return nil, fmt.Errorf("auction: %w", err)
 	}

@@ -220,7 +220,7 @@ func (c *Client) Hosts(ctx context.Context) ([]HostSummary, error) {
 // the client's timeout, or until the quiet period passes without an
 // answer after take accepted one (scatter-gather).
 func (c *Client) gather(ctx context.Context, subject string, body []byte, take func([]byte) bool) error {
-	return c.gatherWithin(ctx, subject, body, c.quiet, take)
+	return c.gatherWithin(ctx, subject, body, c.quiet, take, nil)
 }
 
 // Bounds of an auction's quiet period (see auction).
@@ -229,10 +229,19 @@ const (
 	auctionSettleMin  = 25 * time.Millisecond
 )
 
-// gatherWithin is gather with quiet period quiet, shortened to
-// settle(first) when settle is set: first is how long the first accepted
-// answer took to come.
-func (c *Client) gatherWithin(ctx context.Context, subject string, body []byte, quiet time.Duration, take func([]byte) bool, settle ...func(first time.Duration) time.Duration) error {
+// settleRule shortens a gather's quiet period once an answer came, and
+// may end it early.
+type settleRule struct {
+	// after gives the quiet period from how long the first taken answer
+	// took to come.
+	after func(first time.Duration) time.Duration
+	// done reports, after each taken answer, that no other is needed.
+	done func() bool
+}
+
+// gatherWithin is gather with quiet period quiet, shortened and ended by
+// rule when it is set.
+func (c *Client) gatherWithin(ctx context.Context, subject string, body []byte, quiet time.Duration, take func([]byte) bool, rule *settleRule) error {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	inbox := c.nc.NewRespInbox()
@@ -257,12 +266,18 @@ func (c *Client) gatherWithin(ctx context.Context, subject string, body []byte, 
 		if err != nil {
 			return nil
 		}
-		if take(m.Data) {
-			if got == 0 && len(settle) > 0 && quiet > 0 {
-				quiet = min(quiet, settle[0](time.Since(sent)))
-			}
-			got++
+		if !take(m.Data) {
+			continue
 		}
+		if rule != nil {
+			if got == 0 && quiet > 0 {
+				quiet = min(quiet, rule.after(time.Since(sent)))
+			}
+			if rule.done != nil && rule.done() {
+				return nil
+			}
+		}
+		got++
 	}
 }
 

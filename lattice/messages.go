@@ -164,6 +164,10 @@ type HostSummary struct {
 	// Conn is the host's NATS connection, which the server's disconnect
 	// advisories name (DisconnectSubject).
 	Conn *ConnID `json:"conn,omitempty"`
+	// ProvidersOnly is set on a process that runs capability providers
+	// and no actors (wisp up --providers-only): it takes no part in actor
+	// auctions.
+	ProvidersOnly bool `json:"providers_only,omitempty"`
 }
 
 // HostInventory is everything running on a host.

@@ -166,10 +166,10 @@ func (ms *members) replay(ctx context.Context, js jetstream.JetStream, L string)
 		return fmt.Errorf("read the lattice's hosts: %w", err)
 	}
 	for {
-		// A batch that comes back empty after its wait means nothing is
-		// stored: the stream kept no host event (this host's own
-		// host_started goes in before, so that is rare).
-		batch, err := cons.Fetch(replayBatch, jetstream.FetchMaxWait(time.Second))
+		// A batch answers with what is stored now, at once: one that comes
+		// back empty means nothing more is (the stream kept no host event
+		// at all, which is rare: this host's host_started goes in before).
+		batch, err := cons.FetchNoWait(replayBatch)
 		if err != nil {
 			return fmt.Errorf("read the lattice's hosts: %w", err)
 		}

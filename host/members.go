@@ -30,6 +30,7 @@ type members struct {
 	// is unknown.
 	synced bool
 	hosts  map[string]*member // by host id; the host itself is not in it
+	pruned time.Time          // when hosts last lost those gone or silent
 }
 
 // member is one other host as last heard.
@@ -82,6 +83,20 @@ func (ms *members) heard(e lattice.Event, seen time.Time) {
 		m.conn = *d.Host.Conn
 	}
 	m.gone = typ == lattice.EventHostStopped
+	if seen.Sub(ms.pruned) > time.Minute {
+		// A host that holds no auction still forgets the hosts that went.
+		ms.prune(seen)
+	}
+}
+
+// prune forgets the hosts silent for their TTL; the caller holds mu.
+func (ms *members) prune(now time.Time) {
+	for id, m := range ms.hosts {
+		if now.Sub(m.seen) > m.ttl {
+			delete(ms.hosts, id)
+		}
+	}
+	ms.pruned = now
 }
 
 // closed takes the server's word that connection c closed: the host on
@@ -105,12 +120,10 @@ func (ms *members) count(now time.Time) int {
 	if !ms.synced {
 		return 0
 	}
+	ms.prune(now)
 	n := 1
-	for id, m := range ms.hosts {
-		switch {
-		case now.Sub(m.seen) > m.ttl:
-			delete(ms.hosts, id)
-		case !m.gone:
+	for _, m := range ms.hosts {
+		if !m.gone {
 			n++
 		}
 	}

@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"unsafe"
 
@@ -20,20 +21,52 @@ type image struct {
 }
 
 // newImage writes mem, a view of the instance's memory, to a new memfd.
+// Pages that hold only zeros are not written: they stay holes of the
+// memfd, which read as zeros and take no memory (a Go guest's memory is
+// about half such pages after its initialisation).
 func newImage(mem []byte) (*image, error) {
 	fd, err := unix.MemfdCreate("wisp-snapshot", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot memfd: %w", err)
 	}
-	for b := mem; len(b) > 0; {
-		n, err := unix.Write(fd, b)
-		if err != nil {
-			unix.Close(fd)
-			return nil, fmt.Errorf("snapshot memfd: %w", err)
-		}
-		b = b[n:]
+	if err := writeImage(fd, mem); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("snapshot memfd: %w", err)
 	}
 	return &image{fd: fd, size: len(mem)}, nil
+}
+
+// zeroPage is compared with each page of a snapshot.
+var zeroPage [4096]byte
+
+// writeImage sizes fd to mem and writes the runs of mem's pages that are
+// not all zeros at their offsets.
+func writeImage(fd int, mem []byte) error {
+	if err := unix.Ftruncate(fd, int64(len(mem))); err != nil {
+		return err
+	}
+	page := len(zeroPage)
+	zero := func(off int) bool {
+		p := mem[off:min(off+page, len(mem))]
+		return bytes.Equal(p, zeroPage[:len(p)])
+	}
+	for off := 0; off < len(mem); {
+		for off < len(mem) && zero(off) {
+			off += page
+		}
+		start := off
+		for off < len(mem) && !zero(off) {
+			off += page
+		}
+		for b, at := mem[start:min(off, len(mem))], int64(start); len(b) > 0; {
+			n, err := unix.Pwrite(fd, b, at)
+			if err != nil {
+				return err
+			}
+			b, at = b[n:], at+int64(n)
+		}
+	}
+	return nil
 }
 
 func (im *image) close() error { return unix.Close(im.fd) }

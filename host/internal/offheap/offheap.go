@@ -7,7 +7,8 @@
 // heap of a host that has just started (a few MB), allocating them starts
 // a collection whose work the allocating goroutine helps with: reading a
 // 2 MB module took 13–21 ms in a fresh host, 3.7–4.3 ms into memory of its
-// own (see the README's "Performance").
+// own, and 1.1–1.3 ms into huge pages of its own (see mapAnon and the
+// README's "Performance").
 //
 // What Bytes returns must not be kept past Close: the memory is unmapped,
 // and a later read of it crashes the process. Its users here only read it

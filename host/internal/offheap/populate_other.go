@@ -1,5 +1,0 @@
-//go:build unix && !linux
-
-package offheap
-
-const mapPopulate = 0

@@ -13,6 +13,10 @@ type image struct {
 	mem []byte
 }
 
+// freshAllocator is nil: an instance that starts without a snapshot gets
+// wazero's own memory, on Go's heap.
+func freshAllocator(bool) experimental.MemoryAllocator { return nil }
+
 // newImage keeps a copy of mem, which is a view of the instance's memory.
 func newImage(mem []byte) (*image, error) {
 	return &image{mem: append([]byte(nil), mem...)}, nil

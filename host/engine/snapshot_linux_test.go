@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/wisp-dev/wisp/host/engine"
@@ -57,4 +58,47 @@ func TestSnapshotInstanceMemoryIsUnmappedOnClose(t *testing.T) {
 		t.Fatalf("%d snapshot mappings left after closing every instance from the snapshot", got)
 	}
 	insts[0].Close(ctx)
+}
+
+// TestFreshInstanceMemoryIsNotOnTheGoHeap: an instance that starts without
+// a snapshot gets memory mapped for it, not a slice of Go's heap, and it
+// works as any other: the Go guest initialises in it and answers.
+// (TestMemoryGrowthPastLimitTraps grows such memory to its limit.)
+func TestFreshInstanceMemoryIsNotOnTheGoHeap(t *testing.T) {
+	ctx := context.Background()
+	wasm := testwasm.GoActor(t, "actors/echo")
+	for _, cfg := range wazeroModes() {
+		t.Run(cfgName(cfg), func(t *testing.T) {
+			cfg.NoSnapshot = true // every instance fresh
+			e := newEngine(t, cfg)
+			m, err := e.Compile(ctx, wasm, engine.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close(ctx)
+			heap := func() uint64 {
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				return ms.HeapAlloc
+			}
+			before := heap()
+			const n = 4
+			for k := range n {
+				i, err := m.Instantiate(ctx, engine.InstanceConfig{Name: "echo"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer i.Close(ctx)
+				want := bytes.Repeat([]byte{byte('a' + k)}, 1000)
+				if out, err := i.Invoke(ctx, "Echo.Reply", want); err != nil || !bytes.Equal(out, want) {
+					t.Fatalf("instance %d: echo = %q, %v", k, out, err)
+				}
+			}
+			memory := uint64(n) * uint64(m.MemoryPages()) * 65536
+			if after := heap(); after > before && after-before > memory/2 {
+				t.Fatalf("Go's heap grew by %d bytes with %d instances of %d bytes of memory in all", after-before, n, memory)
+			}
+		})
+	}
 }

@@ -357,14 +357,15 @@ func (m *wazeroModule) Instantiate(ctx context.Context, cfg InstanceConfig) (Ins
 	if sn != nil {
 		// From a snapshot: no start function, `_initialize` or
 		// `wapc_init` runs, as they ran in the instance it was taken from.
-		return m.instantiate(cfg, sn)
+		return m.instantiate(cfg, sn, false)
 	}
-	i, err := m.instantiate(cfg, nil)
+	recording := m.sm.plan.Refused == "" && !tried
+	i, err := m.instantiate(cfg, nil, recording)
 	if err != nil {
 		return nil, err
 	}
 	st := i.st
-	st.recordEffects = m.sm.plan.Refused == "" && !tried
+	st.recordEffects = recording
 	if err := i.start(); err != nil {
 		_ = i.Close(ctx)
 		return nil, fmt.Errorf("start %s: %w", cfg.Name, err)
@@ -377,9 +378,10 @@ func (m *wazeroModule) Instantiate(ctx context.Context, cfg InstanceConfig) (Ins
 }
 
 // instantiate creates an instance of the module. With sn nil it gets the
-// module's data segments and is ready for its start functions; with sn it
+// module's data segments and is ready for its start functions, in memory
+// of freshAllocator (huge: a snapshot will be taken of it); with sn it
 // starts in the state sn captured and must not run them.
-func (m *wazeroModule) instantiate(cfg InstanceConfig, sn *snap) (*wazeroInstance, error) {
+func (m *wazeroModule) instantiate(cfg InstanceConfig, sn *snap, huge bool) (*wazeroInstance, error) {
 	st := &callState{cfg: &cfg}
 	i := &wazeroInstance{
 		st:       st,
@@ -402,6 +404,8 @@ func (m *wazeroModule) instantiate(cfg InstanceConfig, sn *snap) (*wazeroInstanc
 	ictx := i.ctx
 	if sn != nil {
 		ictx = experimental.WithMemoryAllocator(ictx, sn.img)
+	} else if a := freshAllocator(huge); a != nil {
+		ictx = experimental.WithMemoryAllocator(ictx, a)
 	}
 	mod, err := m.sm.r.InstantiateModule(ictx, m.sm.cm, mc)
 	if err != nil {

@@ -13,9 +13,9 @@ type image struct {
 	mem []byte
 }
 
-// freshAllocator is nil: an instance that starts without a snapshot gets
+// sourceAllocator is nil: the instance a snapshot is taken from gets
 // wazero's own memory, on Go's heap.
-func freshAllocator(bool) experimental.MemoryAllocator { return nil }
+func sourceAllocator() experimental.MemoryAllocator { return nil }
 
 // newImage keeps a copy of mem, which is a view of the instance's memory.
 func newImage(mem []byte) (*image, error) {

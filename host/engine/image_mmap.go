@@ -95,35 +95,36 @@ func (im *image) Allocate(_, max uint64) experimental.LinearMemory {
 	return &mappedMemory{buf: unsafe.Slice((*byte)(base), size)}
 }
 
-// freshAllocator returns the allocator of the memory of an instance that
-// starts without a snapshot. Like a snapshot instance's, its memory is a
-// reservation of its maximum outside Go's heap: growing it never copies,
-// and the collector neither scans it nor counts it towards its next cycle.
-// On Go's heap (wazero's default) a fresh host's first instance of a Go
-// guest spent 20–42 ms there, 13–15 ms in such a mapping, and 3–10 ms with
-// huge pages (the README's "Performance").
+// sourceAllocator returns the allocator of the memory of the instance a
+// snapshot is taken from (one per module and name). Like the memory of
+// the instances that start from the snapshot, it is a reservation of its
+// maximum outside Go's heap, and the memory it starts with, from 1 MiB up,
+// is asked for in transparent huge pages: its initialisation then faults
+// one page per 2 MiB, not per 4 KiB, and no collection runs for it. On Go's
+// heap (wazero's default) a fresh host's first instance of a Go guest took
+// 21–35 ms with its initialisation, 2.4–5.4 ms so (the README's
+// "Performance"). It holds up to 2 MiB more than it touches.
 //
-// With huge, the memory the instance starts with, from 1 MiB up, is asked
-// for in transparent huge pages: its initialisation then faults one page
-// per 2 MiB, not per 4 KiB. Only the instance a snapshot is taken from asks
-// (at most one per module and name): every page is a huge one once
-// touched, and other instances of a guest that cannot be snapshotted,
-// however small their memory, would each hold 2 MiB.
-func freshAllocator(huge bool) experimental.MemoryAllocator { return freshMemory{huge: huge} }
+// Other fresh instances (of a guest that cannot be snapshotted) keep
+// wazero's default: in a host that already runs some, Go's heap hands them
+// memory that is already faulted in, where a new mapping faults every page
+// again (5–6.6 ms an instance against 8.1–8.8 ms, BenchmarkDensity), and
+// huge pages would give a small guest 2 MiB an instance.
+func sourceAllocator() experimental.MemoryAllocator { return sourceMemory{} }
 
-type freshMemory struct{ huge bool }
+type sourceMemory struct{}
 
 // hugePage is the size of a transparent huge page; hugeFrom the least
-// starting memory for which one is asked.
+// starting memory for which huge pages are asked.
 const (
 	hugePage = 2 << 20
 	hugeFrom = 1 << 20
 )
 
-func (f freshMemory) Allocate(capacity, maximum uint64) experimental.LinearMemory {
+func (sourceMemory) Allocate(capacity, maximum uint64) experimental.LinearMemory {
 	pg := uint64(unix.Getpagesize())
 	size := (max(capacity, maximum, 1) + pg - 1) &^ (pg - 1)
-	if f.huge && capacity >= hugeFrom {
+	if capacity >= hugeFrom {
 		if m := mapHuge(size, capacity); m != nil {
 			return m
 		}

@@ -5,6 +5,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -60,16 +61,14 @@ func TestSnapshotInstanceMemoryIsUnmappedOnClose(t *testing.T) {
 	insts[0].Close(ctx)
 }
 
-// TestFreshInstanceMemoryIsNotOnTheGoHeap: an instance that starts without
-// a snapshot gets memory mapped for it, not a slice of Go's heap, and it
-// works as any other: the Go guest initialises in it and answers.
-// (TestMemoryGrowthPastLimitTraps grows such memory to its limit.)
-func TestFreshInstanceMemoryIsNotOnTheGoHeap(t *testing.T) {
+// TestSnapshotSourceMemoryIsNotOnTheGoHeap: the instance a snapshot is
+// taken from (the first under each name) gets memory mapped for it, not a
+// slice of Go's heap, and its snapshot and itself work as any other.
+func TestSnapshotSourceMemoryIsNotOnTheGoHeap(t *testing.T) {
 	ctx := context.Background()
 	wasm := testwasm.GoActor(t, "actors/echo")
 	for _, cfg := range wazeroModes() {
 		t.Run(cfgName(cfg), func(t *testing.T) {
-			cfg.NoSnapshot = true // every instance fresh
 			e := newEngine(t, cfg)
 			m, err := e.Compile(ctx, wasm, engine.Limits{})
 			if err != nil {
@@ -85,19 +84,25 @@ func TestFreshInstanceMemoryIsNotOnTheGoHeap(t *testing.T) {
 			before := heap()
 			const n = 4
 			for k := range n {
-				i, err := m.Instantiate(ctx, engine.InstanceConfig{Name: "echo"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer i.Close(ctx)
+				name := fmt.Sprintf("echo%d", k) // one snapshot source each
 				want := bytes.Repeat([]byte{byte('a' + k)}, 1000)
-				if out, err := i.Invoke(ctx, "Echo.Reply", want); err != nil || !bytes.Equal(out, want) {
-					t.Fatalf("instance %d: echo = %q, %v", k, out, err)
+				for range 2 { // the source, then one from its snapshot
+					i, err := m.Instantiate(ctx, engine.InstanceConfig{Name: name})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer i.Close(ctx)
+					if out, err := i.Invoke(ctx, "Echo.Reply", want); err != nil || !bytes.Equal(out, want) {
+						t.Fatalf("%s: echo = %q, %v", name, out, err)
+					}
+				}
+				if !engine.Snapshotted(m, name) {
+					t.Fatalf("%s was not snapshotted", name)
 				}
 			}
 			memory := uint64(n) * uint64(m.MemoryPages()) * 65536
 			if after := heap(); after > before && after-before > memory/2 {
-				t.Fatalf("Go's heap grew by %d bytes with %d instances of %d bytes of memory in all", after-before, n, memory)
+				t.Fatalf("Go's heap grew by %d bytes with %d snapshot sources of %d bytes of memory in all", after-before, n, memory)
 			}
 		})
 	}

@@ -378,10 +378,11 @@ func (m *wazeroModule) Instantiate(ctx context.Context, cfg InstanceConfig) (Ins
 }
 
 // instantiate creates an instance of the module. With sn nil it gets the
-// module's data segments and is ready for its start functions, in memory
-// of freshAllocator (huge: a snapshot will be taken of it); with sn it
-// starts in the state sn captured and must not run them.
-func (m *wazeroModule) instantiate(cfg InstanceConfig, sn *snap, huge bool) (*wazeroInstance, error) {
+// module's data segments and is ready for its start functions (source: a
+// snapshot will be taken of it, and its memory comes from
+// sourceAllocator); with sn it starts in the state sn captured and must
+// not run them.
+func (m *wazeroModule) instantiate(cfg InstanceConfig, sn *snap, source bool) (*wazeroInstance, error) {
 	st := &callState{cfg: &cfg}
 	i := &wazeroInstance{
 		st:       st,
@@ -404,7 +405,7 @@ func (m *wazeroModule) instantiate(cfg InstanceConfig, sn *snap, huge bool) (*wa
 	ictx := i.ctx
 	if sn != nil {
 		ictx = experimental.WithMemoryAllocator(ictx, sn.img)
-	} else if a := freshAllocator(huge); a != nil {
+	} else if a := sourceAllocator(); source && a != nil {
 		ictx = experimental.WithMemoryAllocator(ictx, a)
 	}
 	mod, err := m.sm.r.InstantiateModule(ictx, m.sm.cm, mc)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/tetratelabs/wazero/experimental"
 	"golang.org/x/sys/unix"
+
+	"github.com/wisp-dev/wisp/host/internal/hugepage"
 )
 
 // image is a snapshot of an instance's linear memory from which further
@@ -114,19 +116,15 @@ func sourceAllocator() experimental.MemoryAllocator { return sourceMemory{} }
 
 type sourceMemory struct{}
 
-// hugePage is the size of a transparent huge page; hugeFrom the least
-// starting memory for which huge pages are asked.
-const (
-	hugePage = 2 << 20
-	hugeFrom = 1 << 20
-)
+// hugeFrom is the least starting memory for which huge pages are asked.
+const hugeFrom = 1 << 20
 
 func (sourceMemory) Allocate(capacity, maximum uint64) experimental.LinearMemory {
 	pg := uint64(unix.Getpagesize())
 	size := (max(capacity, maximum, 1) + pg - 1) &^ (pg - 1)
 	if capacity >= hugeFrom {
-		if m := mapHuge(size, capacity); m != nil {
-			return m
+		if buf, ok := hugepage.Map(int(size), int(capacity)); ok {
+			return &mappedMemory{buf: buf}
 		}
 	}
 	base, err := unix.MmapPtr(-1, 0, nil, uintptr(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
@@ -134,30 +132,6 @@ func (sourceMemory) Allocate(capacity, maximum uint64) experimental.LinearMemory
 		return failedMemory{}
 	}
 	return &mappedMemory{buf: unsafe.Slice((*byte)(base), size)}
-}
-
-// mapHuge reserves size bytes at an address aligned to a huge page and
-// asks for huge pages over the first start bytes, rounded up to one; nil
-// when the system refuses.
-func mapHuge(size, start uint64) *mappedMemory {
-	all, err := unix.Mmap(-1, 0, int(size+hugePage), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
-	if err != nil {
-		return nil
-	}
-	head := (hugePage - uint64(uintptr(unsafe.Pointer(unsafe.SliceData(all))))%hugePage) % hugePage
-	buf := all[head : head+size : head+size]
-	if head > 0 {
-		_ = unix.Munmap(all[:head])
-	}
-	if tail := all[head+size:]; len(tail) > 0 {
-		_ = unix.Munmap(tail)
-	}
-	advise := min((start+hugePage-1)&^(hugePage-1), size)
-	if err := unix.Madvise(buf[:advise], unix.MADV_HUGEPAGE); err != nil {
-		_ = unix.Munmap(buf)
-		return nil
-	}
-	return &mappedMemory{buf: buf}
 }
 
 // mappedMemory is one instance's memory: a fixed mapping, never moved.

@@ -341,7 +341,7 @@ func (h *Host) Summary() lattice.HostSummary {
 		Name:          h.opts.name,
 		Lattice:       h.opts.lattice,
 		Labels:        h.Labels(),
-		Version:       Version,
+		Version:       lattice.Version,
 		StartedAt:     h.started.UTC(),
 		UptimeSeconds: int64(time.Since(h.started).Seconds()),
 		Actors:        actors,

@@ -6,10 +6,9 @@ import (
 	"os"
 	"runtime"
 	"strings"
-)
 
-// Version is the wisp version a host reports.
-var Version = "0.1.0-dev"
+	"github.com/wisp-dev/wisp/lattice"
+)
 
 // BuiltinLabels are the labels every host carries: wisp's own and
 // wasmCloud's hostcore.* names (with Rust's arch and OS spellings, as
@@ -19,7 +18,7 @@ func BuiltinLabels(engineName string) map[string]string {
 		"wisp.os":           runtime.GOOS,
 		"wisp.arch":         runtime.GOARCH,
 		"wisp.engine":       engineName,
-		"wisp.version":      Version,
+		"wisp.version":      lattice.Version,
 		"wisp.hostname":     hostname(),
 		"hostcore.os":       rustOS(runtime.GOOS),
 		"hostcore.arch":     rustArch(runtime.GOARCH),

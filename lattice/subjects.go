@@ -19,6 +19,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// Version is the wisp release this binary belongs to: hosts report it in
+// their summary and label, and `wisp version` prints it.
+var Version = "0.1.0-dev"
+
 // DefaultLattice is the lattice id used when none is given.
 const DefaultLattice = "default"
 

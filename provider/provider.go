@@ -173,6 +173,19 @@ func Contracts() map[string]string {
 	return out
 }
 
+// Builtin maps the name of each provider built into wisp to the contract
+// it serves. It is what a binary that links no provider (the CLI alone,
+// built with -tags wispcli) knows of them: the CLI checks provider names
+// and application manifests against it, and a test keeps it equal to what
+// the built-in providers register.
+var Builtin = map[string]string{
+	"coap":       "wisp:coap",
+	"httpserver": "wasmcloud:httpserver",
+	"keyvalue":   "wasmcloud:keyvalue",
+	"messaging":  "wasmcloud:messaging",
+	"mqtt":       "wasmcloud:messaging",
+}
+
 // ValidDeviceName reports whether s can name a device: 1 to 63 letters,
 // digits, '-' and '_', so that it is one token of a URL host, a CoAP
 // endpoint name and an MQTT topic level.

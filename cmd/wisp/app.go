@@ -102,7 +102,7 @@ func readManifest(path string) (*manifest.Application, error) {
 	if err != nil {
 		return nil, invalidError{err}
 	}
-	if err := a.Validate(provider.Contracts()); err != nil {
+	if err := a.Validate(provider.Builtin); err != nil {
 		return nil, invalidError{err}
 	}
 	dir, err := filepath.Abs(filepath.Dir(path))

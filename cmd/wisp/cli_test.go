@@ -1,3 +1,5 @@
+//go:build !wispcli
+
 package main
 
 import (
@@ -6,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +24,7 @@ import (
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/lattice"
 	"github.com/wisp-dev/wisp/lattice/natsserver"
+	"github.com/wisp-dev/wisp/provider"
 )
 
 // isolate points everything the CLI reads from this machine (contexts,
@@ -402,5 +406,13 @@ func TestCredsNeedTheLatticesAuthStore(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "config", "auth")); !os.IsNotExist(err) {
 		t.Fatalf("the failed commands made an auth store: %v", err)
+	}
+}
+
+// TestBuiltinProvidersAreTheRegisteredOnes keeps provider.Builtin, what
+// the CLI alone knows of the providers, equal to what they register.
+func TestBuiltinProvidersAreTheRegisteredOnes(t *testing.T) {
+	if got := provider.Contracts(); !maps.Equal(got, provider.Builtin) {
+		t.Fatalf("provider.Builtin = %v, the built-in providers register %v", provider.Builtin, got)
 	}
 }

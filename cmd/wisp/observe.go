@@ -1,3 +1,5 @@
+//go:build !wispcli
+
 package main
 
 import (

@@ -94,9 +94,8 @@ func newRootCmd() *cobra.Command {
 	claimsCmd := &cobra.Command{Use: "claims", Short: "Sign actor modules and inspect their claims", Long: claimsLong}
 	claimsCmd.AddCommand(newClaimsSignCmd(), newClaimsInspectCmd())
 	providerCmd := &cobra.Command{Use: "provider", Short: "Run a capability provider in a process of its own"}
-	providerCmd.AddCommand(g.withNATS(newProviderRunCmd(g)))
 	device := &cobra.Command{Use: "device", Short: "Simulate and list the microcontrollers gateways front", Long: deviceLong}
-	device.AddCommand(newDeviceSimCmd(), g.withNATS(newDeviceListCmd(g)))
+	device.AddCommand(g.withNATS(newDeviceListCmd(g)))
 	appCmd := newAppCmd(g)
 	credsCmd, ctxCmd := newCredsCmd(g), newCtxCmd(g)
 	for _, c := range []*cobra.Command{root, start, stop, scale, update, get, keys, claimsCmd, device, link, providerCmd, appCmd, credsCmd, ctxCmd} {
@@ -108,9 +107,10 @@ func newRootCmd() *cobra.Command {
 			return usageError{fmt.Errorf("%s needs a subcommand: %s", c.CommandPath(), subcommands(c))}
 		}
 	}
-	root.AddCommand(g.withNATS(newUpCmd(g)), newBuildCmd(), g.withNATS(newCallCmd(g)), start, stop, scale, update, get, keys, claimsCmd,
+	root.AddCommand(newBuildCmd(), g.withNATS(newCallCmd(g)), start, stop, scale, update, get, keys, claimsCmd,
 		link, g.withNATS(newEventsCmd(g)), newPushCmd(), newPullCmd(), newInspectCmd(), device, providerCmd, appCmd,
-		credsCmd, ctxCmd, newNATSConfigCmd(g), newGenDocCmd(), newVersionCmd(), g.withNATS(newSpyCmd(g)), g.withNATS(newUICmd(g)))
+		credsCmd, ctxCmd, newNATSConfigCmd(g), newVersionCmd(), g.withNATS(newSpyCmd(g)))
+	addHostVerbs(g, root, providerCmd, device)
 	root.Version = versionString()
 	return root
 }

@@ -7,13 +7,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wisp-dev/wisp/host"
+	"github.com/wisp-dev/wisp/lattice"
 )
 
 // versionString is wisp's version with the commit and Go version the
 // binary was built from, when the build recorded them.
 func versionString() string {
-	v := host.Version
+	v := lattice.Version
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		var rev, dirty string
 		for _, s := range bi.Settings {
@@ -33,7 +33,7 @@ func versionString() string {
 			v += " (" + rev + dirty + ")"
 		}
 	}
-	return v + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+	return v + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + edition
 }
 
 func newVersionCmd() *cobra.Command {

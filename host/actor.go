@@ -3,7 +3,6 @@ package host
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -218,8 +217,7 @@ func (h *Host) limitsWithDefaults(l lattice.ActorLimits) lattice.ActorLimits {
 // alias on the lattice (UpdateActor replaces the one that does).
 func (h *Host) newActor(ctx context.Context, id identity, ref string, wasm []byte, count int, lim lattice.ActorLimits, ann map[string]string, checkAlias bool) (*Actor, error) {
 	name := id.name
-	sum := sha256.Sum256(wasm)
-	hash := hex.EncodeToString(sum[:])
+	hash := hex.EncodeToString(id.sum[:])
 	module := id.key
 	if module == "" {
 		module = "sha256:" + hash

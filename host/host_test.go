@@ -3,6 +3,7 @@ package host_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,7 +107,8 @@ func (e *env) start(t *testing.T, wasm []byte, name string, count int, lim latti
 
 func TestEchoActorOverLattice(t *testing.T) {
 	e := newEnv(t)
-	e.start(t, testwasm.GoActor(t, "actors/echo"), "echo", 4, lattice.ActorLimits{})
+	echo := testwasm.GoActor(t, "actors/echo")
+	e.start(t, echo, "echo", 4, lattice.ActorLimits{})
 	ctx := context.Background()
 
 	out, err := e.client.Call(ctx, "echo", "Echo.Reply", []byte("hello"))
@@ -128,7 +130,8 @@ func TestEchoActorOverLattice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(inv.Actors) != 1 || inv.Actors[0].Name != "echo" || inv.Actors[0].Instances != 4 || len(inv.Actors[0].Hash) != 64 {
+	if len(inv.Actors) != 1 || inv.Actors[0].Name != "echo" || inv.Actors[0].Instances != 4 ||
+		inv.Actors[0].Hash != fmt.Sprintf("%x", sha256.Sum256(echo)) {
 		t.Fatalf("inventory actors = %+v", inv.Actors)
 	}
 	if inv.Host.ID != e.host.ID() || inv.Host.Labels["wisp.engine"] == "" || inv.Host.Labels["hostcore.os"] == "" {

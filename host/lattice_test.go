@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/wisp-dev/wisp/host"
 	"github.com/wisp-dev/wisp/host/claims"
+	"github.com/wisp-dev/wisp/internal/authtest"
 	"github.com/wisp-dev/wisp/internal/testwait"
 	"github.com/wisp-dev/wisp/internal/testwasm"
 	"github.com/wisp-dev/wisp/lattice"
@@ -592,4 +595,85 @@ func TestAuctionEndsOnceEveryHostAnswered(t *testing.T) {
 	})
 	nc.Close()
 	knowing(2)
+}
+
+// TestOutcomesCrossARoute checks that a fresh client's command gets its
+// outcome event when the host is on another server of a cluster: the
+// client does not wait for its event subscriptions to reach the server
+// before sending the command, and the route must carry that interest
+// before the command.
+func TestOutcomesCrossARoute(t *testing.T) {
+	st, err := auth.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := st.ServerConfig(lattice.DefaultLattice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := st.RouteSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := []string{freeAddr(t), freeAddr(t)}
+	var lats []*authtest.Lattice
+	for _, a := range addrs {
+		s, err := natsserver.Start(context.Background(), natsserver.Config{Port: -1, NoJetStream: true, StoreDir: t.TempDir(),
+			ClusterListen: a, ClusterRoutes: addrs, Auth: cfg, RouteSecret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Shutdown)
+		lats = append(lats, &authtest.Lattice{Server: s, Store: st})
+	}
+	h, err := host.New(context.Background(), lats[1].ConnectInProcess(t, auth.HostUser), host.WithEngineInstance(sharedEngine),
+		host.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), host.WithPolicy(host.Policy{AllowUnsigned: true}), host.WithFileDirs(os.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Stop(context.Background()) })
+	p := filepath.Join(t.TempDir(), "wat.wasm")
+	if err := os.WriteFile(p, testwasm.Wat(t, filepath.Join("engine", "testdata", "guest.wat")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	connect := func() *lattice.Client {
+		c, err := lattice.Connect(lats[0].Server.ClientURL(), lattice.WithTimeout(10*time.Second),
+			lattice.WithCredentials(lats[0].Creds(lattice.DefaultLattice, auth.AdminUser)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ctx := context.Background()
+	testwait.Eventually(t, 20*time.Second, func() error {
+		c := connect()
+		defer c.Close()
+		if hs, err := c.Hosts(ctx); err != nil || len(hs) != 1 {
+			return fmt.Errorf("the host is not seen across the route: %v %v", hs, err)
+		}
+		return nil
+	})
+	c := connect()
+	if _, err := c.StartActor(ctx, h.ID(), lattice.StartActorRequest{Ref: p, Name: "wat"}); err != nil {
+		t.Fatalf("start from a fresh client across the route: %v", err)
+	}
+	c.Close()
+	for round := range 20 {
+		c := connect()
+		d, err := c.ScaleActor(ctx, h.ID(), "wat", 1+round%3)
+		c.Close()
+		if err != nil || d.Name != "wat" {
+			t.Fatalf("round %d: scale from a fresh client across the route: %+v, %v", round, d, err)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

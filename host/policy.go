@@ -1,6 +1,7 @@
 package host
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -33,11 +34,30 @@ type identity struct {
 	name   string // the call alias it is known by on the host
 	key    string // module key (M…); empty when unsigned
 	claims *claims.Claims
+	sum    [sha256.Size]byte // the module's SHA-256
 }
 
-// admit checks wasm against the policy and returns the actor's identity.
-// want is the name the start request asked for, if any.
+// admit checks wasm against the policy and returns the actor's identity,
+// with the module's SHA-256, its name in caches and versions. want is the
+// name the start request asked for, if any.
 func (h *Host) admit(wasm []byte, ref, want string, wantIsHint bool) (identity, error) {
+	// The sum is taken on another core while the claims are checked,
+	// which hash the module too: one core's time for both, not two.
+	var sum [sha256.Size]byte
+	hashed := make(chan struct{})
+	go func() {
+		sum = sha256.Sum256(wasm)
+		close(hashed)
+	}()
+	id, err := h.checkClaims(wasm, ref, want, wantIsHint)
+	<-hashed
+	id.sum = sum
+	return id, err
+}
+
+// checkClaims checks wasm's claims against the policy and returns the
+// actor's identity, without its sum.
+func (h *Host) checkClaims(wasm []byte, ref, want string, wantIsHint bool) (identity, error) {
 	c, err := claims.Verify(wasm, claims.VerifyOptions{Now: time.Now(), AllowedIssuers: h.opts.policy.AllowedIssuers})
 	switch {
 	case errors.Is(err, claims.ErrNoClaims):

@@ -2,6 +2,7 @@ package lattice
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,6 +103,19 @@ func Connect(url string, opts ...Option) (*Client, error) {
 	probe := &Client{}
 	for _, o := range opts {
 		o(probe)
+	}
+	if probe.creds.CredsFile != "" || probe.creds.NkeySeedFile != "" {
+		// The connection signs the server's nonce with Ed25519. A
+		// process's first signature builds the curve's tables, 1–2.5 ms
+		// on a small machine: a command-line client pays it each time.
+		// Built on another core while the credentials are read and the
+		// server dialled, it is ready when the nonce arrives.
+		warmed := make(chan struct{})
+		go func() {
+			ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+			close(warmed)
+		}()
+		defer func() { <-warmed }()
 	}
 	nopts, err := probe.creds.NATSOptions()
 	if err != nil {

@@ -388,16 +388,11 @@ func (c *Client) waitEvent(requestID string) (func(ctx context.Context) (*ActorE
 		delete(o.waiting, requestID)
 		o.mu.Unlock()
 	}
-	// The connection sends the subscriptions before any command and the
-	// server reads them in order, so no command's event can pass them: one
-	// flush after making them (which fails early on a broken connection)
-	// serves every later command, rather than a round trip per command.
-	if made {
-		if err := c.nc.Flush(); err != nil {
-			done()
-			return nil, nil, fmt.Errorf("subscribe to events: %w", err)
-		}
-	}
+	// No flush: the connection sends the subscriptions before the command
+	// and the server reads them in order, so the host's event cannot pass
+	// them (a route or leaf connection forwards the interest before the
+	// command too), as nats.go's requests rely on for their reply
+	// subscription. A broken connection fails the command itself.
 	wait := func(ctx context.Context) (*ActorEventData, string, error) {
 		select {
 		case <-ctx.Done():

@@ -514,12 +514,14 @@ func TestAuctionEndsOnceEveryHostAnswered(t *testing.T) {
 	var after atomic.Int32
 	var mu sync.Mutex
 	answers := map[string]int{} // by reply subject
+	var seen []string           // every answer, for a failure's message
 	_, err := late.Subscribe(lattice.InboxPrefix(auth.AdminUser)+".>", func(m *nats.Msg) {
 		var b lattice.AuctionBid
 		if json.Unmarshal(m.Data, &b) != nil || b.HostID == "NLATE" || (b.HostID == "" && b.Unmatched == "") {
 			return
 		}
 		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s: host %q unmatched %q knows %d", m.Subject, b.HostID, b.Unmatched, b.LatticeHosts))
 		answers[m.Subject]++
 		n := answers[m.Subject]
 		mu.Unlock()
@@ -551,7 +553,9 @@ func TestAuctionEndsOnceEveryHostAnswered(t *testing.T) {
 	// know two hosts: the auction is over before the late bid.
 	after.Store(2)
 	if ids := bidders(); len(ids) != 1 || ids[0] != pi.ID() {
-		t.Fatalf("every host answered: bidders %v, want only %s", ids, pi.ID())
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("every host answered: bidders %v, want only %s; answers seen:\n%s", ids, pi.ID(), strings.Join(seen, "\n"))
 	}
 
 	// A third host that never answers: the auction waits, and takes the
